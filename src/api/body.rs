@@ -1,0 +1,106 @@
+//! Reading JSON bodies with a size cap and errors that name the offending field.
+
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Reads at most `limit` bytes of JSON and deserializes them into `T`.
+pub async fn read_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    if !is_json(req) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::field("body", format!("could not be read: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    parse_json(&bytes)
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Deserializes `bytes`, turning serde's message into a field error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        if let Some(name) = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+        {
+            let allowed = message.split_once("expected ").map_or("", |(_, rest)| rest);
+            return ApiError::field(name, format!("is not a known field; allowed: {allowed}"));
+        }
+        let field = if path == "." || inner.is_syntax() || inner.is_eof() {
+            "body"
+        } else {
+            path.as_str()
+        };
+        ApiError::field(field, message)
+    })?;
+    de.end()
+        .map_err(|e| ApiError::field("body", format!("has data after the JSON value: {e}")))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::ReportBody;
+
+    fn field_of(bytes: &[u8]) -> String {
+        match parse_json::<ReportBody>(bytes) {
+            Err(ApiError::Invalid(errors)) => errors[0].field.clone(),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of(br#"{"service": 5}"#), "service");
+        assert_eq!(field_of(br#"{"service": "a", "color": "red"}"#), "color");
+        assert_eq!(field_of(br#"{"service": "a""#), "body");
+        assert_eq!(field_of(b"[1,2]"), "body");
+        assert_eq!(field_of(b"{} {}"), "body");
+        assert_eq!(field_of(&[b'{', 0xff, b'}']), "body");
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(field_of(deep.as_bytes()), "body");
+    }
+}

@@ -1,0 +1,42 @@
+//! HTTP handlers, grouped by resource. Handlers are thin: parse, call a use case or a query,
+//! shape the response. Every error leaves as problem+json (see `error`).
+
+mod admin;
+mod body;
+mod minutes;
+mod ops;
+mod reports;
+mod services;
+mod state;
+
+pub use admin::AdminAuth;
+pub use state::AppState;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::ApiError;
+
+/// Registers every route and the error shaping of actix's own extractors.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|err, _| ApiError::field("query", err.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _| ApiError::field("path", err.to_string()).into()),
+    )
+    .configure(ops::routes)
+    .configure(reports::routes)
+    .configure(services::routes)
+    .configure(minutes::routes)
+    .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "No resource at {} {}. The API lives under /v1 (see README).",
+        req.method(),
+        req.path()
+    )))
+}

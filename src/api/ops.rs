@@ -1,0 +1,53 @@
+//! Liveness, readiness and metrics.
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// The process is up and serving.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Redis and PostgreSQL both answer; otherwise 503 naming the one(s) that do not.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (redis, postgres) = tokio::join!(state.windows.redis().ping(), state.db.ping());
+    let status = |r: &Result<(), _>| if r.is_ok() { "ok" } else { "unavailable" };
+    let checks = json!({ "redis": status(&redis), "postgresql": status(&postgres) });
+    let down: Vec<&str> = [("Redis", &redis), ("PostgreSQL", &postgres)]
+        .into_iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(name, _)| name)
+        .collect();
+    if down.is_empty() {
+        return HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }));
+    }
+    HttpResponse::ServiceUnavailable()
+        .insert_header((CONTENT_TYPE, "application/problem+json"))
+        .insert_header(("Retry-After", "2"))
+        .body(
+            json!({
+                "type": "/problems/not-ready",
+                "title": "Not ready",
+                "status": 503,
+                "detail": format!("{} did not answer in time.", down.join(" and ")),
+                "checks": checks,
+            })
+            .to_string(),
+        )
+}
+
+/// Prometheus text exposition.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4"))
+        .body(state.metrics.render())
+}

@@ -1,0 +1,51 @@
+//! `POST /v1/reports`: one person's "I have a problem with X".
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::AppState;
+use super::body::read_json;
+use crate::error::ApiError;
+use crate::ingest::ReportBody;
+
+/// Largest accepted report body, in bytes.
+pub const REPORT_BODY_LIMIT: usize = 4096;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/reports", web::post().to(submit));
+}
+
+async fn submit(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body: ReportBody = read_json(&req, payload, REPORT_BODY_LIMIT).await.inspect_err(|e| {
+        metrics::counter!("downwatch_reports_total", "outcome" => "rejected", "reason" => e.code()).increment(1);
+    })?;
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let client = state.proxies.client_ip(peer, req.headers());
+    let submitted = state.ingest.submit(client, body).await?;
+    let mut response = if submitted.counted {
+        HttpResponse::Accepted()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(("RateLimit-Limit", submitted.allowance.limit))
+        .insert_header(("RateLimit-Remaining", submitted.allowance.remaining));
+    let mut body = json!({
+        "id": submitted.id,
+        "service": submitted.service,
+        "counted": submitted.counted,
+        "bucket": submitted.bucket,
+    });
+    if !submitted.counted {
+        body["reason"] = json!("duplicate");
+    }
+    Ok(response.json(body))
+}

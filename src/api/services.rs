@@ -1,0 +1,136 @@
+//! The catalog: public reads, admin writes.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::body::read_json;
+use crate::catalog::{ServiceInput, ServicePatch, ServicePatchInput, ServiceSpec};
+use crate::db::services::{self as queries, ListFilter, Service};
+use crate::domain::{Label, ServiceSlug};
+use crate::error::ApiError;
+
+const ADMIN_BODY_LIMIT: usize = 16 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/services").get(list).post(create))
+        .service(
+            web::resource("/v1/services/{slug}")
+                .get(show)
+                .patch(update)
+                .delete(archive),
+        );
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    category: Option<String>,
+    provider: Option<String>,
+    include_archived: Option<bool>,
+}
+
+async fn list(
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let label = |field: &str, value: Option<String>| {
+        value
+            .map(|v| {
+                Label::parse(&v)
+                    .map(|l| l.to_string())
+                    .map_err(|e| ApiError::field(field, e))
+            })
+            .transpose()
+    };
+    let filter = ListFilter {
+        include_archived: query.include_archived.unwrap_or(false),
+        category: label("category", query.category)?,
+        provider: label("provider", query.provider)?,
+    };
+    let services = queries::list(&state.db, &filter).await?;
+    Ok(HttpResponse::Ok().json(json!({ "count": services.len(), "services": services })))
+}
+
+/// Parses the `{slug}` path segment.
+pub fn slug_param(raw: &str) -> Result<ServiceSlug, ApiError> {
+    ServiceSlug::parse(raw).map_err(|e| ApiError::field("slug", e))
+}
+
+async fn find_or_404(state: &AppState, slug: &ServiceSlug) -> Result<Service, ApiError> {
+    queries::find(&state.db, slug.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "No service {:?}; GET /v1/services lists them.",
+                slug.as_str()
+            ))
+        })
+}
+
+async fn show(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug_param(&path)?;
+    Ok(HttpResponse::Ok().json(find_or_404(&state, &slug).await?))
+}
+
+async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.admin.authorize(&req)?;
+    let input: ServiceInput = read_json(&req, payload, ADMIN_BODY_LIMIT).await?;
+    let spec = ServiceSpec::parse(input, "").map_err(ApiError::Invalid)?;
+    let service = queries::create(&state.db, &spec, state.clock.now()).await?;
+    refresh(&state).await;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/v1/services/{}", service.slug)))
+        .json(service))
+}
+
+async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.admin.authorize(&req)?;
+    let slug = slug_param(&path)?;
+    let input: ServicePatchInput = read_json(&req, payload, ADMIN_BODY_LIMIT).await?;
+    let patch = ServicePatch::parse(input).map_err(ApiError::Invalid)?;
+    let service = queries::update(&state.db, slug.as_str(), &patch, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No service {:?}.", slug.as_str())))?;
+    refresh(&state).await;
+    Ok(HttpResponse::Ok().json(service))
+}
+
+async fn archive(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.admin.authorize(&req)?;
+    let slug = slug_param(&path)?;
+    let patch = ServicePatch {
+        archived: Some(true),
+        ..Default::default()
+    };
+    queries::update(&state.db, slug.as_str(), &patch, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No service {:?}.", slug.as_str())))?;
+    refresh(&state).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Makes this instance's report path see a catalog change at once (others follow on their timer).
+async fn refresh(state: &AppState) {
+    if let Err(e) = state.refresh_catalog().await {
+        tracing::warn!(error = %e, "catalog refresh after an admin change failed; the timer will retry");
+    }
+}

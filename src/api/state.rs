@@ -1,0 +1,44 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use super::admin::AdminAuth;
+use crate::catalog::CatalogCache;
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::ingest::{Ingest, ProxyPolicy};
+use crate::windows::Windows;
+
+/// Shared application state, one per instance.
+pub struct AppState {
+    /// Time source.
+    pub clock: SharedClock,
+    /// PostgreSQL.
+    pub db: Db,
+    /// Redis minute buckets.
+    pub windows: Windows,
+    /// The report use case.
+    pub ingest: Ingest,
+    /// Catalog snapshot (shared with `ingest`).
+    pub catalog: Arc<CatalogCache>,
+    /// Who may set forwarding headers.
+    pub proxies: ProxyPolicy,
+    /// Admin token check.
+    pub admin: AdminAuth,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// How long minute buckets stay in Redis.
+    pub retention: std::time::Duration,
+}
+
+impl AppState {
+    /// Reloads the catalog snapshot from PostgreSQL.
+    pub async fn refresh_catalog(&self) -> Result<usize, crate::error::ApiError> {
+        let entries = crate::db::services::catalog_entries(&self.db).await?;
+        let count = entries.len();
+        self.catalog.replace(entries);
+        Ok(count)
+    }
+}

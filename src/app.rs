@@ -1,0 +1,228 @@
+//! Building and running an instance: database, catalog, Redis, limiter, HTTP server, timers.
+//!
+//! `main` and the integration tests both go through [`Application::build`], which binds the
+//! listener first (port 0 picks a free port) so callers learn the address before serving.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service as _};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::api::{self, AdminAuth, AppState};
+use crate::catalog::{CatalogCache, CatalogFile, SHIPPED_CATALOG};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{self, Db};
+use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
+use crate::telemetry;
+use crate::windows::{KeySchema, RedisConn, Windows};
+
+/// Name of the reporter-key secret in `app_secrets`.
+const REPORTER_SECRET: &str = "reporter_hmac";
+
+/// How to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// Do not create the database or apply migrations (deployments that migrate separately).
+    pub skip_migrations: bool,
+}
+
+/// A bound, not yet running, instance.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Prepares storage, loads the catalog and binds `settings.bind`.
+    pub async fn build(
+        settings: Settings,
+        clock: SharedClock,
+        options: StartOptions,
+    ) -> anyhow::Result<Self> {
+        if !options.skip_migrations {
+            prepare_database(&settings.database_url).await?;
+        }
+        let state = web::Data::new(build_state(&settings, clock).await?);
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {} (DOWNWATCH_BIND)", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(security_headers())
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().to_string();
+                    let response = srv.call(req);
+                    async move {
+                        let response = response.await?;
+                        observe(&response, &method, started);
+                        Ok(response)
+                    }
+                })
+                .configure(api::configure)
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(address = %format!("http://{}:{port}", settings.bind.ip()), "downwatch listening");
+        spawn_timers(&state, &settings);
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state, for tests that need to poke at internals.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, draining in-flight requests before returning.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Creates the database if needed and applies pending migrations under an advisory lock.
+pub async fn prepare_database(url: &str) -> anyhow::Result<()> {
+    db::bootstrap::ensure_database(url).await?;
+    let applied = db::bootstrap::run_migrations(url).await?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    Ok(())
+}
+
+async fn build_state(settings: &Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+    let db = Db::new(&settings.database_url, settings.database_timeout, 16)?;
+    let secret = match &settings.reporter_secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            db::secrets::get_or_create(&db, REPORTER_SECRET, || rand::random::<[u8; 32]>().to_vec())
+                .await
+                .context("cannot load the reporter secret from PostgreSQL")?
+        }
+    };
+    seed_catalog(&db, &clock).await?;
+    let catalog = Arc::new(CatalogCache::default());
+    catalog.replace(
+        db::services::catalog_entries(&db)
+            .await
+            .context("cannot load the catalog")?,
+    );
+    let redis = RedisConn::new(&settings.redis_url, settings.redis_timeout).context("REDIS_URL")?;
+    let windows = Windows::new(
+        redis,
+        KeySchema::new(settings.redis_prefix.clone()),
+        settings.dedup_window,
+        settings.retention,
+    );
+    let limiter = Arc::new(ReportLimiter::new(
+        settings.rate_per_minute,
+        settings.rate_burst,
+        clock.clone(),
+    ));
+    Ok(AppState {
+        ingest: Ingest {
+            catalog: catalog.clone(),
+            limiter,
+            keyer: ReporterKeyer::new(&secret),
+            windows: windows.clone(),
+            clock: clock.clone(),
+        },
+        clock,
+        db,
+        windows,
+        catalog,
+        proxies: ProxyPolicy::new(settings.trusted_proxies.clone()),
+        admin: AdminAuth::new(settings.admin_token.as_deref()),
+        metrics: telemetry::metrics_handle(),
+        retention: settings.retention,
+    })
+}
+
+/// Loads the shipped catalog into an empty database.
+async fn seed_catalog(db: &Db, clock: &SharedClock) -> anyhow::Result<()> {
+    if db::services::count(db).await? > 0 {
+        return Ok(());
+    }
+    let file = CatalogFile::parse(SHIPPED_CATALOG)
+        .map_err(|e| anyhow::anyhow!("shipped catalog is invalid: {e:?}"))?;
+    let summary = db::services::import(db, &file.services, clock.now()).await?;
+    tracing::info!(services = summary.inserted, "seeded the catalog");
+    Ok(())
+}
+
+/// Background upkeep: limiter housekeeping and catalog refresh.
+fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) {
+    let limiter_state = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let keys = limiter_state.ingest.limiter.housekeep();
+            metrics::gauge!("downwatch_rate_limiter_keys").set(keys as f64);
+        }
+    });
+    let catalog_state = state.clone();
+    let every = settings.catalog_refresh;
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = catalog_state.refresh_catalog().await {
+                tracing::warn!(error = %e, "catalog refresh failed; keeping the previous snapshot");
+            }
+        }
+    });
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+}
+
+/// Records latency per route and logs the request (never the client address).
+fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, method: &str, started: Instant) {
+    let elapsed = started.elapsed();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = response.status().as_u16();
+    metrics::histogram!(
+        "downwatch_http_request_duration_seconds",
+        "route" => route.clone(),
+        "method" => method.to_owned(),
+        "status" => status.to_string()
+    )
+    .record(elapsed.as_secs_f64());
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
+    } else {
+        tracing::debug!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
+    }
+}

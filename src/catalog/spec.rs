@@ -1,0 +1,233 @@
+//! Validating service definitions, from the admin API and from catalog files alike.
+
+use serde::Deserialize;
+
+use crate::domain::{DEFAULT_PROBLEMS, DisplayName, Label, ProblemKind, ServiceSlug};
+use crate::error::FieldError;
+
+/// A service definition as clients and catalog files write it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInput {
+    /// See [`ServiceSpec::slug`].
+    pub slug: String,
+    /// See [`ServiceSpec::name`].
+    pub name: String,
+    /// See [`ServiceSpec::category`].
+    pub category: String,
+    /// See [`ServiceSpec::provider`]; defaults to the slug.
+    pub provider: Option<String>,
+    /// See [`ServiceSpec::problems`]; defaults to [`DEFAULT_PROBLEMS`].
+    pub problems: Option<Vec<String>>,
+}
+
+/// A valid service definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Identifier in URLs and reports.
+    pub slug: ServiceSlug,
+    /// Display name.
+    pub name: DisplayName,
+    /// Category, like `ai` or `social`.
+    pub category: Label,
+    /// Groups related services (ChatGPT, OpenAI API and Sora: `openai`).
+    pub provider: Label,
+    /// Problem kinds people may report; at least one, no duplicates.
+    pub problems: Vec<ProblemKind>,
+}
+
+impl ServiceSpec {
+    /// Validates every field, collecting all errors; `path` prefixes field names (e.g. `service[3].`).
+    pub fn parse(input: ServiceInput, path: &str) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut check = |field: &str, result: Result<(), String>| {
+            if let Err(detail) = result {
+                errors.push(FieldError::new(format!("{path}{field}"), detail));
+            }
+        };
+        let slug = ServiceSlug::parse(&input.slug);
+        check("slug", slug.as_ref().map(drop).map_err(Clone::clone));
+        let name = DisplayName::parse(&input.name);
+        check("name", name.as_ref().map(drop).map_err(Clone::clone));
+        let category = Label::parse(&input.category);
+        check(
+            "category",
+            category.as_ref().map(drop).map_err(Clone::clone),
+        );
+        let provider = Label::parse(input.provider.as_deref().unwrap_or(&input.slug));
+        check(
+            "provider",
+            provider.as_ref().map(drop).map_err(Clone::clone),
+        );
+        let problems = parse_problems(input.problems);
+        check(
+            "problems",
+            problems.as_ref().map(drop).map_err(Clone::clone),
+        );
+        match (slug, name, category, provider, problems) {
+            (Ok(slug), Ok(name), Ok(category), Ok(provider), Ok(problems)) if errors.is_empty() => {
+                Ok(Self {
+                    slug,
+                    name,
+                    category,
+                    provider,
+                    problems,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Up to 32 distinct problem kinds; `None` gives the default set.
+fn parse_problems(raw: Option<Vec<String>>) -> Result<Vec<ProblemKind>, String> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_PROBLEMS
+            .iter()
+            .map(|p| ProblemKind::parse(p).expect("valid default"))
+            .collect());
+    };
+    if raw.is_empty() || raw.len() > 32 {
+        return Err("must list 1 to 32 problem kinds (omit it for the default set)".to_owned());
+    }
+    let mut kinds: Vec<ProblemKind> = Vec::with_capacity(raw.len());
+    for item in &raw {
+        let kind = ProblemKind::parse(item).map_err(|e| format!("entry {item:?} {e}"))?;
+        if kinds.contains(&kind) {
+            return Err(format!("lists {item:?} twice"));
+        }
+        kinds.push(kind);
+    }
+    Ok(kinds)
+}
+
+/// Changes to a service, as the admin API takes them. Absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePatchInput {
+    /// New display name.
+    pub name: Option<String>,
+    /// New category.
+    pub category: Option<String>,
+    /// New provider.
+    pub provider: Option<String>,
+    /// New problem kinds (replaces the list).
+    pub problems: Option<Vec<String>>,
+    /// Archive (true) or restore (false).
+    pub archived: Option<bool>,
+}
+
+/// A validated [`ServicePatchInput`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServicePatch {
+    /// New display name.
+    pub name: Option<DisplayName>,
+    /// New category.
+    pub category: Option<Label>,
+    /// New provider.
+    pub provider: Option<Label>,
+    /// New problem kinds.
+    pub problems: Option<Vec<ProblemKind>>,
+    /// New archived flag.
+    pub archived: Option<bool>,
+}
+
+impl ServicePatch {
+    /// Validates the fields present, collecting all errors.
+    pub fn parse(input: ServicePatchInput) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let patch = Self {
+            name: keep_valid(&mut errors, "name", input.name, |v| DisplayName::parse(&v)),
+            category: keep_valid(&mut errors, "category", input.category, |v| {
+                Label::parse(&v)
+            }),
+            provider: keep_valid(&mut errors, "provider", input.provider, |v| {
+                Label::parse(&v)
+            }),
+            problems: keep_valid(&mut errors, "problems", input.problems, |v| {
+                parse_problems(Some(v))
+            }),
+            archived: input.archived,
+        };
+        if errors.is_empty() {
+            Ok(patch)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Parses a present value, recording a field error instead of a value when it is invalid.
+fn keep_valid<I, T>(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    raw: Option<I>,
+    parse: impl FnOnce(I) -> Result<T, String>,
+) -> Option<T> {
+    parse(raw?)
+        .map_err(|detail| errors.push(FieldError::new(field, detail)))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(slug: &str, problems: Option<Vec<&str>>) -> ServiceInput {
+        ServiceInput {
+            slug: slug.into(),
+            name: "ChatGPT".into(),
+            category: "ai".into(),
+            provider: Some("openai".into()),
+            problems: problems.map(|p| p.into_iter().map(String::from).collect()),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_when_problems_are_omitted() {
+        let spec = ServiceSpec::parse(input("chatgpt", None), "").unwrap();
+        assert_eq!(spec.problems.len(), DEFAULT_PROBLEMS.len());
+        let mut no_provider = input("sora", None);
+        no_provider.provider = None;
+        assert_eq!(
+            ServiceSpec::parse(no_provider, "")
+                .unwrap()
+                .provider
+                .as_str(),
+            "sora"
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_with_its_path() {
+        let mut bad = input("Bad Slug", Some(vec!["login", "login"]));
+        bad.category = "".into();
+        let errors = ServiceSpec::parse(bad, "service[2].").unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "service[2].slug",
+                "service[2].category",
+                "service[2].provider",
+                "service[2].problems"
+            ]
+        );
+    }
+
+    #[test]
+    fn patch_validates_only_present_fields() {
+        let patch = ServicePatch::parse(ServicePatchInput {
+            archived: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(patch.archived, Some(true));
+        let errors = ServicePatch::parse(ServicePatchInput {
+            problems: Some(vec![]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(errors[0].field, "problems");
+    }
+}

@@ -1,0 +1,377 @@
+//! Typed settings, read once from the environment and passed down (no global).
+//!
+//! Every variable has a default that works against the local PostgreSQL and Redis. A bad value is
+//! a [`ConfigError`] naming the variable and what it expects; `main` prints it and exits with 2.
+//! Secrets are never echoed back in errors.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// All runtime settings of a downwatch instance.
+#[derive(Clone)]
+pub struct Settings {
+    /// PostgreSQL connection URL; the database is created if missing.
+    pub database_url: String,
+    /// Redis connection URL.
+    pub redis_url: String,
+    /// Address the HTTP server binds to.
+    pub bind: SocketAddr,
+    /// Prefix of every Redis key this instance writes.
+    pub redis_prefix: String,
+    /// Bearer token for admin endpoints; `None` disables them.
+    pub admin_token: Option<String>,
+    /// HMAC secret for reporter keys; `None` means "generated once, kept in PostgreSQL".
+    pub reporter_secret: Option<String>,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// One reporter counts once per service within this window.
+    pub dedup_window: Duration,
+    /// Sustained report rate allowed per client IP (IPv6: per /64).
+    pub rate_per_minute: NonZeroU32,
+    /// Reports a client IP may send at once before the sustained rate applies.
+    pub rate_burst: NonZeroU32,
+    /// How long minute buckets stay in Redis.
+    pub retention: Duration,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Upper bound on one Redis round trip before the request answers 503.
+    pub redis_timeout: Duration,
+    /// Upper bound on waiting for a PostgreSQL connection before answering 503.
+    pub database_timeout: Duration,
+    /// How often each instance reloads the service catalog into memory.
+    pub catalog_refresh: Duration,
+    /// HTTP worker threads; `None` means one per CPU core.
+    pub workers: Option<usize>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("redis_prefix", &self.redis_prefix)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field(
+                "reporter_secret",
+                &self.reporter_secret.as_ref().map(|_| "<set>"),
+            )
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("dedup_window", &self.dedup_window)
+            .field("rate_per_minute", &self.rate_per_minute)
+            .field("rate_burst", &self.rate_burst)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration variable with a value that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: expected {expected}{}", got.as_ref().map(|g| format!(", got {g:?}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What a valid value looks like.
+    pub expected: String,
+    /// The value found, unless it is secret.
+    pub got: Option<String>,
+}
+
+impl Settings {
+    /// Reads settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, which returns a variable's value if it is set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        Ok(Self {
+            database_url: env.url(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/downwatch",
+                &["postgres", "postgresql"],
+            )?,
+            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
+            bind: env.parsed(
+                "DOWNWATCH_BIND",
+                "127.0.0.1:8080",
+                "an address like 127.0.0.1:8080",
+            )?,
+            redis_prefix: env.redis_prefix()?,
+            admin_token: env.secret("DOWNWATCH_ADMIN_TOKEN", 16)?,
+            reporter_secret: env.secret("DOWNWATCH_REPORTER_SECRET", 32)?,
+            trusted_proxies: env.cidrs("DOWNWATCH_TRUSTED_PROXIES")?,
+            dedup_window: minutes(env.number("DOWNWATCH_DEDUP_MINUTES", 60, 1, 7 * 24 * 60)?),
+            rate_per_minute: env.nonzero("DOWNWATCH_RATE_PER_MINUTE", 30, 1_000_000)?,
+            rate_burst: env.nonzero("DOWNWATCH_RATE_BURST", 10, 1_000_000)?,
+            retention: minutes(60 * env.number("DOWNWATCH_RETENTION_HOURS", 48, 1, 24 * 90)?),
+            log_format: env.log_format()?,
+            redis_timeout: millis(env.number("DOWNWATCH_REDIS_TIMEOUT_MS", 500, 10, 60_000)?),
+            database_timeout: millis(env.number(
+                "DOWNWATCH_DATABASE_TIMEOUT_MS",
+                2_000,
+                10,
+                60_000,
+            )?),
+            catalog_refresh: Duration::from_secs(env.number(
+                "DOWNWATCH_CATALOG_REFRESH_SECONDS",
+                10,
+                1,
+                3_600,
+            )?),
+            workers: match env.get("DOWNWATCH_WORKERS") {
+                None => None,
+                Some(_) => Some(env.number("DOWNWATCH_WORKERS", 0, 1, 256)? as usize),
+            },
+        })
+    }
+}
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(n * 60)
+}
+
+fn millis(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+struct Env<'a, F>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    /// The trimmed value, treating an empty variable as unset.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn error(
+        variable: &'static str,
+        expected: impl Into<String>,
+        got: Option<&str>,
+    ) -> ConfigError {
+        ConfigError {
+            variable,
+            expected: expected.into(),
+            got: got.map(str::to_owned),
+        }
+    }
+
+    fn parsed<T: FromStr>(
+        &self,
+        name: &'static str,
+        default: &str,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let raw = self.get(name).unwrap_or_else(|| default.to_owned());
+        raw.parse()
+            .map_err(|_| Self::error(name, expected, Some(&raw)))
+    }
+
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let expected = format!("a whole number from {min} to {max}");
+        let value: u64 = match self.get(name) {
+            None => return Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| Self::error(name, &expected, Some(&raw)))?,
+        };
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(Self::error(name, expected, Some(&value.to_string())))
+        }
+    }
+
+    fn nonzero(
+        &self,
+        name: &'static str,
+        default: u32,
+        max: u32,
+    ) -> Result<NonZeroU32, ConfigError> {
+        let value = self.number(name, u64::from(default), 1, u64::from(max))?;
+        Ok(NonZeroU32::new(value as u32).expect("range starts at 1"))
+    }
+
+    fn url(
+        &self,
+        name: &'static str,
+        default: &str,
+        schemes: &[&str],
+    ) -> Result<String, ConfigError> {
+        let raw = self.get(name).unwrap_or_else(|| default.to_owned());
+        let expected = format!("a URL with scheme {}", schemes.join(" or "));
+        match url::Url::parse(&raw) {
+            // The URL may carry a password: only the scheme is echoed.
+            Ok(url) if schemes.contains(&url.scheme()) => Ok(raw),
+            Ok(url) => Err(Self::error(
+                name,
+                expected,
+                Some(&format!("scheme {}", url.scheme())),
+            )),
+            Err(e) => Err(Self::error(name, format!("{expected} ({e})"), None)),
+        }
+    }
+
+    fn secret(&self, name: &'static str, min_len: usize) -> Result<Option<String>, ConfigError> {
+        match self.get(name) {
+            Some(v) if v.len() < min_len => Err(Self::error(
+                name,
+                format!("at least {min_len} characters (the value is not shown)"),
+                None,
+            )),
+            other => Ok(other),
+        }
+    }
+
+    fn redis_prefix(&self) -> Result<String, ConfigError> {
+        let name = "DOWNWATCH_REDIS_PREFIX";
+        let raw = self.get(name).unwrap_or_else(|| "dw".to_owned());
+        let ok = raw.len() <= 64
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'.'));
+        if ok {
+            Ok(raw)
+        } else {
+            Err(Self::error(
+                name,
+                "1 to 64 characters of A-Z a-z 0-9 _ - : . (no braces: they would break hash tags)",
+                Some(&raw),
+            ))
+        }
+    }
+
+    fn cidrs(&self, name: &'static str) -> Result<Vec<IpNet>, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|item| {
+                item.parse::<IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        Self::error(
+                            name,
+                            "a comma-separated list of CIDR blocks or addresses, like 10.0.0.0/8,::1",
+                            Some(item),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    fn log_format(&self) -> Result<LogFormat, ConfigError> {
+        match self.get("DOWNWATCH_LOG_FORMAT").as_deref() {
+            None | Some("text") => Ok(LogFormat::Text),
+            Some("json") => Ok(LogFormat::Json),
+            Some(other) => Err(Self::error(
+                "DOWNWATCH_LOG_FORMAT",
+                "text or json",
+                Some(other),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_work_on_a_local_machine() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.database_url,
+            "postgres://postgres@127.0.0.1:5432/downwatch"
+        );
+        assert_eq!(s.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.redis_prefix, "dw");
+        assert_eq!(s.dedup_window, Duration::from_secs(3600));
+        assert_eq!(s.retention, Duration::from_secs(48 * 3600));
+        assert!(s.admin_token.is_none() && s.reporter_secret.is_none());
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn bad_numbers_name_the_variable() {
+        let err = settings(&[("DOWNWATCH_RATE_PER_MINUTE", "lots")]).unwrap_err();
+        assert_eq!(err.variable, "DOWNWATCH_RATE_PER_MINUTE");
+        assert_eq!(
+            err.to_string(),
+            "DOWNWATCH_RATE_PER_MINUTE: expected a whole number from 1 to 1000000, got \"lots\""
+        );
+        let err = settings(&[("DOWNWATCH_DEDUP_MINUTES", "0")]).unwrap_err();
+        assert_eq!(err.variable, "DOWNWATCH_DEDUP_MINUTES");
+    }
+
+    #[test]
+    fn secrets_are_never_echoed() {
+        let err = settings(&[("DOWNWATCH_ADMIN_TOKEN", "short-secret")]).unwrap_err();
+        assert_eq!(err.variable, "DOWNWATCH_ADMIN_TOKEN");
+        assert!(!err.to_string().contains("short-secret"));
+        let err = settings(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn proxies_accept_cidrs_and_plain_addresses() {
+        let s = settings(&[("DOWNWATCH_TRUSTED_PROXIES", "10.0.0.0/8, ::1,192.168.1.7")]).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        let err = settings(&[("DOWNWATCH_TRUSTED_PROXIES", "10.0.0.0/8,nope")]).unwrap_err();
+        assert_eq!(err.got.as_deref(), Some("nope"));
+    }
+
+    #[test]
+    fn prefix_rejects_braces_and_log_format_is_checked() {
+        assert_eq!(
+            settings(&[("DOWNWATCH_REDIS_PREFIX", "a{b}")])
+                .unwrap_err()
+                .variable,
+            "DOWNWATCH_REDIS_PREFIX"
+        );
+        assert_eq!(
+            settings(&[("DOWNWATCH_LOG_FORMAT", "xml")])
+                .unwrap_err()
+                .variable,
+            "DOWNWATCH_LOG_FORMAT"
+        );
+        assert_eq!(
+            settings(&[("DOWNWATCH_LOG_FORMAT", "json")])
+                .unwrap()
+                .log_format,
+            LogFormat::Json
+        );
+    }
+}

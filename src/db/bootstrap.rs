@@ -1,0 +1,98 @@
+//! Getting a database ready: create it if missing, apply embedded migrations under a lock.
+//!
+//! Migrations run on a dedicated thread through diesel-async's sync wrapper, so they work the
+//! same from the multi-threaded server runtime and from single-threaded test runtimes.
+
+use anyhow::Context;
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// The migrations in `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Advisory lock key held while migrating, so concurrent instances migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x646f_776e_7761_7463; // "downwatc"
+
+/// A blocking PostgreSQL connection, for migrations.
+pub type SyncPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;
+
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = Bool)]
+    exists: bool,
+}
+
+/// Creates the database named in `url` if it does not exist (connecting to `postgres` to do so).
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    use diesel_async::RunQueryDsl;
+    let parsed = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    if name.is_empty() || name == "postgres" {
+        return Ok(());
+    }
+    let mut maintenance = parsed.clone();
+    maintenance.set_path("/postgres");
+    let mut conn = AsyncPgConnection::establish(maintenance.as_str())
+        .await
+        .context("cannot reach PostgreSQL (DATABASE_URL) to create the database")?;
+    if database_exists(&mut conn, &name).await? {
+        return Ok(());
+    }
+    let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    if let Err(e) = diesel::sql_query(create).execute(&mut conn).await {
+        // Another instance may have created it in the meantime.
+        if !database_exists(&mut conn, &name).await? {
+            return Err(e).with_context(|| format!("cannot create database {name:?}"));
+        }
+    }
+    tracing::info!(database = %name, "created database");
+    Ok(())
+}
+
+async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> diesel::QueryResult<bool> {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+        .bind::<Text, _>(name)
+        .get_result::<Exists>(conn)
+        .await
+        .map(|row| row.exists)
+}
+
+/// Runs `work` on a blocking connection to `url`, on its own thread.
+pub async fn with_sync_connection<T, F>(url: &str, work: F) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut SyncPgConnection) -> anyhow::Result<T> + Send + 'static,
+{
+    let url = url.to_owned();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = <SyncPgConnection as diesel::Connection>::establish(&url)
+            .context("cannot reach PostgreSQL (DATABASE_URL)")
+            .and_then(|mut conn| work(&mut conn));
+        let _ = tx.send(result);
+    });
+    rx.await.context("migration thread stopped")?
+}
+
+/// Applies pending migrations under an advisory lock; returns the versions applied.
+pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
+    with_sync_connection(url, |conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<BigInt, _>(MIGRATION_LOCK)
+            .execute(conn)?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
+        diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(MIGRATION_LOCK)
+            .execute(conn)?;
+        applied
+    })
+    .await
+}

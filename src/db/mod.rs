@@ -1,0 +1,12 @@
+//! PostgreSQL: the pool, migrations, and every query (no SQL lives outside this module).
+//!
+//! A pool wait, a connection attempt or a query that outlasts the configured timeout becomes a
+//! 503 naming PostgreSQL, never a hang.
+
+pub mod bootstrap;
+mod pool;
+pub mod schema;
+pub mod secrets;
+pub mod services;
+
+pub use pool::{Db, DbConn, query_error};

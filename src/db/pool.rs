@@ -1,0 +1,84 @@
+//! The connection pool with explicit timeouts.
+
+use std::time::Duration;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+
+use crate::error::{ApiError, Dependency};
+
+/// A pooled connection.
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// The database handle: a pool and the longest any operation may wait.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<AsyncPgConnection>,
+    timeout: Duration,
+}
+
+impl Db {
+    /// A pool of up to `max_size` connections to `url`; nothing connects until first use.
+    pub fn new(url: &str, timeout: Duration, max_size: usize) -> anyhow::Result<Self> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let pool = Pool::builder(manager)
+            .max_size(max_size)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()?;
+        Ok(Self { pool, timeout })
+    }
+
+    /// A connection from the pool, or 503 (PostgreSQL) when none comes in time.
+    pub async fn conn(&self) -> Result<DbConn, ApiError> {
+        self.pool.get().await.map_err(|e| {
+            tracing::warn!(error = %e, "no PostgreSQL connection");
+            unavailable()
+        })
+    }
+
+    /// Runs a query future with the deadline; a timeout or a broken connection is a 503.
+    pub async fn timed<T>(
+        &self,
+        query: impl Future<Output = diesel::QueryResult<T>>,
+    ) -> Result<T, ApiError> {
+        self.deadline(query).await?.map_err(query_error)
+    }
+
+    /// Runs a query future with the deadline, leaving its own errors to the caller.
+    pub async fn deadline<T>(
+        &self,
+        query: impl Future<Output = diesel::QueryResult<T>>,
+    ) -> Result<diesel::QueryResult<T>, ApiError> {
+        tokio::time::timeout(self.timeout, query)
+            .await
+            .map_err(|_| unavailable())
+    }
+
+    /// Round trip to PostgreSQL; for readiness checks.
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.conn().await?;
+        self.timed(diesel::sql_query("SELECT 1").execute(&mut conn))
+            .await
+            .map(drop)
+    }
+}
+
+fn unavailable() -> ApiError {
+    metrics::counter!("downwatch_dependency_errors_total", "dependency" => "postgresql")
+        .increment(1);
+    ApiError::Unavailable(Dependency::PostgreSQL)
+}
+
+/// Maps a query error: a lost connection is PostgreSQL being unavailable, anything else a bug.
+pub fn query_error(e: diesel::result::Error) -> ApiError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => unavailable(),
+        other => ApiError::Internal(other.into()),
+    }
+}

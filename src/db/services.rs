@@ -1,0 +1,266 @@
+//! Catalog queries.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::pool::{Db, query_error};
+use super::schema::services;
+use crate::catalog::{CatalogEntry, ServicePatch, ServiceSpec};
+use crate::domain::{ProblemKind, ServiceSlug};
+use crate::error::ApiError;
+
+/// A catalog row as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[diesel(table_name = services)]
+pub struct Service {
+    /// Stable id.
+    pub id: Uuid,
+    /// Identifier in URLs and reports.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Category.
+    pub category: String,
+    /// Provider grouping related services.
+    pub provider: String,
+    /// Problem kinds people may report.
+    #[diesel(deserialize_as = Vec<Option<String>>)]
+    #[serde(serialize_with = "plain_strings")]
+    pub problems: ProblemList,
+    /// Archived services take no reports and are hidden from lists.
+    pub archived: bool,
+    /// When the service was added.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Problem kinds of a service (PostgreSQL arrays may hold NULLs; ours never do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemList(pub Vec<String>);
+
+impl From<Vec<Option<String>>> for ProblemList {
+    fn from(items: Vec<Option<String>>) -> Self {
+        Self(items.into_iter().flatten().collect())
+    }
+}
+
+fn plain_strings<S: serde::Serializer>(list: &ProblemList, s: S) -> Result<S::Ok, S::Error> {
+    list.0.serialize(s)
+}
+
+impl Service {
+    /// The slice of this row that the report path needs.
+    pub fn catalog_entry(&self) -> Option<CatalogEntry> {
+        Some(CatalogEntry {
+            id: self.id,
+            slug: ServiceSlug::parse(&self.slug).ok()?,
+            problems: self
+                .problems
+                .0
+                .iter()
+                .filter_map(|p| ProblemKind::parse(p).ok())
+                .collect(),
+            archived: self.archived,
+        })
+    }
+
+    fn matches(&self, spec: &ServiceSpec) -> bool {
+        self.name == spec.name.as_str()
+            && self.category == spec.category.as_str()
+            && self.provider == spec.provider.as_str()
+            && self.problems.0 == problem_strings(&spec.problems)
+    }
+}
+
+fn problem_strings(kinds: &[ProblemKind]) -> Vec<String> {
+    kinds.iter().map(|k| k.as_str().to_owned()).collect()
+}
+
+/// Filters for listing services.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    /// Include archived services.
+    pub include_archived: bool,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only this provider.
+    pub provider: Option<String>,
+}
+
+/// Services matching `filter`, by slug.
+pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Service>, ApiError> {
+    let mut conn = db.conn().await?;
+    let mut query = services::table
+        .select(Service::as_select())
+        .order(services::slug)
+        .into_boxed();
+    if !filter.include_archived {
+        query = query.filter(services::archived.eq(false));
+    }
+    if let Some(category) = &filter.category {
+        query = query.filter(services::category.eq(category.clone()));
+    }
+    if let Some(provider) = &filter.provider {
+        query = query.filter(services::provider.eq(provider.clone()));
+    }
+    db.timed(query.load(&mut conn)).await
+}
+
+/// The service with `slug`, archived or not.
+pub async fn find(db: &Db, slug: &str) -> Result<Option<Service>, ApiError> {
+    let mut conn = db.conn().await?;
+    let query = services::table
+        .filter(services::slug.eq(slug))
+        .select(Service::as_select());
+    db.timed(async { query.first(&mut conn).await.optional() })
+        .await
+}
+
+/// Adds a service; 409 if the slug is taken (archived services keep their slug).
+pub async fn create(db: &Db, spec: &ServiceSpec, now: DateTime<Utc>) -> Result<Service, ApiError> {
+    let mut conn = db.conn().await?;
+    match db.deadline(insert(&mut conn, spec, now)).await? {
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(ApiError::Conflict(format!(
+                "A service with slug {:?} already exists (it may be archived: PATCH it with archived=false).",
+                spec.slug.as_str()
+            )))
+        }
+        other => other.map_err(query_error),
+    }
+}
+
+async fn insert(
+    conn: &mut diesel_async::AsyncPgConnection,
+    spec: &ServiceSpec,
+    now: DateTime<Utc>,
+) -> QueryResult<Service> {
+    diesel::insert_into(services::table)
+        .values((
+            services::id.eq(Uuid::now_v7()),
+            services::slug.eq(spec.slug.as_str()),
+            services::name.eq(spec.name.as_str()),
+            services::category.eq(spec.category.as_str()),
+            services::provider.eq(spec.provider.as_str()),
+            services::problems.eq(problem_strings(&spec.problems)),
+            services::created_at.eq(now),
+            services::updated_at.eq(now),
+        ))
+        .returning(Service::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Applies `patch` to the service with `slug`; `None` if there is no such service.
+pub async fn update(
+    db: &Db,
+    slug: &str,
+    patch: &ServicePatch,
+    now: DateTime<Utc>,
+) -> Result<Option<Service>, ApiError> {
+    #[derive(AsChangeset)]
+    #[diesel(table_name = services)]
+    struct Changes<'a> {
+        name: Option<&'a str>,
+        category: Option<&'a str>,
+        provider: Option<&'a str>,
+        problems: Option<Vec<String>>,
+        archived: Option<bool>,
+        updated_at: DateTime<Utc>,
+    }
+    let changes = Changes {
+        name: patch.name.as_ref().map(|n| n.as_str()),
+        category: patch.category.as_ref().map(|c| c.as_str()),
+        provider: patch.provider.as_ref().map(|p| p.as_str()),
+        problems: patch.problems.as_deref().map(problem_strings),
+        archived: patch.archived,
+        updated_at: now,
+    };
+    let mut conn = db.conn().await?;
+    let query = diesel::update(services::table.filter(services::slug.eq(slug)))
+        .set(changes)
+        .returning(Service::as_returning());
+    db.timed(async { query.get_result(&mut conn).await.optional() })
+        .await
+}
+
+/// How an import changed the catalog.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    /// New services.
+    pub inserted: usize,
+    /// Services whose definition changed.
+    pub updated: usize,
+    /// Services already as defined.
+    pub unchanged: usize,
+}
+
+/// Upserts `specs` by slug in one transaction; running it twice changes nothing the second time.
+/// The archived flag is left as it is.
+pub async fn import(
+    db: &Db,
+    specs: &[ServiceSpec],
+    now: DateTime<Utc>,
+) -> Result<ImportSummary, ApiError> {
+    let mut pooled = db.conn().await?;
+    let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
+    let work = conn.transaction::<_, DieselError, _>(async |conn| {
+        let mut summary = ImportSummary::default();
+        for spec in specs {
+            let existing: Option<Service> = services::table
+                .filter(services::slug.eq(spec.slug.as_str()))
+                .select(Service::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            match existing {
+                None => {
+                    insert(conn, spec, now).await?;
+                    summary.inserted += 1;
+                }
+                Some(row) if row.matches(spec) => summary.unchanged += 1,
+                Some(row) => {
+                    diesel::update(services::table.find(row.id))
+                        .set((
+                            services::name.eq(spec.name.as_str()),
+                            services::category.eq(spec.category.as_str()),
+                            services::provider.eq(spec.provider.as_str()),
+                            services::problems.eq(problem_strings(&spec.problems)),
+                            services::updated_at.eq(now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    summary.updated += 1;
+                }
+            }
+        }
+        Ok(summary)
+    });
+    db.timed(work).await
+}
+
+/// Number of services, archived included.
+pub async fn count(db: &Db) -> Result<i64, ApiError> {
+    let mut conn = db.conn().await?;
+    db.timed(services::table.count().get_result(&mut conn))
+        .await
+}
+
+/// Every service as the report path sees it.
+pub async fn catalog_entries(db: &Db) -> Result<Vec<CatalogEntry>, ApiError> {
+    let all = list(
+        db,
+        &ListFilter {
+            include_archived: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(all.iter().filter_map(Service::catalog_entry).collect())
+}

@@ -1,0 +1,16 @@
+//! Validated value types. Each has one `parse` constructor; a value that exists is valid.
+//!
+//! Parse errors are plain sentences saying what is allowed; callers attach the field name.
+
+mod country;
+mod name;
+mod reporter;
+mod slug;
+
+pub use country::CountryCode;
+pub use name::DisplayName;
+pub use reporter::ReporterToken;
+pub use slug::{Label, ProblemKind, ServiceSlug};
+
+/// Problem kinds a service gets when its catalog entry names none.
+pub const DEFAULT_PROBLEMS: [&str; 5] = ["website", "app", "login", "connection", "other"];

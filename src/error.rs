@@ -1,0 +1,285 @@
+//! One error type for every HTTP answer that is not a success, rendered as RFC 9457
+//! `application/problem+json`.
+//!
+//! Rules:
+//! - client errors name the field at fault and say what is allowed (`errors[].field`);
+//! - a dependency that cannot be reached answers 503 naming it, with `Retry-After`;
+//! - `Internal` is logged once, here, where it becomes a response; its cause never reaches clients;
+//! - secrets and client addresses never appear in a detail.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// A dependency downwatch talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Dependency {
+    /// The Redis server holding minute buckets and dedup keys.
+    Redis,
+    /// The PostgreSQL server holding the catalog.
+    PostgreSQL,
+}
+
+impl std::fmt::Display for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Redis => "Redis",
+            Self::PostgreSQL => "PostgreSQL",
+        })
+    }
+}
+
+/// One problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's name as the client sent it (`country`, `from`, `body`).
+    pub field: String,
+    /// What is wrong and what would be accepted.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Every non-success answer of the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: one or more fields are malformed or invalid.
+    #[error("invalid request: {}", summarize(.0))]
+    Invalid(Vec<FieldError>),
+    /// 404: the named thing does not exist (or is archived).
+    #[error("{0}")]
+    NotFound(String),
+    /// 401: the admin token is missing or wrong.
+    #[error("missing or wrong admin token")]
+    Unauthorized,
+    /// 403: admin endpoints are disabled on this instance.
+    #[error("admin endpoints are disabled")]
+    AdminDisabled,
+    /// 409: the request conflicts with existing data.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body exceeds `limit` bytes.
+    #[error("request body larger than {limit} bytes")]
+    TooLarge {
+        /// The largest accepted body, in bytes.
+        limit: usize,
+    },
+    /// 415: the body is not JSON.
+    #[error("request body is not application/json")]
+    UnsupportedMediaType,
+    /// 429: the client sent too many reports.
+    #[error("rate limit exceeded")]
+    RateLimited {
+        /// When the next report will be accepted.
+        retry_after: Duration,
+        /// The burst size the client is allowed.
+        limit: u32,
+    },
+    /// 503: a dependency did not answer in time.
+    #[error("{0} is unavailable")]
+    Unavailable(Dependency),
+    /// 500: a bug or an unexpected failure; the cause is logged, not shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+fn summarize(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{} {}", e.field, e.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ApiError {
+    /// A 400 about a single field.
+    pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, detail)])
+    }
+
+    /// Short code used in the problem `type` and in metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid-request",
+            Self::NotFound(_) => "not-found",
+            Self::Unauthorized => "unauthorized",
+            Self::AdminDisabled => "admin-disabled",
+            Self::Conflict(_) => "conflict",
+            Self::TooLarge { .. } => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::Unavailable(_) => "dependency-unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "The request has invalid fields",
+            Self::NotFound(_) => "Not found",
+            Self::Unauthorized => "Admin token required",
+            Self::AdminDisabled => "Admin endpoints are disabled",
+            Self::Conflict(_) => "Conflict",
+            Self::TooLarge { .. } => "Request body too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RateLimited { .. } => "Too many reports",
+            Self::Unavailable(_) => "A dependency is unavailable",
+            Self::Internal(_) => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Invalid(errors) => format!("Fix these fields and retry: {}.", summarize(errors)),
+            Self::NotFound(what) | Self::Conflict(what) => what.clone(),
+            Self::Unauthorized => "Send 'Authorization: Bearer <DOWNWATCH_ADMIN_TOKEN>'.".to_owned(),
+            Self::AdminDisabled => {
+                "This instance has no admin token. Set DOWNWATCH_ADMIN_TOKEN (16+ characters) and restart to enable admin endpoints."
+                    .to_owned()
+            }
+            Self::TooLarge { limit } => format!("Send at most {limit} bytes."),
+            Self::UnsupportedMediaType => "Send the body as JSON with 'Content-Type: application/json'.".to_owned(),
+            Self::RateLimited { retry_after, .. } => format!(
+                "This address sent too many reports. Retry after {} seconds.",
+                retry_after_secs(*retry_after)
+            ),
+            Self::Unavailable(dep) => format!("{dep} did not answer in time. Nothing was recorded; retry shortly."),
+            Self::Internal(_) => "Something went wrong on our side. It has been logged.".to_owned(),
+        }
+    }
+}
+
+/// Whole seconds to wait, rounded up so that a client retrying on time is accepted.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    r#type: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dependency: Option<Dependency>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::AdminDisabled => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
+            Self::Unavailable(dep) => tracing::warn!(dependency = %dep, "dependency unavailable"),
+            _ => {}
+        }
+        let status = self.status_code();
+        let body = Problem {
+            r#type: format!("/problems/{}", self.code()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                Self::Invalid(errors) => Some(errors),
+                _ => None,
+            },
+            dependency: match self {
+                Self::Unavailable(dep) => Some(*dep),
+                _ => None,
+            },
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        match self {
+            Self::RateLimited { retry_after, limit } => {
+                let secs = retry_after_secs(*retry_after);
+                response.insert_header((header::RETRY_AFTER, secs));
+                response.insert_header(("RateLimit-Limit", *limit));
+                response.insert_header(("RateLimit-Remaining", 0));
+                response.insert_header(("RateLimit-Reset", secs));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+            }
+            Self::Unauthorized => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_vec(&body).expect("problem serializes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body_of(err: &ApiError) -> serde_json::Value {
+        let bytes = err.error_response().into_body().try_into_bytes().unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn invalid_fields_are_listed_by_name() {
+        let err = ApiError::field("country", "must be an ISO 3166-1 alpha-2 country code");
+        let body = body_of(&err);
+        assert_eq!(body["status"], 400);
+        assert_eq!(body["type"], "/problems/invalid-request");
+        assert_eq!(body["errors"][0]["field"], "country");
+        assert!(body["detail"].as_str().unwrap().contains("country"));
+    }
+
+    #[test]
+    fn rate_limit_rounds_retry_after_up() {
+        let err = ApiError::RateLimited {
+            retry_after: Duration::from_millis(1200),
+            limit: 10,
+        };
+        let resp = err.error_response();
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "2");
+        assert_eq!(resp.headers().get("ratelimit-remaining").unwrap(), "0");
+    }
+
+    #[test]
+    fn unavailable_names_the_dependency() {
+        let body = body_of(&ApiError::Unavailable(Dependency::Redis));
+        assert_eq!(body["dependency"], "Redis");
+        assert!(body["detail"].as_str().unwrap().starts_with("Redis"));
+    }
+
+    #[test]
+    fn internal_causes_are_not_shown() {
+        let body = body_of(&ApiError::Internal(anyhow::anyhow!("password=hunter2")));
+        assert!(!body.to_string().contains("hunter2"));
+    }
+}

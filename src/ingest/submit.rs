@@ -1,0 +1,183 @@
+//! The submit use case: from a parsed body and a client address to "counted" or "duplicate".
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::identity::client_key;
+use super::limiter::{Allowance, ReportLimiter};
+use super::reporter_key::ReporterKeyer;
+use crate::catalog::{CatalogCache, CatalogEntry};
+use crate::clock::SharedClock;
+use crate::domain::{CountryCode, ProblemKind, ReporterToken};
+use crate::error::{ApiError, FieldError};
+use crate::windows::{CountRequest, Windows, keys};
+
+/// A report as clients send it; every field is checked by [`Ingest::submit`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    /// Catalog slug of the service.
+    pub service: Option<String>,
+    /// One of the service's problem kinds.
+    pub problem: Option<String>,
+    /// ISO 3166-1 alpha-2 country, any case.
+    pub country: Option<String>,
+    /// Opaque client token, so people behind one address count separately.
+    pub reporter: Option<String>,
+}
+
+/// A report that passed validation.
+struct Report {
+    service: Arc<CatalogEntry>,
+    problem: ProblemKind,
+    country: Option<CountryCode>,
+    reporter: Option<ReporterToken>,
+}
+
+/// What happened to a submitted report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// Id of this submission (UUIDv7, time-ordered), echoed in logs.
+    pub id: Uuid,
+    /// The service's slug.
+    pub service: String,
+    /// True if counted; false if this reporter was already counted in the dedup window.
+    pub counted: bool,
+    /// Start of the minute bucket the report was counted in.
+    pub bucket: DateTime<Utc>,
+    /// What the client has left of its rate limit.
+    pub allowance: Allowance,
+}
+
+/// Everything the submit path needs; built once per instance.
+pub struct Ingest {
+    /// Catalog snapshot.
+    pub catalog: Arc<CatalogCache>,
+    /// Per-client limiter.
+    pub limiter: Arc<ReportLimiter>,
+    /// Reporter key derivation.
+    pub keyer: ReporterKeyer,
+    /// Redis windows.
+    pub windows: Windows,
+    /// Time source.
+    pub clock: SharedClock,
+}
+
+impl Ingest {
+    /// Validates, rate-limits and counts one report from `client_ip`.
+    pub async fn submit(&self, client_ip: IpAddr, body: ReportBody) -> Result<Submitted, ApiError> {
+        let report = self.validate(body).inspect_err(|e| record_rejection(e))?;
+        let client = client_key(client_ip);
+        let allowance = self.limiter.check(client).inspect_err(|_| {
+            metrics::counter!("downwatch_reports_total", "outcome" => "rate_limited").increment(1);
+        })?;
+        let now = self.clock.now();
+        let reporter_hex = self.keyer.key(client, report.reporter.as_ref());
+        let counted = self
+            .windows
+            .count(CountRequest {
+                service: &report.service.slug,
+                reporter_hex: &reporter_hex,
+                problem: &report.problem,
+                country: report.country,
+                at: now,
+            })
+            .await
+            .inspect_err(|_| {
+                metrics::counter!("downwatch_reports_total", "outcome" => "failed").increment(1);
+            })?;
+        let outcome = if counted { "counted" } else { "duplicate" };
+        metrics::counter!("downwatch_reports_total", "outcome" => outcome).increment(1);
+        let id = Uuid::now_v7();
+        tracing::debug!(report.id = %id, service = %report.service.slug, outcome, "report");
+        Ok(Submitted {
+            id,
+            service: report.service.slug.to_string(),
+            counted,
+            bucket: keys::minute_start(keys::minute_of(now)),
+            allowance,
+        })
+    }
+
+    /// Checks fields against their formats, then the service and problem against the catalog.
+    fn validate(&self, body: ReportBody) -> Result<Report, ApiError> {
+        let mut errors = Vec::new();
+        let mut require = |field: &str, value: Option<String>| {
+            if value.is_none() {
+                errors.push(FieldError::new(field, "is required"));
+            }
+            value
+        };
+        let service = require("service", body.service);
+        let problem = require("problem", body.problem);
+        let mut check = |field: &str, result: Result<(), String>| {
+            if let Err(detail) = result {
+                errors.push(FieldError::new(field, detail));
+            }
+        };
+        let slug = service.map(|s| crate::domain::ServiceSlug::parse(&s));
+        if let Some(Err(e)) = &slug {
+            check("service", Err(e.clone()));
+        }
+        let kind = problem.map(|p| ProblemKind::parse(&p));
+        if let Some(Err(e)) = &kind {
+            check("problem", Err(e.clone()));
+        }
+        let country = body.country.map(|c| CountryCode::parse(&c));
+        if let Some(Err(e)) = &country {
+            check("country", Err(e.clone()));
+        }
+        let reporter = body.reporter.map(|r| ReporterToken::parse(&r));
+        if let Some(Err(e)) = &reporter {
+            check("reporter", Err(e.clone()));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+        let (Some(Ok(slug)), Some(Ok(problem))) = (slug, kind) else {
+            unreachable!("both are required and valid when no error was recorded");
+        };
+        let service = match self.catalog.get(slug.as_str()) {
+            Some(entry) if !entry.archived => entry,
+            Some(_) => {
+                return Err(ApiError::NotFound(format!(
+                    "Service {slug:?} is archived and takes no reports."
+                )));
+            }
+            None => {
+                return Err(ApiError::NotFound(format!(
+                    "No service {slug:?}; GET /v1/services lists them."
+                )));
+            }
+        };
+        if !service.problems.contains(&problem) {
+            let allowed: Vec<&str> = service.problems.iter().map(ProblemKind::as_str).collect();
+            return Err(ApiError::field(
+                "problem",
+                format!(
+                    "{problem:?} is not a problem kind of {slug}; use one of: {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        Ok(Report {
+            service,
+            problem,
+            country: country.transpose().expect("checked above"),
+            reporter: reporter.transpose().expect("checked above"),
+        })
+    }
+}
+
+fn record_rejection(error: &ApiError) {
+    let reason = match error {
+        ApiError::NotFound(_) => "unknown_service",
+        _ => "invalid",
+    };
+    metrics::counter!("downwatch_reports_total", "outcome" => "rejected", "reason" => reason)
+        .increment(1);
+}

@@ -1,0 +1,16 @@
+//! downwatch: a self-hostable backend that aggregates crowd-sourced "it's down" reports.
+//!
+//! The binary in `main.rs` only parses the command line; everything else lives here so that
+//! integration tests drive exactly the code that production runs.
+
+pub mod api;
+pub mod app;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod ingest;
+pub mod telemetry;
+pub mod windows;

@@ -1,0 +1,111 @@
+//! The `downwatch` command: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use downwatch::app::{self, Application, StartOptions};
+use downwatch::catalog::CatalogFile;
+use downwatch::clock::{Clock, SystemClock};
+use downwatch::config::Settings;
+use downwatch::db::{Db, services};
+
+/// Crowd-sourced outage reports: ingest, windows and the service catalog.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prepare the database and serve HTTP (configuration comes from the environment).
+    Serve {
+        /// Do not create the database or apply migrations (for deployments that migrate separately).
+        #[arg(long)]
+        skip_migrations: bool,
+    },
+    /// Create the database if needed, apply pending migrations, and exit.
+    Migrate,
+    /// Manage the service catalog.
+    Services {
+        #[command(subcommand)]
+        command: ServicesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServicesCommand {
+    /// Upsert services from a catalog file (TOML, `[[service]]` tables); safe to re-run.
+    Import {
+        /// The catalog file, e.g. catalog/services.toml.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("downwatch: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    downwatch::telemetry::init_tracing(settings.log_format);
+    let result = actix_web::rt::System::new().block_on(run(cli.command, settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "downwatch stopped");
+            eprintln!("downwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { skip_migrations } => {
+            let options = StartOptions { skip_migrations };
+            let application = Application::build(settings, Arc::new(SystemClock), options).await?;
+            application.run_until_stopped().await?;
+            tracing::info!("downwatch stopped cleanly");
+        }
+        Command::Migrate => {
+            app::prepare_database(&settings.database_url).await?;
+            println!("migrations are up to date");
+        }
+        Command::Services {
+            command: ServicesCommand::Import { file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let catalog = CatalogFile::parse(&text).map_err(|errors| {
+                let lines: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("  {}: {}", e.field, e.detail))
+                    .collect();
+                anyhow::anyhow!(
+                    "{} is not a valid catalog:\n{}",
+                    file.display(),
+                    lines.join("\n")
+                )
+            })?;
+            app::prepare_database(&settings.database_url).await?;
+            let db = Db::new(&settings.database_url, settings.database_timeout, 2)?;
+            let summary = services::import(&db, &catalog.services, SystemClock.now()).await?;
+            println!(
+                "imported {}: {} inserted, {} updated, {} unchanged",
+                file.display(),
+                summary.inserted,
+                summary.updated,
+                summary.unchanged
+            );
+        }
+    }
+    Ok(())
+}

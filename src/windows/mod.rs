@@ -1,0 +1,13 @@
+//! Minute buckets and dedup keys in Redis: the hot path of every report.
+//!
+//! One report is one Lua script call (one round trip, atomic): it checks the reporter's dedup key
+//! and, for a first report, counts into the service's minute bucket. Reads return whole minutes
+//! with zeros for minutes nobody reported in. See [`keys`] for the key schema.
+
+pub mod keys;
+mod redis_conn;
+mod store;
+
+pub use keys::KeySchema;
+pub use redis_conn::RedisConn;
+pub use store::{CountRequest, MinuteBucket, Windows};

@@ -1,0 +1,143 @@
+//! Counting reports into minute buckets and reading them back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::keys::{KeySchema, minute_of, minute_start};
+use super::redis_conn::RedisConn;
+use crate::domain::{CountryCode, ProblemKind, ServiceSlug};
+use crate::error::ApiError;
+
+/// One minute of one service's reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MinuteBucket {
+    /// Start of the minute.
+    pub t: DateTime<Utc>,
+    /// Reports counted in the minute.
+    pub total: u64,
+    /// Counts per problem kind.
+    pub problems: BTreeMap<String, u64>,
+    /// Counts per country (reports without a country appear only in `total`).
+    pub countries: BTreeMap<String, u64>,
+}
+
+impl MinuteBucket {
+    fn from_hash(t: DateTime<Utc>, hash: HashMap<String, u64>) -> Self {
+        let mut bucket = Self {
+            t,
+            total: 0,
+            problems: BTreeMap::new(),
+            countries: BTreeMap::new(),
+        };
+        for (field, count) in hash {
+            if field == "t" {
+                bucket.total = count;
+            } else if let Some(kind) = field.strip_prefix("p:") {
+                bucket.problems.insert(kind.to_owned(), count);
+            } else if let Some(country) = field.strip_prefix("c:") {
+                bucket.countries.insert(country.to_owned(), count);
+            }
+        }
+        bucket
+    }
+}
+
+/// One report to count.
+#[derive(Debug)]
+pub struct CountRequest<'a> {
+    /// The service reported.
+    pub service: &'a ServiceSlug,
+    /// Hex reporter key (see `ingest::reporter_key`).
+    pub reporter_hex: &'a str,
+    /// The problem kind.
+    pub problem: &'a ProblemKind,
+    /// The reporter's country, if given.
+    pub country: Option<CountryCode>,
+    /// When the report arrived.
+    pub at: DateTime<Utc>,
+}
+
+/// Minute buckets of every service, in one Redis.
+#[derive(Clone)]
+pub struct Windows {
+    redis: RedisConn,
+    keys: KeySchema,
+    script: redis::Script,
+    dedup_window: Duration,
+    retention: Duration,
+}
+
+impl Windows {
+    /// Buckets under `keys`, kept for `retention`, dedup per `dedup_window`.
+    pub fn new(
+        redis: RedisConn,
+        keys: KeySchema,
+        dedup_window: Duration,
+        retention: Duration,
+    ) -> Self {
+        Self {
+            redis,
+            keys,
+            script: redis::Script::new(include_str!("count.lua")),
+            dedup_window,
+            retention,
+        }
+    }
+
+    /// The underlying connection, for health checks.
+    pub fn redis(&self) -> &RedisConn {
+        &self.redis
+    }
+
+    /// Counts the report unless its reporter was counted for this service within the dedup
+    /// window. Returns whether it was counted. One atomic round trip.
+    pub async fn count(&self, report: CountRequest<'_>) -> Result<bool, ApiError> {
+        let dedup_key = self.keys.dedup(report.service, report.reporter_hex);
+        let bucket_key = self.keys.bucket(report.service, minute_of(report.at));
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(dedup_key)
+            .key(bucket_key)
+            .arg(report.at.timestamp_millis())
+            .arg(self.dedup_window.as_millis() as u64)
+            .arg(self.retention.as_secs())
+            .arg(report.problem.as_str())
+            .arg(report.country.as_ref().map_or("", |c| c.as_str()));
+        let counted: i64 = self
+            .redis
+            .run("count-report", |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(counted == 1)
+    }
+
+    /// Buckets for every minute in `[from, to)` (minute numbers), zeros included, oldest first.
+    pub async fn minutes(
+        &self,
+        service: &ServiceSlug,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<MinuteBucket>, ApiError> {
+        if to <= from {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for minute in from..to {
+            pipe.hgetall(self.keys.bucket(service, minute));
+        }
+        let hashes: Vec<HashMap<String, u64>> = self
+            .redis
+            .run("read-minutes", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        Ok((from..to)
+            .zip(hashes)
+            .map(|(minute, hash)| MinuteBucket::from_hash(minute_start(minute), hash))
+            .collect())
+    }
+}
