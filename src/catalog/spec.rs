@@ -209,7 +209,6 @@ mod tests {
             [
                 "service[2].slug",
                 "service[2].category",
-                "service[2].provider",
                 "service[2].problems"
             ]
         );

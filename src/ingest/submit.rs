@@ -70,7 +70,7 @@ pub struct Ingest {
 impl Ingest {
     /// Validates, rate-limits and counts one report from `client_ip`.
     pub async fn submit(&self, client_ip: IpAddr, body: ReportBody) -> Result<Submitted, ApiError> {
-        let report = self.validate(body).inspect_err(|e| record_rejection(e))?;
+        let report = self.validate(body).inspect_err(record_rejection)?;
         let client = client_key(client_ip);
         let allowance = self.limiter.check(client).inspect_err(|_| {
             metrics::counter!("downwatch_reports_total", "outcome" => "rate_limited").increment(1);

@@ -1,0 +1,11 @@
+//! Integration tests against the real PostgreSQL and Redis, over real TCP.
+//!
+//! Every test spawns its own instance (`helpers::TestApp`) with its own database, its own Redis
+//! key prefix and a manual clock, so tests run in parallel and never sleep.
+
+mod bootstrap;
+mod errors;
+mod helpers;
+mod ops;
+mod reports;
+mod services;

@@ -1,0 +1,209 @@
+//! The catalog API: public reads, admin writes.
+
+use serde_json::json;
+
+use crate::helpers::{ADMIN_TOKEN, TestApp};
+
+#[actix_web::test]
+async fn the_shipped_catalog_is_seeded_and_public() {
+    let app = TestApp::spawn().await;
+    let list = app.get("/v1/services").await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let services = list.json["services"].as_array().unwrap();
+    assert!(services.len() >= 25, "{} services", services.len());
+    assert_eq!(list.json["count"], services.len());
+
+    let openai = app.get("/v1/services?provider=openai").await;
+    let slugs: Vec<&str> = openai.json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["chatgpt", "openai-api", "sora"]);
+
+    let chatgpt = app.get("/v1/services/chatgpt").await;
+    assert_eq!(chatgpt.json["name"], "ChatGPT");
+    assert_eq!(chatgpt.json["provider"], "openai");
+    assert!(
+        chatgpt.json["problems"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("voice-mode"))
+    );
+    app.get("/v1/services/nope").await.assert_problem(404, None);
+    app.get("/v1/services?category=NOT%20A%20LABEL")
+        .await
+        .assert_problem(400, Some("category"));
+}
+
+#[actix_web::test]
+async fn admin_creates_updates_and_archives_a_service() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .admin(
+            "POST",
+            "/v1/services",
+            &json!({"slug": "bluesky", "name": "Bluesky", "category": "social"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.header("location"), Some("/v1/services/bluesky"));
+    assert_eq!(
+        created.json["provider"], "bluesky",
+        "provider defaults to the slug"
+    );
+    assert_eq!(
+        created.json["problems"],
+        json!(["website", "app", "login", "connection", "other"])
+    );
+    // The new service takes reports at once on this instance.
+    assert_eq!(
+        app.report(json!({"service": "bluesky", "problem": "app"}))
+            .await
+            .status,
+        202
+    );
+
+    let again = app
+        .admin(
+            "POST",
+            "/v1/services",
+            &json!({"slug": "bluesky", "name": "Again", "category": "social"}),
+        )
+        .await;
+    again.assert_problem(409, None);
+
+    let updated = app
+        .admin(
+            "PATCH",
+            "/v1/services/bluesky",
+            &json!({"name": "Bluesky Social", "problems": ["feed", "app"]}),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.json["name"], "Bluesky Social");
+    assert_eq!(updated.json["problems"], json!(["feed", "app"]));
+    assert_eq!(
+        app.report(json!({"service": "bluesky", "problem": "feed", "reporter": "new-kind-01"}))
+            .await
+            .status,
+        202
+    );
+
+    assert_eq!(
+        app.admin("DELETE", "/v1/services/bluesky", &json!(null))
+            .await
+            .status,
+        204
+    );
+    let archived = app.get("/v1/services/bluesky").await;
+    assert_eq!(archived.json["archived"], true);
+    let listed = app.get("/v1/services").await;
+    assert!(
+        !listed.text.contains("\"bluesky\""),
+        "archived services leave the list"
+    );
+    assert!(
+        app.get("/v1/services?include_archived=true")
+            .await
+            .text
+            .contains("\"bluesky\"")
+    );
+
+    let restored = app
+        .admin("PATCH", "/v1/services/bluesky", &json!({"archived": false}))
+        .await;
+    assert_eq!(restored.json["archived"], false);
+    app.admin("PATCH", "/v1/services/ghost", &json!({"name": "Ghost"}))
+        .await
+        .assert_problem(404, None);
+    app.admin("DELETE", "/v1/services/ghost", &json!(null))
+        .await
+        .assert_problem(404, None);
+}
+
+#[actix_web::test]
+async fn admin_input_errors_name_the_field() {
+    let app = TestApp::spawn().await;
+    let bad = app
+        .admin(
+            "POST",
+            "/v1/services",
+            &json!({"slug": "../etc", "name": "", "category": "ai", "problems": []}),
+        )
+        .await;
+    bad.assert_problem(400, Some("slug"));
+    bad.assert_problem(400, Some("name"));
+    bad.assert_problem(400, Some("problems"));
+    app.admin(
+        "POST",
+        "/v1/services",
+        &json!({"slug": "a", "name": "A", "category": "ai", "owner": "me"}),
+    )
+    .await
+    .assert_problem(400, Some("owner"));
+    app.admin(
+        "PATCH",
+        "/v1/services/chatgpt",
+        &json!({"provider": "Open AI"}),
+    )
+    .await
+    .assert_problem(400, Some("provider"));
+}
+
+#[actix_web::test]
+async fn admin_endpoints_need_the_token() {
+    let app = TestApp::spawn().await;
+    let body = json!({"slug": "bluesky", "name": "Bluesky", "category": "social"});
+    let missing = app.send_json("POST", "/v1/services", &body, &[]).await;
+    missing.assert_problem(401, None);
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    let wrong = format!("Bearer {ADMIN_TOKEN}x");
+    for method in ["POST", "PATCH", "DELETE"] {
+        let path = if method == "POST" {
+            "/v1/services"
+        } else {
+            "/v1/services/chatgpt"
+        };
+        let reply = app
+            .send_json(method, path, &body, &[("authorization", &wrong)])
+            .await;
+        reply.assert_problem(401, None);
+        assert!(
+            !reply.text.contains(ADMIN_TOKEN),
+            "the token never appears in answers"
+        );
+    }
+    assert_eq!(
+        app.get("/v1/services/chatgpt").await.json["archived"],
+        false
+    );
+}
+
+#[actix_web::test]
+async fn admin_endpoints_are_403_when_no_token_is_configured() {
+    let app = TestApp::builder()
+        .var("DOWNWATCH_ADMIN_TOKEN", "<unset>")
+        .spawn()
+        .await;
+    let body = json!({"slug": "bluesky", "name": "Bluesky", "category": "social"});
+    let reply = app
+        .send_json(
+            "POST",
+            "/v1/services",
+            &body,
+            &[("authorization", "Bearer whatever-token-here")],
+        )
+        .await;
+    reply.assert_problem(403, None);
+    assert!(
+        reply.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("DOWNWATCH_ADMIN_TOKEN")
+    );
+    app.send_json("DELETE", "/v1/services/chatgpt", &body, &[])
+        .await
+        .assert_problem(403, None);
+}
