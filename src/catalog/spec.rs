@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::domain::{DEFAULT_PROBLEMS, DisplayName, Label, ProblemKind, ServiceSlug};
-use crate::error::FieldError;
+use crate::error::{FieldError, FieldErrors};
 
 /// A service definition as clients and catalog files write it.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,42 +39,28 @@ pub struct ServiceSpec {
 impl ServiceSpec {
     /// Validates every field, collecting all errors; `path` prefixes field names (e.g. `service[3].`).
     pub fn parse(input: ServiceInput, path: &str) -> Result<Self, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let mut check = |field: &str, result: Result<(), String>| {
-            if let Err(detail) = result {
-                errors.push(FieldError::new(format!("{path}{field}"), detail));
-            }
-        };
-        let slug = ServiceSlug::parse(&input.slug);
-        check("slug", slug.as_ref().map(drop).map_err(Clone::clone));
-        let name = DisplayName::parse(&input.name);
-        check("name", name.as_ref().map(drop).map_err(Clone::clone));
-        let category = Label::parse(&input.category);
-        check(
-            "category",
-            category.as_ref().map(drop).map_err(Clone::clone),
-        );
-        let provider = Label::parse(input.provider.as_deref().unwrap_or(&input.slug));
-        check(
-            "provider",
-            provider.as_ref().map(drop).map_err(Clone::clone),
-        );
-        let problems = parse_problems(input.problems);
-        check(
-            "problems",
-            problems.as_ref().map(drop).map_err(Clone::clone),
-        );
+        let mut errors = FieldErrors::default();
+        let field = |name: &str| format!("{path}{name}");
+        let provider = input.provider.unwrap_or_else(|| input.slug.clone());
+        let slug = errors.required(field("slug"), Some(input.slug), |v| ServiceSlug::parse(&v));
+        let name = errors.required(field("name"), Some(input.name), |v| DisplayName::parse(&v));
+        let category = errors.required(field("category"), Some(input.category), |v| {
+            Label::parse(&v)
+        });
+        let provider = errors.required(field("provider"), Some(provider), |v| Label::parse(&v));
+        let problems = parse_problems(input.problems)
+            .map_err(|e| errors.push(field("problems"), e))
+            .ok();
+        errors.finish()?;
         match (slug, name, category, provider, problems) {
-            (Ok(slug), Ok(name), Ok(category), Ok(provider), Ok(problems)) if errors.is_empty() => {
-                Ok(Self {
-                    slug,
-                    name,
-                    category,
-                    provider,
-                    problems,
-                })
-            }
-            _ => Err(errors),
+            (Some(slug), Some(name), Some(category), Some(provider), Some(problems)) => Ok(Self {
+                slug,
+                name,
+                category,
+                provider,
+                problems,
+            }),
+            _ => unreachable!("every field is valid when no error was recorded"),
         }
     }
 }
@@ -135,38 +121,16 @@ pub struct ServicePatch {
 impl ServicePatch {
     /// Validates the fields present, collecting all errors.
     pub fn parse(input: ServicePatchInput) -> Result<Self, Vec<FieldError>> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::default();
         let patch = Self {
-            name: keep_valid(&mut errors, "name", input.name, |v| DisplayName::parse(&v)),
-            category: keep_valid(&mut errors, "category", input.category, |v| {
-                Label::parse(&v)
-            }),
-            provider: keep_valid(&mut errors, "provider", input.provider, |v| {
-                Label::parse(&v)
-            }),
-            problems: keep_valid(&mut errors, "problems", input.problems, |v| {
-                parse_problems(Some(v))
-            }),
+            name: errors.optional("name", input.name, |v| DisplayName::parse(&v)),
+            category: errors.optional("category", input.category, |v| Label::parse(&v)),
+            provider: errors.optional("provider", input.provider, |v| Label::parse(&v)),
+            problems: errors.optional("problems", input.problems, |v| parse_problems(Some(v))),
             archived: input.archived,
         };
-        if errors.is_empty() {
-            Ok(patch)
-        } else {
-            Err(errors)
-        }
+        errors.finish().map(|()| patch)
     }
-}
-
-/// Parses a present value, recording a field error instead of a value when it is invalid.
-fn keep_valid<I, T>(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    raw: Option<I>,
-    parse: impl FnOnce(I) -> Result<T, String>,
-) -> Option<T> {
-    parse(raw?)
-        .map_err(|detail| errors.push(FieldError::new(field, detail)))
-        .ok()
 }
 
 #[cfg(test)]

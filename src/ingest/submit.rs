@@ -12,8 +12,8 @@ use super::limiter::{Allowance, ReportLimiter};
 use super::reporter_key::ReporterKeyer;
 use crate::catalog::{CatalogCache, CatalogEntry};
 use crate::clock::SharedClock;
-use crate::domain::{CountryCode, ProblemKind, ReporterToken};
-use crate::error::{ApiError, FieldError};
+use crate::domain::{CountryCode, ProblemKind, ReporterToken, ServiceSlug};
+use crate::error::{ApiError, FieldErrors};
 use crate::windows::{CountRequest, Windows, keys};
 
 /// A report as clients send it; every field is checked by [`Ingest::submit`].
@@ -105,41 +105,14 @@ impl Ingest {
 
     /// Checks fields against their formats, then the service and problem against the catalog.
     fn validate(&self, body: ReportBody) -> Result<Report, ApiError> {
-        let mut errors = Vec::new();
-        let mut require = |field: &str, value: Option<String>| {
-            if value.is_none() {
-                errors.push(FieldError::new(field, "is required"));
-            }
-            value
-        };
-        let service = require("service", body.service);
-        let problem = require("problem", body.problem);
-        let mut check = |field: &str, result: Result<(), String>| {
-            if let Err(detail) = result {
-                errors.push(FieldError::new(field, detail));
-            }
-        };
-        let slug = service.map(|s| crate::domain::ServiceSlug::parse(&s));
-        if let Some(Err(e)) = &slug {
-            check("service", Err(e.clone()));
-        }
-        let kind = problem.map(|p| ProblemKind::parse(&p));
-        if let Some(Err(e)) = &kind {
-            check("problem", Err(e.clone()));
-        }
-        let country = body.country.map(|c| CountryCode::parse(&c));
-        if let Some(Err(e)) = &country {
-            check("country", Err(e.clone()));
-        }
-        let reporter = body.reporter.map(|r| ReporterToken::parse(&r));
-        if let Some(Err(e)) = &reporter {
-            check("reporter", Err(e.clone()));
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Invalid(errors));
-        }
-        let (Some(Ok(slug)), Some(Ok(problem))) = (slug, kind) else {
-            unreachable!("both are required and valid when no error was recorded");
+        let mut errors = FieldErrors::default();
+        let slug = errors.required("service", body.service, |s| ServiceSlug::parse(&s));
+        let problem = errors.required("problem", body.problem, |p| ProblemKind::parse(&p));
+        let country = errors.optional("country", body.country, |c| CountryCode::parse(&c));
+        let reporter = errors.optional("reporter", body.reporter, |r| ReporterToken::parse(&r));
+        errors.finish().map_err(ApiError::Invalid)?;
+        let (Some(slug), Some(problem)) = (slug, problem) else {
+            unreachable!("required fields are present when no error was recorded");
         };
         let service = match self.catalog.get(slug.as_str()) {
             Some(entry) if !entry.archived => entry,
@@ -167,8 +140,8 @@ impl Ingest {
         Ok(Report {
             service,
             problem,
-            country: country.transpose().expect("checked above"),
-            reporter: reporter.transpose().expect("checked above"),
+            country,
+            reporter,
         })
     }
 }
