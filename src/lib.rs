@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod detect;
 pub mod domain;
 pub mod error;
 pub mod ingest;

@@ -1,0 +1,67 @@
+//! The detector's parameters, with the defaults production and `backtest` use.
+
+use serde::Serialize;
+
+/// Tuning of the baseline model and the level state machine. Counts are reports; times are
+/// minutes, so the same parameters hold at any step from 1 minute to 1 hour.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Params {
+    /// Half-life of the baseline level (deseasonalized rate), in minutes.
+    pub level_half_life_minutes: f64,
+    /// Share of a time-of-day slot's memory replaced per day of data (0-1).
+    pub daily_profile_rate: f64,
+    /// Share of a day-of-week slot's memory replaced per week of data (0-1).
+    pub weekly_profile_rate: f64,
+    /// Half-life of the noise (overdispersion) estimate, in minutes.
+    pub noise_half_life_minutes: f64,
+    /// Overdispersion assumed before the stream has taught us its own.
+    pub prior_overdispersion: f64,
+    /// Evidence windows, in minutes (each at least one step).
+    pub windows_minutes: [f64; 3],
+    /// Significance (on the variance-stabilized scale) for `elevated`.
+    pub z_elevated: f64,
+    /// Significance for `outage`.
+    pub z_outage: f64,
+    /// Reports above baseline in a window needed for `elevated`.
+    pub min_excess_elevated: f64,
+    /// Reports above baseline in a window needed for `outage`.
+    pub min_excess_outage: f64,
+    /// Count / baseline ratio in a window needed for `elevated`.
+    pub min_ratio_elevated: f64,
+    /// Count / baseline ratio needed for `outage`.
+    pub min_ratio_outage: f64,
+    /// Evidence must hold this long (minutes, at least one step) before the level rises.
+    pub confirm_minutes: f64,
+    /// Outage evidence must be absent this long before `outage` drops to `elevated`.
+    pub deescalate_minutes: f64,
+    /// Volume must be back near baseline this long before an incident resolves.
+    pub resolve_minutes: f64,
+    /// History needed before any alarm (cold start), in minutes.
+    pub warmup_minutes: f64,
+    /// An incident longer than this is taken to be the new normal: the baseline is reset.
+    pub max_incident_hours: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            level_half_life_minutes: 2.0 * 1440.0,
+            daily_profile_rate: 0.2,
+            weekly_profile_rate: 0.25,
+            noise_half_life_minutes: 2.0 * 1440.0,
+            prior_overdispersion: 0.1,
+            windows_minutes: [1.0, 5.0, 15.0],
+            z_elevated: 4.5,
+            z_outage: 8.0,
+            min_excess_elevated: 20.0,
+            min_excess_outage: 40.0,
+            min_ratio_elevated: 1.6,
+            min_ratio_outage: 3.0,
+            confirm_minutes: 2.0,
+            deescalate_minutes: 10.0,
+            resolve_minutes: 20.0,
+            warmup_minutes: 60.0,
+            max_incident_hours: 24.0,
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Scoring a detector run against ground truth: recall, latency, false incidents.
+
+use super::detector::Point;
+use super::synthetic::Series;
+
+/// Alarms this long after an outage's truth window still belong to it (the tail of an outage
+/// often outlives the truth window by a little).
+const GRACE_SECONDS: i64 = 3600;
+
+/// Detection quality over one or more series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Score {
+    /// Outages in the ground truth.
+    pub outages: usize,
+    /// Outages with an alarm inside their window.
+    pub detected: usize,
+    /// Minutes from onset to the end of the step that raised the alarm (when its data was
+    /// complete), for each detected outage.
+    pub latencies_minutes: Vec<f64>,
+    /// Alarms outside every outage window: incidents nobody should have seen.
+    pub false_incidents: usize,
+    /// Second and later alarms inside one outage: one outage split into several incidents.
+    pub split_alarms: usize,
+    /// Length of the scored series, in service-weeks.
+    pub service_weeks: f64,
+}
+
+impl Score {
+    /// Scores `points` (the detector's output for `series`).
+    pub fn of(series: &Series, points: &[Point]) -> Self {
+        let step = (series.step_minutes * 60.0) as i64;
+        // An alarm on a step covers the whole step, which may begin before the onset.
+        let alarms: Vec<i64> = points
+            .iter()
+            .filter(|p| p.alarm)
+            .map(|p| p.t + step)
+            .collect();
+        let mut score = Score {
+            outages: series.truth.len(),
+            service_weeks: points.len() as f64 * series.step_minutes / 10_080.0,
+            ..Default::default()
+        };
+        let inside = |t: i64| {
+            series
+                .truth
+                .iter()
+                .position(|(from, to)| t > *from && t <= to + GRACE_SECONDS)
+        };
+        let mut first_alarm: Vec<Option<i64>> = vec![None; series.truth.len()];
+        for t in alarms {
+            match inside(t) {
+                Some(i) if first_alarm[i].is_none() => first_alarm[i] = Some(t),
+                Some(_) => score.split_alarms += 1,
+                None => score.false_incidents += 1,
+            }
+        }
+        for ((from, to), alarm) in series.truth.iter().zip(&first_alarm) {
+            if let Some(t) = alarm.filter(|t| *t <= to + step) {
+                score.detected += 1;
+                score.latencies_minutes.push((t - from) as f64 / 60.0);
+            }
+        }
+        score
+    }
+
+    /// Adds another score's counts to this one.
+    pub fn merge(&mut self, other: &Score) {
+        self.outages += other.outages;
+        self.detected += other.detected;
+        self.latencies_minutes.extend(&other.latencies_minutes);
+        self.false_incidents += other.false_incidents;
+        self.split_alarms += other.split_alarms;
+        self.service_weeks += other.service_weeks;
+    }
+
+    /// Share of outages detected.
+    pub fn recall(&self) -> f64 {
+        if self.outages == 0 {
+            1.0
+        } else {
+            self.detected as f64 / self.outages as f64
+        }
+    }
+
+    /// False incidents per service-week.
+    pub fn false_per_service_week(&self) -> f64 {
+        self.false_incidents as f64 / self.service_weeks.max(1e-9)
+    }
+
+    /// The `q` quantile (0-1) of detection latency in minutes, if anything was detected.
+    pub fn latency_quantile(&self, q: f64) -> Option<f64> {
+        let mut sorted = self.latencies_minutes.clone();
+        sorted.sort_by(f64::total_cmp);
+        let last = sorted.len().checked_sub(1)?;
+        Some(sorted[((last as f64) * q).round() as usize])
+    }
+}

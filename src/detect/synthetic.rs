@@ -1,0 +1,377 @@
+//! A seeded generator of realistic report streams with ground truth, for the quality suite,
+//! tests and benchmarks.
+//!
+//! Real report streams are not Poisson: on top of the daily and weekly rhythm there is slow
+//! drift in interest (a correlated multiplicative noise), extra volatility per minute
+//! (gamma-Poisson), holidays, growth, and unlabeled bursts of many sizes (a news mention, a
+//! viral post, a stray cluster of friends) whose sizes follow a heavy-tailed law. Outages are
+//! added on top with a ramp, a plateau and a long decay.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Gamma, Normal, Pareto, Poisson};
+
+/// How a service's normal traffic looks.
+#[derive(Debug, Clone, Copy)]
+pub struct Traffic {
+    /// Average reports per minute at the start.
+    pub mean_per_minute: f64,
+    /// Daily swing: 0 flat, 0.9 nights at a tenth of the peak.
+    pub daily_amplitude: f64,
+    /// Hour (UTC) of the daily peak.
+    pub peak_hour: f64,
+    /// Multiplier on Saturdays and Sundays.
+    pub weekend_factor: f64,
+    /// Audience growth per week (0.05 = +5 %).
+    pub growth_per_week: f64,
+    /// Per-minute gamma-Poisson overdispersion.
+    pub overdispersion: f64,
+    /// Standard deviation of the slow log-drift in interest.
+    pub drift_sd: f64,
+    /// Unlabeled bursts per day.
+    pub bursts_per_day: f64,
+    /// Largest burst, as extra volume relative to the baseline (heavy-tailed below it).
+    pub burst_max_ratio: f64,
+}
+
+impl Traffic {
+    /// A busy consumer service with a strong daily rhythm.
+    pub fn busy(mean_per_minute: f64) -> Self {
+        Self {
+            mean_per_minute,
+            daily_amplitude: 0.7,
+            peak_hour: 15.0,
+            weekend_factor: 0.85,
+            growth_per_week: 0.02,
+            overdispersion: 0.05,
+            drift_sd: 0.12,
+            bursts_per_day: 6.0,
+            burst_max_ratio: 0.8,
+        }
+    }
+
+    /// A quiet service: a few reports an hour, stray clusters now and then.
+    pub fn quiet(mean_per_minute: f64) -> Self {
+        Self {
+            mean_per_minute,
+            daily_amplitude: 0.6,
+            peak_hour: 14.0,
+            weekend_factor: 0.7,
+            growth_per_week: 0.0,
+            overdispersion: 0.3,
+            drift_sd: 0.2,
+            bursts_per_day: 3.0,
+            burst_max_ratio: 0.0,
+        }
+    }
+}
+
+/// An outage to add: extra reports per minute rising, holding, then decaying.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    /// Minutes after the series start.
+    pub start_minute: usize,
+    /// Time constant of the rise, in minutes.
+    pub ramp_minutes: f64,
+    /// Minutes at the peak.
+    pub plateau_minutes: f64,
+    /// Time constant of the decay, in minutes.
+    pub decay_minutes: f64,
+    /// Extra reports per minute at the peak.
+    pub peak_extra: f64,
+}
+
+impl Outage {
+    fn extra(&self, minute: usize) -> f64 {
+        if minute < self.start_minute {
+            return 0.0;
+        }
+        let t = (minute - self.start_minute) as f64 + 0.5;
+        let rise = 1.0 - (-t / self.ramp_minutes.max(0.1)).exp();
+        let top = 3.0 * self.ramp_minutes;
+        if t <= top + self.plateau_minutes {
+            self.peak_extra * rise
+        } else {
+            let since = t - top - self.plateau_minutes;
+            self.peak_extra
+                * (1.0 - (-top / self.ramp_minutes.max(0.1)).exp())
+                * (-since / self.decay_minutes).exp()
+        }
+    }
+
+    /// Minutes until the extra volume falls below 1 % of its peak (or 0.5 reports a minute).
+    fn length_minutes(&self) -> usize {
+        let floor = (0.01 * self.peak_extra).max(0.5);
+        let decay = self.decay_minutes * (self.peak_extra / floor).max(1.0).ln();
+        (3.0 * self.ramp_minutes + self.plateau_minutes + decay).ceil() as usize
+    }
+}
+
+/// A count series with the truth about its outages.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Unix time of the first step.
+    pub start: i64,
+    /// Step length in minutes.
+    pub step_minutes: f64,
+    /// Reports per step.
+    pub values: Vec<f64>,
+    /// Outage windows `[start, end)` in Unix seconds.
+    pub truth: Vec<(i64, i64)>,
+}
+
+impl Series {
+    /// Unix time of step `i`.
+    pub fn time(&self, i: usize) -> i64 {
+        self.start + (i as f64 * self.step_minutes * 60.0) as i64
+    }
+
+    /// The same series summed into steps of `factor` times the length.
+    pub fn coarsen(&self, factor: usize) -> Series {
+        Series {
+            start: self.start,
+            step_minutes: self.step_minutes * factor as f64,
+            values: self.values.chunks(factor).map(|c| c.iter().sum()).collect(),
+            truth: self.truth.clone(),
+        }
+    }
+}
+
+/// Generates `minutes` of one-minute counts from `start` (Unix seconds, a midnight UTC is best).
+pub fn generate(
+    traffic: &Traffic,
+    outages: &[Outage],
+    holidays: &[usize],
+    start: i64,
+    minutes: usize,
+    seed: u64,
+) -> Series {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let drift_step = Normal::new(0.0, traffic.drift_sd * (2.0f64 / 30.0).sqrt()).expect("valid sd");
+    let burst_size = Pareto::new(0.08, 1.6).expect("valid pareto");
+    let mut drift = 0.0f64;
+    let mut bursts: Vec<(usize, f64, f64)> = Vec::new();
+    let mut values = Vec::with_capacity(minutes);
+    for minute in 0..minutes {
+        let t = start + minute as i64 * 60;
+        let base = baseline(traffic, holidays, t, minute);
+        // Interest drifts slowly (mean-reverting over about half an hour).
+        drift = drift * (1.0 - 1.0 / 30.0) + drift_step.sample(&mut rng);
+        if rng.random::<f64>() < traffic.bursts_per_day / 1440.0 {
+            let duration = rng.random_range(1.0..12.0);
+            let size = if traffic.burst_max_ratio > 0.0 {
+                Distribution::<f64>::sample(&burst_size, &mut rng).min(traffic.burst_max_ratio)
+                    * base
+            } else {
+                // Quiet services: a stray cluster of 1 to 6 reports in all.
+                let spread: f64 = (0..(4.0 * duration) as usize)
+                    .map(|k| (-(k as f64) / duration).exp())
+                    .sum();
+                rng.random_range(1.0..6.0) / spread
+            };
+            bursts.push((minute, duration, size));
+        }
+        bursts.retain(|(at, duration, _)| (minute - at) as f64 <= 4.0 * duration);
+        let burst: f64 = bursts
+            .iter()
+            .map(|(at, duration, size)| size * (-((minute - at) as f64) / duration).exp())
+            .sum();
+        let extra: f64 = outages.iter().map(|o| o.extra(minute)).sum();
+        // Everyday interest is overdispersed; bursts and outages are Poisson on top of it.
+        let everyday = sample_count(&mut rng, base * drift.exp(), traffic.overdispersion);
+        values.push(everyday + sample_count(&mut rng, burst + extra, 0.0));
+    }
+    let truth = outages
+        .iter()
+        .map(|o| {
+            let from = start + o.start_minute as i64 * 60;
+            (from, from + o.length_minutes() as i64 * 60)
+        })
+        .collect();
+    Series {
+        start,
+        step_minutes: 1.0,
+        values,
+        truth,
+    }
+}
+
+/// The expected reports per minute before noise, bursts and outages.
+fn baseline(traffic: &Traffic, holidays: &[usize], t: i64, minute: usize) -> f64 {
+    let hour = (t.rem_euclid(86_400)) as f64 / 3600.0;
+    let phase = (hour - traffic.peak_hour) / 24.0 * std::f64::consts::TAU;
+    let daily = 1.0 + traffic.daily_amplitude * phase.cos();
+    let weekday = (t.div_euclid(86_400) + 3).rem_euclid(7);
+    let weekly = if weekday >= 5 {
+        traffic.weekend_factor
+    } else {
+        1.0
+    };
+    let day = minute / 1440;
+    let holiday = if holidays.contains(&day) { 0.5 } else { 1.0 };
+    let growth = (1.0 + traffic.growth_per_week).powf(minute as f64 / 10_080.0);
+    traffic.mean_per_minute * daily * weekly * holiday * growth
+}
+
+fn sample_count(rng: &mut StdRng, mean: f64, overdispersion: f64) -> f64 {
+    if mean <= 0.0 {
+        return 0.0;
+    }
+    let rate = if overdispersion > 0.0 {
+        let shape = 1.0 / overdispersion;
+        Gamma::new(shape, mean / shape)
+            .expect("valid gamma")
+            .sample(rng)
+    } else {
+        mean
+    };
+    if rate <= 0.0 {
+        return 0.0;
+    }
+    Poisson::new(rate).map_or(rate.round(), |p| p.sample(rng))
+}
+
+/// Midnight UTC, 27 May 2025: two weeks of history before the seed outage.
+pub const SEED_HISTORY_START: i64 = 1_748_304_000;
+
+/// The seed case: ChatGPT on 10 June 2025. Tens of reports per 15 minutes at night (US
+/// Eastern), a rise from 02:36 EDT (06:36 UTC) to about 2,000 reports in the peak 15-minute
+/// bin, then a long tail. Two weeks of one-minute history precede it; the series ends at midnight
+/// US Eastern.
+pub fn seed_case(seed: u64) -> Series {
+    let traffic = Traffic {
+        mean_per_minute: 5.0,
+        daily_amplitude: 0.55,
+        peak_hour: 18.0,
+        weekend_factor: 0.9,
+        growth_per_week: 0.03,
+        overdispersion: 0.1,
+        drift_sd: 0.12,
+        bursts_per_day: 4.0,
+        burst_max_ratio: 0.8,
+    };
+    let onset_minute = 14 * 1440 + 6 * 60 + 36;
+    let outage = Outage {
+        start_minute: onset_minute,
+        ramp_minutes: 9.0,
+        plateau_minutes: 12.0,
+        decay_minutes: 70.0,
+        peak_extra: 150.0,
+    };
+    generate(
+        &traffic,
+        &[outage],
+        &[],
+        SEED_HISTORY_START,
+        15 * 1440 + 4 * 60,
+        seed,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_series() {
+        let a = seed_case(7);
+        let b = seed_case(7);
+        assert_eq!(a.values, b.values);
+        assert_ne!(a.values, seed_case(8).values);
+    }
+
+    #[test]
+    fn the_seed_case_has_its_published_shape() {
+        let series = seed_case(1);
+        let bins = series.coarsen(15);
+        let onset_bin = (14 * 1440 + 6 * 60 + 30) / 15;
+        let night_before: f64 = bins.values[onset_bin - 8..onset_bin].iter().sum::<f64>() / 8.0;
+        assert!(
+            (10.0..100.0).contains(&night_before),
+            "tens per 15 minutes: {night_before}"
+        );
+        let peak = bins.values[onset_bin..].iter().cloned().fold(0.0, f64::max);
+        assert!(
+            (1700.0..2400.0).contains(&peak),
+            "about 2,000 at the peak: {peak}"
+        );
+    }
+}
+
+/// One labelled stream of the quality suite.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// What the stream is, e.g. `busy/ramping`.
+    pub name: String,
+    /// The stream at one-minute steps.
+    pub series: Series,
+}
+
+/// The detection-quality suite: 28 days for each volume class, each with outages of several
+/// shapes and sizes placed at random times, plus one outage-free stream per class.
+pub fn quality_suite(seed: u64) -> Vec<Scenario> {
+    let classes: [(&str, Traffic); 5] = [
+        ("quiet", Traffic::quiet(0.03)),
+        ("low", Traffic::quiet(0.4)),
+        ("medium", Traffic::busy(5.0)),
+        ("busy", Traffic::busy(150.0)),
+        ("huge", Traffic::busy(2500.0)),
+    ];
+    let days = 28;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut suite = Vec::new();
+    for (class_index, (class, traffic)) in classes.iter().enumerate() {
+        let base = traffic.mean_per_minute;
+        // (shape, ramp, plateau, decay, peak extra per minute)
+        let shapes: [(&str, f64, f64, f64, f64); 6] = [
+            ("sudden", 1.0, 30.0, 20.0, (8.0 * base).max(15.0)),
+            ("ramping", 15.0, 30.0, 30.0, (6.0 * base).max(12.0)),
+            ("short", 1.0, 4.0, 4.0, (5.0 * base).max(15.0)),
+            ("long", 5.0, 240.0, 120.0, (4.0 * base).max(10.0)),
+            ("small", 3.0, 20.0, 15.0, (2.0 * base).max(8.0)),
+            ("huge", 2.0, 60.0, 90.0, (60.0 * base).max(150.0)),
+        ];
+        let mut outages = Vec::new();
+        for (i, shape) in shapes.iter().enumerate() {
+            // One outage every four to five days, at a random time of day.
+            let day = 2 + i * 4 + rng.random_range(0..2);
+            let start_minute = day * 1440 + rng.random_range(0..1440);
+            outages.push((
+                shape.0,
+                Outage {
+                    start_minute,
+                    ramp_minutes: shape.1,
+                    plateau_minutes: shape.2,
+                    decay_minutes: shape.3,
+                    peak_extra: shape.4,
+                },
+            ));
+        }
+        let all: Vec<Outage> = outages.iter().map(|(_, o)| *o).collect();
+        let holidays = [9, 23];
+        let class_seed = seed ^ ((class_index as u64 + 1) << 32);
+        suite.push(Scenario {
+            name: format!("{class}/outages"),
+            series: generate(
+                traffic,
+                &all,
+                &holidays,
+                SEED_HISTORY_START,
+                days * 1440,
+                class_seed,
+            ),
+        });
+        suite.push(Scenario {
+            name: format!("{class}/normal"),
+            series: generate(
+                traffic,
+                &[],
+                &holidays,
+                SEED_HISTORY_START,
+                days * 1440,
+                class_seed ^ 0xdead,
+            ),
+        });
+    }
+    suite
+}
