@@ -149,7 +149,7 @@ async fn build_state(settings: &Settings, clock: SharedClock) -> anyhow::Result<
         db,
         windows,
         catalog,
-        proxies: ProxyPolicy::new(settings.trusted_proxies.clone()),
+        proxies: ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
         admin: AdminAuth::new(settings.admin_token.as_deref()),
         metrics: telemetry::metrics_handle(),
         retention: settings.retention,
@@ -223,6 +223,6 @@ fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, method: &str, start
     if status >= 500 {
         tracing::warn!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
     } else {
-        tracing::debug!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
+        tracing::info!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
     }
 }

@@ -20,6 +20,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// The one forwarding header a trusted proxy writes; the other is ignored, since proxies pass
+/// a client's own copy of it through unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers).
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
+}
+
 /// All runtime settings of a downwatch instance.
 #[derive(Clone)]
 pub struct Settings {
@@ -35,8 +45,10 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// HMAC secret for reporter keys; `None` means "generated once, kept in PostgreSQL".
     pub reporter_secret: Option<String>,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// Peers whose forwarding header is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Which forwarding header trusted proxies write.
+    pub proxy_header: ProxyHeader,
     /// One reporter counts once per service within this window.
     pub dedup_window: Duration,
     /// Sustained report rate allowed per client IP (IPv6: per /64).
@@ -103,7 +115,7 @@ impl Settings {
                 "postgres://postgres@127.0.0.1:5432/downwatch",
                 &["postgres", "postgresql"],
             )?,
-            redis_url: env.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?,
+            redis_url: env.redis_url()?,
             bind: env.parsed(
                 "DOWNWATCH_BIND",
                 "127.0.0.1:8080",
@@ -113,6 +125,7 @@ impl Settings {
             admin_token: env.secret("DOWNWATCH_ADMIN_TOKEN", 16)?,
             reporter_secret: env.secret("DOWNWATCH_REPORTER_SECRET", 32)?,
             trusted_proxies: env.cidrs("DOWNWATCH_TRUSTED_PROXIES")?,
+            proxy_header: env.proxy_header()?,
             dedup_window: minutes(env.number("DOWNWATCH_DEDUP_MINUTES", 60, 1, 7 * 24 * 60)?),
             rate_per_minute: env.nonzero("DOWNWATCH_RATE_PER_MINUTE", 30, 1_000_000)?,
             rate_burst: env.nonzero("DOWNWATCH_RATE_BURST", 10, 1_000_000)?,
@@ -231,6 +244,17 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
     }
 
+    fn redis_url(&self) -> Result<String, ConfigError> {
+        let url = self.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?;
+        redis::Client::open(url.as_str()).map(|_| url).map_err(|e| {
+            Self::error(
+                "REDIS_URL",
+                format!("a redis:// URL Redis accepts ({e}); TLS is not supported"),
+                None,
+            )
+        })
+    }
+
     fn secret(&self, name: &'static str, min_len: usize) -> Result<Option<String>, ConfigError> {
         match self.get(name) {
             Some(v) if v.len() < min_len => Err(Self::error(
@@ -279,6 +303,22 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
                     })
             })
             .collect()
+    }
+
+    fn proxy_header(&self) -> Result<ProxyHeader, ConfigError> {
+        match self
+            .get("DOWNWATCH_PROXY_HEADER")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("x-forwarded-for") => Ok(ProxyHeader::XForwardedFor),
+            Some("forwarded") => Ok(ProxyHeader::Forwarded),
+            Some(other) => Err(Self::error(
+                "DOWNWATCH_PROXY_HEADER",
+                "x-forwarded-for or forwarded",
+                Some(other),
+            )),
+        }
     }
 
     fn log_format(&self) -> Result<LogFormat, ConfigError> {

@@ -107,12 +107,18 @@ pub enum ApiError {
     /// 404: the named thing does not exist (or is archived).
     #[error("{0}")]
     NotFound(String),
+    /// 404: a field of the request names something that does not exist (or is archived).
+    #[error("{} {}", .0.field, .0.detail)]
+    NotFoundField(FieldError),
     /// 401: the admin token is missing or wrong.
     #[error("missing or wrong admin token")]
     Unauthorized,
     /// 403: admin endpoints are disabled on this instance.
     #[error("admin endpoints are disabled")]
     AdminDisabled,
+    /// 405: the resource exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// 409: the request conflicts with existing data.
     #[error("{0}")]
     Conflict(String),
@@ -159,9 +165,10 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "invalid-request",
-            Self::NotFound(_) => "not-found",
+            Self::NotFound(_) | Self::NotFoundField(_) => "not-found",
             Self::Unauthorized => "unauthorized",
             Self::AdminDisabled => "admin-disabled",
+            Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
@@ -174,9 +181,10 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "The request has invalid fields",
-            Self::NotFound(_) => "Not found",
+            Self::NotFound(_) | Self::NotFoundField(_) => "Not found",
             Self::Unauthorized => "Admin token required",
             Self::AdminDisabled => "Admin endpoints are disabled",
+            Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict(_) => "Conflict",
             Self::TooLarge { .. } => "Request body too large",
             Self::UnsupportedMediaType => "Unsupported media type",
@@ -190,11 +198,13 @@ impl ApiError {
         match self {
             Self::Invalid(errors) => format!("Fix these fields and retry: {}.", summarize(errors)),
             Self::NotFound(what) | Self::Conflict(what) => what.clone(),
+            Self::NotFoundField(error) => format!("{}: {}", error.field, error.detail),
             Self::Unauthorized => "Send 'Authorization: Bearer <DOWNWATCH_ADMIN_TOKEN>'.".to_owned(),
             Self::AdminDisabled => {
                 "This instance has no admin token. Set DOWNWATCH_ADMIN_TOKEN (16+ characters) and restart to enable admin endpoints."
                     .to_owned()
             }
+            Self::MethodNotAllowed => "This resource does not take that method; see the README for the API.".to_owned(),
             Self::TooLarge { limit } => format!("Send at most {limit} bytes."),
             Self::UnsupportedMediaType => "Send the body as JSON with 'Content-Type: application/json'.".to_owned(),
             Self::RateLimited { retry_after, .. } => format!(
@@ -203,6 +213,24 @@ impl ApiError {
             ),
             Self::Unavailable(dep) => format!("{dep} did not answer in time. Nothing was recorded; retry shortly."),
             Self::Internal(_) => "Something went wrong on our side. It has been logged.".to_owned(),
+        }
+    }
+}
+
+impl ApiError {
+    /// The fields this error is about, for the problem's `errors` list.
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            Self::Invalid(errors) => errors.clone(),
+            Self::NotFoundField(error) => vec![error.clone()],
+            Self::TooLarge { limit } => vec![FieldError::new(
+                "body",
+                format!("must be at most {limit} bytes"),
+            )],
+            Self::UnsupportedMediaType => {
+                vec![FieldError::new("content-type", "must be application/json")]
+            }
+            _ => Vec::new(),
         }
     }
 }
@@ -218,8 +246,8 @@ struct Problem<'a> {
     title: &'a str,
     status: u16,
     detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
     #[serde(skip_serializing_if = "Option::is_none")]
     dependency: Option<Dependency>,
 }
@@ -228,9 +256,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::NotFoundField(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::AdminDisabled => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -254,10 +283,7 @@ impl ResponseError for ApiError {
             title: self.title(),
             status: status.as_u16(),
             detail: self.detail(),
-            errors: match self {
-                Self::Invalid(errors) => Some(errors),
-                _ => None,
-            },
+            errors: &self.field_errors(),
             dependency: match self {
                 Self::Unavailable(dep) => Some(*dep),
                 _ => None,

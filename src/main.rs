@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -96,7 +97,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 )
             })?;
             app::prepare_database(&settings.database_url).await?;
-            let db = Db::new(&settings.database_url, settings.database_timeout, 2)?;
+            // A whole catalog upserts in one transaction: give it longer than a request gets.
+            let db = Db::new(
+                &settings.database_url,
+                settings.database_timeout.max(Duration::from_secs(60)),
+                2,
+            )?;
             let summary = services::import(&db, &catalog.services, SystemClock.now()).await?;
             println!(
                 "imported {}: {} inserted, {} updated, {} unchanged",

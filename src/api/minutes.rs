@@ -16,7 +16,7 @@ struct MinutesQuery {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/services/{slug}/minutes", web::get().to(minutes));
+    cfg.service(super::resource("/v1/services/{slug}/minutes").get(minutes));
 }
 
 async fn minutes(

@@ -7,9 +7,9 @@ use serde_json::json;
 use super::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+    cfg.service(super::resource("/healthz").get(healthz))
+        .service(super::resource("/readyz").get(readyz))
+        .service(super::resource("/metrics").get(metrics));
 }
 
 /// The process is up and serving.

@@ -7,14 +7,14 @@ use serde_json::json;
 
 use super::AppState;
 use super::body::read_json;
-use crate::error::ApiError;
-use crate::ingest::ReportBody;
+use crate::error::{ApiError, retry_after_secs};
+use crate::ingest::{ReportBody, record_rejection};
 
 /// Largest accepted report body, in bytes.
 pub const REPORT_BODY_LIMIT: usize = 4096;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/reports", web::post().to(submit));
+    cfg.service(super::resource("/v1/reports").post(submit));
 }
 
 async fn submit(
@@ -22,9 +22,9 @@ async fn submit(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ReportBody = read_json(&req, payload, REPORT_BODY_LIMIT).await.inspect_err(|e| {
-        metrics::counter!("downwatch_reports_total", "outcome" => "rejected", "reason" => e.code()).increment(1);
-    })?;
+    let body: ReportBody = read_json(&req, payload, REPORT_BODY_LIMIT)
+        .await
+        .inspect_err(record_rejection)?;
     let peer = req
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
@@ -37,7 +37,11 @@ async fn submit(
     };
     response
         .insert_header(("RateLimit-Limit", submitted.allowance.limit))
-        .insert_header(("RateLimit-Remaining", submitted.allowance.remaining));
+        .insert_header(("RateLimit-Remaining", submitted.allowance.remaining))
+        .insert_header((
+            "RateLimit-Reset",
+            retry_after_secs(submitted.allowance.reset_after),
+        ));
     let mut body = json!({
         "id": submitted.id,
         "service": submitted.service,

@@ -15,9 +15,9 @@ use crate::error::ApiError;
 const ADMIN_BODY_LIMIT: usize = 16 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/services").get(list).post(create))
+    cfg.service(super::resource("/v1/services").get(list).post(create))
         .service(
-            web::resource("/v1/services/{slug}")
+            super::resource("/v1/services/{slug}")
                 .get(show)
                 .patch(update)
                 .delete(archive),

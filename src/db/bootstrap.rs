@@ -16,6 +16,9 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Advisory lock key held while migrating, so concurrent instances migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x646f_776e_7761_7463; // "downwatc"
 
+/// Longest wait for PostgreSQL to accept a connection at startup.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A blocking PostgreSQL connection, for migrations.
 pub type SyncPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;
 
@@ -35,8 +38,12 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     }
     let mut maintenance = parsed.clone();
     maintenance.set_path("/postgres");
-    let mut conn = AsyncPgConnection::establish(maintenance.as_str())
+    let connect = AsyncPgConnection::establish(maintenance.as_str());
+    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, connect)
         .await
+        .map_err(|_| {
+            anyhow::anyhow!("PostgreSQL (DATABASE_URL) did not answer within {CONNECT_TIMEOUT:?}")
+        })?
         .context("cannot reach PostgreSQL (DATABASE_URL) to create the database")?;
     if database_exists(&mut conn, &name).await? {
         return Ok(());
@@ -75,7 +82,11 @@ where
             .and_then(|mut conn| work(&mut conn));
         let _ = tx.send(result);
     });
-    rx.await.context("migration thread stopped")?
+    // The thread's connect has no deadline of its own: bound the whole wait generously.
+    tokio::time::timeout(CONNECT_TIMEOUT * 30, rx)
+        .await
+        .map_err(|_| anyhow::anyhow!("PostgreSQL (DATABASE_URL) did not finish migrating in time"))?
+        .context("migration thread stopped")?
 }
 
 /// Applies pending migrations under an advisory lock; returns the versions applied.

@@ -135,25 +135,60 @@ pub async fn create(db: &Db, spec: &ServiceSpec, now: DateTime<Utc>) -> Result<S
     }
 }
 
+/// A new catalog row.
+#[derive(Insertable)]
+#[diesel(table_name = services)]
+struct NewRow<'a> {
+    id: Uuid,
+    slug: &'a str,
+    name: &'a str,
+    category: &'a str,
+    provider: &'a str,
+    problems: Vec<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl<'a> NewRow<'a> {
+    fn of(spec: &'a ServiceSpec, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            slug: spec.slug.as_str(),
+            name: spec.name.as_str(),
+            category: spec.category.as_str(),
+            provider: spec.provider.as_str(),
+            problems: problem_strings(&spec.problems),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 async fn insert(
     conn: &mut diesel_async::AsyncPgConnection,
     spec: &ServiceSpec,
     now: DateTime<Utc>,
 ) -> QueryResult<Service> {
     diesel::insert_into(services::table)
-        .values((
-            services::id.eq(Uuid::now_v7()),
-            services::slug.eq(spec.slug.as_str()),
-            services::name.eq(spec.name.as_str()),
-            services::category.eq(spec.category.as_str()),
-            services::provider.eq(spec.provider.as_str()),
-            services::problems.eq(problem_strings(&spec.problems)),
-            services::created_at.eq(now),
-            services::updated_at.eq(now),
-        ))
+        .values(NewRow::of(spec, now))
         .returning(Service::as_returning())
         .get_result(conn)
         .await
+}
+
+/// Inserts a service unless its slug exists; true if it was inserted.
+async fn insert_if_absent(
+    conn: &mut diesel_async::AsyncPgConnection,
+    spec: &ServiceSpec,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let rows = diesel::insert_into(services::table)
+        .values(NewRow::of(spec, now))
+        .on_conflict(services::slug)
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(rows == 1)
 }
 
 /// Applies `patch` to the service with `slug`; `None` if there is no such service.
@@ -220,10 +255,10 @@ pub async fn import(
                 .await
                 .optional()?;
             match existing {
-                None => {
-                    insert(conn, spec, now).await?;
-                    summary.inserted += 1;
-                }
+                // Another instance seeding at the same time may win the race for a slug: the
+                // row is then theirs, with the same definition.
+                None if insert_if_absent(conn, spec, now).await? => summary.inserted += 1,
+                None => summary.unchanged += 1,
                 Some(row) if row.matches(spec) => summary.unchanged += 1,
                 Some(row) => {
                     diesel::update(services::table.find(row.id))

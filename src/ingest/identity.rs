@@ -11,16 +11,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
-/// Which peers may tell us who the client is.
-#[derive(Debug, Clone, Default)]
+use crate::config::ProxyHeader;
+
+/// Which peers may tell us who the client is, and through which header.
+#[derive(Debug, Clone)]
 pub struct ProxyPolicy {
     trusted: Vec<IpNet>,
+    header: ProxyHeader,
 }
 
 impl ProxyPolicy {
-    /// Trust forwarding headers from peers inside `trusted`.
-    pub fn new(trusted: Vec<IpNet>) -> Self {
-        Self { trusted }
+    /// Trust `header` from peers inside `trusted`.
+    pub fn new(trusted: Vec<IpNet>, header: ProxyHeader) -> Self {
+        Self { trusted, header }
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -34,7 +37,7 @@ impl ProxyPolicy {
         if !self.is_trusted(peer) {
             return peer;
         }
-        let hops = forwarded_hops(headers);
+        let hops = forwarded_hops(headers, self.header);
         let mut client = peer;
         for hop in hops.iter().rev() {
             match hop {
@@ -67,19 +70,25 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Hops named by `Forwarded` (preferred, RFC 7239) or else `X-Forwarded-For`, left to right.
-/// `None` marks a hop that is not an address (`unknown`, obfuscated, or garbage).
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let joined = |name: &str| {
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        (!values.is_empty()).then(|| values.join(","))
+/// Hops named by the configured header, left to right. `None` marks a hop that is not an
+/// address (`unknown`, obfuscated, or garbage).
+fn forwarded_hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Option<IpAddr>> {
+    let name = match header {
+        ProxyHeader::XForwardedFor => "x-forwarded-for",
+        ProxyHeader::Forwarded => "forwarded",
     };
-    if let Some(forwarded) = joined("forwarded") {
-        forwarded
-            .split(',')
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return Vec::new();
+    }
+    let joined = values.join(",");
+    let elements = joined.split(',');
+    match header {
+        ProxyHeader::XForwardedFor => elements.map(parse_node).collect(),
+        ProxyHeader::Forwarded => elements
             .map(|element| {
                 element
                     .split(';')
@@ -87,11 +96,7 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
                     .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
                     .and_then(|(_, value)| parse_node(value))
             })
-            .collect()
-    } else if let Some(xff) = joined("x-forwarded-for") {
-        xff.split(',').map(parse_node).collect()
-    } else {
-        Vec::new()
+            .collect(),
     }
 }
 
@@ -134,7 +139,17 @@ mod tests {
     }
 
     fn policy(nets: &[&str]) -> ProxyPolicy {
-        ProxyPolicy::new(nets.iter().map(|n| n.parse().unwrap()).collect())
+        ProxyPolicy::new(
+            nets.iter().map(|n| n.parse().unwrap()).collect(),
+            ProxyHeader::XForwardedFor,
+        )
+    }
+
+    fn rfc7239(nets: &[&str]) -> ProxyPolicy {
+        ProxyPolicy::new(
+            nets.iter().map(|n| n.parse().unwrap()).collect(),
+            ProxyHeader::Forwarded,
+        )
     }
 
     #[test]
@@ -163,16 +178,23 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_header_wins_and_understands_rfc7239_forms() {
-        let p = policy(&["10.0.0.0/8"]);
+    fn only_the_configured_header_counts() {
         let h = headers(&[
-            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.4"),
             (
                 "forwarded",
                 r#"for=192.0.2.60;proto=http, For="[2001:db8:cafe::17]:4711""#,
             ),
         ]);
-        assert_eq!(p.client_ip(ip("10.0.0.2"), &h), ip("2001:db8:cafe::17"));
+        // A client's own Forwarded header, passed through by an X-Forwarded-For proxy, is ignored.
+        assert_eq!(
+            policy(&["10.0.0.0/8"]).client_ip(ip("10.0.0.2"), &h),
+            ip("198.51.100.4")
+        );
+        assert_eq!(
+            rfc7239(&["10.0.0.0/8"]).client_ip(ip("10.0.0.2"), &h),
+            ip("2001:db8:cafe::17")
+        );
     }
 
     #[test]
@@ -181,7 +203,10 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "198.51.100.4, not-an-ip, 10.9.9.9")]);
         assert_eq!(p.client_ip(ip("10.0.0.2"), &h), ip("10.9.9.9"));
         let h = headers(&[("forwarded", "for=unknown")]);
-        assert_eq!(p.client_ip(ip("10.0.0.2"), &h), ip("10.0.0.2"));
+        assert_eq!(
+            rfc7239(&["10.0.0.0/8"]).client_ip(ip("10.0.0.2"), &h),
+            ip("10.0.0.2")
+        );
     }
 
     #[test]

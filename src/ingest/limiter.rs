@@ -26,6 +26,8 @@ pub struct Allowance {
     pub limit: u32,
     /// Reports it may still send right now.
     pub remaining: u32,
+    /// Until the allowance is whole again.
+    pub reset_after: Duration,
 }
 
 /// Rate limiter for report submissions, keyed by client.
@@ -52,10 +54,15 @@ impl ReportLimiter {
     /// Takes one report from `client`'s allowance, or says how long to wait.
     pub fn check(&self, client: IpAddr) -> Result<Allowance, ApiError> {
         match self.inner.check_key(&client) {
-            Ok(snapshot) => Ok(Allowance {
-                limit: self.burst,
-                remaining: snapshot.remaining_burst_capacity(),
-            }),
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                let used = self.burst.saturating_sub(remaining);
+                Ok(Allowance {
+                    limit: self.burst,
+                    remaining,
+                    reset_after: snapshot.quota().replenish_interval() * used,
+                })
+            }
             Err(not_until) => Err(ApiError::RateLimited {
                 retry_after: not_until
                     .wait_time_from(self.clock.now())

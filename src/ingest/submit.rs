@@ -13,7 +13,7 @@ use super::reporter_key::ReporterKeyer;
 use crate::catalog::{CatalogCache, CatalogEntry};
 use crate::clock::SharedClock;
 use crate::domain::{CountryCode, ProblemKind, ReporterToken, ServiceSlug};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, FieldError, FieldErrors};
 use crate::windows::{CountRequest, Windows, keys};
 
 /// A report as clients send it; every field is checked by [`Ingest::submit`].
@@ -92,7 +92,7 @@ impl Ingest {
             })?;
         let outcome = if counted { "counted" } else { "duplicate" };
         metrics::counter!("downwatch_reports_total", "outcome" => outcome).increment(1);
-        let id = Uuid::now_v7();
+        let id = report_id(now);
         tracing::debug!(report.id = %id, service = %report.service.slug, outcome, "report");
         Ok(Submitted {
             id,
@@ -114,16 +114,17 @@ impl Ingest {
         let (Some(slug), Some(problem)) = (slug, problem) else {
             unreachable!("required fields are present when no error was recorded");
         };
+        let unknown = |detail: String| ApiError::NotFoundField(FieldError::new("service", detail));
         let service = match self.catalog.get(slug.as_str()) {
             Some(entry) if !entry.archived => entry,
             Some(_) => {
-                return Err(ApiError::NotFound(format!(
-                    "Service {slug:?} is archived and takes no reports."
+                return Err(unknown(format!(
+                    "{slug:?} is archived and takes no reports"
                 )));
             }
             None => {
-                return Err(ApiError::NotFound(format!(
-                    "No service {slug:?}; GET /v1/services lists them."
+                return Err(unknown(format!(
+                    "{slug:?} is not in the catalog; GET /v1/services lists them"
                 )));
             }
         };
@@ -146,11 +147,18 @@ impl Ingest {
     }
 }
 
-fn record_rejection(error: &ApiError) {
-    let reason = match error {
-        ApiError::NotFound(_) => "unknown_service",
-        _ => "invalid",
-    };
-    metrics::counter!("downwatch_reports_total", "outcome" => "rejected", "reason" => reason)
+/// Counts a rejected report under the problem type's code, the label every rejection uses.
+pub fn record_rejection(error: &ApiError) {
+    metrics::counter!("downwatch_reports_total", "outcome" => "rejected", "reason" => error.code())
         .increment(1);
+}
+
+/// A time-ordered (v7) id whose timestamp is the injected clock's, so ids sort with buckets.
+fn report_id(at: DateTime<Utc>) -> Uuid {
+    let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        seconds,
+        at.timestamp_subsec_nanos(),
+    ))
 }

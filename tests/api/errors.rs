@@ -110,7 +110,7 @@ async fn unknown_and_archived_services_are_404() {
     let archived = app
         .report(json!({"service": "sora", "problem": "login"}))
         .await;
-    archived.assert_problem(404, None);
+    archived.assert_problem(404, Some("service"));
     assert!(
         archived.json["detail"]
             .as_str()
@@ -123,7 +123,7 @@ async fn unknown_and_archived_services_are_404() {
 async fn oversized_bodies_are_413_and_non_json_is_415() {
     let app = TestApp::spawn().await;
     let huge = json!({"service": "chatgpt", "problem": "login", "reporter": "x".repeat(5000)});
-    app.report(huge).await.assert_problem(413, None);
+    app.report(huge).await.assert_problem(413, Some("body"));
     let reply = app
         .send_raw(
             "/v1/reports",
@@ -169,4 +169,16 @@ async fn bad_minute_ranges_and_unknown_routes_are_problems() {
         .await
         .assert_problem(400, Some("slug"));
     app.get("/v1/nothing-here").await.assert_problem(404, None);
+}
+
+#[actix_web::test]
+async fn wrong_methods_are_405_problems() {
+    let app = TestApp::spawn().await;
+    app.get("/v1/reports").await.assert_problem(405, None);
+    app.send_json("PUT", "/v1/services", &json!({}), &[])
+        .await
+        .assert_problem(405, None);
+    app.send_json("POST", "/healthz", &json!({}), &[])
+        .await
+        .assert_problem(405, None);
 }

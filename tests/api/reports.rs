@@ -18,6 +18,13 @@ async fn accepted_report_shows_up_under_its_minute_problem_and_country() {
     assert_eq!(reply.json["counted"], true);
     assert_eq!(reply.json["service"], "chatgpt");
     assert_eq!(reply.json["bucket"], "2025-06-10T06:36:00Z");
+    assert_eq!(reply.header("ratelimit-limit"), Some("10"));
+    assert_eq!(reply.header("ratelimit-remaining"), Some("9"));
+    assert_eq!(
+        reply.header("ratelimit-reset"),
+        Some("2"),
+        "one report refills in 60/30 s"
+    );
     assert!(uuid::Uuid::parse_str(reply.json["id"].as_str().unwrap()).is_ok());
 
     let minutes = app
@@ -210,6 +217,24 @@ async fn forwarded_for_from_a_trusted_proxy_identifies_the_client() {
         assert_eq!(limited.status, 429, "{client}: {}", limited.text);
     }
     assert_eq!(app.total("chatgpt", "").await, 2);
+
+    // A client's own `Forwarded` header, passed through by an X-Forwarded-For proxy, is ignored.
+    for i in 0..3 {
+        let reply = app
+            .send_json(
+                "POST",
+                "/v1/reports",
+                &json!({"service": "sora", "problem": "login", "reporter": format!("forged-{i:04}")}),
+                &[("x-forwarded-for", "203.0.113.99"), ("forwarded", &format!("for=192.0.2.{i}"))],
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            if i < 2 { 202 } else { 429 },
+            "{}",
+            reply.text
+        );
+    }
 }
 
 #[actix_web::test]
