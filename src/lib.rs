@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backtest;
 pub mod catalog;
 pub mod clock;
 pub mod config;
