@@ -18,6 +18,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, Db};
 use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
+use crate::monitor::Monitor;
 use crate::telemetry;
 use crate::windows::{KeySchema, RedisConn, Windows};
 
@@ -25,10 +26,21 @@ use crate::windows::{KeySchema, RedisConn, Windows};
 const REPORTER_SECRET: &str = "reporter_hmac";
 
 /// How to start.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct StartOptions {
     /// Do not create the database or apply migrations (deployments that migrate separately).
     pub skip_migrations: bool,
+    /// Run the monitor on a timer (tests turn it off and call `Monitor::tick` themselves).
+    pub run_monitor: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            skip_migrations: false,
+            run_monitor: true,
+        }
+    }
 }
 
 /// A bound, not yet running, instance.
@@ -75,6 +87,9 @@ impl Application {
         }
         tracing::info!(address = %format!("http://{}:{port}", settings.bind.ip()), "downwatch listening");
         spawn_timers(&state, &settings);
+        if options.run_monitor {
+            spawn_monitor(&state, settings.monitor_tick);
+        }
         Ok(Self {
             port,
             server: server.run(),
@@ -137,7 +152,17 @@ async fn build_state(settings: &Settings, clock: SharedClock) -> anyhow::Result<
         settings.rate_burst,
         clock.clone(),
     ));
+    let monitor = Arc::new(Monitor::new(
+        db.clone(),
+        windows.clone(),
+        catalog.clone(),
+        clock.clone(),
+        settings.detect,
+        settings.monitor_tick * 3,
+        settings.retention,
+    ));
     Ok(AppState {
+        monitor,
         ingest: Ingest {
             catalog: catalog.clone(),
             limiter,
@@ -188,6 +213,27 @@ fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) {
             tick.tick().await;
             if let Err(e) = catalog_state.refresh_catalog().await {
                 tracing::warn!(error = %e, "catalog refresh failed; keeping the previous snapshot");
+            }
+        }
+    });
+}
+
+/// Ticks the monitor; a failed tick is logged and the next one catches up.
+fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) {
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match state.monitor.tick().await {
+                Ok(report) if report.changes > 0 || report.bins > 0 => {
+                    tracing::debug!(?report, "monitor tick");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "monitor tick failed; the next tick catches up")
+                }
             }
         }
     });

@@ -67,6 +67,10 @@ pub struct Settings {
     pub catalog_refresh: Duration,
     /// HTTP worker threads; `None` means one per CPU core.
     pub workers: Option<usize>,
+    /// How often the monitor evaluates (the leader lease lasts three ticks).
+    pub monitor_tick: Duration,
+    /// Detection parameters.
+    pub detect: crate::detect::Params,
 }
 
 impl std::fmt::Debug for Settings {
@@ -148,6 +152,13 @@ impl Settings {
                 None => None,
                 Some(_) => Some(env.number("DOWNWATCH_WORKERS", 0, 1, 256)? as usize),
             },
+            monitor_tick: Duration::from_secs(env.number(
+                "DOWNWATCH_MONITOR_TICK_SECONDS",
+                15,
+                1,
+                300,
+            )?),
+            detect: env.detect_params()?,
         })
     }
 }
@@ -319,6 +330,56 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
                 Some(other),
             )),
         }
+    }
+
+    fn decimal(
+        &self,
+        name: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<f64, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        raw.parse::<f64>()
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| Self::error(name, format!("a number from {min} to {max}"), Some(&raw)))
+    }
+
+    /// The detection parameters people most often tune; the rest keep their defaults.
+    fn detect_params(&self) -> Result<crate::detect::Params, ConfigError> {
+        let d = crate::detect::Params::default();
+        Ok(crate::detect::Params {
+            z_elevated: self.decimal("DOWNWATCH_DETECT_Z_ELEVATED", d.z_elevated, 1.0, 50.0)?,
+            z_outage: self.decimal("DOWNWATCH_DETECT_Z_OUTAGE", d.z_outage, 1.0, 100.0)?,
+            min_excess_elevated: self.decimal(
+                "DOWNWATCH_DETECT_MIN_EXCESS_ELEVATED",
+                d.min_excess_elevated,
+                1.0,
+                1e6,
+            )?,
+            min_excess_outage: self.decimal(
+                "DOWNWATCH_DETECT_MIN_EXCESS_OUTAGE",
+                d.min_excess_outage,
+                1.0,
+                1e6,
+            )?,
+            confirm_minutes: self.decimal(
+                "DOWNWATCH_DETECT_CONFIRM_MINUTES",
+                d.confirm_minutes,
+                1.0,
+                60.0,
+            )?,
+            resolve_minutes: self.decimal(
+                "DOWNWATCH_DETECT_RESOLVE_MINUTES",
+                d.resolve_minutes,
+                1.0,
+                1440.0,
+            )?,
+            ..d
+        })
     }
 
     fn log_format(&self) -> Result<LogFormat, ConfigError> {

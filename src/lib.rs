@@ -14,5 +14,6 @@ pub mod detect;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod monitor;
 pub mod telemetry;
 pub mod windows;

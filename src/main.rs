@@ -132,7 +132,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Backtest { .. } => unreachable!("handled before configuration is read"),
         Command::Serve { skip_migrations } => {
-            let options = StartOptions { skip_migrations };
+            let options = StartOptions {
+                skip_migrations,
+                ..StartOptions::default()
+            };
             let application = Application::build(settings, Arc::new(SystemClock), options).await?;
             application.run_until_stopped().await?;
             tracing::info!("downwatch stopped cleanly");

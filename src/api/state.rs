@@ -13,6 +13,8 @@ use crate::windows::Windows;
 
 /// Shared application state, one per instance.
 pub struct AppState {
+    /// The evaluator (leader-only work).
+    pub monitor: Arc<crate::monitor::Monitor>,
     /// Time source.
     pub clock: SharedClock,
     /// PostgreSQL.

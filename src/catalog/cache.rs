@@ -45,6 +45,16 @@ impl CatalogCache {
             .cloned()
     }
 
+    /// Every entry, archived or not.
+    pub fn entries(&self) -> Vec<Arc<CatalogEntry>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Number of services in the snapshot.
     pub fn len(&self) -> usize {
         self.snapshot

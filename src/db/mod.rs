@@ -3,7 +3,9 @@
 //! A pool wait, a connection attempt or a query that outlasts the configured timeout becomes a
 //! 503 naming PostgreSQL, never a hang.
 
+pub mod bins;
 pub mod bootstrap;
+pub mod incidents;
 mod pool;
 pub mod schema;
 pub mod secrets;

@@ -26,7 +26,7 @@ async fn migrations_run_down_and_up_again() {
     assert_eq!(reapplied, MIGRATIONS_COUNT);
 }
 
-const MIGRATIONS_COUNT: usize = 2;
+const MIGRATIONS_COUNT: usize = 3;
 
 #[actix_web::test]
 async fn importing_a_catalog_twice_changes_nothing_the_second_time() {

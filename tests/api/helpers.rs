@@ -76,7 +76,11 @@ impl TestAppBuilder {
         })
         .expect("test settings are valid");
         let clock = ManualClock::new(seed_onset());
-        let app = Application::build(settings.clone(), clock.clone(), StartOptions::default())
+        let options = StartOptions {
+            run_monitor: false,
+            ..StartOptions::default()
+        };
+        let app = Application::build(settings.clone(), clock.clone(), options)
             .await
             .expect("test app builds");
         let address = format!("http://127.0.0.1:{}", app.port());

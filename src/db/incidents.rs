@@ -1,0 +1,156 @@
+//! Incidents and their timelines.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::pool::Db;
+use super::schema::{incident_updates, incidents};
+use crate::error::ApiError;
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = incidents)]
+pub struct Incident {
+    /// Stable id (UUIDv7 of the start time).
+    pub id: Uuid,
+    /// The service.
+    pub service_id: Uuid,
+    /// First minute of the incident.
+    pub started_at: DateTime<Utc>,
+    /// First minute back at normal; `None` while open.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Current level (`normal` once resolved).
+    pub level: String,
+    /// Highest level reached.
+    pub highest_level: String,
+    /// The minute with the most reports.
+    pub peak_at: DateTime<Utc>,
+    /// Reports in that minute.
+    pub peak_minute_count: i32,
+    /// The 15-minute bin with the most reports.
+    pub peak_bin_at: DateTime<Utc>,
+    /// Reports in that bin.
+    pub peak_bin_count: i32,
+    /// Reports the baseline expected in that bin.
+    pub baseline_at_peak: f64,
+    /// Reports during the incident.
+    pub total_reports: i64,
+    /// Reports per problem kind during the incident.
+    pub problem_counts: serde_json::Value,
+    /// Reports per country during the incident.
+    pub country_counts: serde_json::Value,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One entry of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[diesel(table_name = incident_updates)]
+pub struct Update {
+    /// When the level changed (start of the minute).
+    pub at: DateTime<Utc>,
+    /// `opened`, `escalated`, `deescalated` or `resolved`.
+    pub kind: String,
+    /// The level from then on.
+    pub level: String,
+    /// Reports in that minute.
+    pub reports: i32,
+    /// Reports the baseline expected in that minute.
+    pub baseline: f64,
+}
+
+/// Opens `incident`, or returns the service's incident that is already open (after a restart
+/// or when another instance got there first). The flag says whether this call opened it.
+pub async fn open_or_resume(db: &Db, incident: &Incident) -> Result<(Incident, bool), ApiError> {
+    let mut conn = db.conn().await?;
+    let inserted = db
+        .timed(
+            diesel::insert_into(incidents::table)
+                .values(incident)
+                .on_conflict_do_nothing()
+                .execute(&mut conn),
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok((incident.clone(), true));
+    }
+    let open = open_for_conn(db, &mut conn, incident.service_id).await?;
+    open.map(|i| (i, false)).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "incident insert conflicted but none is open"
+        ))
+    })
+}
+
+/// The open incident of a service, if any.
+pub async fn open_for(db: &Db, service_id: Uuid) -> Result<Option<Incident>, ApiError> {
+    let mut conn = db.conn().await?;
+    open_for_conn(db, &mut conn, service_id).await
+}
+
+async fn open_for_conn(
+    db: &Db,
+    conn: &mut diesel_async::AsyncPgConnection,
+    service_id: Uuid,
+) -> Result<Option<Incident>, ApiError> {
+    let query = incidents::table
+        .filter(incidents::service_id.eq(service_id))
+        .filter(incidents::ended_at.is_null())
+        .select(Incident::as_select());
+    db.timed(async { query.first(conn).await.optional() }).await
+}
+
+/// Saves an incident's mutable fields (level, peaks, totals, end).
+pub async fn save(db: &Db, incident: &Incident) -> Result<(), ApiError> {
+    let mut conn = db.conn().await?;
+    db.timed(
+        diesel::update(incidents::table.find(incident.id))
+            .set(incident)
+            .execute(&mut conn),
+    )
+    .await
+    .map(drop)
+}
+
+/// Appends a timeline entry; the same entry twice is stored once.
+pub async fn add_update(db: &Db, incident_id: Uuid, update: &Update) -> Result<(), ApiError> {
+    let mut conn = db.conn().await?;
+    db.timed(
+        diesel::insert_into(incident_updates::table)
+            .values((
+                incident_updates::incident_id.eq(incident_id),
+                incident_updates::at.eq(update.at),
+                incident_updates::kind.eq(&update.kind),
+                incident_updates::level.eq(&update.level),
+                incident_updates::reports.eq(update.reports),
+                incident_updates::baseline.eq(update.baseline),
+            ))
+            .on_conflict_do_nothing()
+            .execute(&mut conn),
+    )
+    .await
+    .map(drop)
+}
+
+/// Incidents of a service, newest first.
+pub async fn for_service(db: &Db, service_id: Uuid) -> Result<Vec<Incident>, ApiError> {
+    let mut conn = db.conn().await?;
+    let query = incidents::table
+        .filter(incidents::service_id.eq(service_id))
+        .order(incidents::started_at.desc())
+        .select(Incident::as_select());
+    db.timed(query.load(&mut conn)).await
+}
+
+/// An incident's timeline, oldest first.
+pub async fn timeline(db: &Db, incident_id: Uuid) -> Result<Vec<Update>, ApiError> {
+    let mut conn = db.conn().await?;
+    let query = incident_updates::table
+        .filter(incident_updates::incident_id.eq(incident_id))
+        .order((incident_updates::at, incident_updates::id))
+        .select(Update::as_select());
+    db.timed(query.load(&mut conn)).await
+}

@@ -1,0 +1,75 @@
+//! Rolling closed minute buckets from Redis into 15-minute bins in PostgreSQL.
+//!
+//! Idempotent by construction: a bin is recomputed from its minutes and merged with GREATEST,
+//! so re-runs and concurrent writers agree, and minutes that left Redis (retention, a restart
+//! without persistence) never lower what PostgreSQL already holds.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::tracker::BIN_MINUTES;
+use crate::db::{Db, bins};
+use crate::domain::ServiceSlug;
+use crate::error::ApiError;
+use crate::windows::Windows;
+use crate::windows::keys::{minute_of, minute_start};
+
+/// Rolls up every closed minute since the last complete bin (at most `retention_minutes` back)
+/// up to `closed_until` (exclusive). Returns the number of non-empty bins written.
+pub async fn roll_up(
+    db: &Db,
+    windows: &Windows,
+    services: &[(Uuid, ServiceSlug)],
+    closed_until: i64,
+    retention_minutes: i64,
+) -> Result<usize, ApiError> {
+    let earliest = closed_until - retention_minutes;
+    let resume = bins::complete_before(db)
+        .await?
+        .map(|t| minute_of(t) - BIN_MINUTES);
+    let from = align(resume.map_or(earliest, |m| m.max(earliest)));
+    if from >= closed_until {
+        return Ok(0);
+    }
+    let ranges: Vec<(ServiceSlug, i64, i64)> = services
+        .iter()
+        .map(|(_, slug)| (slug.clone(), from, closed_until))
+        .collect();
+    let minutes = windows.minutes_many(&ranges).await?;
+    let mut rolled: Vec<bins::BinCounts> = Vec::new();
+    for ((service_id, _), buckets) in services.iter().zip(minutes) {
+        let mut by_bin: BTreeMap<i64, bins::BinCounts> = BTreeMap::new();
+        for (offset, bucket) in buckets.iter().enumerate() {
+            if bucket.total == 0 {
+                continue;
+            }
+            let bin = align(from + offset as i64);
+            let entry = by_bin.entry(bin).or_insert_with(|| bins::BinCounts {
+                service_id: *service_id,
+                bin_start: minute_start(bin),
+                ..Default::default()
+            });
+            entry.total += clamp(bucket.total);
+            for (kind, count) in &bucket.problems {
+                *entry.problems.entry(kind.clone()).or_default() += clamp(*count);
+            }
+            for (country, count) in &bucket.countries {
+                *entry.countries.entry(country.clone()).or_default() += clamp(*count);
+            }
+        }
+        rolled.extend(by_bin.into_values());
+    }
+    bins::upsert(db, &rolled).await?;
+    bins::set_complete_before(db, minute_start(align(closed_until))).await?;
+    Ok(rolled.len())
+}
+
+/// The start of the bin containing `minute`.
+pub fn align(minute: i64) -> i64 {
+    minute - minute.rem_euclid(BIN_MINUTES)
+}
+
+fn clamp(count: u64) -> i32 {
+    count.min(i32::MAX as u64) as i32
+}

@@ -1,0 +1,249 @@
+//! One service under watch: its detector, its running 15-minute bin, and its open incident.
+//!
+//! Pure bookkeeping: it turns closed minutes into timeline changes and keeps the incident's
+//! statistics; the monitor writes them to PostgreSQL.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::db::incidents::{Incident, Update};
+use crate::detect::{Detector, Level, Params};
+use crate::windows::MinuteBucket;
+use crate::windows::keys::minute_start;
+
+/// Minutes per rollup bin.
+pub const BIN_MINUTES: i64 = 15;
+
+/// What a minute did to the incident.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A new incident opened with this first timeline entry.
+    Opened(Update),
+    /// The level went up or down while open.
+    Changed(Update),
+    /// The incident resolved.
+    Resolved(Update),
+}
+
+/// The watch over one service.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    service_id: Uuid,
+    detector: Detector,
+    /// The next minute (number) to observe.
+    pub next_minute: i64,
+    bin_start: i64,
+    bin_total: f64,
+    bin_baseline: f64,
+    /// The open incident, if any.
+    pub incident: Option<Incident>,
+    /// Whether any report has been seen: minutes before the first report are not history
+    /// (the service is new, or downwatch is), so the detector does not learn from them.
+    started: bool,
+}
+
+impl Tracker {
+    /// A tracker for `service_id` that will observe minutes from `first_minute` on.
+    pub fn new(service_id: Uuid, params: Params, first_minute: i64) -> Self {
+        Self {
+            service_id,
+            detector: Detector::new(params, 1.0),
+            next_minute: first_minute,
+            bin_start: first_minute - first_minute.rem_euclid(BIN_MINUTES),
+            bin_total: 0.0,
+            bin_baseline: 0.0,
+            incident: None,
+            started: false,
+        }
+    }
+
+    /// The service watched.
+    pub fn service_id(&self) -> Uuid {
+        self.service_id
+    }
+
+    /// The detector's current level.
+    pub fn level(&self) -> Level {
+        self.detector.level()
+    }
+
+    /// Learns the baseline from stored history (a bin's reports spread over its minutes).
+    pub fn learn_history(&mut self, minute: i64, reports: f64) {
+        self.started |= reports > 0.0;
+        if self.started {
+            self.detector.learn_history(minute * 60, reports);
+        }
+    }
+
+    /// Observes one closed minute; returns the timeline change it causes, if any.
+    pub fn observe(&mut self, minute: i64, bucket: &MinuteBucket) -> Option<Change> {
+        let total = bucket.total as f64;
+        self.next_minute = minute + 1;
+        self.started |= total > 0.0;
+        if !self.started {
+            return None;
+        }
+        let point = self.detector.step(minute * 60, total);
+        let bin_start = minute - minute.rem_euclid(BIN_MINUTES);
+        if bin_start != self.bin_start {
+            self.bin_start = bin_start;
+            self.bin_total = 0.0;
+            self.bin_baseline = 0.0;
+        }
+        self.bin_total += total;
+        self.bin_baseline += point.baseline;
+        let update = |kind: &str, level: Level| Update {
+            at: minute_start(minute),
+            kind: kind.to_owned(),
+            level: level.as_str().to_owned(),
+            reports: bucket.total.min(i32::MAX as u64) as i32,
+            baseline: point.baseline,
+        };
+        if point.alarm {
+            self.incident = Some(self.new_incident(minute, point.level));
+            self.record(minute, bucket);
+            return Some(Change::Opened(update("opened", point.level)));
+        }
+        let incident = self.incident.as_mut()?;
+        let before: Level = incident.level.parse().unwrap_or(Level::Elevated);
+        if point.level == Level::Normal {
+            let mut resolved = self.incident.take()?;
+            resolved.ended_at = Some(minute_start(minute));
+            resolved.level = Level::Normal.as_str().to_owned();
+            resolved.updated_at = minute_start(minute);
+            self.incident = Some(resolved);
+            return Some(Change::Resolved(update("resolved", Level::Normal)));
+        }
+        self.record(minute, bucket);
+        if point.level == before {
+            return None;
+        }
+        let incident = self.incident.as_mut()?;
+        incident.level = point.level.as_str().to_owned();
+        let highest: Level = incident.highest_level.parse().unwrap_or(Level::Elevated);
+        incident.highest_level = highest.max(point.level).as_str().to_owned();
+        let kind = if point.level > before {
+            "escalated"
+        } else {
+            "deescalated"
+        };
+        Some(Change::Changed(update(kind, point.level)))
+    }
+
+    /// Drops a resolved incident once it has been written.
+    pub fn forget_resolved(&mut self) {
+        if self.incident.as_ref().is_some_and(|i| i.ended_at.is_some()) {
+            self.incident = None;
+        }
+    }
+
+    fn new_incident(&self, minute: i64, level: Level) -> Incident {
+        let at = minute_start(minute);
+        let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
+        Incident {
+            id: Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, 0)),
+            service_id: self.service_id,
+            started_at: at,
+            ended_at: None,
+            level: level.as_str().to_owned(),
+            highest_level: level.as_str().to_owned(),
+            peak_at: at,
+            peak_minute_count: 0,
+            peak_bin_at: minute_start(self.bin_start),
+            peak_bin_count: 0,
+            baseline_at_peak: 0.0,
+            total_reports: 0,
+            problem_counts: Value::Object(Map::new()),
+            country_counts: Value::Object(Map::new()),
+            updated_at: at,
+        }
+    }
+
+    /// Adds a minute of an open incident to its statistics.
+    fn record(&mut self, minute: i64, bucket: &MinuteBucket) {
+        let (bin_start, bin_total, bin_baseline) =
+            (self.bin_start, self.bin_total, self.bin_baseline);
+        let Some(incident) = self.incident.as_mut() else {
+            return;
+        };
+        let count = bucket.total.min(i32::MAX as u64) as i32;
+        incident.total_reports += i64::from(count);
+        if count > incident.peak_minute_count {
+            incident.peak_minute_count = count;
+            incident.peak_at = minute_start(minute);
+        }
+        if bin_total as i32 >= incident.peak_bin_count {
+            incident.peak_bin_count = bin_total as i32;
+            incident.peak_bin_at = minute_start(bin_start);
+            incident.baseline_at_peak = bin_baseline;
+        }
+        add_counts(&mut incident.problem_counts, &bucket.problems);
+        add_counts(&mut incident.country_counts, &bucket.countries);
+        incident.updated_at = minute_start(minute).max(incident.updated_at);
+    }
+}
+
+fn add_counts(target: &mut Value, counts: &BTreeMap<String, u64>) {
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let map = target.as_object_mut().expect("made an object above");
+    for (key, count) in counts {
+        let entry = map.entry(key.clone()).or_insert(Value::from(0u64));
+        *entry = Value::from(entry.as_u64().unwrap_or(0) + count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::windows::keys::minute_of;
+    use chrono::{TimeZone, Utc};
+
+    fn bucket(total: u64) -> MinuteBucket {
+        MinuteBucket {
+            t: Utc::now(),
+            total,
+            problems: BTreeMap::from([("login".to_owned(), total)]),
+            countries: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn an_outage_opens_escalates_and_resolves_once() {
+        let start = minute_of(Utc.with_ymd_and_hms(2025, 6, 10, 0, 0, 0).unwrap());
+        let mut tracker = Tracker::new(Uuid::nil(), Params::default(), start);
+        let mut changes = Vec::new();
+        for m in 0..600 {
+            let reports = match m {
+                0..180 => 3,
+                180..240 => 3 + (m as u64 - 180) * 10,
+                240..300 => 200,
+                _ => 3,
+            };
+            if let Some(change) = tracker.observe(start + m, &bucket(reports)) {
+                changes.push(change);
+            }
+            tracker.forget_resolved();
+        }
+        let kinds: Vec<&str> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Opened(u) | Change::Changed(u) | Change::Resolved(u) => u.kind.as_str(),
+            })
+            .collect();
+        assert_eq!(kinds.first(), Some(&"opened"));
+        assert_eq!(kinds.last(), Some(&"resolved"));
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "opened").count(),
+            1,
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&"escalated")
+                || matches!(&changes[0], Change::Opened(u) if u.level == "outage")
+        );
+    }
+}
