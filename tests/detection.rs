@@ -4,7 +4,7 @@
 //! DETECTION.md quotes.
 
 use downwatch::detect::score::Score;
-use downwatch::detect::synthetic::{Series, quality_suite, seed_case};
+use downwatch::detect::synthetic::{SHAPES, Series, quality_suite, seed_case};
 use downwatch::detect::{Detector, Level, Params, Point};
 
 fn run(series: &Series) -> Vec<Point> {
@@ -114,12 +114,25 @@ fn quality_suite_figures() {
             totals.merge(&score);
         }
     }
+    let mut missed = [0usize; 6];
+    for index in &totals.missed {
+        missed[*index] += 1;
+    }
+    let by_shape: Vec<String> = SHAPES
+        .iter()
+        .zip(missed)
+        .map(|(shape, n)| format!("{shape} {n}"))
+        .collect();
+    println!("MISSED by shape: {}", by_shape.join(", "));
     println!(
-        "TOTAL recall {:.3}, p50 latency {:.1} min, p90 {:.1} min, false incidents {} ({:.3} per service-week), splits {}",
+        "TOTAL recall {:.3} ({} of {}), p50 latency {:.1} min, p90 {:.1} min, false incidents {} in {:.0} service-weeks ({:.3} per service-week), splits {}",
         totals.recall(),
+        totals.detected,
+        totals.outages,
         totals.latency_quantile(0.5).unwrap_or(f64::NAN),
         totals.latency_quantile(0.9).unwrap_or(f64::NAN),
         totals.false_incidents,
+        totals.service_weeks,
         totals.false_per_service_week(),
         totals.split_alarms
     );

@@ -165,11 +165,11 @@ impl Detector {
         // lower it, so a return to the usual volume is never mistaken for a surge.
         let expected = seasonal * self.recent.factor().max(1.0);
         self.remember(t, value, expected);
-        let verdicts: Vec<Verdict> = self
-            .windows
-            .iter()
-            .map(|w| self.window_verdict(w, t))
-            .collect();
+        let mut judged = [Verdict::default(); 3];
+        for (slot, window) in judged.iter_mut().zip(&self.windows) {
+            *slot = self.window_verdict(window, t);
+        }
+        let verdicts = &judged[..self.windows.len()];
         let warm = self.minutes_seen >= self.params.warmup_minutes;
         // Window evidence must be refreshed by this step: a burst that has stopped still sits
         // in the longer windows for a while, but it is no longer happening.
@@ -177,7 +177,7 @@ impl Detector {
             .first()
             .is_some_and(|v| v.z >= 1.0 && v.excess() >= 1.0);
         let evidence = if warm && fresh {
-            self.evidence(&verdicts)
+            self.evidence(verdicts)
         } else {
             Level::Normal
         };
@@ -193,7 +193,7 @@ impl Detector {
             // baseline up; while cold, the model must follow the data to find its level.
             let learned = if warm { value.min(upper) } else { value };
             self.recent.learn(recent_keep, learned, seasonal);
-            self.learn(&pos, learned, &verdicts);
+            self.learn(&pos, learned, verdicts);
         }
         self.shadow.learn(recent_keep, value, seasonal);
         if level == Level::Normal {

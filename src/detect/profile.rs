@@ -45,8 +45,11 @@ pub struct Profile {
     days: [Slot; 7],
     hours_mean: f64,
     days_mean: f64,
-    daily_rate: f64,
-    weekly_rate: f64,
+    /// ln(1 - rate): decays are exp(exposure × this).
+    daily_log_keep: f64,
+    weekly_log_keep: f64,
+    /// Learns since the means were last recomputed (they drift slowly: every few suffice).
+    stale_means: u32,
 }
 
 /// Mean factor over the slots that have seen anything (1 if none has).
@@ -123,8 +126,9 @@ impl Profile {
             days: [Slot::default(); 7],
             hours_mean: 1.0,
             days_mean: 1.0,
-            daily_rate,
-            weekly_rate,
+            daily_log_keep: (1.0 - daily_rate).ln(),
+            weekly_log_keep: (1.0 - weekly_rate).ln(),
+            stale_means: 0,
         }
     }
 
@@ -165,12 +169,12 @@ impl Profile {
         let daily = self.daily(pos);
         for (slot, w) in pos.hours {
             if w > 0.0 {
-                let keep = (1.0 - self.daily_rate).powf(w * step_minutes / 60.0);
+                let keep = (self.daily_log_keep * w * step_minutes / 60.0).exp();
                 self.hours[slot].learn(keep, w, seen, level_expected * weekly, step_minutes / 60.0);
             }
         }
         if learn_weekdays {
-            let keep = (1.0 - self.weekly_rate).powf(step_minutes / 1440.0);
+            let keep = (self.weekly_log_keep * step_minutes / 1440.0).exp();
             self.days[pos.day].learn(
                 keep,
                 1.0,
@@ -179,8 +183,12 @@ impl Profile {
                 step_minutes / 1440.0,
             );
         }
-        self.hours_mean = mean_factor(&self.hours, 0.0);
-        self.days_mean = mean_factor(&self.days, WEEKDAY_PRIOR_DAYS);
+        self.stale_means += 1;
+        if self.stale_means >= 8 || step_minutes >= 8.0 {
+            self.hours_mean = mean_factor(&self.hours, 0.0);
+            self.days_mean = mean_factor(&self.days, WEEKDAY_PRIOR_DAYS);
+            self.stale_means = 0;
+        }
     }
 }
 

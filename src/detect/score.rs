@@ -23,6 +23,8 @@ pub struct Score {
     pub split_alarms: usize,
     /// Length of the scored series, in service-weeks.
     pub service_weeks: f64,
+    /// Indexes (in the series' truth) of the outages that were missed.
+    pub missed: Vec<usize>,
 }
 
 impl Score {
@@ -54,10 +56,13 @@ impl Score {
                 None => score.false_incidents += 1,
             }
         }
-        for ((from, to), alarm) in series.truth.iter().zip(&first_alarm) {
-            if let Some(t) = alarm.filter(|t| *t <= to + step) {
-                score.detected += 1;
-                score.latencies_minutes.push((t - from) as f64 / 60.0);
+        for (index, ((from, to), alarm)) in series.truth.iter().zip(&first_alarm).enumerate() {
+            match alarm.filter(|t| *t <= to + step) {
+                Some(t) => {
+                    score.detected += 1;
+                    score.latencies_minutes.push((t - from) as f64 / 60.0);
+                }
+                None => score.missed.push(index),
             }
         }
         score
@@ -71,6 +76,7 @@ impl Score {
         self.false_incidents += other.false_incidents;
         self.split_alarms += other.split_alarms;
         self.service_weeks += other.service_weeks;
+        self.missed.extend(&other.missed);
     }
 
     /// Share of outages detected.

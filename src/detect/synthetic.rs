@@ -307,6 +307,9 @@ pub struct Scenario {
     pub series: Series,
 }
 
+/// The outage shapes of [`quality_suite`], in the order of each series' truth.
+pub const SHAPES: [&str; 6] = ["sudden", "ramping", "short", "long", "small", "huge"];
+
 /// The detection-quality suite: 28 days for each volume class, each with outages of several
 /// shapes and sizes placed at random times, plus one outage-free stream per class.
 pub fn quality_suite(seed: u64) -> Vec<Scenario> {
