@@ -8,6 +8,7 @@ mod ops;
 mod reports;
 mod services;
 mod state;
+mod status;
 
 pub use admin::AdminAuth;
 pub use state::AppState;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(reports::routes)
     .configure(services::routes)
     .configure(minutes::routes)
+    .configure(status::routes)
     .default_service(web::to(not_found));
 }
 

@@ -7,8 +7,10 @@ use serde_json::json;
 
 use super::AppState;
 use super::body::read_json;
+use super::status::{ServiceView, with_status};
 use crate::catalog::{ServiceInput, ServicePatch, ServicePatchInput, ServiceSpec};
 use crate::db::services::{self as queries, ListFilter, Service};
+use crate::detect::Level;
 use crate::domain::{Label, ServiceSlug};
 use crate::error::ApiError;
 
@@ -26,9 +28,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize)]
 struct ListQuery {
+    q: Option<String>,
     category: Option<String>,
     provider: Option<String>,
-    include_archived: Option<bool>,
+    level: Option<String>,
+    include_archived: Option<String>,
 }
 
 async fn list(
@@ -45,13 +49,40 @@ async fn list(
             })
             .transpose()
     };
+    let include_archived = match query.include_archived.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::field("include_archived", "must be true or false")),
+    };
+    let level = query
+        .level
+        .as_deref()
+        .map(|l| l.parse::<Level>().map_err(|e| ApiError::field("level", e)))
+        .transpose()?;
     let filter = ListFilter {
-        include_archived: query.include_archived.unwrap_or(false),
+        include_archived,
         category: label("category", query.category)?,
         provider: label("provider", query.provider)?,
     };
-    let services = queries::list(&state.db, &filter).await?;
-    Ok(HttpResponse::Ok().json(json!({ "count": services.len(), "services": services })))
+    let needle = query
+        .q
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty());
+    let services: Vec<Service> = queries::list(&state.db, &filter)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            needle
+                .as_ref()
+                .is_none_or(|q| s.name.to_lowercase().contains(q) || s.slug.contains(q))
+        })
+        .collect();
+    let views: Vec<ServiceView> = with_status(&state, services, false)
+        .await?
+        .into_iter()
+        .filter(|v| level.is_none_or(|l| v.level() == l))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "count": views.len(), "services": views })))
 }
 
 /// Parses the `{slug}` path segment.
@@ -75,7 +106,9 @@ async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug_param(&path)?;
-    Ok(HttpResponse::Ok().json(find_or_404(&state, &slug).await?))
+    let service = find_or_404(&state, &slug).await?;
+    let view = with_status(&state, vec![service], false).await?.pop();
+    Ok(HttpResponse::Ok().json(view))
 }
 
 async fn create(

@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 pub use lease::Lease;
-pub use tracker::{Change, Tracker};
+pub use tracker::{Change, Status, Tracker};
 
 use crate::catalog::CatalogCache;
 use crate::clock::SharedClock;
@@ -145,7 +145,8 @@ impl Monitor {
             .map(|(id, slug)| (slug.clone(), state.trackers[id].next_minute, closed_until))
             .collect();
         let minutes = self.windows.minutes_many(&ranges).await?;
-        for ((id, _), buckets) in services.iter().zip(minutes) {
+        let mut statuses = Vec::with_capacity(services.len());
+        for ((id, slug), buckets) in services.iter().zip(minutes) {
             let tracker = state.trackers.get_mut(id).expect("warmed up above");
             let first = tracker.next_minute;
             let mut changes = Vec::new();
@@ -154,6 +155,9 @@ impl Monitor {
                 report.minutes += 1;
             }
             let written = self.write(tracker, changes).await;
+            if let Ok(json) = serde_json::to_string(&tracker.status()) {
+                statuses.push((slug.clone(), json));
+            }
             match written {
                 Ok(n) => report.changes += n,
                 Err(e) => {
@@ -163,6 +167,7 @@ impl Monitor {
                 }
             }
         }
+        self.windows.write_statuses(&statuses).await?;
         Ok(report)
     }
 

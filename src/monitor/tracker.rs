@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -15,6 +17,23 @@ use crate::windows::keys::minute_start;
 
 /// Minutes per rollup bin.
 pub const BIN_MINUTES: i64 = 15;
+
+/// A service's status as the monitor last saw it; what dashboards show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Current level.
+    pub level: Level,
+    /// When the current level began.
+    pub since: DateTime<Utc>,
+    /// Reports in the last 15 closed minutes.
+    pub reports_15m: u64,
+    /// Reports the baseline expected in those minutes.
+    pub baseline_15m: f64,
+    /// The open incident, if any.
+    pub incident_id: Option<Uuid>,
+    /// The first minute not evaluated yet (status is as of its start).
+    pub evaluated_at: DateTime<Utc>,
+}
 
 /// What a minute did to the incident.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +58,10 @@ pub struct Tracker {
     bin_baseline: f64,
     /// The open incident, if any.
     pub incident: Option<Incident>,
+    /// The last 15 minutes: reports and baseline.
+    recent: std::collections::VecDeque<(f64, f64)>,
+    /// The minute the current level began.
+    level_since: i64,
     /// Whether any report has been seen: minutes before the first report are not history
     /// (the service is new, or downwatch is), so the detector does not learn from them.
     started: bool,
@@ -55,7 +78,29 @@ impl Tracker {
             bin_total: 0.0,
             bin_baseline: 0.0,
             incident: None,
+            recent: std::collections::VecDeque::with_capacity(BIN_MINUTES as usize),
+            level_since: first_minute,
             started: false,
+        }
+    }
+
+    /// The service's status after the last observed minute.
+    pub fn status(&self) -> Status {
+        let (reports, baseline) = self
+            .recent
+            .iter()
+            .fold((0.0, 0.0), |(r, b), (v, e)| (r + v, b + e));
+        Status {
+            level: self.level(),
+            since: minute_start(self.level_since),
+            reports_15m: reports as u64,
+            baseline_15m: (baseline * 10.0).round() / 10.0,
+            incident_id: self
+                .incident
+                .as_ref()
+                .filter(|i| i.ended_at.is_none())
+                .map(|i| i.id),
+            evaluated_at: minute_start(self.next_minute),
         }
     }
 
@@ -85,7 +130,15 @@ impl Tracker {
         if !self.started {
             return None;
         }
+        let before = self.detector.level();
         let point = self.detector.step(minute * 60, total);
+        if point.level != before {
+            self.level_since = minute;
+        }
+        if self.recent.len() == BIN_MINUTES as usize {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((total, point.baseline));
         let bin_start = minute - minute.rem_euclid(BIN_MINUTES);
         if bin_start != self.bin_start {
             self.bin_start = bin_start;
@@ -200,7 +253,7 @@ fn add_counts(target: &mut Value, counts: &BTreeMap<String, u64>) {
 mod tests {
     use super::*;
     use crate::windows::keys::minute_of;
-    use chrono::{TimeZone, Utc};
+    use chrono::TimeZone;
 
     fn bucket(total: u64) -> MinuteBucket {
         MinuteBucket {

@@ -4,6 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, `p:<problem>`, `c:<country>` counts | retention after the last write |
 //! | `{prefix}:{svc:<slug>}:d:<reporter key>` | string | time (ms) of the reporter's last counted report | dedup window |
+//! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
 //!
 //! The `{svc:<slug>}` hash tag puts all of a service's keys in one Redis Cluster slot, so the
 //! counting script may touch them together. The prefix must not contain braces.
@@ -39,6 +40,13 @@ impl KeySchema {
     /// The dedup key of one reporter for one service.
     pub fn dedup(&self, slug: &ServiceSlug, reporter_hex: &str) -> String {
         format!("{}:{{svc:{}}}:d:{reporter_hex}", self.prefix, slug)
+    }
+}
+
+impl KeySchema {
+    /// The monitor's status of one service.
+    pub fn status(&self, slug: &ServiceSlug) -> String {
+        format!("{}:{{svc:{}}}:status", self.prefix, slug)
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod keys;
 mod redis_conn;
+mod status;
 mod store;
 
 pub use keys::KeySchema;

@@ -10,3 +10,4 @@ mod monitor;
 mod ops;
 mod reports;
 mod services;
+mod status;

@@ -16,7 +16,7 @@ use crate::helpers::{TestApp, seed_onset};
 
 const LEASE: Duration = Duration::from_secs(45);
 
-fn monitor(app: &TestApp) -> Monitor {
+pub fn monitor(app: &TestApp) -> Monitor {
     Monitor::new(
         app.state.db.clone(),
         app.state.windows.clone(),
@@ -29,7 +29,7 @@ fn monitor(app: &TestApp) -> Monitor {
 }
 
 /// Sends `count` reports for `service` in the current minute, each from its own reporter.
-async fn reports(app: &TestApp, service: &str, problem: &str, count: usize, minute: usize) {
+pub async fn reports(app: &TestApp, service: &str, problem: &str, count: usize, minute: usize) {
     let sends = (0..count).map(|i| {
         app.report(json!({
             "service": service,
@@ -43,7 +43,7 @@ async fn reports(app: &TestApp, service: &str, problem: &str, count: usize, minu
     }
 }
 
-async fn next_minute(app: &TestApp, monitor: &Monitor) {
+pub async fn next_minute(app: &TestApp, monitor: &Monitor) {
     app.clock.advance(Duration::from_secs(60));
     monitor.tick().await.expect("tick");
 }

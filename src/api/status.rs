@@ -1,0 +1,110 @@
+//! Service status on every catalog answer, and `GET /v1/status`: what is wrong right now.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use super::AppState;
+use crate::db::services::{self as queries, ListFilter, Service};
+use crate::detect::Level;
+use crate::domain::ServiceSlug;
+use crate::error::ApiError;
+use crate::monitor::Status;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/status").get(board));
+}
+
+/// A catalog entry with the monitor's view of it (`status: null` until first evaluated).
+#[derive(Serialize)]
+pub struct ServiceView {
+    #[serde(flatten)]
+    service: Service,
+    status: Option<Status>,
+}
+
+impl ServiceView {
+    /// The level, counting "not evaluated yet" as normal.
+    pub fn level(&self) -> Level {
+        self.status.as_ref().map_or(Level::Normal, |s| s.level)
+    }
+
+    fn excess(&self) -> f64 {
+        self.status
+            .as_ref()
+            .map_or(0.0, |s| s.reports_15m as f64 - s.baseline_15m)
+    }
+}
+
+/// Attaches statuses to services. With `strict`, Redis being down is an error; otherwise the
+/// services are returned with `status: null` (the catalog still answers).
+pub async fn with_status(
+    state: &AppState,
+    services: Vec<Service>,
+    strict: bool,
+) -> Result<Vec<ServiceView>, ApiError> {
+    let slugs: Vec<ServiceSlug> = services
+        .iter()
+        .filter_map(|s| ServiceSlug::parse(&s.slug).ok())
+        .collect();
+    let raw = match state.windows.read_statuses(&slugs).await {
+        Ok(raw) => raw,
+        Err(e) if strict => return Err(e),
+        Err(_) => vec![None; slugs.len()],
+    };
+    Ok(services
+        .into_iter()
+        .zip(raw)
+        .map(|(service, json)| ServiceView {
+            service,
+            status: json.and_then(|j| serde_json::from_str(&j).ok()),
+        })
+        .collect())
+}
+
+#[derive(Serialize)]
+struct ProviderGroup {
+    provider: String,
+    level: Level,
+    services: Vec<String>,
+}
+
+/// Every service not at `normal`, most severe first, with providers grouped.
+async fn board(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let services = queries::list(&state.db, &ListFilter::default()).await?;
+    let mut views: Vec<ServiceView> = with_status(&state, services, true)
+        .await?
+        .into_iter()
+        .filter(|v| v.level() != Level::Normal)
+        .collect();
+    views.sort_by(|a, b| {
+        b.level()
+            .cmp(&a.level())
+            .then(b.excess().total_cmp(&a.excess()))
+    });
+    let mut groups: BTreeMap<String, ProviderGroup> = BTreeMap::new();
+    for view in &views {
+        let group = groups
+            .entry(view.service.provider.clone())
+            .or_insert_with(|| ProviderGroup {
+                provider: view.service.provider.clone(),
+                level: Level::Normal,
+                services: Vec::new(),
+            });
+        group.level = group.level.max(view.level());
+        group.services.push(view.service.slug.clone());
+    }
+    let mut providers: Vec<ProviderGroup> = groups.into_values().collect();
+    providers.sort_by(|a, b| {
+        b.level
+            .cmp(&a.level)
+            .then(b.services.len().cmp(&a.services.len()))
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "generated_at": state.clock.now(),
+        "count": views.len(),
+        "services": views,
+        "providers": providers,
+    })))
+}
