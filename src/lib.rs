@@ -13,6 +13,7 @@ pub mod db;
 pub mod detect;
 pub mod domain;
 pub mod error;
+pub mod headline;
 pub mod ingest;
 pub mod monitor;
 pub mod telemetry;

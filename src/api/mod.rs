@@ -3,6 +3,7 @@
 
 mod admin;
 mod body;
+mod incidents;
 mod minutes;
 mod ops;
 mod reports;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(services::routes)
     .configure(minutes::routes)
     .configure(status::routes)
+    .configure(incidents::routes)
     .default_service(web::to(not_found));
 }
 

@@ -154,3 +154,119 @@ pub async fn timeline(db: &Db, incident_id: Uuid) -> Result<Vec<Update>, ApiErro
         .select(Update::as_select());
     db.timed(query.load(&mut conn)).await
 }
+
+/// The service fields an incident listing shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable)]
+pub struct ServiceRef {
+    /// Slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Provider.
+    pub provider: String,
+}
+
+/// Filters for listing incidents. Times bound `started_at`.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    /// `Some(true)`: open only; `Some(false)`: resolved only.
+    pub open: Option<bool>,
+    /// Only this service (slug).
+    pub service: Option<String>,
+    /// Only services of this provider.
+    pub provider: Option<String>,
+    /// Started at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Started before.
+    pub until: Option<DateTime<Utc>>,
+    /// Continue after this (started_at, id), newest first.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// Most rows to return.
+    pub limit: i64,
+}
+
+/// Incidents matching `filter`, newest first, with their services.
+pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<(Incident, ServiceRef)>, ApiError> {
+    use super::schema::services;
+    let mut query = incidents::table
+        .inner_join(services::table)
+        .select((
+            Incident::as_select(),
+            (services::slug, services::name, services::provider),
+        ))
+        .order((incidents::started_at.desc(), incidents::id.desc()))
+        .limit(filter.limit)
+        .into_boxed();
+    match filter.open {
+        Some(true) => query = query.filter(incidents::ended_at.is_null()),
+        Some(false) => query = query.filter(incidents::ended_at.is_not_null()),
+        None => {}
+    }
+    if let Some(slug) = &filter.service {
+        query = query.filter(services::slug.eq(slug.clone()));
+    }
+    if let Some(provider) = &filter.provider {
+        query = query.filter(services::provider.eq(provider.clone()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(incidents::started_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(incidents::started_at.lt(until));
+    }
+    if let Some((at, id)) = filter.after {
+        query = query.filter(
+            incidents::started_at
+                .lt(at)
+                .or(incidents::started_at.eq(at).and(incidents::id.lt(id))),
+        );
+    }
+    let mut conn = db.conn().await?;
+    db.timed(query.load(&mut conn)).await
+}
+
+/// One incident with its service.
+pub async fn find(db: &Db, id: Uuid) -> Result<Option<(Incident, ServiceRef)>, ApiError> {
+    use super::schema::services;
+    let query = incidents::table
+        .inner_join(services::table)
+        .filter(incidents::id.eq(id))
+        .select((
+            Incident::as_select(),
+            (services::slug, services::name, services::provider),
+        ));
+    let mut conn = db.conn().await?;
+    db.timed(async { query.first(&mut conn).await.optional() })
+        .await
+}
+
+/// Incidents of other services of `provider` that overlap `[from, to]` (`to` open: still going).
+pub async fn overlapping(
+    db: &Db,
+    provider: &str,
+    except: Uuid,
+    from: DateTime<Utc>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<(Incident, ServiceRef)>, ApiError> {
+    use super::schema::services;
+    let mut query = incidents::table
+        .inner_join(services::table)
+        .filter(services::provider.eq(provider.to_owned()))
+        .filter(incidents::service_id.ne(except))
+        .filter(
+            incidents::ended_at
+                .is_null()
+                .or(incidents::ended_at.ge(from)),
+        )
+        .select((
+            Incident::as_select(),
+            (services::slug, services::name, services::provider),
+        ))
+        .order(incidents::started_at)
+        .into_boxed();
+    if let Some(to) = to {
+        query = query.filter(incidents::started_at.le(to));
+    }
+    let mut conn = db.conn().await?;
+    db.timed(query.load(&mut conn)).await
+}

@@ -6,6 +6,7 @@
 mod bootstrap;
 mod errors;
 mod helpers;
+mod incidents;
 mod monitor;
 mod ops;
 mod reports;

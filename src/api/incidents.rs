@@ -1,0 +1,207 @@
+//! `GET /v1/incidents` (cursor paginated) and `GET /v1/incidents/{id}`.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use crate::db::incidents::{self as queries, Incident, ListFilter, ServiceRef};
+use crate::domain::{Label, ServiceSlug};
+use crate::error::{ApiError, FieldErrors};
+use crate::headline::{HeadlineFacts, headline, parse_zone};
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/incidents").get(list))
+        .service(super::resource("/v1/incidents/{id}").get(show));
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    service: Option<String>,
+    provider: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// An incident as lists show it.
+#[derive(Serialize)]
+struct Summary<'a> {
+    #[serde(flatten)]
+    incident: &'a Incident,
+    service: &'a ServiceRef,
+    state: &'static str,
+    duration_minutes: i64,
+}
+
+fn summary<'a>(incident: &'a Incident, service: &'a ServiceRef, now: DateTime<Utc>) -> Summary<'a> {
+    let end = incident.ended_at.unwrap_or(now);
+    Summary {
+        incident,
+        service,
+        state: if incident.ended_at.is_some() {
+            "resolved"
+        } else {
+            "open"
+        },
+        duration_minutes: (end - incident.started_at).num_minutes().max(0),
+    }
+}
+
+fn rfc3339(raw: String) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(&raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "must be an RFC 3339 time, like 2025-06-10T06:36:00Z".to_owned())
+}
+
+/// The cursor is the last row's start time (µs) and id: opaque to clients, stable under inserts.
+fn encode_cursor(incident: &Incident) -> String {
+    format!(
+        "{}_{}",
+        incident.started_at.timestamp_micros(),
+        incident.id.simple()
+    )
+}
+
+fn decode_cursor(raw: String) -> Result<(DateTime<Utc>, Uuid), String> {
+    let bad = || "is not a cursor this API returned; pass next_cursor unchanged".to_owned();
+    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    let id = Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok((at, id))
+}
+
+async fn list(
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let mut errors = FieldErrors::default();
+    let open = errors.optional("state", q.state, |s| match s.as_str() {
+        "open" => Ok(true),
+        "resolved" => Ok(false),
+        _ => Err("must be open or resolved".to_owned()),
+    });
+    let service = errors.optional("service", q.service, |s| {
+        ServiceSlug::parse(&s).map(|s| s.to_string())
+    });
+    let provider = errors.optional("provider", q.provider, |p| {
+        Label::parse(&p).map(|l| l.to_string())
+    });
+    let since = errors.optional("since", q.since, rfc3339);
+    let until = errors.optional("until", q.until, rfc3339);
+    let limit = errors.optional("limit", q.limit, |v| {
+        v.parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| format!("must be a whole number from 1 to {MAX_LIMIT}"))
+    });
+    let after = errors.optional("cursor", q.cursor, decode_cursor);
+    errors.finish().map_err(ApiError::Invalid)?;
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    let filter = ListFilter {
+        open,
+        service,
+        provider,
+        since,
+        until,
+        after,
+        limit: limit + 1,
+    };
+    let mut rows = queries::list(&state.db, &filter).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let now = state.clock.now();
+    let next_cursor = if more {
+        rows.last().map(|(i, _)| encode_cursor(i))
+    } else {
+        None
+    };
+    let incidents: Vec<Summary> = rows.iter().map(|(i, s)| summary(i, s, now)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "incidents": incidents, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+struct ShowQuery {
+    tz: Option<String>,
+}
+
+/// The largest counts of a `{key: count}` object, with shares of the total.
+fn top(counts: &Value, name: &str) -> Vec<Value> {
+    let Some(map) = counts.as_object() else {
+        return Vec::new();
+    };
+    let total: u64 = map.values().filter_map(Value::as_u64).sum();
+    let mut entries: Vec<(&String, u64)> = map
+        .iter()
+        .filter_map(|(k, v)| v.as_u64().map(|c| (k, c)))
+        .collect();
+    entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    entries
+        .into_iter()
+        .take(5)
+        .map(|(key, count)| {
+            let share = if total > 0 {
+                (count as f64 / total as f64 * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            };
+            json!({ name: key, "count": count, "share": share })
+        })
+        .collect()
+}
+
+async fn show(
+    path: web::Path<String>,
+    query: web::Query<ShowQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&path)
+        .map_err(|_| ApiError::field("id", "must be an incident id (a UUID)"))?;
+    let zone: Tz = match query.into_inner().tz {
+        Some(raw) => parse_zone(&raw).map_err(|e| ApiError::field("tz", e))?,
+        None => Tz::UTC,
+    };
+    let (incident, service) = queries::find(&state.db, id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("No incident {id}; GET /v1/incidents lists them."))
+    })?;
+    let timeline = queries::timeline(&state.db, id).await?;
+    let related = queries::overlapping(
+        &state.db,
+        &service.provider,
+        incident.service_id,
+        incident.started_at,
+        incident.ended_at,
+    )
+    .await?;
+    let now = state.clock.now();
+    let facts = HeadlineFacts {
+        service: &service.name,
+        started_at: incident.started_at,
+        peak_bin_at: incident.peak_bin_at,
+        peak_bin_count: i64::from(incident.peak_bin_count),
+        ended_at: incident.ended_at,
+    };
+    let related: Vec<Summary> = related.iter().map(|(i, s)| summary(i, s, now)).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "incident": summary(&incident, &service, now),
+        "headline": headline(&facts, zone),
+        "tz": zone.name(),
+        "top_problems": top(&incident.problem_counts, "problem"),
+        "top_countries": top(&incident.country_counts, "country"),
+        "timeline": timeline,
+        "related": related,
+    })))
+}

@@ -1,0 +1,106 @@
+//! Sentences and times for people: the one-line summary a journalist can cite, in their zone.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// Parses an IANA zone name (`America/New_York`), saying what is wanted otherwise.
+pub fn parse_zone(raw: &str) -> Result<Tz, String> {
+    raw.parse::<Tz>().map_err(|_| {
+        format!("{raw:?} is not an IANA time zone; use a name like America/New_York or UTC")
+    })
+}
+
+/// `2:36 AM EDT`.
+pub fn clock_time(t: DateTime<Utc>, zone: Tz) -> String {
+    t.with_timezone(&zone).format("%-I:%M %p %Z").to_string()
+}
+
+/// `2,014`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// What an incident headline needs.
+#[derive(Debug, Clone)]
+pub struct HeadlineFacts<'a> {
+    /// Display name of the service.
+    pub service: &'a str,
+    /// Onset.
+    pub started_at: DateTime<Utc>,
+    /// Start of the 15-minute bin with the most reports.
+    pub peak_bin_at: DateTime<Utc>,
+    /// Reports in that bin.
+    pub peak_bin_count: i64,
+    /// When it was over, if it is.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// "ChatGPT: problem reports rose from 2:36 AM EDT and peaked at 2,014 around 3:15 AM EDT".
+pub fn headline(facts: &HeadlineFacts<'_>, zone: Tz) -> String {
+    let mut line = format!(
+        "{}: problem reports rose from {} and peaked at {} around {}",
+        facts.service,
+        clock_time(facts.started_at, zone),
+        thousands(facts.peak_bin_count),
+        clock_time(facts.peak_bin_at, zone)
+    );
+    if let Some(ended) = facts.ended_at {
+        line.push_str(&format!(", back to normal by {}", clock_time(ended, zone)));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_seed_headline_reads_like_the_article() {
+        let facts = HeadlineFacts {
+            service: "ChatGPT",
+            started_at: Utc.with_ymd_and_hms(2025, 6, 10, 6, 36, 0).unwrap(),
+            peak_bin_at: Utc.with_ymd_and_hms(2025, 6, 10, 7, 15, 0).unwrap(),
+            peak_bin_count: 2014,
+            ended_at: None,
+        };
+        let zone = parse_zone("America/New_York").unwrap();
+        assert_eq!(
+            headline(&facts, zone),
+            "ChatGPT: problem reports rose from 2:36 AM EDT and peaked at 2,014 around 3:15 AM EDT"
+        );
+        let ended = HeadlineFacts {
+            ended_at: Some(Utc.with_ymd_and_hms(2025, 6, 10, 12, 7, 0).unwrap()),
+            ..facts
+        };
+        assert!(
+            headline(&ended, parse_zone("UTC").unwrap())
+                .ends_with(", back to normal by 12:07 PM UTC")
+        );
+    }
+
+    #[test]
+    fn zones_are_dst_correct_and_bad_names_are_refused() {
+        let zone = parse_zone("America/New_York").unwrap();
+        assert_eq!(
+            clock_time(Utc.with_ymd_and_hms(2025, 1, 10, 7, 36, 0).unwrap(), zone),
+            "2:36 AM EST"
+        );
+        assert_eq!(
+            clock_time(Utc.with_ymd_and_hms(2025, 7, 10, 6, 36, 0).unwrap(), zone),
+            "2:36 AM EDT"
+        );
+        assert!(parse_zone("Mars/Olympus").unwrap_err().contains("IANA"));
+        assert_eq!(thousands(2014), "2,014");
+        assert_eq!(thousands(6_500_000), "6,500,000");
+        assert_eq!(thousands(999), "999");
+    }
+}
