@@ -4,6 +4,10 @@
 //! `YYYY-MM-DD HH:MM:SS` (UTC). The step is inferred from the data (the most common gap between
 //! rows, 1 minute to 1 hour); gaps are allowed. Output repeats each row with the model's
 //! baseline, upper bound, level and an alarm flag (1 where an incident opens).
+//!
+//! Missing rows are gaps, not zeros: nothing is learned for them, and persistence rules count
+//! rows. Rows before the first non-zero value are not history (as for a new service in the
+//! monitor, which sees every minute, zeros included).
 
 use std::io::{BufRead, Write};
 
@@ -80,6 +84,11 @@ pub fn read_rows(input: impl BufRead) -> Result<Vec<Row>, InputError> {
                     "cannot read value {value_text:?}; expected a number"
                 ))
             })?;
+        if value < 0.0 {
+            return Err(fail(format!(
+                "value {value_text} is negative; counts are 0 or more"
+            )));
+        }
         if let Some(previous) = rows.last()
             && t <= previous.t
         {
@@ -257,6 +266,8 @@ mod tests {
             rows("timestamp,value\n2025-06-10 06:31:00,3\n2025-06-10 06:30:00,4\n").unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.message.contains("not after"));
+        let err = rows("timestamp,value\n2025-06-10 06:31:00,-2\n").unwrap_err();
+        assert!(err.message.contains("negative"));
         let err = rows("timestamp,value\n2025-06-10 06:31:00\n").unwrap_err();
         assert_eq!(err.line, 2);
     }

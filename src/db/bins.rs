@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Timestamptz};
+use diesel::sql_types::Integer;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -16,12 +16,6 @@ use crate::error::ApiError;
 diesel::define_sql_function! {
     /// SQL `GREATEST` of two integers.
     fn greatest(a: Integer, b: Integer) -> Integer;
-}
-
-diesel::define_sql_function! {
-    /// SQL `GREATEST` of two times.
-    #[sql_name = "greatest"]
-    fn latest(a: Timestamptz, b: Timestamptz) -> Timestamptz;
 }
 
 /// The counts of one service in one 15-minute bin.
@@ -148,7 +142,7 @@ pub async fn complete_before(db: &Db) -> Result<Option<DateTime<Utc>>, ApiError>
         .await
 }
 
-/// Records rollup progress; it only ever moves forward.
+/// Records rollup progress (one leader writes it; after a clock jump back it moves back too).
 pub async fn set_complete_before(db: &Db, at: DateTime<Utc>) -> Result<(), ApiError> {
     let mut conn = db.conn().await?;
     let query = diesel::insert_into(rollup_progress::table)
@@ -158,9 +152,6 @@ pub async fn set_complete_before(db: &Db, at: DateTime<Utc>) -> Result<(), ApiEr
         ))
         .on_conflict(rollup_progress::id)
         .do_update()
-        .set(rollup_progress::complete_before.eq(latest(
-            rollup_progress::complete_before,
-            excluded(rollup_progress::complete_before),
-        )));
+        .set(rollup_progress::complete_before.eq(at));
     db.timed(query.execute(&mut conn)).await.map(drop)
 }

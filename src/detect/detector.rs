@@ -51,6 +51,9 @@ pub struct Detector {
     machine: LevelMachine,
     incident_minutes: f64,
     last_t: Option<i64>,
+    /// Whether a report has been seen: steps before the first are not history (the service,
+    /// or the data, is new).
+    started: bool,
 }
 
 /// Weekday factors learn only after this much history (three days), once the daily shape holds.
@@ -71,6 +74,15 @@ impl Ratio {
     fn factor(&self) -> f64 {
         ((self.seen + RECENT_PRIOR_REPORTS) / (self.predicted + RECENT_PRIOR_REPORTS))
             .clamp(0.1, 10.0)
+    }
+
+    /// The plain ratio, for re-baselining after a lasting change of any size.
+    fn raw_factor(&self) -> f64 {
+        if self.predicted > 0.0 {
+            (self.seen / self.predicted).max(0.01)
+        } else {
+            1.0
+        }
     }
 
     fn learn(&mut self, keep: f64, seen: f64, predicted: f64) {
@@ -124,6 +136,7 @@ impl Detector {
             machine,
             incident_minutes: 0.0,
             last_t: None,
+            started: false,
         }
     }
 
@@ -134,7 +147,41 @@ impl Detector {
 
     /// Reports expected for a step starting at `t` (no state change).
     pub fn expected_at(&self, t: i64) -> f64 {
-        self.seasonal(&Position::of(t)) * self.recent.factor().max(1.0)
+        self.seasonal(&self.position(t)) * self.recent.factor().max(1.0)
+    }
+
+    /// Where a step falls in the day and week: at its middle, so an hourly step is filed
+    /// under the hour it covers.
+    fn position(&self, t: i64) -> Position {
+        Position::of(t + self.step_seconds / 2)
+    }
+
+    /// The reading of a step that teaches nothing: no data, or before the first report.
+    fn idle(&self, t: i64, value: f64) -> Point {
+        let expected = if self.started {
+            self.expected_at(t)
+        } else {
+            0.0
+        };
+        Point {
+            t,
+            value,
+            baseline: expected,
+            upper: self.upper(expected),
+            level: self.machine.level(),
+            alarm: false,
+        }
+    }
+
+    /// Steps the volume has been back near baseline (what a resolution waited for).
+    pub fn quiet_steps(&self) -> u32 {
+        self.machine.quiet_steps()
+    }
+
+    /// Starts from a level known from elsewhere (an incident already open in storage), so
+    /// that it ends by the usual rules rather than by the replay's opinion.
+    pub fn assume_level(&mut self, level: Level) {
+        self.machine.assume(level);
     }
 
     /// Reports the level and the seasonal profile expect for one step at `pos`.
@@ -145,7 +192,11 @@ impl Detector {
     /// Learns the baseline from history without judging it (no levels, no noise learning);
     /// for warming up from coarser stored history. `value` covers one step at `t`.
     pub fn learn_history(&mut self, t: i64, value: f64) {
-        let pos = Position::of(t);
+        self.started |= value > 0.0;
+        if !self.started || !value.is_finite() {
+            return;
+        }
+        let pos = self.position(t);
         self.learn_baseline(&pos, value.max(0.0));
         self.last_t = Some(t);
         self.steps_seen += 1.0;
@@ -154,12 +205,13 @@ impl Detector {
 
     /// Judges and learns one step of `value` reports starting at Unix time `t`.
     pub fn step(&mut self, t: i64, value: f64) -> Point {
-        let value = if value.is_finite() {
-            value.max(0.0)
-        } else {
-            0.0
-        };
-        let pos = Position::of(t);
+        if !value.is_finite() || (!self.started && value <= 0.0) {
+            // A missing value, or a step before the series' first report: not history.
+            return self.idle(t, value);
+        }
+        self.started = true;
+        let value = value.max(0.0);
+        let pos = self.position(t);
         let seasonal = self.seasonal(&pos);
         // A busier recent hour raises the baseline; a quieter one (a holiday, a lull) does not
         // lower it, so a return to the usual volume is never mistaken for a surge.
@@ -202,7 +254,7 @@ impl Detector {
             self.incident_minutes += self.step_minutes;
             if self.incident_minutes > self.params.max_incident_hours * 60.0 {
                 // Volume has stayed high for a day: that is the new normal.
-                self.level *= self.shadow.factor();
+                self.level *= self.shadow.raw_factor();
                 self.recent = Ratio::default();
                 self.shadow = Ratio::default();
                 self.machine.reset();

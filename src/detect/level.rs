@@ -108,6 +108,18 @@ impl LevelMachine {
         self.level
     }
 
+    /// Consecutive steps of quiet so far.
+    pub fn quiet_steps(&self) -> u32 {
+        self.quiet_run
+    }
+
+    /// Takes `level` as the current level, as if it had been confirmed.
+    pub fn assume(&mut self, level: Level) {
+        self.level = level;
+        self.quiet_run = 0;
+        self.calm_run = 0;
+    }
+
     /// Forces `normal` (the baseline was reset to the new volume).
     pub fn reset(&mut self) {
         *self = Self::new(self.rules);

@@ -36,6 +36,9 @@ use crate::windows::keys::{minute_of, minute_start};
 const HISTORY_DAYS: i64 = 28;
 /// Minutes of Redis history a tracker replays (at most the retention).
 const REPLAY_MINUTES: i64 = 180;
+/// Trackers built per tick: a leader with many services spreads its warm-up over ticks, so
+/// one tick never outlasts the lease.
+const WARM_UPS_PER_TICK: usize = 100;
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -111,11 +114,11 @@ impl Monitor {
             return Ok(TickReport::default());
         }
         let closed_until = minute_of(now);
+        // Archived services are watched too, so an incident open when one was archived ends.
         let services: Vec<(Uuid, ServiceSlug)> = self
             .catalog
             .entries()
             .into_iter()
-            .filter(|e| !e.archived)
             .map(|e| (e.id, e.slug.clone()))
             .collect();
         let mut report = TickReport {
@@ -124,51 +127,95 @@ impl Monitor {
             ..Default::default()
         };
         if state.rolled_until != closed_until {
-            report.bins = rollup::roll_up(
+            // A failed rollup is retried next minute; it must not stop detection.
+            match rollup::roll_up(
                 &self.db,
                 &self.windows,
                 &services,
                 closed_until,
                 self.retention_minutes,
             )
-            .await?;
-            state.rolled_until = closed_until;
-        }
-        for (id, slug) in &services {
-            if !state.trackers.contains_key(id) {
-                let tracker = self.warm_up(*id, slug, closed_until).await?;
-                state.trackers.insert(*id, tracker);
+            .await
+            {
+                Ok(bins) => {
+                    report.bins = bins;
+                    state.rolled_until = closed_until;
+                }
+                Err(e) => tracing::warn!(error = %e, "rollup failed; retrying next minute"),
             }
         }
-        let ranges: Vec<(ServiceSlug, i64, i64)> = services
+        // A tracker that fell far behind (or ahead, after a clock jump) is rebuilt from history.
+        let oldest_useful = closed_until - self.replay_minutes();
+        state
+            .trackers
+            .retain(|_, t| (oldest_useful..=closed_until).contains(&t.next_minute));
+        let mut warmed = 0;
+        for (id, slug) in &services {
+            if !state.trackers.contains_key(id) && warmed < WARM_UPS_PER_TICK {
+                let tracker = self.warm_up(*id, slug, closed_until).await?;
+                state.trackers.insert(*id, tracker);
+                warmed += 1;
+            }
+        }
+        let tracked: Vec<&(Uuid, ServiceSlug)> = services
+            .iter()
+            .filter(|(id, _)| state.trackers.contains_key(id))
+            .collect();
+        let ranges: Vec<(ServiceSlug, i64, i64)> = tracked
             .iter()
             .map(|(id, slug)| (slug.clone(), state.trackers[id].next_minute, closed_until))
             .collect();
         let minutes = self.windows.minutes_many(&ranges).await?;
-        let mut statuses = Vec::with_capacity(services.len());
-        for ((id, slug), buckets) in services.iter().zip(minutes) {
-            let tracker = state.trackers.get_mut(id).expect("warmed up above");
-            let first = tracker.next_minute;
-            let mut changes = Vec::new();
-            for (offset, bucket) in buckets.iter().enumerate() {
-                changes.extend(tracker.observe(first + offset as i64, bucket));
-                report.minutes += 1;
-            }
-            let written = self.write(tracker, changes).await;
-            if let Ok(json) = serde_json::to_string(&tracker.status()) {
-                statuses.push((slug.clone(), json));
-            }
-            match written {
-                Ok(n) => report.changes += n,
+        let mut statuses = Vec::with_capacity(tracked.len());
+        let mut failure = None;
+        for ((id, slug), buckets) in tracked.into_iter().zip(minutes) {
+            let tracker = state.trackers.get_mut(id).expect("tracked above");
+            match self.follow(tracker, &buckets).await {
+                Ok(changes) => {
+                    report.minutes += buckets.len();
+                    report.changes += changes;
+                    if let Ok(json) = serde_json::to_string(&tracker.status()) {
+                        statuses.push((slug.clone(), json));
+                    }
+                }
                 Err(e) => {
-                    // Forget what this tracker saw; the next tick replays and reconciles it.
+                    // Forget what this tracker saw; the next tick rebuilds and reconciles it.
                     state.trackers.remove(id);
-                    return Err(e);
+                    failure = Some(e);
                 }
             }
         }
         self.windows.write_statuses(&statuses).await?;
-        Ok(report)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    fn replay_minutes(&self) -> i64 {
+        REPLAY_MINUTES.min(self.retention_minutes)
+    }
+
+    /// Observes a tracker's new minutes, writing each change as it happens (so a resolution
+    /// and a new opening in one batch each land on their own incident).
+    async fn follow(
+        &self,
+        tracker: &mut Tracker,
+        buckets: &[crate::windows::MinuteBucket],
+    ) -> Result<usize, ApiError> {
+        let first = tracker.next_minute;
+        let mut changes = 0;
+        for (offset, bucket) in buckets.iter().enumerate() {
+            if let Some(change) = tracker.observe(first + offset as i64, bucket) {
+                self.write(tracker, change).await?;
+                changes += 1;
+            }
+            tracker.forget_resolved();
+        }
+        if let Some(incident) = tracker.incident.as_ref() {
+            incidents::save(&self.db, incident).await?;
+        }
+        Ok(changes)
     }
 
     /// The level of every tracked service (empty on a follower).
@@ -181,39 +228,32 @@ impl Monitor {
             .collect()
     }
 
-    /// Writes a tracker's timeline changes and its open incident's progress.
-    async fn write(&self, tracker: &mut Tracker, changes: Vec<Change>) -> Result<usize, ApiError> {
-        let count = changes.len();
-        for change in changes {
-            match change {
-                Change::Opened(update) => {
-                    let incident = tracker
-                        .incident
-                        .as_ref()
-                        .expect("an opened incident is open")
-                        .clone();
-                    let (stored, created) = incidents::open_or_resume(&self.db, &incident).await?;
-                    if !created {
-                        tracker.incident = Some(stored.clone());
-                    }
-                    incidents::add_update(&self.db, stored.id, &update).await?;
-                    tracing::info!(incident.id = %stored.id, level = %update.level, "incident opened");
+    /// Writes one timeline change of a tracker's current incident.
+    async fn write(&self, tracker: &mut Tracker, change: Change) -> Result<(), ApiError> {
+        match change {
+            Change::Opened(update) => {
+                let incident = tracker
+                    .incident
+                    .as_ref()
+                    .expect("an opened incident is open")
+                    .clone();
+                let (stored, created) = incidents::open_or_resume(&self.db, &incident).await?;
+                if !created {
+                    tracker.incident = Some(stored.clone());
                 }
-                Change::Changed(update) | Change::Resolved(update) => {
-                    let Some(incident) = tracker.incident.as_ref() else {
-                        continue;
-                    };
-                    incidents::add_update(&self.db, incident.id, &update).await?;
-                    incidents::save(&self.db, incident).await?;
-                    tracing::info!(incident.id = %incident.id, kind = %update.kind, level = %update.level, "incident update");
-                }
+                incidents::add_update(&self.db, stored.id, &update).await?;
+                tracing::info!(incident.id = %stored.id, level = %update.level, "incident opened");
+            }
+            Change::Changed(update) | Change::Resolved(update) => {
+                let Some(incident) = tracker.incident.as_ref() else {
+                    return Ok(());
+                };
+                incidents::add_update(&self.db, incident.id, &update).await?;
+                incidents::save(&self.db, incident).await?;
+                tracing::info!(incident.id = %incident.id, kind = %update.kind, level = %update.level, "incident update");
             }
         }
-        if let Some(incident) = tracker.incident.as_ref() {
-            incidents::save(&self.db, incident).await?;
-        }
-        tracker.forget_resolved();
-        Ok(count)
+        Ok(())
     }
 
     /// Builds a tracker from history and reconciles it with PostgreSQL.
@@ -223,10 +263,23 @@ impl Monitor {
         slug: &ServiceSlug,
         closed_until: i64,
     ) -> Result<Tracker, ApiError> {
-        let replay_from = closed_until - REPLAY_MINUTES.min(self.retention_minutes);
+        // Start the replay on a bin boundary: history bins end where the replay begins.
+        let replay_from = rollup::align(closed_until - self.replay_minutes());
         let mut tracker = Tracker::new(id, self.params, replay_from);
         let history_from = minute_start(replay_from) - TimeDelta::days(HISTORY_DAYS);
         let history = bins::totals(&self.db, id, history_from, minute_start(replay_from)).await?;
+        // Past incidents must not teach the baseline: their bins are left out.
+        let past: Vec<(i64, i64)> = incidents::for_service(&self.db, id)
+            .await?
+            .iter()
+            .filter(|i| i.ended_at.is_none_or(|end| end > history_from))
+            .map(|i| {
+                (
+                    minute_of(i.started_at),
+                    i.ended_at.map_or(i64::MAX, minute_of),
+                )
+            })
+            .collect();
         if let Some((first, _)) = history.first() {
             let mut totals = history.iter().peekable();
             for minute in minute_of(*first)..replay_from {
@@ -236,6 +289,12 @@ impl Monitor {
                     .is_some_and(|(start, _)| minute_of(*start) < bin)
                 {
                     totals.next();
+                }
+                if past
+                    .iter()
+                    .any(|(from, to)| (*from..=*to).contains(&minute))
+                {
+                    continue;
                 }
                 let reports = match totals.peek() {
                     Some((start, total)) if minute_of(*start) == bin => {
@@ -250,48 +309,49 @@ impl Monitor {
             .windows
             .minutes(slug, replay_from, closed_until)
             .await?;
+        let mut opened = None;
         for (offset, bucket) in replay.iter().enumerate() {
-            tracker.observe(replay_from + offset as i64, bucket);
+            if let Some(Change::Opened(update)) =
+                tracker.observe(replay_from + offset as i64, bucket)
+            {
+                opened = Some(update);
+            }
             tracker.forget_resolved();
         }
-        self.reconcile(&mut tracker, closed_until).await?;
+        self.reconcile(&mut tracker, opened).await?;
         Ok(tracker)
     }
 
     /// Makes PostgreSQL and the replayed tracker agree on whether an incident is open.
-    async fn reconcile(&self, tracker: &mut Tracker, closed_until: i64) -> Result<(), ApiError> {
-        let stored = incidents::open_for(&self.db, tracker.service_id()).await?;
+    /// PostgreSQL wins: what the previous leader recorded is not second-guessed by a replay
+    /// that saw less history.
+    async fn reconcile(
+        &self,
+        tracker: &mut Tracker,
+        opened: Option<Update>,
+    ) -> Result<(), ApiError> {
+        let service = tracker.service_id();
+        let stored = incidents::open_for(&self.db, service).await?;
         match (tracker.incident.take(), stored) {
-            // Still going: carry on with the stored incident and its history.
-            (Some(_), Some(stored)) => tracker.incident = Some(stored),
-            // It began while nobody was watching: record it from when the replay saw it begin.
+            // An incident is open in PostgreSQL: carry on with it, whatever the replay thinks;
+            // the usual quiet rule ends it.
+            (_, Some(stored)) => tracker.resume(stored),
+            // The replay sees one that PostgreSQL has not: record it, unless the previous
+            // leader already resolved an incident covering that start.
             (Some(replayed), None) => {
-                let (stored, _) = incidents::open_or_resume(&self.db, &replayed).await?;
-                let opened = Update {
-                    at: replayed.started_at,
-                    kind: "opened".to_owned(),
-                    level: replayed.highest_level.clone(),
-                    reports: replayed.peak_minute_count,
-                    baseline: 0.0,
-                };
-                incidents::add_update(&self.db, stored.id, &opened).await?;
-                tracker.incident = Some(stored);
-            }
-            // It ended while nobody was watching.
-            (None, Some(mut stored)) => {
-                let at = minute_start(closed_until);
-                stored.ended_at = Some(at.max(stored.started_at));
-                stored.level = Level::Normal.as_str().to_owned();
-                stored.updated_at = at;
-                let resolved = Update {
-                    at,
-                    kind: "resolved".to_owned(),
-                    level: Level::Normal.as_str().to_owned(),
-                    reports: 0,
-                    baseline: 0.0,
-                };
-                incidents::add_update(&self.db, stored.id, &resolved).await?;
-                incidents::save(&self.db, &stored).await?;
+                let recorded = incidents::for_service(&self.db, service)
+                    .await?
+                    .iter()
+                    .any(|i| i.ended_at.is_some_and(|end| end >= replayed.started_at));
+                if recorded {
+                    tracker.assume_normal();
+                } else {
+                    let (stored, _) = incidents::open_or_resume(&self.db, &replayed).await?;
+                    if let Some(update) = opened {
+                        incidents::add_update(&self.db, stored.id, &update).await?;
+                    }
+                    tracker.incident = Some(stored);
+                }
             }
             (None, None) => {}
         }

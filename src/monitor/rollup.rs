@@ -15,8 +15,9 @@ use crate::error::ApiError;
 use crate::windows::Windows;
 use crate::windows::keys::{minute_of, minute_start};
 
-/// Rolls up every closed minute since the last complete bin (at most `retention_minutes` back)
-/// up to `closed_until` (exclusive). Returns the number of non-empty bins written.
+/// Rolls up closed minutes from the last complete bin (at most `retention_minutes` back) up to
+/// `closed_until` (exclusive), at most six hours of them per call. Returns the number of
+/// non-empty bins written.
 pub async fn roll_up(
     db: &Db,
     windows: &Windows,
@@ -25,16 +26,25 @@ pub async fn roll_up(
     retention_minutes: i64,
 ) -> Result<usize, ApiError> {
     let earliest = closed_until - retention_minutes;
+    // Re-roll the last complete bin too: a report in flight at the boundary lands late.
     let resume = bins::complete_before(db)
         .await?
         .map(|t| minute_of(t) - BIN_MINUTES);
-    let from = align(resume.map_or(earliest, |m| m.max(earliest)));
-    if from >= closed_until {
+    let from = match resume {
+        Some(resume) if resume < closed_until => resume.max(earliest),
+        // The clock went back: roll the last hour again rather than wait for it to catch up.
+        Some(_) => (closed_until - 60).max(earliest),
+        None => earliest,
+    };
+    let from = align(from);
+    // Catch up a long backlog a few hours per call, so one tick never outlasts the lease.
+    let to = closed_until.min(from + MAX_CATCH_UP_MINUTES);
+    if from >= to {
         return Ok(0);
     }
     let ranges: Vec<(ServiceSlug, i64, i64)> = services
         .iter()
-        .map(|(_, slug)| (slug.clone(), from, closed_until))
+        .map(|(_, slug)| (slug.clone(), from, to))
         .collect();
     let minutes = windows.minutes_many(&ranges).await?;
     let mut rolled: Vec<bins::BinCounts> = Vec::new();
@@ -61,9 +71,12 @@ pub async fn roll_up(
         rolled.extend(by_bin.into_values());
     }
     bins::upsert(db, &rolled).await?;
-    bins::set_complete_before(db, minute_start(align(closed_until))).await?;
+    bins::set_complete_before(db, minute_start(align(to))).await?;
     Ok(rolled.len())
 }
+
+/// Most minutes one rollup pass reads (per service).
+const MAX_CATCH_UP_MINUTES: i64 = 6 * 60;
 
 /// The start of the bin containing `minute`.
 pub fn align(minute: i64) -> i64 {

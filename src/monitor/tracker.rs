@@ -62,9 +62,6 @@ pub struct Tracker {
     recent: std::collections::VecDeque<(f64, f64)>,
     /// The minute the current level began.
     level_since: i64,
-    /// Whether any report has been seen: minutes before the first report are not history
-    /// (the service is new, or downwatch is), so the detector does not learn from them.
-    started: bool,
 }
 
 impl Tracker {
@@ -80,7 +77,6 @@ impl Tracker {
             incident: None,
             recent: std::collections::VecDeque::with_capacity(BIN_MINUTES as usize),
             level_since: first_minute,
-            started: false,
         }
     }
 
@@ -116,22 +112,30 @@ impl Tracker {
 
     /// Learns the baseline from stored history (a bin's reports spread over its minutes).
     pub fn learn_history(&mut self, minute: i64, reports: f64) {
-        self.started |= reports > 0.0;
-        if self.started {
-            self.detector.learn_history(minute * 60, reports);
-        }
+        self.detector.learn_history(minute * 60, reports);
+    }
+
+    /// Drops the replay's incident and level: storage says it is over.
+    pub fn assume_normal(&mut self) {
+        self.detector.assume_level(Level::Normal);
+        self.incident = None;
+    }
+
+    /// Continues an incident already open in storage: the level starts there and ends by the
+    /// usual rules.
+    pub fn resume(&mut self, incident: Incident) {
+        let level = incident.level.parse().unwrap_or(Level::Elevated);
+        self.detector.assume_level(level);
+        self.incident = Some(incident);
     }
 
     /// Observes one closed minute; returns the timeline change it causes, if any.
     pub fn observe(&mut self, minute: i64, bucket: &MinuteBucket) -> Option<Change> {
         let total = bucket.total as f64;
         self.next_minute = minute + 1;
-        self.started |= total > 0.0;
-        if !self.started {
-            return None;
-        }
         let before = self.detector.level();
         let point = self.detector.step(minute * 60, total);
+        let previous_change = self.level_since;
         if point.level != before {
             self.level_since = minute;
         }
@@ -162,12 +166,19 @@ impl Tracker {
         let incident = self.incident.as_mut()?;
         let before: Level = incident.level.parse().unwrap_or(Level::Elevated);
         if point.level == Level::Normal {
+            // It ended when the quiet that resolved it began (not when the quiet was confirmed),
+            // though never before its last change of level, so the timeline stays in order.
+            let quiet_minutes = i64::from(self.detector.quiet_steps().max(1)) - 1;
+            let ended = minute_start((minute - quiet_minutes).max(previous_change))
+                .max(incident.started_at);
             let mut resolved = self.incident.take()?;
-            resolved.ended_at = Some(minute_start(minute));
+            resolved.ended_at = Some(ended);
             resolved.level = Level::Normal.as_str().to_owned();
             resolved.updated_at = minute_start(minute);
             self.incident = Some(resolved);
-            return Some(Change::Resolved(update("resolved", Level::Normal)));
+            let mut entry = update("resolved", Level::Normal);
+            entry.at = ended;
+            return Some(Change::Resolved(entry));
         }
         self.record(minute, bucket);
         if point.level == before {
