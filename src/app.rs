@@ -178,6 +178,7 @@ async fn build_state(settings: &Settings, clock: SharedClock) -> anyhow::Result<
         admin: AdminAuth::new(settings.admin_token.as_deref()),
         metrics: telemetry::metrics_handle(),
         retention: settings.retention,
+        detect: settings.detect,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod backtest;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod curve;
 pub mod db;
 pub mod detect;
 pub mod domain;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod body;
+mod curve;
 mod incidents;
 mod minutes;
 mod ops;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(minutes::routes)
     .configure(status::routes)
     .configure(incidents::routes)
+    .configure(curve::routes)
     .default_service(web::to(not_found));
 }
 

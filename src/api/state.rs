@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// How long minute buckets stay in Redis.
     pub retention: std::time::Duration,
+    /// Detection parameters (the curve's model uses the monitor's).
+    pub detect: crate::detect::Params,
 }
 
 impl AppState {

@@ -32,6 +32,7 @@ fn redis_url() -> String {
 /// Builds a [`TestApp`] with some settings changed.
 pub struct TestAppBuilder {
     vars: Vec<(String, String)>,
+    start: Option<DateTime<Utc>>,
     database: Option<String>,
     keep_database: bool,
 }
@@ -40,6 +41,12 @@ impl TestAppBuilder {
     /// Sets an environment-style variable for this app only.
     pub fn var(mut self, name: &str, value: &str) -> Self {
         self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    /// Starts the manual clock at `at` instead of the seed outage's onset.
+    pub fn start_at(mut self, at: DateTime<Utc>) -> Self {
+        self.start = Some(at);
         self
     }
 
@@ -75,7 +82,7 @@ impl TestAppBuilder {
                 .filter(|v| v != "<unset>")
         })
         .expect("test settings are valid");
-        let clock = ManualClock::new(seed_onset());
+        let clock = ManualClock::new(self.start.unwrap_or_else(seed_onset));
         let options = StartOptions {
             run_monitor: false,
             ..StartOptions::default()
@@ -175,6 +182,7 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             vars: Vec::new(),
+            start: None,
             database: None,
             keep_database: false,
         }

@@ -224,7 +224,7 @@ async fn one_leader_at_a_time_and_a_takeover_when_it_stops() {
 }
 
 /// Counts `count` reports directly into Redis at the current manual time (bulk history).
-async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
+pub async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
     use downwatch::domain::{ProblemKind, ServiceSlug};
     use downwatch::windows::CountRequest;
     let service = ServiceSlug::parse(slug).unwrap();
@@ -232,7 +232,13 @@ async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
     let at = app.clock.now();
     for i in 0..count {
         let reporter = format!("{tag}{:x}{i:08x}", at.timestamp());
-        let request = CountRequest { service: &service, reporter_hex: &reporter, problem: &problem, country: None, at };
+        let request = CountRequest {
+            service: &service,
+            reporter_hex: &reporter,
+            problem: &problem,
+            country: None,
+            at,
+        };
         assert!(app.state.windows.count(request).await.unwrap());
     }
 }
@@ -250,7 +256,10 @@ async fn a_restart_hours_into_an_incident_resumes_it_and_a_long_gap_is_caught_up
         count_direct(&app, "chatgpt", 30, "o").await;
         next_minute(&app, &first).await;
     }
-    let open = incidents::open_for(&app.state.db, chatgpt).await.unwrap().expect("open");
+    let open = incidents::open_for(&app.state.db, chatgpt)
+        .await
+        .unwrap()
+        .expect("open");
 
     // A restart long after the onset: the replay window holds only the outage.
     let second = monitor(&app);
@@ -258,7 +267,13 @@ async fn a_restart_hours_into_an_incident_resumes_it_and_a_long_gap_is_caught_up
         count_direct(&app, "chatgpt", 30, "o").await;
         next_minute(&app, &second).await;
     }
-    assert_eq!(incidents::open_for(&app.state.db, chatgpt).await.unwrap().map(|i| i.id), Some(open.id));
+    assert_eq!(
+        incidents::open_for(&app.state.db, chatgpt)
+            .await
+            .unwrap()
+            .map(|i| i.id),
+        Some(open.id)
+    );
 
     // The outage ends; the monitor then misses 45 minutes of ticks and catches up at once.
     for _ in 0..45 {
@@ -266,12 +281,22 @@ async fn a_restart_hours_into_an_incident_resumes_it_and_a_long_gap_is_caught_up
         app.clock.advance(Duration::from_secs(60));
     }
     second.tick().await.unwrap();
-    let all = incidents::for_service(&app.state.db, chatgpt).await.unwrap();
+    let all = incidents::for_service(&app.state.db, chatgpt)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1, "{all:?}");
     let ended = all[0].ended_at.expect("resolved in the caught-up minutes");
     // The quiet is confirmed 20 minutes after it begins; the incident ends where it began.
-    assert!(ended <= app.clock.now() - TimeDelta::minutes(20), "ended at the start of the quiet: {ended}");
-    let kinds: Vec<String> = incidents::timeline(&app.state.db, open.id).await.unwrap().into_iter().map(|u| u.kind).collect();
+    assert!(
+        ended <= app.clock.now() - TimeDelta::minutes(20),
+        "ended at the start of the quiet: {ended}"
+    );
+    let kinds: Vec<String> = incidents::timeline(&app.state.db, open.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.kind)
+        .collect();
     assert_eq!(kinds.first().map(String::as_str), Some("opened"));
     assert_eq!(kinds.last().map(String::as_str), Some("resolved"));
 }

@@ -1,0 +1,264 @@
+//! `GET /v1/services/{slug}/curve` and `.../curve.csv`: the outage chart's data.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::services::slug_param;
+use crate::curve::{Counts, CurvePoint, Step, csv_cell, model};
+use crate::db::bins;
+use crate::error::{ApiError, FieldErrors};
+use crate::headline::parse_zone;
+use crate::windows::keys::{minute_of, minute_start};
+
+/// Longest range a curve may cover.
+const MAX_RANGE_DAYS: i64 = 90;
+/// History the model learns from before the first point.
+const WARM_UP_DAYS: i64 = 7;
+const BIN_MINUTES: i64 = 15;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/services/{slug}/curve").get(json_curve))
+        .service(super::resource("/v1/services/{slug}/curve.csv").get(csv_curve));
+}
+
+#[derive(Deserialize)]
+struct CurveQuery {
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+    tz: Option<String>,
+}
+
+/// A computed curve and how it was asked for.
+struct Curve {
+    slug: String,
+    name: String,
+    step: Step,
+    zone: Tz,
+    from: i64,
+    to: i64,
+    points: Vec<CurvePoint>,
+    /// Whether every point is final (the range ended a while ago).
+    closed: bool,
+}
+
+fn align_down(minute: i64, size: i64) -> i64 {
+    minute - minute.rem_euclid(size)
+}
+
+fn align_up(minute: i64, size: i64) -> i64 {
+    align_down(minute + size - 1, size)
+}
+
+fn rfc3339(raw: String) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(&raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "must be an RFC 3339 time, like 2025-06-10T06:36:00Z".to_owned())
+}
+
+async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, ApiError> {
+    let slug = slug_param(slug)?;
+    let service = crate::db::services::find(&state.db, slug.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "No service {:?}; GET /v1/services lists them.",
+                slug.as_str()
+            ))
+        })?;
+    let mut errors = FieldErrors::default();
+    let step = errors
+        .optional("step", query.step, |s| Step::parse(&s))
+        .unwrap_or(Step::QuarterHour);
+    let zone = errors
+        .optional("tz", query.tz, |z| parse_zone(&z))
+        .unwrap_or(Tz::UTC);
+    let from = errors.optional("from", query.from, rfc3339);
+    let to = errors.optional("to", query.to, rfc3339);
+    errors.finish().map_err(ApiError::Invalid)?;
+
+    let size = step.minutes();
+    let now_minute = minute_of(state.clock.now());
+    let open_end = align_up(now_minute + 1, size);
+    let to = to.map_or(open_end, |t| {
+        align_up(minute_of(t) + i64::from(t.timestamp() % 60 != 0), size).min(open_end)
+    });
+    let from = align_down(from.map_or(to - 24 * 60, minute_of), size);
+    if from >= to {
+        return Err(ApiError::field(
+            "from",
+            "must be earlier than to (and than now)",
+        ));
+    }
+    if to - from > MAX_RANGE_DAYS * 1440 {
+        return Err(ApiError::field(
+            "to",
+            format!("the range may span at most {MAX_RANGE_DAYS} days"),
+        ));
+    }
+    let retention = (state.retention.as_secs() / 60) as i64;
+    let redis_from = align_up(now_minute - retention, BIN_MINUTES);
+    if size < BIN_MINUTES && from < redis_from {
+        return Err(ApiError::field(
+            "step",
+            format!(
+                "1m and 5m cover the last {} hours (minute data); use 15m or 1h for older ranges",
+                retention / 60
+            ),
+        ));
+    }
+    // Bins before the seam from PostgreSQL, minutes from it on from Redis.
+    let complete = bins::complete_before(&state.db).await?.map(minute_of);
+    let mut seam = complete
+        .map_or(redis_from, |c| align_down(c, BIN_MINUTES))
+        .clamp(redis_from, align_up(now_minute, BIN_MINUTES));
+    if size < BIN_MINUTES {
+        // Short steps show whole minutes, never a bin spread over them.
+        seam = seam.min(align_down(from, BIN_MINUTES));
+    }
+    let data_from = align_down(from - WARM_UP_DAYS * 1440, size.max(BIN_MINUTES));
+    let stored = if seam > data_from {
+        bins::totals(
+            &state.db,
+            service.id,
+            minute_start(data_from),
+            minute_start(seam),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    let redis_start = seam.max(data_from);
+    let minutes = state.windows.minutes(&slug, redis_start, to).await?;
+    let counts = Counts {
+        bins: stored
+            .into_iter()
+            .map(|(t, total)| (minute_of(t), f64::from(total)))
+            .collect(),
+        minutes: minutes.iter().map(|m| m.total as f64).collect(),
+        seam: redis_start,
+    };
+    let series = counts.per_step(data_from, to, step);
+    Ok(Curve {
+        slug: service.slug,
+        name: service.name,
+        step,
+        zone,
+        from,
+        to,
+        points: model(&series, from, step, state.detect),
+        closed: to + BIN_MINUTES <= now_minute,
+    })
+}
+
+fn stamp(minute: i64, zone: Tz) -> String {
+    minute_start(minute).with_timezone(&zone).to_rfc3339()
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Caching: closed ranges never change; open ones change every minute. A matching
+/// `If-None-Match` gets 304.
+fn cached(req: &HttpRequest, curve: &Curve, body: String, content_type: &str) -> HttpResponse {
+    let mut hasher = DefaultHasher::new();
+    body.hash(&mut hasher);
+    let etag = format!("\"{:016x}\"", hasher.finish());
+    let cache = if curve.closed {
+        "public, max-age=86400"
+    } else {
+        "public, max-age=15"
+    };
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if matches {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    if matches {
+        return response.finish();
+    }
+    response.content_type(content_type).body(body)
+}
+
+async fn json_curve(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<CurveQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let curve = load(&state, &path, query.into_inner()).await?;
+    let points: Vec<_> = curve
+        .points
+        .iter()
+        .map(|p| {
+            json!({
+                "t": stamp(p.minute, curve.zone),
+                "reports": round2(p.reports),
+                "baseline": round2(p.baseline),
+                "upper": round2(p.upper),
+                "level": p.level,
+            })
+        })
+        .collect();
+    let body = json!({
+        "service": curve.slug,
+        "name": curve.name,
+        "step": curve.step.label(),
+        "tz": curve.zone.name(),
+        "from": stamp(curve.from, curve.zone),
+        "to": stamp(curve.to, curve.zone),
+        "points": points,
+    });
+    Ok(cached(&req, &curve, body.to_string(), "application/json"))
+}
+
+async fn csv_curve(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<CurveQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let curve = load(&state, &path, query.into_inner()).await?;
+    let mut body = String::from("t,reports,baseline,upper,level\n");
+    for p in &curve.points {
+        let row = [
+            csv_cell(&stamp(p.minute, curve.zone)),
+            csv_cell(&round2(p.reports).to_string()),
+            csv_cell(&round2(p.baseline).to_string()),
+            csv_cell(&round2(p.upper).to_string()),
+            csv_cell(p.level.as_str()),
+        ];
+        body.push_str(&row.join(","));
+        body.push('\n');
+    }
+    let day = minute_start(curve.from)
+        .with_timezone(&curve.zone)
+        .format("%Y-%m-%d");
+    let filename = format!("{}-{day}-{}.csv", curve.slug, curve.step.label());
+    let mut response = cached(&req, &curve, body, "text/csv; charset=utf-8");
+    if let Ok(value) =
+        header::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
