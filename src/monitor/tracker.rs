@@ -23,8 +23,8 @@ pub const BIN_MINUTES: i64 = 15;
 pub struct Status {
     /// Current level.
     pub level: Level,
-    /// When the current level began.
-    pub since: DateTime<Utc>,
+    /// When the current level began, if it is not `normal`.
+    pub since: Option<DateTime<Utc>>,
     /// Reports in the last 15 closed minutes.
     pub reports_15m: u64,
     /// Reports the baseline expected in those minutes.
@@ -88,7 +88,7 @@ impl Tracker {
             .fold((0.0, 0.0), |(r, b), (v, e)| (r + v, b + e));
         Status {
             level: self.level(),
-            since: minute_start(self.level_since),
+            since: (self.level() != Level::Normal).then(|| minute_start(self.level_since)),
             reports_15m: reports as u64,
             baseline_15m: (baseline * 10.0).round() / 10.0,
             incident_id: self
