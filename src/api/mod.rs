@@ -5,6 +5,7 @@ mod admin;
 mod body;
 mod curve;
 mod incidents;
+mod interop;
 mod minutes;
 mod ops;
 mod reports;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(status::routes)
     .configure(incidents::routes)
     .configure(curve::routes)
+    .configure(interop::routes)
     .default_service(web::to(not_found));
 }
 

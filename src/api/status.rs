@@ -25,6 +25,16 @@ pub struct ServiceView {
 }
 
 impl ServiceView {
+    /// The catalog entry.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The monitor's status, if it has evaluated the service.
+    pub fn status(&self) -> Option<&Status> {
+        self.status.as_ref()
+    }
+
     /// The level, counting "not evaluated yet" as normal.
     pub fn level(&self) -> Level {
         self.status.as_ref().map_or(Level::Normal, |s| s.level)

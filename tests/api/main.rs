@@ -8,6 +8,7 @@ mod curve;
 mod errors;
 mod helpers;
 mod incidents;
+mod interop;
 mod monitor;
 mod ops;
 mod reports;
