@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod backtest;
 pub mod catalog;
+pub mod chart;
 pub mod clock;
 pub mod config;
 pub mod curve;

@@ -28,25 +28,42 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(super::resource("/v1/services/{slug}/curve.csv").get(csv_curve));
 }
 
-#[derive(Deserialize)]
-struct CurveQuery {
-    from: Option<String>,
-    to: Option<String>,
-    step: Option<String>,
-    tz: Option<String>,
+/// A curve request, as query parameters.
+#[derive(Deserialize, Default)]
+pub struct CurveQuery {
+    /// Start (RFC 3339).
+    pub from: Option<String>,
+    /// End (RFC 3339).
+    pub to: Option<String>,
+    /// `1m`, `5m`, `15m` or `1h`.
+    pub step: Option<String>,
+    /// IANA zone.
+    pub tz: Option<String>,
+    /// Without `from`: how many minutes before `to` to start (default a day).
+    #[serde(skip)]
+    pub span_minutes: Option<i64>,
 }
 
 /// A computed curve and how it was asked for.
-struct Curve {
-    slug: String,
-    name: String,
-    step: Step,
-    zone: Tz,
-    from: i64,
-    to: i64,
-    points: Vec<CurvePoint>,
+pub struct Curve {
+    /// Service slug.
+    pub slug: String,
+    /// Service display name.
+    pub name: String,
+    /// Service id.
+    pub service_id: uuid::Uuid,
+    /// Step.
+    pub step: Step,
+    /// Zone for display.
+    pub zone: Tz,
+    /// First step, minute number.
+    pub from: i64,
+    /// End (exclusive), minute number.
+    pub to: i64,
+    /// The points.
+    pub points: Vec<CurvePoint>,
     /// Whether every point is final (the range ended a while ago).
-    closed: bool,
+    pub closed: bool,
 }
 
 fn align_down(minute: i64, size: i64) -> i64 {
@@ -63,7 +80,8 @@ fn rfc3339(raw: String) -> Result<DateTime<Utc>, String> {
         .map_err(|_| "must be an RFC 3339 time, like 2025-06-10T06:36:00Z".to_owned())
 }
 
-async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, ApiError> {
+/// Validates a curve request and computes it.
+pub async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, ApiError> {
     let slug = slug_param(slug)?;
     let service = crate::db::services::find(&state.db, slug.as_str())
         .await?
@@ -74,6 +92,7 @@ async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, 
             ))
         })?;
     let mut errors = FieldErrors::default();
+    let span = query.span_minutes.unwrap_or(24 * 60);
     let step = errors
         .optional("step", query.step, |s| Step::parse(&s))
         .unwrap_or(Step::QuarterHour);
@@ -90,7 +109,7 @@ async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, 
     let to = to.map_or(open_end, |t| {
         align_up(minute_of(t) + i64::from(t.timestamp() % 60 != 0), size).min(open_end)
     });
-    let from = align_down(from.map_or(to - 24 * 60, minute_of), size);
+    let from = align_down(from.map_or(to - span, minute_of), size);
     if from >= to {
         return Err(ApiError::field(
             "from",
@@ -149,6 +168,7 @@ async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, 
     Ok(Curve {
         slug: service.slug,
         name: service.name,
+        service_id: service.id,
         step,
         zone,
         from,
@@ -168,7 +188,7 @@ fn round2(x: f64) -> f64 {
 
 /// Caching: closed ranges never change; open ones change every minute. A matching
 /// `If-None-Match` gets 304.
-fn cached(req: &HttpRequest, curve: &Curve, body: String, content_type: &str) -> HttpResponse {
+pub fn cached(req: &HttpRequest, curve: &Curve, body: String, content_type: &str) -> HttpResponse {
     let mut hasher = DefaultHasher::new();
     body.hash(&mut hasher);
     let etag = format!("\"{:016x}\"", hasher.finish());

@@ -3,6 +3,7 @@
 
 mod admin;
 mod body;
+mod charts;
 mod curve;
 mod incidents;
 mod interop;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(incidents::routes)
     .configure(curve::routes)
     .configure(interop::routes)
+    .configure(charts::routes)
     .default_service(web::to(not_found));
 }
 

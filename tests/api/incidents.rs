@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, seed_onset};
 
-async fn store(
+pub async fn store(
     app: &TestApp,
     slug: &str,
     started: DateTime<Utc>,

@@ -1,0 +1,215 @@
+//! `GET /v1/services/{slug}/chart.svg` and `GET /v1/incidents/{id}/chart.svg`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::curve::{Curve, CurveQuery, cached, load};
+use crate::chart::{Bar, Chart, render};
+use crate::db::incidents;
+use crate::error::ApiError;
+use crate::headline::{HeadlineFacts, headline, parse_zone};
+use crate::windows::keys::minute_start;
+
+const ATTRIBUTION: &str = "Source: downwatch, crowd-sourced user reports";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/services/{slug}/chart.svg").get(service_chart))
+        .service(super::resource("/v1/incidents/{id}/chart.svg").get(incident_chart));
+}
+
+#[derive(Deserialize)]
+struct ChartQuery {
+    range: Option<String>,
+    step: Option<String>,
+    tz: Option<String>,
+}
+
+/// `90m`, `24h`, `7d` → minutes, from 1 hour to 90 days.
+fn parse_range(raw: &str) -> Result<i64, String> {
+    let bad = || "must be a duration from 1h to 90d, like 6h, 24h or 7d".to_owned();
+    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let minutes = match unit {
+        "m" => n,
+        "h" => n * 60,
+        "d" => n * 1440,
+        _ => return Err(bad()),
+    };
+    (60..=90 * 1440)
+        .contains(&minutes)
+        .then_some(minutes)
+        .ok_or_else(bad)
+}
+
+/// The step a chart of `minutes` reads best at.
+fn step_for(minutes: i64) -> &'static str {
+    if minutes <= 180 {
+        "1m"
+    } else if minutes <= 2880 {
+        "15m"
+    } else {
+        "1h"
+    }
+}
+
+/// Turns a curve into chart bars, shading the steps any of `spans` covers.
+fn bars(
+    curve: &Curve,
+    spans: &[(DateTime<Utc>, Option<DateTime<Utc>>)],
+    now: DateTime<Utc>,
+) -> Vec<Bar> {
+    let long = curve.to - curve.from > 2 * 1440;
+    let step = TimeDelta::minutes(curve.step.minutes());
+    curve
+        .points
+        .iter()
+        .map(|p| {
+            let start = minute_start(p.minute);
+            let local = start.with_timezone(&curve.zone);
+            let label = if long {
+                local.format("%b %-d").to_string()
+            } else {
+                local.format("%-I:%M %p").to_string()
+            };
+            let in_incident = spans
+                .iter()
+                .any(|(from, to)| *from < start + step && to.unwrap_or(now) > start);
+            Bar {
+                label,
+                reports: p.reports,
+                baseline: p.baseline,
+                upper: p.upper,
+                level: p.level,
+                in_incident,
+            }
+        })
+        .collect()
+}
+
+fn subtitle(curve: &Curve) -> String {
+    let from = minute_start(curve.from).with_timezone(&curve.zone);
+    let to = minute_start(curve.to).with_timezone(&curve.zone);
+    format!(
+        "Reports per {} step, {} to {} ({})",
+        curve.step.label(),
+        from.format("%b %-d, %Y %-I:%M %p"),
+        to.format("%b %-d, %Y %-I:%M %p %Z"),
+        curve.zone.name()
+    )
+}
+
+fn svg_response(req: &HttpRequest, curve: &Curve, chart: &Chart) -> HttpResponse {
+    cached(req, curve, render(chart), "image/svg+xml")
+}
+
+async fn service_chart(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ChartQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let minutes = match query.range.as_deref() {
+        Some(raw) => parse_range(raw).map_err(|e| ApiError::field("range", e))?,
+        None => 24 * 60,
+    };
+    let now = state.clock.now();
+    let curve = load(
+        &state,
+        &path,
+        CurveQuery {
+            from: None,
+            to: None,
+            step: Some(query.step.unwrap_or_else(|| step_for(minutes).to_owned())),
+            tz: query.tz,
+            span_minutes: Some(minutes),
+        },
+    )
+    .await?;
+    let spans: Vec<_> = incidents::for_service(&state.db, curve.service_id)
+        .await?
+        .into_iter()
+        .map(|i| (i.started_at, i.ended_at))
+        .collect();
+    let chart = Chart {
+        title: format!("{}: user-reported problems", curve.name),
+        subtitle: subtitle(&curve),
+        attribution: ATTRIBUTION.to_owned(),
+        bars: bars(&curve, &spans, now),
+    };
+    Ok(svg_response(&req, &curve, &chart))
+}
+
+#[derive(Deserialize)]
+struct IncidentChartQuery {
+    tz: Option<String>,
+}
+
+async fn incident_chart(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<IncidentChartQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&path)
+        .map_err(|_| ApiError::field("id", "must be an incident id (a UUID)"))?;
+    let tz = query.into_inner().tz;
+    let zone = match &tz {
+        Some(raw) => parse_zone(raw).map_err(|e| ApiError::field("tz", e))?,
+        None => chrono_tz::Tz::UTC,
+    };
+    let (incident, service) = incidents::find(&state.db, id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("No incident {id}; GET /v1/incidents lists them."))
+    })?;
+    let now = state.clock.now();
+    let from = incident.started_at - TimeDelta::hours(2);
+    let to = (incident.ended_at.unwrap_or(now) + TimeDelta::hours(2)).min(now);
+    let minutes = (to - from).num_minutes().max(60);
+    let curve = load(
+        &state,
+        &service.slug,
+        CurveQuery {
+            from: Some(from.to_rfc3339()),
+            to: Some(to.to_rfc3339()),
+            step: Some(if minutes <= 2880 { "15m" } else { "1h" }.to_owned()),
+            tz,
+            span_minutes: None,
+        },
+    )
+    .await?;
+    let facts = HeadlineFacts {
+        service: &service.name,
+        started_at: incident.started_at,
+        peak_bin_at: incident.peak_bin_at,
+        peak_bin_count: i64::from(incident.peak_bin_count),
+        ended_at: incident.ended_at,
+    };
+    let chart = Chart {
+        title: headline(&facts, zone),
+        subtitle: subtitle(&curve),
+        attribution: ATTRIBUTION.to_owned(),
+        bars: bars(&curve, &[(incident.started_at, incident.ended_at)], now),
+    };
+    Ok(svg_response(&req, &curve, &chart))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_their_steps() {
+        assert_eq!(parse_range("24h").unwrap(), 1440);
+        assert_eq!(parse_range("90d").unwrap(), 90 * 1440);
+        assert_eq!(parse_range("90m").unwrap(), 90);
+        for bad in ["", "h", "30m", "91d", "1w", "-3h", "x24h"] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+        assert_eq!(step_for(60), "1m");
+        assert_eq!(step_for(1440), "15m");
+        assert_eq!(step_for(90 * 1440), "1h");
+    }
+}
