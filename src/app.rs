@@ -17,8 +17,9 @@ use crate::catalog::{CatalogCache, CatalogFile, SHIPPED_CATALOG};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, Db};
+use crate::events::Events;
 use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
-use crate::monitor::Monitor;
+use crate::monitor::{Deps, Monitor};
 use crate::telemetry;
 use crate::windows::{KeySchema, RedisConn, Windows};
 
@@ -87,6 +88,7 @@ impl Application {
         }
         tracing::info!(address = %format!("http://{}:{port}", settings.bind.ip()), "downwatch listening");
         spawn_timers(&state, &settings);
+        state.events.spawn_reader();
         if options.run_monitor {
             spawn_monitor(&state, settings.monitor_tick);
         }
@@ -152,17 +154,26 @@ async fn build_state(settings: &Settings, clock: SharedClock) -> anyhow::Result<
         settings.rate_burst,
         clock.clone(),
     ));
+    let events = Events::new(
+        &settings.redis_url,
+        windows.redis().clone(),
+        &settings.redis_prefix,
+    )?;
     let monitor = Arc::new(Monitor::new(
-        db.clone(),
-        windows.clone(),
-        catalog.clone(),
-        clock.clone(),
+        Deps {
+            db: db.clone(),
+            windows: windows.clone(),
+            catalog: catalog.clone(),
+            clock: clock.clone(),
+            events: events.clone(),
+        },
         settings.detect,
         settings.monitor_tick * 3,
         settings.retention,
     ));
     Ok(AppState {
         monitor,
+        events,
         ingest: Ingest {
             catalog: catalog.clone(),
             limiter,

@@ -15,6 +15,7 @@ pub mod db;
 pub mod detect;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod headline;
 pub mod ingest;
 pub mod monitor;

@@ -5,6 +5,7 @@ mod admin;
 mod body;
 mod charts;
 mod curve;
+mod events;
 mod incidents;
 mod interop;
 mod minutes;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(curve::routes)
     .configure(interop::routes)
     .configure(charts::routes)
+    .configure(events::routes)
     .default_service(web::to(not_found));
 }
 

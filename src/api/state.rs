@@ -15,6 +15,8 @@ use crate::windows::Windows;
 pub struct AppState {
     /// The evaluator (leader-only work).
     pub monitor: Arc<crate::monitor::Monitor>,
+    /// Live events.
+    pub events: Arc<crate::events::Events>,
     /// Time source.
     pub clock: SharedClock,
     /// PostgreSQL.

@@ -26,9 +26,10 @@ use crate::catalog::CatalogCache;
 use crate::clock::SharedClock;
 use crate::db::incidents::{self, Update};
 use crate::db::{Db, bins};
-use crate::detect::{Level, Params};
+use crate::detect::Params;
 use crate::domain::ServiceSlug;
 use crate::error::ApiError;
+use crate::events::Events;
 use crate::windows::Windows;
 use crate::windows::keys::{minute_of, minute_start};
 
@@ -60,8 +61,23 @@ struct State {
     rolled_until: i64,
 }
 
+/// What the monitor reads and writes.
+pub struct Deps {
+    /// PostgreSQL.
+    pub db: Db,
+    /// Redis minute buckets (and statuses).
+    pub windows: Windows,
+    /// The catalog snapshot.
+    pub catalog: Arc<CatalogCache>,
+    /// Time source.
+    pub clock: SharedClock,
+    /// Where live events go.
+    pub events: Arc<Events>,
+}
+
 /// The evaluator loop's state and dependencies.
 pub struct Monitor {
+    events: Arc<Events>,
     db: Db,
     windows: Windows,
     catalog: Arc<CatalogCache>,
@@ -74,25 +90,18 @@ pub struct Monitor {
 
 impl Monitor {
     /// A monitor over the catalog's services with the given lease length.
-    pub fn new(
-        db: Db,
-        windows: Windows,
-        catalog: Arc<CatalogCache>,
-        clock: SharedClock,
-        params: Params,
-        lease_length: Duration,
-        retention: Duration,
-    ) -> Self {
+    pub fn new(deps: Deps, params: Params, lease_length: Duration, retention: Duration) -> Self {
         let lease = Lease::new(
-            windows.redis().clone(),
-            windows.keys().prefix(),
+            deps.windows.redis().clone(),
+            deps.windows.keys().prefix(),
             lease_length,
         );
         Self {
-            db,
-            windows,
-            catalog,
-            clock,
+            db: deps.db,
+            windows: deps.windows,
+            catalog: deps.catalog,
+            clock: deps.clock,
+            events: deps.events,
             params,
             lease,
             retention_minutes: (retention.as_secs() / 60) as i64,
@@ -170,7 +179,7 @@ impl Monitor {
         let mut failure = None;
         for ((id, slug), buckets) in tracked.into_iter().zip(minutes) {
             let tracker = state.trackers.get_mut(id).expect("tracked above");
-            match self.follow(tracker, &buckets).await {
+            match self.follow(tracker, &buckets, slug).await {
                 Ok(changes) => {
                     report.minutes += buckets.len();
                     report.changes += changes;
@@ -202,34 +211,75 @@ impl Monitor {
         &self,
         tracker: &mut Tracker,
         buckets: &[crate::windows::MinuteBucket],
+        slug: &ServiceSlug,
     ) -> Result<usize, ApiError> {
         let first = tracker.next_minute;
+        let peak_before = tracker.incident.as_ref().map(|i| (i.id, i.peak_bin_count));
         let mut changes = 0;
         for (offset, bucket) in buckets.iter().enumerate() {
             if let Some(change) = tracker.observe(first + offset as i64, bucket) {
-                self.write(tracker, change).await?;
+                self.write(tracker, change, slug).await?;
                 changes += 1;
             }
             tracker.forget_resolved();
         }
         if let Some(incident) = tracker.incident.as_ref() {
             incidents::save(&self.db, incident).await?;
+            // A new peak of an incident already open is news too.
+            if peak_before
+                .is_some_and(|(id, peak)| id == incident.id && incident.peak_bin_count > peak)
+            {
+                let data = serde_json::json!({
+                    "incident_id": incident.id,
+                    "service": slug.as_str(),
+                    "kind": "peak",
+                    "level": incident.level,
+                    "peak_bin_at": incident.peak_bin_at,
+                    "peak_bin_count": incident.peak_bin_count,
+                });
+                if let Err(e) = self.events.publish("incident.updated", &data).await {
+                    tracing::warn!(error = %e, "event not published");
+                }
+            }
         }
         Ok(changes)
     }
 
-    /// The level of every tracked service (empty on a follower).
-    pub async fn levels(&self) -> HashMap<Uuid, Level> {
-        let state = self.state.lock().await;
-        state
-            .trackers
-            .iter()
-            .map(|(id, t)| (*id, t.level()))
-            .collect()
+    /// Publishes an incident event and the service's new level. Events are best effort: the
+    /// incident is in PostgreSQL whatever happens here.
+    async fn announce(
+        &self,
+        kind: &str,
+        incident: &incidents::Incident,
+        update: &Update,
+        slug: &ServiceSlug,
+    ) {
+        let incident_event = serde_json::json!({
+            "incident_id": incident.id,
+            "service": slug.as_str(),
+            "kind": update.kind,
+            "level": update.level,
+            "at": update.at,
+            "started_at": incident.started_at,
+            "ended_at": incident.ended_at,
+            "peak_bin_count": incident.peak_bin_count,
+        });
+        let level_event =
+            serde_json::json!({ "service": slug.as_str(), "level": update.level, "at": update.at });
+        for (kind, data) in [(kind, incident_event), ("service.level", level_event)] {
+            if let Err(e) = self.events.publish(kind, &data).await {
+                tracing::warn!(error = %e, event = kind, "event not published");
+            }
+        }
     }
 
     /// Writes one timeline change of a tracker's current incident.
-    async fn write(&self, tracker: &mut Tracker, change: Change) -> Result<(), ApiError> {
+    async fn write(
+        &self,
+        tracker: &mut Tracker,
+        change: Change,
+        slug: &ServiceSlug,
+    ) -> Result<(), ApiError> {
         match change {
             Change::Opened(update) => {
                 let incident = tracker
@@ -243,6 +293,8 @@ impl Monitor {
                 }
                 incidents::add_update(&self.db, stored.id, &update).await?;
                 tracing::info!(incident.id = %stored.id, level = %update.level, "incident opened");
+                self.announce("incident.opened", &stored, &update, slug)
+                    .await;
             }
             Change::Changed(update) | Change::Resolved(update) => {
                 let Some(incident) = tracker.incident.as_ref() else {
@@ -251,6 +303,12 @@ impl Monitor {
                 incidents::add_update(&self.db, incident.id, &update).await?;
                 incidents::save(&self.db, incident).await?;
                 tracing::info!(incident.id = %incident.id, kind = %update.kind, level = %update.level, "incident update");
+                let kind = if update.kind == "resolved" {
+                    "incident.resolved"
+                } else {
+                    "incident.updated"
+                };
+                self.announce(kind, incident, &update, slug).await;
             }
         }
         Ok(())

@@ -7,6 +7,7 @@ mod bootstrap;
 mod charts;
 mod curve;
 mod errors;
+mod events;
 mod helpers;
 mod incidents;
 mod interop;

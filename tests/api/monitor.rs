@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use downwatch::clock::Clock;
 use downwatch::db::{bins, incidents};
 use downwatch::detect::Params;
-use downwatch::monitor::Monitor;
+use downwatch::monitor::{Deps, Monitor};
 use futures_util::future::join_all;
 use serde_json::json;
 
@@ -18,10 +18,13 @@ const LEASE: Duration = Duration::from_secs(45);
 
 pub fn monitor(app: &TestApp) -> Monitor {
     Monitor::new(
-        app.state.db.clone(),
-        app.state.windows.clone(),
-        app.state.catalog.clone(),
-        app.clock.clone(),
+        Deps {
+            db: app.state.db.clone(),
+            windows: app.state.windows.clone(),
+            catalog: app.state.catalog.clone(),
+            clock: app.clock.clone(),
+            events: app.state.events.clone(),
+        },
         Params::default(),
         LEASE,
         app.settings.retention,

@@ -1,0 +1,123 @@
+//! `GET /v1/events`: Server-Sent Events for dashboards.
+//!
+//! Events: `incident.opened`, `incident.updated`, `incident.resolved`, `service.level`. Each
+//! carries its stream id; a client reconnecting with `Last-Event-ID` first gets what it missed
+//! (while the stream still holds it), then live events. A comment every 15 s keeps proxies from
+//! closing an idle stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::events::{Event, Events, parse_id};
+
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/events").get(stream));
+}
+
+fn frame(event: &Event) -> Bytes {
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {}\n\n",
+        event.id, event.kind, event.data
+    ))
+}
+
+/// One client's position in the event stream.
+struct Feed {
+    events: Arc<Events>,
+    receiver: broadcast::Receiver<Event>,
+    backlog: VecDeque<Event>,
+    last: Option<(u64, u64)>,
+    heartbeat: tokio::time::Interval,
+    greeted: bool,
+}
+
+impl Feed {
+    /// The next chunk to send; `None` ends the response.
+    async fn next(&mut self) -> Option<Bytes> {
+        if !self.greeted {
+            self.greeted = true;
+            return Some(Bytes::from_static(b"retry: 3000\n\n"));
+        }
+        if let Some(event) = self.backlog.pop_front() {
+            self.last = parse_id(&event.id).or(self.last);
+            return Some(frame(&event));
+        }
+        loop {
+            tokio::select! {
+                received = self.receiver.recv() => match received {
+                    Ok(event) => {
+                        let id = parse_id(&event.id);
+                        // Skip what the backlog already sent.
+                        if id.is_some() && id <= self.last {
+                            continue;
+                        }
+                        self.last = id.or(self.last);
+                        return Some(frame(&event));
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Too slow for the live feed: catch up from the stream instead.
+                        let since = self.last.map_or_else(|| "0-0".to_owned(), |(ms, seq)| format!("{ms}-{seq}"));
+                        self.backlog = self.events.since(&since).await.ok()?.into();
+                        if let Some(event) = self.backlog.pop_front() {
+                            self.last = parse_id(&event.id).or(self.last);
+                            return Some(frame(&event));
+                        }
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
+            }
+        }
+    }
+}
+
+async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let last_id = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let last = match last_id {
+        Some(id) => Some(parse_id(id).ok_or_else(|| {
+            ApiError::field(
+                "Last-Event-ID",
+                "must be an event id this stream sent, like 1749537360000-0",
+            )
+        })?),
+        None => None,
+    };
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let receiver = state.events.subscribe();
+    let backlog = match last_id {
+        Some(id) => state.events.since(id).await?,
+        None => Vec::new(),
+    };
+    let feed = Feed {
+        events: state.events.clone(),
+        receiver,
+        backlog: backlog.into(),
+        last,
+        heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT),
+        greeted: false,
+    };
+    let body = futures_util::stream::unfold(feed, |mut feed| async move {
+        let chunk = feed.next().await?;
+        Some((Ok::<_, actix_web::Error>(chunk), feed))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .streaming(body))
+}

@@ -1,0 +1,177 @@
+//! Live events: what the monitor decides, fanned out to SSE clients on every instance.
+//!
+//! The leader appends events to a capped Redis stream (`{prefix}:events`, about 10,000
+//! entries); every instance runs one reader that follows the stream and broadcasts to its own
+//! clients. Stream ids are the SSE event ids, so a client that reconnects with `Last-Event-ID`
+//! gets what it missed from the stream, for as long as the stream holds it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::streams::{StreamRangeReply, StreamReadReply};
+use tokio::sync::broadcast;
+
+use crate::error::ApiError;
+use crate::windows::RedisConn;
+
+/// Entries the stream keeps (approximately).
+const STREAM_LENGTH: usize = 10_000;
+/// Most missed events replayed to a reconnecting client.
+const MAX_REPLAY: usize = 1_000;
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Stream id, e.g. `1749537360000-0`: the SSE id.
+    pub id: String,
+    /// `incident.opened`, `incident.updated`, `incident.resolved` or `service.level`.
+    pub kind: String,
+    /// JSON payload.
+    pub data: String,
+}
+
+/// Orders stream ids (`<ms>-<seq>`); `None` if `id` is not one.
+pub fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// Publishing and following the event stream.
+pub struct Events {
+    redis: RedisConn,
+    client: redis::Client,
+    key: String,
+    sender: broadcast::Sender<Event>,
+}
+
+impl Events {
+    /// Events under `{prefix}:events` on the Redis at `url`.
+    pub fn new(url: &str, redis: RedisConn, prefix: &str) -> anyhow::Result<Arc<Self>> {
+        let (sender, _) = broadcast::channel(1024);
+        Ok(Arc::new(Self {
+            redis,
+            client: redis::Client::open(url)?,
+            key: format!("{prefix}:events"),
+            sender,
+        }))
+    }
+
+    /// Appends an event to the stream (the reader on each instance delivers it).
+    pub async fn publish(&self, kind: &str, data: &serde_json::Value) -> Result<(), ApiError> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(STREAM_LENGTH)
+            .arg("*")
+            .arg("kind")
+            .arg(kind)
+            .arg("data")
+            .arg(data.to_string());
+        self.redis
+            .run("publish-event", |mut c| async move {
+                cmd.query_async::<String>(&mut c).await
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Events after `last_id` still in the stream, oldest first.
+    pub async fn since(&self, last_id: &str) -> Result<Vec<Event>, ApiError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(&self.key)
+            .arg(format!("({last_id}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(MAX_REPLAY);
+        let reply: StreamRangeReply = self
+            .redis
+            .run("replay-events", |mut c| async move {
+                cmd.query_async(&mut c).await
+            })
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|entry| to_event(entry.id, &entry.map))
+            .collect())
+    }
+
+    /// A receiver of events this instance reads from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.sender.subscribe()
+    }
+
+    /// Follows the stream on a connection of its own (a blocking read must not hold up the
+    /// shared one) and broadcasts to local subscribers; reconnects after errors.
+    pub fn spawn_reader(self: &Arc<Self>) {
+        let events = Arc::clone(self);
+        actix_web::rt::spawn(async move {
+            let mut last = "$".to_owned();
+            loop {
+                if let Err(e) = events.follow(&mut last).await {
+                    tracing::warn!(error = %e, "event stream reader lost Redis; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        });
+    }
+
+    async fn follow(&self, last: &mut String) -> redis::RedisResult<()> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(15)));
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        if last == "$" {
+            // Start from the newest entry, so nothing published from here on is missed.
+            let newest: StreamRangeReply = redis::cmd("XREVRANGE")
+                .arg(&self.key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn)
+                .await?;
+            *last = newest
+                .ids
+                .first()
+                .map_or_else(|| "0-0".to_owned(), |e| e.id.clone());
+        }
+        loop {
+            let reply: Option<StreamReadReply> = redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(5_000)
+                .arg("COUNT")
+                .arg(500)
+                .arg("STREAMS")
+                .arg(&self.key)
+                .arg(last.as_str())
+                .query_async(&mut conn)
+                .await?;
+            for stream in reply.map(|r| r.keys).unwrap_or_default() {
+                for entry in stream.ids {
+                    *last = entry.id.clone();
+                    if let Some(event) = to_event(entry.id, &entry.map) {
+                        // No subscribers is fine: nobody is listening on this instance.
+                        let _ = self.sender.send(event);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn to_event(id: String, map: &std::collections::HashMap<String, redis::Value>) -> Option<Event> {
+    let text = |field: &str| {
+        map.get(field)
+            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+    };
+    Some(Event {
+        id,
+        kind: text("kind")?,
+        data: text("data")?,
+    })
+}
