@@ -3,7 +3,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::AppState;
 use super::curve::{Curve, CurveQuery, cached, load};
@@ -154,8 +153,7 @@ async fn incident_chart(
     query: web::Query<IncidentChartQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&path)
-        .map_err(|_| ApiError::field("id", "must be an incident id (a UUID)"))?;
+    let id = super::incident_id(&path)?;
     let tz = query.into_inner().tz;
     let zone = match &tz {
         Some(raw) => parse_zone(raw).map_err(|e| ApiError::field("tz", e))?,

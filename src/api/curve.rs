@@ -4,7 +4,6 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::json;
@@ -74,23 +73,10 @@ fn align_up(minute: i64, size: i64) -> i64 {
     align_down(minute + size - 1, size)
 }
 
-fn rfc3339(raw: String) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(&raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| "must be an RFC 3339 time, like 2025-06-10T06:36:00Z".to_owned())
-}
-
 /// Validates a curve request and computes it.
 pub async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, ApiError> {
     let slug = slug_param(slug)?;
-    let service = crate::db::services::find(&state.db, slug.as_str())
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "No service {:?}; GET /v1/services lists them.",
-                slug.as_str()
-            ))
-        })?;
+    let service = super::services::find_or_404(state, &slug).await?;
     let mut errors = FieldErrors::default();
     let span = query.span_minutes.unwrap_or(24 * 60);
     let step = errors
@@ -99,8 +85,8 @@ pub async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Cur
     let zone = errors
         .optional("tz", query.tz, |z| parse_zone(&z))
         .unwrap_or(Tz::UTC);
-    let from = errors.optional("from", query.from, rfc3339);
-    let to = errors.optional("to", query.to, rfc3339);
+    let from = errors.optional("from", query.from, super::parse_time);
+    let to = errors.optional("to", query.to, super::parse_time);
     errors.finish().map_err(ApiError::Invalid)?;
 
     let size = step.minutes();

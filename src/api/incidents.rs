@@ -56,12 +56,6 @@ fn summary<'a>(incident: &'a Incident, service: &'a ServiceRef, now: DateTime<Ut
     }
 }
 
-fn rfc3339(raw: String) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(&raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| "must be an RFC 3339 time, like 2025-06-10T06:36:00Z".to_owned())
-}
-
 /// The cursor is the last row's start time (µs) and id: opaque to clients, stable under inserts.
 fn encode_cursor(incident: &Incident) -> String {
     format!(
@@ -100,8 +94,8 @@ async fn list(
     let provider = errors.optional("provider", q.provider, |p| {
         Label::parse(&p).map(|l| l.to_string())
     });
-    let since = errors.optional("since", q.since, rfc3339);
-    let until = errors.optional("until", q.until, rfc3339);
+    let since = errors.optional("since", q.since, super::parse_time);
+    let until = errors.optional("until", q.until, super::parse_time);
     let limit = errors.optional("limit", q.limit, |v| {
         v.parse::<i64>()
             .ok()
@@ -168,8 +162,7 @@ async fn show(
     query: web::Query<ShowQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&path)
-        .map_err(|_| ApiError::field("id", "must be an incident id (a UUID)"))?;
+    let id = super::incident_id(&path)?;
     let zone: Tz = match query.into_inner().tz {
         Some(raw) => parse_zone(&raw).map_err(|e| ApiError::field("tz", e))?,
         None => Tz::UTC,

@@ -122,14 +122,7 @@ async fn badge(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug_param(&path)?;
-    let service = queries::find(&state.db, slug.as_str())
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "No service {:?}; GET /v1/services lists them.",
-                slug.as_str()
-            ))
-        })?;
+    let service = super::services::find_or_404(&state, &slug).await?;
     let view = with_status(&state, vec![service], false)
         .await?
         .pop()

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::services::slug_param;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldErrors};
 use crate::windows::keys::minute_of;
 
 #[derive(Deserialize)]
@@ -44,39 +44,32 @@ fn minute_range(
     now: DateTime<Utc>,
     retention: TimeDelta,
 ) -> Result<(i64, i64), ApiError> {
-    let parse = |field: &str, raw: &Option<String>| -> Result<Option<DateTime<Utc>>, FieldError> {
-        raw.as_deref()
-            .map(|v| {
-                DateTime::parse_from_rfc3339(v)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| {
-                        FieldError::new(
-                            field,
-                            "must be an RFC 3339 time, like 2025-06-10T06:36:00Z",
-                        )
-                    })
-            })
-            .transpose()
-    };
-    let (from, to) = match (parse("from", &query.from), parse("to", &query.to)) {
-        (Ok(f), Ok(t)) => (f, t),
-        (f, t) => {
-            return Err(ApiError::Invalid(
-                [f.err(), t.err()].into_iter().flatten().collect(),
-            ));
-        }
-    };
+    let mut errors = FieldErrors::default();
+    let from = errors.optional("from", query.from.clone(), super::parse_time);
+    let to = errors.optional("to", query.to.clone(), super::parse_time);
+    errors.finish().map_err(ApiError::Invalid)?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(ApiError::field("from", "must be earlier than to"));
+    }
+    // Minutes that have not begun yet hold no reports: the range stops at the current minute.
+    let next_minute = minute_of(now) + 1;
     let to_minute = match to {
         // Every minute that starts before `to`.
         Some(t) => {
             minute_of(t) + i64::from(t.timestamp() % 60 != 0 || t.timestamp_subsec_nanos() != 0)
         }
-        None => minute_of(now) + 1,
-    };
+        None => next_minute,
+    }
+    .min(next_minute);
     let from_minute = from.map_or(to_minute - 60, minute_of);
     let retention_minutes = retention.num_minutes();
     if from_minute >= to_minute {
-        return Err(ApiError::field("from", "must be earlier than to"));
+        return Err(ApiError::field(
+            "from",
+            "must be earlier than the current minute",
+        ));
     }
     if to_minute - from_minute > retention_minutes {
         return Err(ApiError::field(
@@ -160,5 +153,23 @@ mod tests {
             )),
             "from"
         );
+        assert_eq!(
+            field(range(
+                Some("2025-06-10T06:00:50Z"),
+                Some("2025-06-10T06:00:20Z")
+            )),
+            "from"
+        );
+        assert_eq!(field(range(Some("2025-06-10T08:00:00Z"), None)), "from");
+    }
+
+    #[test]
+    fn the_range_never_reaches_into_the_future() {
+        let (from, to) = range(Some("2025-06-10T06:30:00Z"), Some("2025-06-11T00:00:00Z")).unwrap();
+        assert_eq!(
+            to,
+            minute_of(Utc.with_ymd_and_hms(2025, 6, 10, 7, 1, 0).unwrap())
+        );
+        assert_eq!(to - from, 31);
     }
 }

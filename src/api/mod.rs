@@ -45,6 +45,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
+/// Parses an RFC 3339 time from a query parameter.
+pub fn parse_time(raw: String) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(&raw)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| "must be an RFC 3339 time, like 2025-06-10T06:36:00Z".to_owned())
+}
+
+/// Parses the `{id}` path segment of an incident.
+pub fn incident_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::field("id", "must be an incident id (a UUID)"))
+}
+
 /// A resource whose unsupported methods answer 405 problem+json (actix's own 405 has no body).
 pub fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))

@@ -90,7 +90,8 @@ pub fn slug_param(raw: &str) -> Result<ServiceSlug, ApiError> {
     ServiceSlug::parse(raw).map_err(|e| ApiError::field("slug", e))
 }
 
-async fn find_or_404(state: &AppState, slug: &ServiceSlug) -> Result<Service, ApiError> {
+/// The service with `slug` (archived too), or 404.
+pub async fn find_or_404(state: &AppState, slug: &ServiceSlug) -> Result<Service, ApiError> {
     queries::find(&state.db, slug.as_str())
         .await?
         .ok_or_else(|| {

@@ -62,12 +62,19 @@ async fn importing_a_catalog_twice_changes_nothing_the_second_time() {
 #[actix_web::test]
 async fn instances_on_one_database_share_the_reporter_secret_and_seed_once() {
     let first = TestApp::spawn().await;
+    let renamed = first
+        .admin(
+            "PATCH",
+            "/v1/services/chatgpt",
+            &json!({"name": "ChatGPT (renamed)"}),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
     let second = TestApp::builder().database(&first.db_name).spawn().await;
-    let count = first.get("/v1/services").await.json["count"].clone();
+    let chatgpt = second.get("/v1/services/chatgpt").await;
     assert_eq!(
-        second.get("/v1/services").await.json["count"],
-        count,
-        "no second seed"
+        chatgpt.json["name"], "ChatGPT (renamed)",
+        "a catalog that is not empty is not seeded again"
     );
 
     // Both instances count into one Redis prefix: a reporter counted by one is a duplicate on the other.

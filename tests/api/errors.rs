@@ -131,14 +131,14 @@ async fn oversized_bodies_are_413_and_non_json_is_415() {
             b"service=chatgpt&problem=login".to_vec(),
         )
         .await;
-    reply.assert_problem(415, None);
+    reply.assert_problem(415, Some("content-type"));
     app.send_raw(
         "/v1/reports",
         "application/x-www-form-urlencoded",
         b"a=b".to_vec(),
     )
     .await
-    .assert_problem(415, None);
+    .assert_problem(415, Some("content-type"));
     // Structured-syntax JSON types are JSON.
     let reply = app
         .send_raw(
