@@ -33,7 +33,7 @@ impl std::fmt::Display for Dependency {
 }
 
 /// One problem with one input field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name as the client sent it (`country`, `from`, `body`).
     pub field: String,

@@ -104,6 +104,7 @@ fn svg_response(req: &HttpRequest, curve: &Curve, chart: &Chart) -> HttpResponse
     cached(req, curve, render(chart), "image/svg+xml")
 }
 
+#[utoipa::path(get, path = "/v1/services/{slug}/chart.svg", tag = "charts", params(("slug" = String, Path), ("range" = Option<String>, Query, description = "1h to 90d, default 24h"), ("step" = Option<String>, Query), ("tz" = Option<String>, Query)), responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn service_chart(
     req: HttpRequest,
     path: web::Path<String>,
@@ -147,6 +148,7 @@ struct IncidentChartQuery {
     tz: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/incidents/{id}/chart.svg", tag = "charts", params(("id" = uuid::Uuid, Path), ("tz" = Option<String>, Query)), responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn incident_chart(
     req: HttpRequest,
     path: web::Path<String>,

@@ -203,6 +203,7 @@ pub fn cached(req: &HttpRequest, curve: &Curve, body: String, content_type: &str
     response.content_type(content_type).body(body)
 }
 
+#[utoipa::path(get, path = "/v1/services/{slug}/curve", tag = "queries", params(("slug" = String, Path), ("from" = Option<String>, Query, description = "RFC 3339; default 24 h before to"), ("to" = Option<String>, Query, description = "RFC 3339; default now"), ("step" = Option<String>, Query, description = "1m, 5m, 15m (default) or 1h"), ("tz" = Option<String>, Query, description = "IANA zone, default UTC")), responses((status = 200, body = super::docs::CurveDoc), (status = 304, description = "Not modified (If-None-Match)"), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn json_curve(
     req: HttpRequest,
     path: web::Path<String>,
@@ -235,6 +236,7 @@ async fn json_curve(
     Ok(cached(&req, &curve, body.to_string(), "application/json"))
 }
 
+#[utoipa::path(get, path = "/v1/services/{slug}/curve.csv", tag = "queries", params(("slug" = String, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("step" = Option<String>, Query), ("tz" = Option<String>, Query)), responses((status = 200, description = "t,reports,baseline,upper,level", body = String, content_type = "text/csv"), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn csv_curve(
     req: HttpRequest,
     path: web::Path<String>,

@@ -80,6 +80,7 @@ impl Feed {
     }
 }
 
+#[utoipa::path(get, path = "/v1/events", tag = "queries", params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")), responses((status = 200, description = "Server-Sent Events: incident.opened, incident.updated, incident.resolved, service.level", body = String, content_type = "text/event-stream")))]
 async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let last_id = req
         .headers()

@@ -77,6 +77,7 @@ fn decode_cursor(raw: String) -> Result<(DateTime<Utc>, Uuid), String> {
     Ok((at, id))
 }
 
+#[utoipa::path(get, path = "/v1/incidents", tag = "queries", params(("state" = Option<String>, Query, description = "open or resolved"), ("service" = Option<String>, Query), ("provider" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<i64>, Query, description = "1-200, default 50"), ("cursor" = Option<String>, Query)), responses((status = 200, body = super::docs::IncidentPage), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn list(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
@@ -157,6 +158,7 @@ fn top(counts: &Value, name: &str) -> Vec<Value> {
         .collect()
 }
 
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "queries", params(("id" = uuid::Uuid, Path), ("tz" = Option<String>, Query)), responses((status = 200, body = super::docs::IncidentDetail), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn show(
     path: web::Path<String>,
     query: web::Query<ShowQuery>,

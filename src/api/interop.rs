@@ -52,6 +52,7 @@ fn component(view: &ServiceView, position: usize) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/v1/statuspage/summary.json", tag = "interop", responses((status = 200, description = "Atlassian Statuspage v2 summary", body = Object)))]
 async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let services = queries::list(&state.db, &ListFilter::default()).await?;
     let views = with_status(&state, services, true).await?;
@@ -117,6 +118,7 @@ async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 /// A shields.io endpoint badge: `https://img.shields.io/endpoint?url=<this URL>`.
+#[utoipa::path(get, path = "/v1/services/{slug}/badge.json", tag = "interop", params(("slug" = String, Path)), responses((status = 200, body = super::docs::Badge), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn badge(
     path: web::Path<String>,
     state: web::Data<AppState>,

@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/v1/services/{slug}/minutes").get(minutes));
 }
 
+#[utoipa::path(get, path = "/v1/services/{slug}/minutes", tag = "queries", params(("slug" = String, Path), ("from" = Option<String>, Query, description = "RFC 3339"), ("to" = Option<String>, Query, description = "RFC 3339")), responses((status = 200, body = Vec<crate::windows::MinuteBucket>), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn minutes(
     path: web::Path<String>,
     query: web::Query<MinutesQuery>,

@@ -5,10 +5,12 @@ mod admin;
 mod body;
 mod charts;
 mod curve;
+mod docs;
 mod events;
 mod incidents;
 mod interop;
 mod minutes;
+pub mod openapi;
 mod ops;
 mod reports;
 mod services;
@@ -42,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(interop::routes)
     .configure(charts::routes)
     .configure(events::routes)
+    .configure(openapi::routes)
     .default_service(web::to(not_found));
 }
 

@@ -13,11 +13,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The process is up and serving.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process serves", body = super::docs::Health)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// Redis and PostgreSQL both answer; otherwise 503 naming the one(s) that do not.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Redis and PostgreSQL answer", body = super::docs::Ready), (status = 503, description = "A dependency does not answer; `checks` says which", body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (redis, postgres) = tokio::join!(state.windows.redis().ping(), state.db.ping());
     let status = |r: &Result<(), _>| if r.is_ok() { "ok" } else { "unavailable" };
@@ -46,6 +48,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4"))

@@ -17,6 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/v1/reports").post(submit));
 }
 
+#[utoipa::path(post, path = "/v1/reports", tag = "reports", request_body = crate::ingest::ReportBody, responses((status = 202, description = "Counted", body = super::docs::ReportAnswer), (status = 200, description = "Already counted for this reporter within the dedup window", body = super::docs::ReportAnswer), (status = 400, description = "Malformed or invalid field", body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown or archived service", body = super::docs::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 4 KiB", body = super::docs::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = super::docs::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = super::docs::Problem, content_type = "application/problem+json"), (status = 503, description = "Redis unavailable; nothing recorded", body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn submit(
     req: HttpRequest,
     payload: web::Payload,

@@ -35,6 +35,7 @@ struct ListQuery {
     include_archived: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/services", tag = "catalog", params(("q" = Option<String>, Query, description = "Name or slug contains"), ("category" = Option<String>, Query), ("provider" = Option<String>, Query), ("level" = Option<crate::detect::Level>, Query), ("include_archived" = Option<bool>, Query)), responses((status = 200, body = super::docs::ServiceList), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn list(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
@@ -102,6 +103,7 @@ pub async fn find_or_404(state: &AppState, slug: &ServiceSlug) -> Result<Service
         })
 }
 
+#[utoipa::path(get, path = "/v1/services/{slug}", tag = "catalog", params(("slug" = String, Path)), responses((status = 200, body = super::status::ServiceView), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn show(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -112,6 +114,7 @@ async fn show(
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(post, path = "/v1/services", tag = "admin", request_body = crate::catalog::ServiceInput, security(("admin_token" = [])), responses((status = 201, body = crate::db::services::Service), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 401, body = super::docs::Problem, content_type = "application/problem+json"), (status = 403, body = super::docs::Problem, content_type = "application/problem+json"), (status = 409, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn create(
     req: HttpRequest,
     payload: web::Payload,
@@ -127,6 +130,7 @@ async fn create(
         .json(service))
 }
 
+#[utoipa::path(patch, path = "/v1/services/{slug}", tag = "admin", params(("slug" = String, Path)), request_body = crate::catalog::ServicePatchInput, security(("admin_token" = [])), responses((status = 200, body = crate::db::services::Service), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 401, body = super::docs::Problem, content_type = "application/problem+json"), (status = 403, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn update(
     req: HttpRequest,
     path: web::Path<String>,
@@ -144,6 +148,7 @@ async fn update(
     Ok(HttpResponse::Ok().json(service))
 }
 
+#[utoipa::path(delete, path = "/v1/services/{slug}", tag = "admin", params(("slug" = String, Path)), security(("admin_token" = [])), responses((status = 204, description = "Archived"), (status = 401, body = super::docs::Problem, content_type = "application/problem+json"), (status = 403, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn archive(
     req: HttpRequest,
     path: web::Path<String>,

@@ -17,7 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A catalog entry with the monitor's view of it (`status: null` until first evaluated).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ServiceView {
     #[serde(flatten)]
     service: Service,
@@ -73,14 +73,15 @@ pub async fn with_status(
         .collect())
 }
 
-#[derive(Serialize)]
-struct ProviderGroup {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderGroup {
     provider: String,
     level: Level,
     services: Vec<String>,
 }
 
 /// Every service not at `normal`, most severe first, with providers grouped.
+#[utoipa::path(get, path = "/v1/status", tag = "queries", responses((status = 200, body = super::docs::Board), (status = 503, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn board(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let services = queries::list(&state.db, &ListFilter::default()).await?;
     let mut views: Vec<ServiceView> = with_status(&state, services, true)

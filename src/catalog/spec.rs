@@ -6,7 +6,7 @@ use crate::domain::{DEFAULT_PROBLEMS, DisplayName, Label, ProblemKind, ServiceSl
 use crate::error::{FieldError, FieldErrors};
 
 /// A service definition as clients and catalog files write it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceInput {
     /// See [`ServiceSpec::slug`].
@@ -88,7 +88,7 @@ fn parse_problems(raw: Option<Vec<String>>) -> Result<Vec<ProblemKind>, String> 
 }
 
 /// Changes to a service, as the admin API takes them. Absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServicePatchInput {
     /// New display name.

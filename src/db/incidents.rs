@@ -11,7 +11,17 @@ use super::schema::{incident_updates, incidents};
 use crate::error::ApiError;
 
 /// An incident as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Queryable,
+    Selectable,
+    Insertable,
+    AsChangeset,
+    utoipa::ToSchema,
+)]
 #[diesel(table_name = incidents)]
 pub struct Incident {
     /// Stable id (UUIDv7 of the start time).
@@ -39,15 +49,17 @@ pub struct Incident {
     /// Reports during the incident.
     pub total_reports: i64,
     /// Reports per problem kind during the incident.
+    #[schema(value_type = Object)]
     pub problem_counts: serde_json::Value,
     /// Reports per country during the incident.
+    #[schema(value_type = Object)]
     pub country_counts: serde_json::Value,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
 
 /// One entry of an incident's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, utoipa::ToSchema)]
 #[diesel(table_name = incident_updates)]
 pub struct Update {
     /// When the level changed (start of the minute).
@@ -156,7 +168,7 @@ pub async fn timeline(db: &Db, incident_id: Uuid) -> Result<Vec<Update>, ApiErro
 }
 
 /// The service fields an incident listing shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, utoipa::ToSchema)]
 pub struct ServiceRef {
     /// Slug.
     pub slug: String,

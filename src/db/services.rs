@@ -14,7 +14,7 @@ use crate::domain::{ProblemKind, ServiceSlug};
 use crate::error::ApiError;
 
 /// A catalog row as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, utoipa::ToSchema)]
 #[diesel(table_name = services)]
 pub struct Service {
     /// Stable id.
@@ -30,6 +30,7 @@ pub struct Service {
     /// Problem kinds people may report.
     #[diesel(deserialize_as = Vec<Option<String>>)]
     #[serde(serialize_with = "plain_strings")]
+    #[schema(value_type = Vec<String>)]
     pub problems: ProblemList,
     /// Archived services take no reports and are hidden from lists.
     pub archived: bool,

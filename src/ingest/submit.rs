@@ -17,7 +17,7 @@ use crate::error::{ApiError, FieldError, FieldErrors};
 use crate::windows::{CountRequest, Windows, keys};
 
 /// A report as clients send it; every field is checked by [`Ingest::submit`].
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
     /// Catalog slug of the service.

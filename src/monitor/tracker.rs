@@ -19,7 +19,7 @@ use crate::windows::keys::minute_start;
 pub const BIN_MINUTES: i64 = 15;
 
 /// A service's status as the monitor last saw it; what dashboards show.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {
     /// Current level.
     pub level: Level,

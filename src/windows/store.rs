@@ -12,7 +12,7 @@ use crate::domain::{CountryCode, ProblemKind, ServiceSlug};
 use crate::error::ApiError;
 
 /// One minute of one service's reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MinuteBucket {
     /// Start of the minute.
     pub t: DateTime<Utc>,

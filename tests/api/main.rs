@@ -12,6 +12,7 @@ mod helpers;
 mod incidents;
 mod interop;
 mod monitor;
+mod openapi;
 mod ops;
 mod reports;
 mod services;
