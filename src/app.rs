@@ -75,8 +75,15 @@ impl Application {
                     let method = req.method().to_string();
                     let response = srv.call(req);
                     async move {
-                        let response = response.await?;
+                        let mut response = response.await?;
                         observe(&response, &method, started);
+                        if method == "GET" {
+                            // Reads are public: any page may fetch them.
+                            response.headers_mut().insert(
+                                actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                                actix_web::http::header::HeaderValue::from_static("*"),
+                            );
+                        }
                         Ok(response)
                     }
                 })

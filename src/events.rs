@@ -16,8 +16,8 @@ use crate::windows::RedisConn;
 
 /// Entries the stream keeps (approximately).
 const STREAM_LENGTH: usize = 10_000;
-/// Most missed events replayed to a reconnecting client.
-const MAX_REPLAY: usize = 1_000;
+/// Events read per round trip when replaying.
+const PAGE: usize = 1_000;
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,25 +76,50 @@ impl Events {
             .map(drop)
     }
 
-    /// Events after `last_id` still in the stream, oldest first.
+    /// Events after `last_id` still in the stream, oldest first (read a page at a time).
     pub async fn since(&self, last_id: &str) -> Result<Vec<Event>, ApiError> {
-        let mut cmd = redis::cmd("XRANGE");
-        cmd.arg(&self.key)
-            .arg(format!("({last_id}"))
-            .arg("+")
-            .arg("COUNT")
-            .arg(MAX_REPLAY);
+        let mut events: Vec<Event> = Vec::new();
+        let mut after = last_id.to_owned();
+        loop {
+            let mut cmd = redis::cmd("XRANGE");
+            cmd.arg(&self.key)
+                .arg(format!("({after}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(PAGE);
+            let reply: StreamRangeReply = self
+                .redis
+                .run("replay-events", |mut c| async move {
+                    cmd.query_async(&mut c).await
+                })
+                .await?;
+            let full = reply.ids.len() == PAGE;
+            if let Some(last) = reply.ids.last() {
+                after = last.id.clone();
+            }
+            events.extend(
+                reply
+                    .ids
+                    .into_iter()
+                    .filter_map(|entry| to_event(entry.id, &entry.map)),
+            );
+            if !full || events.len() >= STREAM_LENGTH {
+                return Ok(events);
+            }
+        }
+    }
+
+    /// The id of the newest event in the stream, if any.
+    pub async fn newest_id(&self) -> Result<Option<String>, ApiError> {
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(&self.key).arg("+").arg("-").arg("COUNT").arg(1);
         let reply: StreamRangeReply = self
             .redis
-            .run("replay-events", |mut c| async move {
+            .run("newest-event", |mut c| async move {
                 cmd.query_async(&mut c).await
             })
             .await?;
-        Ok(reply
-            .ids
-            .into_iter()
-            .filter_map(|entry| to_event(entry.id, &entry.map))
-            .collect())
+        Ok(reply.ids.first().map(|e| e.id.clone()))
     }
 
     /// A receiver of events this instance reads from now on.

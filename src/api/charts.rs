@@ -29,14 +29,20 @@ struct ChartQuery {
 /// `90m`, `24h`, `7d` → minutes, from 1 hour to 90 days.
 fn parse_range(raw: &str) -> Result<i64, String> {
     let bad = || "must be a duration from 1h to 90d, like 6h, 24h or 7d".to_owned();
-    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let minutes = match unit {
-        "m" => n,
-        "h" => n * 60,
-        "d" => n * 1440,
-        _ => return Err(bad()),
+    let (number, per_unit) = if let Some(n) = raw.strip_suffix('m') {
+        (n, 1)
+    } else if let Some(n) = raw.strip_suffix('h') {
+        (n, 60)
+    } else if let Some(n) = raw.strip_suffix('d') {
+        (n, 1440)
+    } else {
+        return Err(bad());
     };
+    let minutes = number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per_unit))
+        .ok_or_else(bad)?;
     (60..=90 * 1440)
         .contains(&minutes)
         .then_some(minutes)
@@ -129,11 +135,16 @@ async fn service_chart(
         },
     )
     .await?;
-    let spans: Vec<_> = incidents::for_service(&state.db, curve.service_id)
-        .await?
-        .into_iter()
-        .map(|i| (i.started_at, i.ended_at))
-        .collect();
+    let spans: Vec<_> = incidents::for_service_between(
+        &state.db,
+        curve.service_id,
+        minute_start(curve.from),
+        minute_start(curve.to),
+    )
+    .await?
+    .into_iter()
+    .map(|i| (i.started_at, i.ended_at))
+    .collect();
     let chart = Chart {
         title: format!("{}: user-reported problems", curve.name),
         subtitle: subtitle(&curve),
@@ -205,7 +216,17 @@ mod tests {
         assert_eq!(parse_range("24h").unwrap(), 1440);
         assert_eq!(parse_range("90d").unwrap(), 90 * 1440);
         assert_eq!(parse_range("90m").unwrap(), 90);
-        for bad in ["", "h", "30m", "91d", "1w", "-3h", "x24h"] {
+        for bad in [
+            "",
+            "h",
+            "30m",
+            "91d",
+            "1w",
+            "-3h",
+            "x24h",
+            "1é",
+            "99999999999999999d",
+        ] {
             assert!(parse_range(bad).is_err(), "{bad}");
         }
         assert_eq!(step_for(60), "1m");

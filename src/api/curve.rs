@@ -93,7 +93,8 @@ pub async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Cur
     let now_minute = minute_of(state.clock.now());
     let open_end = align_up(now_minute + 1, size);
     let to = to.map_or(open_end, |t| {
-        align_up(minute_of(t) + i64::from(t.timestamp() % 60 != 0), size).min(open_end)
+        let partial = t.timestamp() % 60 != 0 || t.timestamp_subsec_nanos() != 0;
+        align_up(minute_of(t) + i64::from(partial), size).min(open_end)
     });
     let from = align_down(from.map_or(to - span, minute_of), size);
     if from >= to {
@@ -134,7 +135,8 @@ pub async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Cur
             &state.db,
             service.id,
             minute_start(data_from),
-            minute_start(seam),
+            // A range that ended long ago needs no bins after its end.
+            minute_start(seam.min(to)),
         )
         .await?
     } else {
@@ -187,7 +189,11 @@ pub fn cached(req: &HttpRequest, curve: &Curve, body: String, content_type: &str
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|tag| tag.trim().trim_start_matches("W/"))
+                .any(|tag| tag == etag || tag == "*")
+        });
     let mut response = if matches {
         HttpResponse::NotModified()
     } else {

@@ -65,6 +65,7 @@ impl Feed {
                     }
                     Err(RecvError::Lagged(_)) => {
                         // Too slow for the live feed: catch up from the stream instead.
+                        // `last` is None only when the stream was empty at connect: all of it is new.
                         let since = self.last.map_or_else(|| "0-0".to_owned(), |(ms, seq)| format!("{ms}-{seq}"));
                         self.backlog = self.events.since(&since).await.ok()?.into();
                         if let Some(event) = self.backlog.pop_front() {
@@ -88,20 +89,39 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty());
+    let bad = || {
+        ApiError::field(
+            "Last-Event-ID",
+            "must be an event id this stream sent, like 1749537360000-0",
+        )
+    };
     let last = match last_id {
-        Some(id) => Some(parse_id(id).ok_or_else(|| {
-            ApiError::field(
-                "Last-Event-ID",
-                "must be an event id this stream sent, like 1749537360000-0",
-            )
-        })?),
+        // Ids are Redis stream ids, taken from Redis's clock: one far ahead was not ours.
+        Some(id) => Some(
+            parse_id(id)
+                .filter(|(ms, _)| {
+                    *ms <= u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+                        + 86_400_000
+                })
+                .ok_or_else(bad)?,
+        ),
         None => None,
     };
     // Subscribe before reading the backlog, so nothing falls between the two.
     let receiver = state.events.subscribe();
-    let backlog = match last_id {
-        Some(id) => state.events.since(id).await?,
-        None => Vec::new(),
+    let (backlog, last) = match last_id {
+        Some(id) => (state.events.since(id).await?, last),
+        // A new client starts now; should it ever lag, it catches up from here, not from the
+        // oldest event in the stream.
+        None => (
+            Vec::new(),
+            state
+                .events
+                .newest_id()
+                .await?
+                .as_deref()
+                .and_then(parse_id),
+        ),
     };
     let feed = Feed {
         events: state.events.clone(),

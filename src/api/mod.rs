@@ -26,10 +26,12 @@ use crate::error::ApiError;
 
 /// Registers every route and the error shaping of actix's own extractors.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::QueryConfig::default()
-            .error_handler(|err, _| ApiError::field("query", err.to_string()).into()),
-    )
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
+        let message = err.to_string();
+        // serde names the parameter between backticks (`duplicate field `step``).
+        let field = message.split('`').nth(1).unwrap_or("query").to_owned();
+        ApiError::field(field, message).into()
+    }))
     .app_data(
         web::PathConfig::default()
             .error_handler(|err, _| ApiError::field("path", err.to_string()).into()),

@@ -157,6 +157,27 @@ pub async fn for_service(db: &Db, service_id: Uuid) -> Result<Vec<Incident>, Api
     db.timed(query.load(&mut conn)).await
 }
 
+/// Incidents of a service that overlap `[from, to)`, oldest first.
+pub async fn for_service_between(
+    db: &Db,
+    service_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Incident>, ApiError> {
+    let mut conn = db.conn().await?;
+    let query = incidents::table
+        .filter(incidents::service_id.eq(service_id))
+        .filter(incidents::started_at.lt(to))
+        .filter(
+            incidents::ended_at
+                .is_null()
+                .or(incidents::ended_at.gt(from)),
+        )
+        .order(incidents::started_at)
+        .select(Incident::as_select());
+    db.timed(query.load(&mut conn)).await
+}
+
 /// An incident's timeline, oldest first.
 pub async fn timeline(db: &Db, incident_id: Uuid) -> Result<Vec<Update>, ApiError> {
     let mut conn = db.conn().await?;

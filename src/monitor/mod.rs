@@ -376,7 +376,7 @@ impl Monitor {
             }
             tracker.forget_resolved();
         }
-        self.reconcile(&mut tracker, opened).await?;
+        self.reconcile(&mut tracker, opened, slug).await?;
         Ok(tracker)
     }
 
@@ -387,6 +387,7 @@ impl Monitor {
         &self,
         tracker: &mut Tracker,
         opened: Option<Update>,
+        slug: &ServiceSlug,
     ) -> Result<(), ApiError> {
         let service = tracker.service_id();
         let stored = incidents::open_for(&self.db, service).await?;
@@ -404,9 +405,13 @@ impl Monitor {
                 if recorded {
                     tracker.assume_normal();
                 } else {
-                    let (stored, _) = incidents::open_or_resume(&self.db, &replayed).await?;
+                    let (stored, created) = incidents::open_or_resume(&self.db, &replayed).await?;
                     if let Some(update) = opened {
                         incidents::add_update(&self.db, stored.id, &update).await?;
+                        if created {
+                            self.announce("incident.opened", &stored, &update, slug)
+                                .await;
+                        }
                     }
                     tracker.incident = Some(stored);
                 }

@@ -138,6 +138,18 @@ async fn every_instance_streams_the_incident_and_resuming_misses_nothing() {
         "the other instance streams the same events"
     );
 
+    // An id from the far future, or not an id at all, is refused with a clear answer.
+    for bad in ["9999999999999999-0", "latest"] {
+        let reply = leader
+            .client
+            .get(format!("{}/v1/events", leader.address))
+            .insert_header(("last-event-id", bad))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+
     // A client that saw only the first event reconnects and gets the rest, in order.
     let mut resumed = Sse::connect(&leader, Some(&seen[0].id)).await;
     let rest = resumed.until("incident.resolved").await;

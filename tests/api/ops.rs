@@ -25,4 +25,9 @@ async fn responses_carry_security_headers() {
     assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(reply.header("x-frame-options"), Some("DENY"));
     assert!(reply.header("content-security-policy").is_some());
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("*"),
+        "reads are open to any page"
+    );
 }
