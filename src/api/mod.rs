@@ -3,6 +3,7 @@
 
 mod admin;
 mod body;
+mod breakdown;
 mod charts;
 mod curve;
 mod docs;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(charts::routes)
     .configure(events::routes)
     .configure(openapi::routes)
+    .configure(breakdown::routes)
     .default_service(web::to(not_found));
 }
 

@@ -5,7 +5,9 @@ use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{charts, curve, events, incidents, interop, minutes, ops, reports, services, status};
+use super::{
+    breakdown, charts, curve, events, incidents, interop, minutes, ops, reports, services, status,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +17,7 @@ use super::{charts, curve, events, incidents, interop, minutes, ops, reports, se
         reports::submit,
         services::list, services::show, services::create, services::update, services::archive,
         minutes::minutes,
+        breakdown::problems, breakdown::countries,
         status::board,
         curve::json_curve, curve::csv_curve,
         incidents::list, incidents::show,

@@ -155,3 +155,27 @@ pub async fn set_complete_before(db: &Db, at: DateTime<Utc>) -> Result<(), ApiEr
         .set(rollup_progress::complete_before.eq(at));
     db.timed(query.execute(&mut conn)).await.map(drop)
 }
+
+/// Per-key counts of one dimension (`problem` or `country`) for a service's bins in
+/// `[from, to)`: `(bin start, key, count)`, oldest first.
+pub async fn breakdowns(
+    db: &Db,
+    service_id: Uuid,
+    dimension: &'static str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, String, i32)>, ApiError> {
+    let mut conn = db.conn().await?;
+    let query = report_bin_breakdowns::table
+        .filter(report_bin_breakdowns::service_id.eq(service_id))
+        .filter(report_bin_breakdowns::dimension.eq(dimension))
+        .filter(report_bin_breakdowns::bin_start.ge(from))
+        .filter(report_bin_breakdowns::bin_start.lt(to))
+        .order(report_bin_breakdowns::bin_start)
+        .select((
+            report_bin_breakdowns::bin_start,
+            report_bin_breakdowns::key,
+            report_bin_breakdowns::count,
+        ));
+    db.timed(query.load(&mut conn)).await
+}

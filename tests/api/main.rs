@@ -4,6 +4,7 @@
 //! key prefix and a manual clock, so tests run in parallel and never sleep.
 
 mod bootstrap;
+mod breakdown;
 mod charts;
 mod curve;
 mod errors;

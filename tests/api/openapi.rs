@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::helpers::TestApp;
 
 /// Every route the server has, method and path.
-const ROUTES: [(&str, &str); 20] = [
+const ROUTES: [(&str, &str); 22] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -16,6 +16,8 @@ const ROUTES: [(&str, &str); 20] = [
     ("patch", "/v1/services/{slug}"),
     ("delete", "/v1/services/{slug}"),
     ("get", "/v1/services/{slug}/minutes"),
+    ("get", "/v1/services/{slug}/problems"),
+    ("get", "/v1/services/{slug}/countries"),
     ("get", "/v1/status"),
     ("get", "/v1/services/{slug}/curve"),
     ("get", "/v1/services/{slug}/curve.csv"),
