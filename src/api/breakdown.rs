@@ -32,25 +32,7 @@ struct BreakdownQuery {
 
 /// `15m`, `1h`, `24h`, `7d` → minutes, from 15 minutes to 90 days.
 pub fn parse_window(raw: &str) -> Result<i64, String> {
-    let bad = || "must be a duration from 15m to 90d, like 15m, 1h, 24h or 7d".to_owned();
-    let (number, per_unit) = if let Some(n) = raw.strip_suffix('m') {
-        (n, 1)
-    } else if let Some(n) = raw.strip_suffix('h') {
-        (n, 60)
-    } else if let Some(n) = raw.strip_suffix('d') {
-        (n, 1440)
-    } else {
-        return Err(bad());
-    };
-    let minutes = number
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(per_unit))
-        .ok_or_else(bad)?;
-    (15..=90 * 1440)
-        .contains(&minutes)
-        .then_some(minutes)
-        .ok_or_else(bad)
+    super::parse_duration(raw, 15, 90 * 1440, "15m, 1h or 7d")
 }
 
 #[utoipa::path(get, path = "/v1/services/{slug}/problems", tag = "queries", params(("slug" = String, Path), ("window" = Option<String>, Query, description = "15m to 90d, default 1h"), ("step" = Option<String>, Query, description = "1m, 5m, 15m or 1h: adds a series"), ("tz" = Option<String>, Query)), responses((status = 200, description = "Counts and shares over the window, and per step", body = Object), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]

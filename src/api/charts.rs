@@ -28,25 +28,7 @@ struct ChartQuery {
 
 /// `90m`, `24h`, `7d` → minutes, from 1 hour to 90 days.
 fn parse_range(raw: &str) -> Result<i64, String> {
-    let bad = || "must be a duration from 1h to 90d, like 6h, 24h or 7d".to_owned();
-    let (number, per_unit) = if let Some(n) = raw.strip_suffix('m') {
-        (n, 1)
-    } else if let Some(n) = raw.strip_suffix('h') {
-        (n, 60)
-    } else if let Some(n) = raw.strip_suffix('d') {
-        (n, 1440)
-    } else {
-        return Err(bad());
-    };
-    let minutes = number
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(per_unit))
-        .ok_or_else(bad)?;
-    (60..=90 * 1440)
-        .contains(&minutes)
-        .then_some(minutes)
-        .ok_or_else(bad)
+    super::parse_duration(raw, 60, 90 * 1440, "6h, 24h or 7d")
 }
 
 /// The step a chart of `minutes` reads best at.
