@@ -72,6 +72,10 @@ impl TestAppBuilder {
             ("DOWNWATCH_REDIS_PREFIX".into(), prefix.clone()),
             ("DOWNWATCH_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
             ("DOWNWATCH_WORKERS".into(), "1".into()),
+            // Generous deadlines: a loaded CI machine must not turn a slow answer into a 503.
+            // Tests about deadlines set their own.
+            ("DOWNWATCH_REDIS_TIMEOUT_MS".into(), "5000".into()),
+            ("DOWNWATCH_DATABASE_TIMEOUT_MS".into(), "10000".into()),
         ];
         vars.extend(self.vars);
         let settings = Settings::from_lookup(|name| {
