@@ -61,7 +61,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Upper bound on one Redis round trip before the request answers 503.
     pub redis_timeout: Duration,
-    /// Upper bound on waiting for a PostgreSQL connection before answering 503.
+    /// Upper bound on a PostgreSQL connection wait or query before answering 503.
     pub database_timeout: Duration,
     /// How often each instance reloads the service catalog into memory.
     pub catalog_refresh: Duration,

@@ -17,9 +17,9 @@ use serde::Serialize;
 /// A dependency downwatch talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Dependency {
-    /// The Redis server holding minute buckets and dedup keys.
+    /// Redis: minute buckets, dedup keys, statuses, events, the monitor lease.
     Redis,
-    /// The PostgreSQL server holding the catalog.
+    /// PostgreSQL: the catalog, bins, incidents, secrets.
     PostgreSQL,
 }
 

@@ -33,6 +33,10 @@ pub struct Event {
 /// Orders stream ids (`<ms>-<seq>`); `None` if `id` is not one.
 pub fn parse_id(id: &str) -> Option<(u64, u64)> {
     let (ms, seq) = id.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(ms) || !digits(seq) {
+        return None;
+    }
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 

@@ -14,7 +14,7 @@ use downwatch::config::Settings;
 use downwatch::db::{Db, services};
 use downwatch::detect::Params;
 
-/// Crowd-sourced outage reports: ingest, windows and the service catalog.
+/// Crowd-sourced outage reports: ingest, detection, incidents and queries.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {

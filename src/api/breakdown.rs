@@ -17,6 +17,8 @@ use crate::headline::parse_zone;
 use crate::windows::keys::{minute_of, minute_start};
 
 const BIN_MINUTES: i64 = 15;
+/// Most points a breakdown series may have.
+const MAX_POINTS: i64 = 3_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/v1/services/{slug}/problems").get(problems))
@@ -165,6 +167,14 @@ async fn breakdown(
     });
     if let Some(step) = step {
         let size = step.minutes();
+        if window / size > MAX_POINTS {
+            return Err(ApiError::field(
+                "step",
+                format!(
+                    "gives more than {MAX_POINTS} points for this window; use a larger step or a shorter window"
+                ),
+            ));
+        }
         let first = from - from.rem_euclid(size);
         let mut series: BTreeMap<i64, BTreeMap<String, u64>> = (0..)
             .map(|i| first + i * size)

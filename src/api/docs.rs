@@ -97,12 +97,18 @@ pub struct IncidentPage {
     next_cursor: Option<String>,
 }
 
-/// A problem kind or country with its count and share.
+/// A problem kind with its count and share of the total.
 #[derive(Serialize, ToSchema)]
-pub struct Share {
-    /// `problem` or `country`, by list.
-    #[serde(rename = "problem")]
-    key: String,
+pub struct ProblemShare {
+    problem: String,
+    count: u64,
+    share: f64,
+}
+
+/// A country with its count and share of the total.
+#[derive(Serialize, ToSchema)]
+pub struct CountryShare {
+    country: String,
     count: u64,
     share: f64,
 }
@@ -114,8 +120,8 @@ pub struct IncidentDetail {
     /// e.g. "ChatGPT: problem reports rose from 2:36 AM EDT and peaked at 2,014 around 3:15 AM EDT".
     headline: String,
     tz: String,
-    top_problems: Vec<Share>,
-    top_countries: Vec<Share>,
+    top_problems: Vec<ProblemShare>,
+    top_countries: Vec<CountryShare>,
     timeline: Vec<Update>,
     related: Vec<IncidentSummary>,
 }

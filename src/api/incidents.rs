@@ -72,6 +72,8 @@ fn decode_cursor(raw: String) -> Result<(DateTime<Utc>, Uuid), String> {
         .parse::<i64>()
         .ok()
         .and_then(DateTime::from_timestamp_micros)
+        // Cursors come from incident start times: anything outside these years was not ours.
+        .filter(|t| (1970..=9999).contains(&chrono::Datelike::year(t)))
         .ok_or_else(bad)?;
     let id = Uuid::parse_str(id).map_err(|_| bad())?;
     Ok((at, id))

@@ -16,7 +16,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/v1/status").get(board));
 }
 
-/// A catalog entry with the monitor's view of it (`status: null` until first evaluated).
+/// A catalog entry with the monitor's view of it. `status` is null until the monitor has
+/// evaluated the service, 15 minutes after it stopped, or (on the catalog) while Redis is down.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ServiceView {
     #[serde(flatten)]
@@ -54,21 +55,26 @@ pub async fn with_status(
     services: Vec<Service>,
     strict: bool,
 ) -> Result<Vec<ServiceView>, ApiError> {
-    let slugs: Vec<ServiceSlug> = services
+    // Slugs are valid by the table's CHECK; one that is not simply has no status.
+    let slugs: Vec<Option<ServiceSlug>> = services
         .iter()
-        .filter_map(|s| ServiceSlug::parse(&s.slug).ok())
+        .map(|s| ServiceSlug::parse(&s.slug).ok())
         .collect();
-    let raw = match state.windows.read_statuses(&slugs).await {
-        Ok(raw) => raw,
+    let readable: Vec<ServiceSlug> = slugs.iter().flatten().cloned().collect();
+    let mut raw = match state.windows.read_statuses(&readable).await {
+        Ok(raw) => raw.into_iter(),
         Err(e) if strict => return Err(e),
-        Err(_) => vec![None; slugs.len()],
+        Err(_) => vec![None; readable.len()].into_iter(),
     };
     Ok(services
         .into_iter()
-        .zip(raw)
-        .map(|(service, json)| ServiceView {
-            service,
-            status: json.and_then(|j| serde_json::from_str(&j).ok()),
+        .zip(slugs)
+        .map(|(service, slug)| {
+            let json = slug.and_then(|_| raw.next().flatten());
+            ServiceView {
+                service,
+                status: json.and_then(|j| serde_json::from_str(&j).ok()),
+            }
         })
         .collect())
 }

@@ -54,17 +54,4 @@ impl CatalogCache {
             .cloned()
             .collect()
     }
-
-    /// Number of services in the snapshot.
-    pub fn len(&self) -> usize {
-        self.snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-    }
-
-    /// Whether the snapshot is empty (not yet loaded, or no services).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

@@ -11,4 +11,4 @@ pub mod schema;
 pub mod secrets;
 pub mod services;
 
-pub use pool::{Db, DbConn, query_error};
+pub use pool::{Db, query_error};

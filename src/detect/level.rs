@@ -61,7 +61,7 @@ impl FromStr for Level {
     }
 }
 
-/// Per-step counters behind the hysteresis, in steps.
+/// How many steps each rule of the hysteresis waits.
 #[derive(Debug, Clone, Copy)]
 pub struct Hysteresis {
     pub confirm_steps: u32,

@@ -155,7 +155,7 @@ impl Profile {
     }
 
     /// Learns from one observation of `seen` reports over `step_minutes`, where the level alone
-    /// predicted `level_expected`. Weekday factors start learning only with `weekly` true
+    /// predicted `level_expected`. Weekday factors start learning only with `learn_weekdays` true
     /// (after a few days, once the time-of-day shape has settled).
     pub fn learn(
         &mut self,

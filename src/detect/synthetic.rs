@@ -16,7 +16,7 @@ use rand_distr::{Distribution, Gamma, Normal, Pareto, Poisson};
 pub struct Traffic {
     /// Average reports per minute at the start.
     pub mean_per_minute: f64,
-    /// Daily swing: 0 flat, 0.9 nights at a tenth of the peak.
+    /// Daily swing: 0 flat; 0.9 puts nights at about a nineteenth of the peak.
     pub daily_amplitude: f64,
     /// Hour (UTC) of the daily peak.
     pub peak_hour: f64,

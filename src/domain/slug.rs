@@ -55,11 +55,6 @@ macro_rules! slug_type {
             }
         }
 
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
     };
 }
 

@@ -64,4 +64,7 @@ async fn voice_mode_failing_after_the_rest_recovered_shows_in_the_breakdown() {
     app.get("/v1/services/nope/problems")
         .await
         .assert_problem(404, None);
+    app.get("/v1/services/chatgpt/problems?window=90d&step=1m")
+        .await
+        .assert_problem(400, Some("step"));
 }

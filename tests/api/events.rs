@@ -139,7 +139,7 @@ async fn every_instance_streams_the_incident_and_resuming_misses_nothing() {
     );
 
     // An id from the far future, or not an id at all, is refused with a clear answer.
-    for bad in ["9999999999999999-0", "latest"] {
+    for bad in ["9999999999999999-0", "latest", "+1-0"] {
         let reply = leader
             .client
             .get(format!("{}/v1/events", leader.address))

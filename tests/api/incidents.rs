@@ -149,6 +149,10 @@ async fn incidents_list_filter_and_paginate() {
         ("limit=1000", "limit"),
         ("since=yesterday", "since"),
         ("cursor=abc", "cursor"),
+        (
+            "cursor=-999999999999999999_0195a0e8f4c07b3c9d1e2f3a4b5c6d7e",
+            "cursor",
+        ),
         ("service=Chat%20GPT", "service"),
     ] {
         app.get(&format!("/v1/incidents?{query}"))
