@@ -5,9 +5,7 @@
 //! come from Redis, so nothing is counted twice and nothing falls between.
 
 use crate::detect::{Detector, Level, Params};
-
-/// Minutes per stored bin.
-const BIN_MINUTES: i64 = 15;
+use crate::windows::keys::BIN_MINUTES;
 
 /// The steps a curve can be drawn at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,9 +14,8 @@ use crate::curve::Step;
 use crate::db::bins;
 use crate::error::{ApiError, FieldErrors};
 use crate::headline::parse_zone;
-use crate::windows::keys::{minute_of, minute_start};
+use crate::windows::keys::{BIN_MINUTES, align_down, align_up, minute_of, minute_start};
 
-const BIN_MINUTES: i64 = 15;
 /// Most points a breakdown series may have.
 const MAX_POINTS: i64 = 3_000;
 
@@ -101,7 +100,7 @@ async fn breakdown(
     // Older bins from PostgreSQL, recent minutes from Redis, joined at a bin boundary.
     let retention = (state.retention.as_secs() / 60) as i64;
     let redis_from = (now_minute - retention).max(from);
-    let seam = redis_from + (BIN_MINUTES - redis_from.rem_euclid(BIN_MINUTES)) % BIN_MINUTES;
+    let seam = align_up(redis_from, BIN_MINUTES);
     let seam = if from >= now_minute - retention {
         from
     } else {
@@ -144,19 +143,11 @@ async fn breakdown(
         }
     }
     let total: u64 = totals.values().sum();
-    let mut ranked: Vec<(&String, &u64)> = totals.iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let shares: Vec<_> = ranked
-        .iter()
-        .map(|(key, count)| {
-            let share = if total > 0 {
-                (**count as f64 / total as f64 * 1000.0).round() / 1000.0
-            } else {
-                0.0
-            };
-            json!({ dimension.name(): key, "count": count, "share": share })
-        })
-        .collect();
+    let shares = super::shares(
+        totals.iter().map(|(k, c)| (k.as_str(), *c)),
+        dimension.name(),
+        usize::MAX,
+    );
     let mut body = json!({
         "service": service.slug,
         "window_minutes": window,
@@ -175,14 +166,14 @@ async fn breakdown(
                 ),
             ));
         }
-        let first = from - from.rem_euclid(size);
+        let first = align_down(from, size);
         let mut series: BTreeMap<i64, BTreeMap<String, u64>> = (0..)
             .map(|i| first + i * size)
             .take_while(|m| *m < to)
             .map(|m| (m, BTreeMap::new()))
             .collect();
         for (minute, counts) in &per_minute {
-            let slot = series.entry(minute - minute.rem_euclid(size)).or_default();
+            let slot = series.entry(align_down(*minute, size)).or_default();
             for (key, count) in counts {
                 *slot.entry(key.clone()).or_default() += count;
             }

@@ -14,13 +14,14 @@ use crate::curve::{Counts, CurvePoint, Step, csv_cell, model};
 use crate::db::bins;
 use crate::error::{ApiError, FieldErrors};
 use crate::headline::parse_zone;
-use crate::windows::keys::{minute_of, minute_start};
+use crate::windows::keys::{
+    BIN_MINUTES, align_down, align_up, minute_ceil, minute_of, minute_start,
+};
 
 /// Longest range a curve may cover.
 const MAX_RANGE_DAYS: i64 = 90;
 /// History the model learns from before the first point.
 const WARM_UP_DAYS: i64 = 7;
-const BIN_MINUTES: i64 = 15;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/v1/services/{slug}/curve").get(json_curve))
@@ -65,14 +66,6 @@ pub struct Curve {
     pub closed: bool,
 }
 
-fn align_down(minute: i64, size: i64) -> i64 {
-    minute - minute.rem_euclid(size)
-}
-
-fn align_up(minute: i64, size: i64) -> i64 {
-    align_down(minute + size - 1, size)
-}
-
 /// Validates a curve request and computes it.
 pub async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, ApiError> {
     let slug = slug_param(slug)?;
@@ -92,10 +85,7 @@ pub async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Cur
     let size = step.minutes();
     let now_minute = minute_of(state.clock.now());
     let open_end = align_up(now_minute + 1, size);
-    let to = to.map_or(open_end, |t| {
-        let partial = t.timestamp() % 60 != 0 || t.timestamp_subsec_nanos() != 0;
-        align_up(minute_of(t) + i64::from(partial), size).min(open_end)
-    });
+    let to = to.map_or(open_end, |t| align_up(minute_ceil(t), size).min(open_end));
     let from = align_down(from.map_or(to - span, minute_of), size);
     if from >= to {
         return Err(ApiError::field(

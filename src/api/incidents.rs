@@ -140,24 +140,12 @@ fn top(counts: &Value, name: &str) -> Vec<Value> {
     let Some(map) = counts.as_object() else {
         return Vec::new();
     };
-    let total: u64 = map.values().filter_map(Value::as_u64).sum();
-    let mut entries: Vec<(&String, u64)> = map
-        .iter()
-        .filter_map(|(k, v)| v.as_u64().map(|c| (k, c)))
-        .collect();
-    entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    entries
-        .into_iter()
-        .take(5)
-        .map(|(key, count)| {
-            let share = if total > 0 {
-                (count as f64 / total as f64 * 1000.0).round() / 1000.0
-            } else {
-                0.0
-            };
-            json!({ name: key, "count": count, "share": share })
-        })
-        .collect()
+    super::shares(
+        map.iter()
+            .filter_map(|(k, v)| v.as_u64().map(|c| (k.as_str(), c))),
+        name,
+        5,
+    )
 }
 
 #[utoipa::path(get, path = "/v1/incidents/{id}", tag = "queries", params(("id" = uuid::Uuid, Path), ("tz" = Option<String>, Query)), responses((status = 200, body = super::docs::IncidentDetail), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::services::slug_param;
 use crate::error::{ApiError, FieldErrors};
-use crate::windows::keys::minute_of;
+use crate::windows::keys::{minute_ceil, minute_of};
 
 #[derive(Deserialize)]
 struct MinutesQuery {
@@ -56,14 +56,8 @@ fn minute_range(
     }
     // Minutes that have not begun yet hold no reports: the range stops at the current minute.
     let next_minute = minute_of(now) + 1;
-    let to_minute = match to {
-        // Every minute that starts before `to`.
-        Some(t) => {
-            minute_of(t) + i64::from(t.timestamp() % 60 != 0 || t.timestamp_subsec_nanos() != 0)
-        }
-        None => next_minute,
-    }
-    .min(next_minute);
+    // Every minute that starts before `to`.
+    let to_minute = to.map_or(next_minute, minute_ceil).min(next_minute);
     let from_minute = from.map_or(to_minute - 60, minute_of);
     let retention_minutes = retention.num_minutes();
     if from_minute >= to_minute {

@@ -87,6 +87,30 @@ pub fn parse_duration(raw: &str, min: i64, max: i64, examples: &str) -> Result<i
         .ok_or_else(bad)
 }
 
+/// `{<name>: key, count, share}` entries, largest first (ties by key), at most `limit`; shares
+/// are of the total over all keys, to three decimals.
+pub fn shares<'a>(
+    counts: impl IntoIterator<Item = (&'a str, u64)>,
+    name: &str,
+    limit: usize,
+) -> Vec<serde_json::Value> {
+    let mut entries: Vec<(&str, u64)> = counts.into_iter().collect();
+    let total: u64 = entries.iter().map(|(_, c)| c).sum();
+    entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    entries
+        .into_iter()
+        .take(limit)
+        .map(|(key, count)| {
+            let share = if total > 0 {
+                (count as f64 / total as f64 * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            };
+            serde_json::json!({ name: key, "count": count, "share": share })
+        })
+        .collect()
+}
+
 /// Parses the `{id}` path segment of an incident.
 pub fn incident_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::field("id", "must be an incident id (a UUID)"))

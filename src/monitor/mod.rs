@@ -356,7 +356,7 @@ impl Monitor {
                 }
                 let reports = match totals.peek() {
                     Some((start, total)) if minute_of(*start) == bin => {
-                        f64::from(*total) / tracker::BIN_MINUTES as f64
+                        f64::from(*total) / crate::windows::keys::BIN_MINUTES as f64
                     }
                     _ => 0.0,
                 };

@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use super::tracker::BIN_MINUTES;
 use crate::db::{Db, bins};
 use crate::domain::ServiceSlug;
 use crate::error::ApiError;
 use crate::windows::Windows;
-use crate::windows::keys::{minute_of, minute_start};
+use crate::windows::keys::{BIN_MINUTES, align_down, minute_of, minute_start};
 
 /// Rolls up closed minutes from the last complete bin (at most `retention_minutes` back) up to
 /// `closed_until` (exclusive), at most six hours of them per call. Returns the number of
@@ -80,7 +79,7 @@ const MAX_CATCH_UP_MINUTES: i64 = 6 * 60;
 
 /// The start of the bin containing `minute`.
 pub fn align(minute: i64) -> i64 {
-    minute - minute.rem_euclid(BIN_MINUTES)
+    align_down(minute, BIN_MINUTES)
 }
 
 fn clamp(count: u64) -> i32 {

@@ -13,10 +13,7 @@ use uuid::Uuid;
 use crate::db::incidents::{Incident, Update};
 use crate::detect::{Detector, Level, Params};
 use crate::windows::MinuteBucket;
-use crate::windows::keys::minute_start;
-
-/// Minutes per rollup bin.
-pub const BIN_MINUTES: i64 = 15;
+use crate::windows::keys::{BIN_MINUTES, align_down, minute_start};
 
 /// A service's status as the monitor last saw it; what dashboards show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -71,7 +68,7 @@ impl Tracker {
             service_id,
             detector: Detector::new(params, 1.0),
             next_minute: first_minute,
-            bin_start: first_minute - first_minute.rem_euclid(BIN_MINUTES),
+            bin_start: align_down(first_minute, BIN_MINUTES),
             bin_total: 0.0,
             bin_baseline: 0.0,
             incident: None,
@@ -143,7 +140,7 @@ impl Tracker {
             self.recent.pop_front();
         }
         self.recent.push_back((total, point.baseline));
-        let bin_start = minute - minute.rem_euclid(BIN_MINUTES);
+        let bin_start = align_down(minute, BIN_MINUTES);
         if bin_start != self.bin_start {
             self.bin_start = bin_start;
             self.bin_total = 0.0;

@@ -50,6 +50,24 @@ impl KeySchema {
     }
 }
 
+/// Minutes per PostgreSQL bin (the classic outage chart's step).
+pub const BIN_MINUTES: i64 = 15;
+
+/// The start of the `size`-minute step containing `minute`.
+pub fn align_down(minute: i64, size: i64) -> i64 {
+    minute - minute.rem_euclid(size)
+}
+
+/// The first `size`-minute step boundary at or after `minute`.
+pub fn align_up(minute: i64, size: i64) -> i64 {
+    align_down(minute + size - 1, size)
+}
+
+/// The first minute boundary at or after `t` (a range ending at `t` covers the minute `t` is in).
+pub fn minute_ceil(t: DateTime<Utc>) -> i64 {
+    minute_of(t) + i64::from(t.timestamp().rem_euclid(60) != 0 || t.timestamp_subsec_nanos() != 0)
+}
+
 /// Minutes since the Unix epoch of the minute containing `t`.
 pub fn minute_of(t: DateTime<Utc>) -> i64 {
     t.timestamp().div_euclid(60)
