@@ -9,7 +9,6 @@ use super::curve::{Curve, CurveQuery, cached, load};
 use crate::chart::{Bar, Chart, render};
 use crate::db::incidents;
 use crate::error::ApiError;
-use crate::headline::{HeadlineFacts, headline, parse_zone};
 use crate::windows::keys::minute_start;
 
 const ATTRIBUTION: &str = "Source: downwatch, crowd-sourced user reports";
@@ -150,13 +149,8 @@ async fn incident_chart(
 ) -> Result<HttpResponse, ApiError> {
     let id = super::incident_id(&path)?;
     let tz = query.into_inner().tz;
-    let zone = match &tz {
-        Some(raw) => parse_zone(raw).map_err(|e| ApiError::field("tz", e))?,
-        None => chrono_tz::Tz::UTC,
-    };
-    let (incident, service) = incidents::find(&state.db, id).await?.ok_or_else(|| {
-        ApiError::NotFound(format!("No incident {id}; GET /v1/incidents lists them."))
-    })?;
+    let zone = super::incidents::zone_param(tz.as_deref())?;
+    let (incident, service) = super::incidents::find_or_404(&state, id).await?;
     let now = state.clock.now();
     let from = incident.started_at - TimeDelta::hours(2);
     let to = (incident.ended_at.unwrap_or(now) + TimeDelta::hours(2)).min(now);
@@ -173,15 +167,8 @@ async fn incident_chart(
         },
     )
     .await?;
-    let facts = HeadlineFacts {
-        service: &service.name,
-        started_at: incident.started_at,
-        peak_bin_at: incident.peak_bin_at,
-        peak_bin_count: i64::from(incident.peak_bin_count),
-        ended_at: incident.ended_at,
-    };
     let chart = Chart {
-        title: headline(&facts, zone),
+        title: super::incidents::incident_headline(&incident, &service, zone),
         subtitle: subtitle(&curve),
         attribution: ATTRIBUTION.to_owned(),
         bars: bars(&curve, &[(incident.started_at, incident.ended_at)], now),

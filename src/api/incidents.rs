@@ -148,6 +148,32 @@ fn top(counts: &Value, name: &str) -> Vec<Value> {
     )
 }
 
+/// The `tz` parameter: an IANA zone, UTC when absent.
+pub fn zone_param(raw: Option<&str>) -> Result<Tz, ApiError> {
+    raw.map_or(Ok(Tz::UTC), |z| {
+        parse_zone(z).map_err(|e| ApiError::field("tz", e))
+    })
+}
+
+/// The incident with `id` and its service, or 404.
+pub async fn find_or_404(state: &AppState, id: Uuid) -> Result<(Incident, ServiceRef), ApiError> {
+    queries::find(&state.db, id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("No incident {id}; GET /v1/incidents lists them."))
+    })
+}
+
+/// The one-line summary of an incident, times in `zone`.
+pub fn incident_headline(incident: &Incident, service: &ServiceRef, zone: Tz) -> String {
+    let facts = HeadlineFacts {
+        service: &service.name,
+        started_at: incident.started_at,
+        peak_bin_at: incident.peak_bin_at,
+        peak_bin_count: i64::from(incident.peak_bin_count),
+        ended_at: incident.ended_at,
+    };
+    headline(&facts, zone)
+}
+
 #[utoipa::path(get, path = "/v1/incidents/{id}", tag = "queries", params(("id" = uuid::Uuid, Path), ("tz" = Option<String>, Query)), responses((status = 200, body = super::docs::IncidentDetail), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn show(
     path: web::Path<String>,
@@ -155,13 +181,8 @@ async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::incident_id(&path)?;
-    let zone: Tz = match query.into_inner().tz {
-        Some(raw) => parse_zone(&raw).map_err(|e| ApiError::field("tz", e))?,
-        None => Tz::UTC,
-    };
-    let (incident, service) = queries::find(&state.db, id).await?.ok_or_else(|| {
-        ApiError::NotFound(format!("No incident {id}; GET /v1/incidents lists them."))
-    })?;
+    let zone = zone_param(query.into_inner().tz.as_deref())?;
+    let (incident, service) = find_or_404(&state, id).await?;
     let timeline = queries::timeline(&state.db, id).await?;
     let related = queries::overlapping(
         &state.db,
@@ -172,17 +193,10 @@ async fn show(
     )
     .await?;
     let now = state.clock.now();
-    let facts = HeadlineFacts {
-        service: &service.name,
-        started_at: incident.started_at,
-        peak_bin_at: incident.peak_bin_at,
-        peak_bin_count: i64::from(incident.peak_bin_count),
-        ended_at: incident.ended_at,
-    };
     let related: Vec<Summary> = related.iter().map(|(i, s)| summary(i, s, now)).collect();
     Ok(HttpResponse::Ok().json(json!({
         "incident": summary(&incident, &service, now),
-        "headline": headline(&facts, zone),
+        "headline": incident_headline(&incident, &service, zone),
         "tz": zone.name(),
         "top_problems": top(&incident.problem_counts, "problem"),
         "top_countries": top(&incident.country_counts, "country"),
