@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use actix_web::dev::{Server, Service as _};
 use actix_web::middleware::DefaultHeaders;
+use actix_web::rt::task::JoinHandle;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
@@ -33,6 +34,9 @@ pub struct StartOptions {
     pub skip_migrations: bool,
     /// Run the monitor on a timer (tests turn it off and call `Monitor::tick` themselves).
     pub run_monitor: bool,
+    /// How much faster than the wall clock the injected clock runs (the demo's scaled clock);
+    /// the monitor's lease, kept on the injected clock, stretches to match.
+    pub clock_speed: f64,
 }
 
 impl Default for StartOptions {
@@ -40,6 +44,7 @@ impl Default for StartOptions {
         Self {
             skip_migrations: false,
             run_monitor: true,
+            clock_speed: 1.0,
         }
     }
 }
@@ -49,6 +54,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -61,7 +67,7 @@ impl Application {
         if !options.skip_migrations {
             prepare_database(&settings.database_url).await?;
         }
-        let state = web::Data::new(build_state(&settings, clock).await?);
+        let state = web::Data::new(build_state(&settings, clock, options.clock_speed).await?);
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (DOWNWATCH_BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -94,15 +100,16 @@ impl Application {
             server = server.workers(workers);
         }
         tracing::info!(address = %format!("http://{}:{port}", settings.bind.ip()), "downwatch listening");
-        spawn_timers(&state, &settings);
-        state.events.spawn_reader();
+        let mut background = spawn_timers(&state, &settings);
+        background.push(state.events.spawn_reader());
         if options.run_monitor {
-            spawn_monitor(&state, settings.monitor_tick);
+            background.push(spawn_monitor(&state, settings.monitor_tick));
         }
         Ok(Self {
             port,
             server: server.run(),
             state,
+            background,
         })
     }
 
@@ -111,14 +118,24 @@ impl Application {
         self.port
     }
 
+    /// A handle to stop the server gracefully from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// The shared state, for tests that need to poke at internals.
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM, draining in-flight requests before returning.
+    /// Serves until SIGINT/SIGTERM (or a stop through [`Self::handle`]), draining in-flight
+    /// requests; then stops the timers, so nothing touches storage after this returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
+        served
     }
 }
 
@@ -132,7 +149,11 @@ pub async fn prepare_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn build_state(settings: &Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+async fn build_state(
+    settings: &Settings,
+    clock: SharedClock,
+    clock_speed: f64,
+) -> anyhow::Result<AppState> {
     let db = Db::new(&settings.database_url, settings.database_timeout, 16)?;
     let secret = match &settings.reporter_secret {
         Some(secret) => secret.as_bytes().to_vec(),
@@ -175,7 +196,7 @@ async fn build_state(settings: &Settings, clock: SharedClock) -> anyhow::Result<
             events: events.clone(),
         },
         settings.detect,
-        settings.monitor_tick * 3,
+        settings.monitor_tick.mul_f64(3.0 * clock_speed),
         settings.retention,
     ));
     Ok(AppState {
@@ -213,9 +234,9 @@ async fn seed_catalog(db: &Db, clock: &SharedClock) -> anyhow::Result<()> {
 }
 
 /// Background upkeep: limiter housekeeping and catalog refresh.
-fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) {
+fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) -> Vec<JoinHandle<()>> {
     let limiter_state = state.clone();
-    actix_web::rt::spawn(async move {
+    let housekeeping = actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
@@ -225,7 +246,7 @@ fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) {
     });
     let catalog_state = state.clone();
     let every = settings.catalog_refresh;
-    actix_web::rt::spawn(async move {
+    let refresh = actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
@@ -235,10 +256,11 @@ fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) {
             }
         }
     });
+    vec![housekeeping, refresh]
 }
 
 /// Ticks the monitor; a failed tick is logged and the next one catches up.
-fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) {
+fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> JoinHandle<()> {
     let state = state.clone();
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -255,7 +277,7 @@ fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) {
                 }
             }
         }
-    });
+    })
 }
 
 fn security_headers() -> DefaultHeaders {

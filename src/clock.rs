@@ -64,6 +64,48 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that starts at `origin` and runs `speed` times faster than the wall clock; the demo
+/// replays hours of an outage in minutes on it.
+#[derive(Debug)]
+pub struct ScaledClock {
+    origin: DateTime<Utc>,
+    started: std::time::Instant,
+    speed: f64,
+}
+
+impl ScaledClock {
+    /// A clock reading `origin` now and advancing `speed` seconds per real second.
+    pub fn new(origin: DateTime<Utc>, speed: f64) -> Arc<Self> {
+        assert!(
+            speed.is_finite() && speed > 0.0,
+            "clock speed must be positive"
+        );
+        Arc::new(Self {
+            origin,
+            started: std::time::Instant::now(),
+            speed,
+        })
+    }
+
+    /// How many times faster than the wall clock this clock runs.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    /// The real time left until this clock reads `at` (zero if it already has).
+    pub fn real_time_until(&self, at: DateTime<Utc>) -> Duration {
+        let ahead = (at - self.now()).to_std().unwrap_or(Duration::ZERO);
+        ahead.div_f64(self.speed)
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = self.started.elapsed().mul_f64(self.speed);
+        self.origin + TimeDelta::from_std(elapsed).unwrap_or(TimeDelta::MAX)
+    }
+}
+
 /// Adapts a [`SharedClock`] to governor's clock, so the rate limiter follows injected time.
 ///
 /// Instants are durations since the Unix epoch; governor only ever subtracts them.
@@ -93,6 +135,20 @@ mod tests {
         assert_eq!(clock.now(), start + TimeDelta::seconds(90));
         clock.set(start);
         assert_eq!(clock.now(), start);
+    }
+
+    #[test]
+    fn scaled_clock_runs_faster_than_the_wall_clock() {
+        let start = Utc.with_ymd_and_hms(2025, 6, 10, 5, 36, 0).unwrap();
+        let clock = ScaledClock::new(start, 600.0);
+        let first = clock.now();
+        assert!(first >= start && first < start + TimeDelta::seconds(60));
+        // An hour of scaled time is six real seconds at 600x.
+        let wait = clock.real_time_until(start + TimeDelta::hours(1));
+        assert!(wait <= Duration::from_secs(6) && wait > Duration::from_secs(5));
+        assert_eq!(clock.real_time_until(start), Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(clock.now() - first >= TimeDelta::seconds(12));
     }
 
     #[test]

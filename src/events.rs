@@ -133,7 +133,7 @@ impl Events {
 
     /// Follows the stream on a connection of its own (a blocking read must not hold up the
     /// shared one) and broadcasts to local subscribers; reconnects after errors.
-    pub fn spawn_reader(self: &Arc<Self>) {
+    pub fn spawn_reader(self: &Arc<Self>) -> actix_web::rt::task::JoinHandle<()> {
         let events = Arc::clone(self);
         actix_web::rt::spawn(async move {
             let mut last = "$".to_owned();
@@ -143,7 +143,7 @@ impl Events {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-        });
+        })
     }
 
     async fn follow(&self, last: &mut String) -> redis::RedisResult<()> {

@@ -9,10 +9,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use downwatch::app::{self, Application, StartOptions};
 use downwatch::catalog::CatalogFile;
-use downwatch::clock::{Clock, SystemClock};
+use downwatch::clock::{Clock, ScaledClock, SystemClock};
 use downwatch::config::Settings;
 use downwatch::db::{Db, services};
+use downwatch::demo::{self, DemoOptions};
 use downwatch::detect::Params;
+use downwatch::simulate::{Pace, Scenario, SendOptions};
 
 /// Crowd-sourced outage reports: ingest, detection, incidents and queries.
 #[derive(Parser)]
@@ -41,6 +43,42 @@ enum Command {
         /// Output CSV (default: standard output).
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+    /// Send real HTTP reports to a running server following a scenario, then check that
+    /// every acknowledged report is counted. The server must trust this machine as a proxy
+    /// (DOWNWATCH_TRUSTED_PROXIES=127.0.0.1/32) to tell the simulated people apart.
+    Simulate {
+        /// The built-in scenario `chatgpt-2025-06-10`, or a scenario file (TOML).
+        #[arg(long, default_value = "chatgpt-2025-06-10")]
+        scenario: String,
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+        concurrency: u16,
+        /// Scenario seconds per real second; without it, reports go as fast as the server takes them.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Multiply the scenario's organic volume (floods are sent as written).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
+    /// Replay the ChatGPT outage of 10 June 2025 into a fresh server on a fast clock and
+    /// watch it get detected (own database and Redis prefix, removed afterwards).
+    Demo {
+        /// Simulated seconds per real second (180: the ten-hour scenario in under four minutes).
+        #[arg(long, default_value_t = 180.0)]
+        speed: f64,
+        /// Port to serve the demo on.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Keep the data and keep serving after the replay, until Ctrl-C.
+        #[arg(long)]
+        keep: bool,
+        /// Multiply the scenario's volume.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
     },
     /// Manage the service catalog.
     Services {
@@ -77,7 +115,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    downwatch::telemetry::init_tracing(settings.log_format);
+    // The demo and the simulator print their own story; request logs would drown it.
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Simulate { .. });
+    downwatch::telemetry::init_tracing(settings.log_format, if quiet { "warn" } else { "info" });
     let result = actix_web::rt::System::new().block_on(run(cli.command, settings));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,6 +168,57 @@ fn backtest(input: &Path, output: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn simulate(
+    name: &str,
+    url: String,
+    concurrency: u16,
+    speed: Option<f64>,
+    scale: f64,
+) -> anyhow::Result<()> {
+    let scenario = match Scenario::builtin(name) {
+        Some(scenario) => scenario,
+        None => {
+            let text = std::fs::read_to_string(name).with_context(|| {
+                format!(
+                    "{name} is neither a built-in scenario (chatgpt-2025-06-10) nor a readable file"
+                )
+            })?;
+            Scenario::parse(&text).map_err(|errors| {
+                let lines: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("  {}: {}", e.field, e.detail))
+                    .collect();
+                anyhow::anyhow!("{name} is not a valid scenario:\n{}", lines.join("\n"))
+            })?
+        }
+    };
+    anyhow::ensure!(
+        scale > 0.0 && scale <= 1000.0,
+        "--scale must be above 0 and at most 1000"
+    );
+    let pace = match speed {
+        None => Pace::Unpaced,
+        Some(speed) if speed.is_finite() && speed > 0.0 => {
+            Pace::Clock(ScaledClock::new(scenario.start, speed))
+        }
+        Some(_) => anyhow::bail!("--speed must be a positive number"),
+    };
+    let options = SendOptions {
+        base_url: url,
+        concurrency: usize::from(concurrency),
+        scale,
+        pace,
+        progress: true,
+    };
+    let report = downwatch::simulate::run(&scenario, &options).await?;
+    print!("{report}");
+    anyhow::ensure!(
+        report.reconciled(),
+        "the server's counts do not match what it acknowledged"
+    );
+    Ok(())
+}
+
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Backtest { .. } => unreachable!("handled before configuration is read"),
@@ -139,6 +230,43 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let application = Application::build(settings, Arc::new(SystemClock), options).await?;
             application.run_until_stopped().await?;
             tracing::info!("downwatch stopped cleanly");
+        }
+        Command::Simulate {
+            scenario,
+            url,
+            concurrency,
+            speed,
+            scale,
+        } => simulate(&scenario, url, concurrency, speed, scale).await?,
+        Command::Demo {
+            speed,
+            port,
+            keep,
+            scale,
+        } => {
+            anyhow::ensure!(
+                speed.is_finite() && (1.0..=3600.0).contains(&speed),
+                "--speed must be from 1 to 3600"
+            );
+            anyhow::ensure!(
+                scale > 0.0 && scale <= 1000.0,
+                "--scale must be above 0 and at most 1000"
+            );
+            let options = DemoOptions {
+                speed,
+                port,
+                keep,
+                scale,
+            };
+            let outcome = demo::run(settings, options).await?;
+            anyhow::ensure!(
+                outcome.run.reconciled(),
+                "the server's counts do not match what it acknowledged"
+            );
+            anyhow::ensure!(
+                outcome.detected_after.is_some(),
+                "the seed outage was not detected"
+            );
         }
         Command::Migrate => {
             app::prepare_database(&settings.database_url).await?;

@@ -59,6 +59,28 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Drops the database named in `url`, closing its connections (a demo cleaning up).
+pub async fn drop_database(url: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    anyhow::ensure!(
+        !name.is_empty() && name != "postgres",
+        "refusing to drop database {name:?}"
+    );
+    let mut maintenance = parsed.clone();
+    maintenance.set_path("/postgres");
+    with_sync_connection(maintenance.as_str(), move |conn| {
+        use diesel::RunQueryDsl;
+        let drop = format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            name.replace('"', "\"\"")
+        );
+        diesel::sql_query(drop).execute(conn)?;
+        Ok(())
+    })
+    .await
+}
+
 async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> diesel::QueryResult<bool> {
     use diesel_async::RunQueryDsl;
     diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")

@@ -161,6 +161,68 @@ impl Windows {
     pub fn keys(&self) -> &KeySchema {
         &self.keys
     }
+
+    /// Adds finished minutes to a service's buckets without dedup or rate limits: history for
+    /// a demo that starts with a past. Counts add to what is there.
+    pub async fn seed_minutes(
+        &self,
+        service: &ServiceSlug,
+        buckets: &[MinuteBucket],
+    ) -> Result<(), ApiError> {
+        let mut pipe = redis::pipe();
+        for bucket in buckets.iter().filter(|b| b.total > 0) {
+            let key = self.keys.bucket(service, minute_of(bucket.t));
+            pipe.hincr(&key, "t", bucket.total).ignore();
+            for (kind, n) in &bucket.problems {
+                pipe.hincr(&key, format!("p:{kind}"), *n).ignore();
+            }
+            for (country, n) in &bucket.countries {
+                pipe.hincr(&key, format!("c:{country}"), *n).ignore();
+            }
+            pipe.expire(&key, self.retention.as_secs() as i64).ignore();
+        }
+        self.redis
+            .run("seed-minutes", |mut c| async move {
+                pipe.query_async::<()>(&mut c).await
+            })
+            .await
+    }
+
+    /// Deletes every key under this schema's prefix (a demo or benchmark cleaning up after
+    /// itself); returns how many went. Uses SCAN, so a large keyspace is not blocked.
+    pub async fn purge(&self) -> Result<u64, ApiError> {
+        let pattern = format!("{}:*", self.keys.prefix());
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let (next, keys): (u64, Vec<String>) = self
+                .redis
+                .run("purge-scan", |mut c| async move {
+                    scan.query_async(&mut c).await
+                })
+                .await?;
+            if !keys.is_empty() {
+                let mut unlink = redis::cmd("UNLINK");
+                unlink.arg(&keys);
+                deleted += self
+                    .redis
+                    .run("purge-unlink", |mut c| async move {
+                        unlink.query_async::<u64>(&mut c).await
+                    })
+                    .await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
 }
 
 /// Most bucket reads in one pipelined round trip.

@@ -17,4 +17,5 @@ mod openapi;
 mod ops;
 mod reports;
 mod services;
+mod simulate;
 mod status;

@@ -1,0 +1,310 @@
+//! `downwatch demo`: the seed outage, detected live, in a few minutes, from one command.
+//!
+//! A newcomer should see the whole product work before reading any of it. The demo makes its
+//! own database and Redis prefix, gives the model four weeks of normal history, then starts a
+//! real server on a clock running many times faster than the wall clock (starting an hour
+//! before ChatGPT's outage of 10 June 2025) and replays the outage into it over HTTP with the
+//! simulator. It prints what the monitor announces as it happens, then a summary, and removes
+//! its data unless asked to keep it.
+
+pub mod history;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use uuid::Uuid;
+
+use crate::app::{self, Application, StartOptions};
+use crate::catalog::{CatalogFile, SHIPPED_CATALOG};
+use crate::clock::ScaledClock;
+use crate::config::Settings;
+use crate::db::{self, Db};
+use crate::events::Event;
+use crate::simulate::scenario::SEED_SCENARIO_NAME;
+use crate::simulate::{self, Pace, RunReport, Scenario, SendOptions};
+use crate::windows::{KeySchema, RedisConn, Windows};
+
+/// Days of normal history the demo writes before it starts.
+const HISTORY_DAYS: i64 = 28;
+/// Minutes of that history also written to Redis (what the monitor replays when it starts).
+const RECENT_MINUTES: i64 = 180;
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// How many times faster than the wall clock the demo's clock runs.
+    pub speed: f64,
+    /// Port to serve on (0 picks a free one).
+    pub port: u16,
+    /// Keep the database and Redis keys, and keep serving after the replay until Ctrl-C.
+    pub keep: bool,
+    /// Volume multiplier for the replay.
+    pub scale: f64,
+}
+
+/// What the demo saw.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    /// The simulator's run and reconciliation.
+    pub run: RunReport,
+    /// Incidents the monitor opened, per scenario service.
+    pub incidents: Vec<(String, db::incidents::Incident)>,
+    /// Minutes from the outage's onset to the first ChatGPT incident, if one opened.
+    pub detected_after: Option<i64>,
+}
+
+/// Runs the demo against the PostgreSQL server and Redis of `base`, in a database and key
+/// prefix of its own.
+pub async fn run(base: Settings, options: DemoOptions) -> anyhow::Result<DemoOutcome> {
+    let scenario = Scenario::builtin(SEED_SCENARIO_NAME).expect("the seed scenario is built in");
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let settings = demo_settings(base, &tag, &options)?;
+    let outcome = tokio::select! {
+        outcome = run_in(&settings, &scenario, &options) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if options.keep {
+        println!(
+            "kept: database {:?}, Redis prefix {:?}",
+            database_name(&settings.database_url),
+            settings.redis_prefix
+        );
+    } else {
+        clean_up(&settings).await;
+    }
+    outcome
+}
+
+/// The caller's connections with a database, prefix, address and timing of the demo's own.
+fn demo_settings(
+    mut settings: Settings,
+    tag: &str,
+    options: &DemoOptions,
+) -> anyhow::Result<Settings> {
+    let mut url = url::Url::parse(&settings.database_url).context("DATABASE_URL")?;
+    url.set_path(&format!("/downwatch_demo_{tag}"));
+    settings.database_url = url.to_string();
+    settings.redis_prefix = format!("dwdemo-{tag}");
+    settings.bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), options.port);
+    // The simulator tells its people apart with X-Forwarded-For from this machine.
+    settings.trusted_proxies = vec!["127.0.0.1/32".parse()?, "::1/128".parse()?];
+    // One evaluation per simulated minute.
+    settings.monitor_tick = Duration::from_secs_f64((60.0 / options.speed).max(0.05));
+    Ok(settings)
+}
+
+async fn run_in(
+    settings: &Settings,
+    scenario: &Scenario,
+    options: &DemoOptions,
+) -> anyhow::Result<DemoOutcome> {
+    app::prepare_database(&settings.database_url).await?;
+    let db = Db::new(&settings.database_url, Duration::from_secs(60), 4)?;
+    let services = write_history(settings, &db, scenario).await?;
+    let clock = ScaledClock::new(scenario.start, options.speed);
+    let start = StartOptions {
+        clock_speed: options.speed,
+        ..StartOptions::default()
+    };
+    let application = Application::build(settings.clone(), clock.clone(), start).await?;
+    let base_url = format!("http://127.0.0.1:{}", application.port());
+    let state = application.state();
+    let server = application.handle();
+    let mut events = state.events.subscribe();
+    let serving = actix_web::rt::spawn(application.run_until_stopped());
+    let zone = scenario.zone;
+    println!(
+        "downwatch demo: the ChatGPT outage of 10 June 2025, replayed at {}x from {}",
+        options.speed,
+        local(scenario.start, zone)
+    );
+    println!("  status board:  {base_url}/");
+    println!("  status JSON:   {base_url}/v1/status");
+    println!("  ChatGPT chart: {base_url}/v1/services/chatgpt/chart.svg");
+    let names: HashMap<String, String> = services
+        .iter()
+        .map(|(slug, _, name)| (slug.clone(), name.clone()))
+        .collect();
+    let printer = {
+        let base_url = base_url.clone();
+        actix_web::rt::spawn(async move {
+            while let Ok(event) = events.recv().await {
+                if let Some(line) = describe(&event, &names, zone, &base_url) {
+                    println!("{line}");
+                }
+            }
+        })
+    };
+    let send = SendOptions {
+        base_url: base_url.clone(),
+        concurrency: 16,
+        scale: options.scale,
+        pace: Pace::Clock(clock.clone()),
+        progress: false,
+    };
+    let run = simulate::run(scenario, &send).await?;
+    // Let the monitor see the last minutes before reading what it decided.
+    tokio::time::sleep(clock.real_time_until(scenario.end + TimeDelta::minutes(2))).await;
+    tokio::time::sleep(settings.monitor_tick * 2).await;
+    printer.abort();
+    print!("{run}");
+    let mut incidents = Vec::new();
+    for (slug, id, _) in &services {
+        for incident in db::incidents::for_service(&db, *id).await? {
+            incidents.push((slug.clone(), incident));
+        }
+    }
+    let onset = scenario.outages[0].onset;
+    let detected_after = incidents
+        .iter()
+        .filter(|(slug, i)| slug == "chatgpt" && i.started_at >= onset - TimeDelta::minutes(5))
+        .map(|(_, i)| (i.started_at - onset).num_minutes())
+        .min();
+    print_summary(&incidents, detected_after, zone, &base_url);
+    if options.keep {
+        println!(
+            "serving on {base_url} until Ctrl-C (the clock keeps running at {}x)",
+            options.speed
+        );
+        tokio::signal::ctrl_c().await?;
+    }
+    server.stop(true).await;
+    // Wait for the timers to stop too, before the caller removes the data under them.
+    let _ = serving.await;
+    Ok(DemoOutcome {
+        run,
+        incidents,
+        detected_after,
+    })
+}
+
+/// Seeds the catalog and four weeks of normal history; returns (slug, id, name) per service.
+async fn write_history(
+    settings: &Settings,
+    db: &Db,
+    scenario: &Scenario,
+) -> anyhow::Result<Vec<(String, Uuid, String)>> {
+    let catalog = CatalogFile::parse(SHIPPED_CATALOG)
+        .map_err(|e| anyhow::anyhow!("shipped catalog is invalid: {e:?}"))?;
+    db::services::import(db, &catalog.services, scenario.start).await?;
+    let mut services = Vec::new();
+    for traffic in &scenario.services {
+        let service = db::services::find(db, traffic.slug.as_str())
+            .await?
+            .with_context(|| format!("{} is not in the shipped catalog", traffic.slug))?;
+        services.push((service.slug, service.id, service.name));
+    }
+    let ids: Vec<Uuid> = services.iter().map(|(_, id, _)| *id).collect();
+    let history = history::generate(scenario, &ids, HISTORY_DAYS, RECENT_MINUTES);
+    for chunk in history.bins.chunks(500) {
+        db::bins::upsert(db, chunk).await?;
+    }
+    db::bins::set_complete_before(db, scenario.start).await?;
+    let windows = Windows::new(
+        RedisConn::new(&settings.redis_url, settings.redis_timeout)?,
+        KeySchema::new(settings.redis_prefix.clone()),
+        settings.dedup_window,
+        settings.retention,
+    );
+    for (traffic, minutes) in scenario.services.iter().zip(&history.minutes) {
+        windows.seed_minutes(&traffic.slug, minutes).await?;
+    }
+    println!(
+        "wrote {HISTORY_DAYS} days of normal reports for {} services ({} bins)",
+        services.len(),
+        history.bins.len()
+    );
+    Ok(services)
+}
+
+/// One line for an incident event; `None` for events not worth a line.
+fn describe(
+    event: &Event,
+    names: &HashMap<String, String>,
+    zone: Tz,
+    base_url: &str,
+) -> Option<String> {
+    let data: serde_json::Value = serde_json::from_str(&event.data).ok()?;
+    let kind = data["kind"].as_str()?;
+    if !event.kind.starts_with("incident.") || kind == "peak" {
+        return None;
+    }
+    let slug = data["service"].as_str()?;
+    let name = names.get(slug).map_or(slug, String::as_str);
+    let at: DateTime<Utc> = data["at"].as_str()?.parse().ok()?;
+    let id = data["incident_id"].as_str()?;
+    let level = data["level"].as_str()?;
+    let what = match kind {
+        "opened" => format!("incident opened at level {level}"),
+        "escalated" => format!("escalated to {level}"),
+        "deescalated" => format!("calmer: level {level}"),
+        "resolved" => "resolved".to_owned(),
+        other => other.to_owned(),
+    };
+    Some(format!(
+        "[{}] {name}: {what}  {base_url}/v1/incidents/{id}/chart.svg",
+        local(at, zone)
+    ))
+}
+
+fn print_summary(
+    incidents: &[(String, db::incidents::Incident)],
+    detected_after: Option<i64>,
+    zone: Tz,
+    base_url: &str,
+) {
+    println!("incidents:");
+    for (slug, incident) in incidents {
+        let ended = incident.ended_at.map_or_else(
+            || "still open".to_owned(),
+            |t| format!("resolved {}", local(t, zone)),
+        );
+        println!(
+            "  {slug:<12} opened {}, highest {}, peak {} reports in 15 min, {ended}  {base_url}/v1/incidents/{}",
+            local(incident.started_at, zone),
+            incident.highest_level,
+            incident.peak_bin_count,
+            incident.id
+        );
+    }
+    match detected_after {
+        Some(minutes) => println!(
+            "detected: the ChatGPT outage (onset 02:36 EDT) was flagged {minutes} min after it began"
+        ),
+        None => println!("NOT DETECTED: no ChatGPT incident opened"),
+    }
+}
+
+fn local(t: DateTime<Utc>, zone: Tz) -> String {
+    t.with_timezone(&zone).format("%H:%M %Z").to_string()
+}
+
+fn database_name(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.path().trim_start_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// Drops the demo's database and Redis keys; failures are printed, not fatal.
+async fn clean_up(settings: &Settings) {
+    if let Err(e) = db::bootstrap::drop_database(&settings.database_url).await {
+        eprintln!("could not drop the demo database: {e:#}");
+    }
+    let purge = async {
+        let windows = Windows::new(
+            RedisConn::new(&settings.redis_url, settings.redis_timeout)?,
+            KeySchema::new(settings.redis_prefix.clone()),
+            settings.dedup_window,
+            settings.retention,
+        );
+        windows.purge().await.map_err(anyhow::Error::from)
+    };
+    match purge.await {
+        Ok(_) => println!("cleaned up the demo's database and Redis keys"),
+        Err(e) => eprintln!("could not delete the demo's Redis keys: {e:#}"),
+    }
+}

@@ -1,0 +1,135 @@
+//! Checking a run against the server: every acknowledged report must be in Redis, once.
+//!
+//! The simulator knows the minute bucket of every 202 it received. Afterwards it reads those
+//! minutes back through `GET /v1/services/{slug}/minutes` and compares per service. Counts the
+//! server already held for those minutes before the run (a previous run, say) are read first
+//! and subtracted, so back-to-back runs reconcile too; traffic from other senders during the
+//! run would show up as a surplus.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+
+/// Minute totals of one service, by minute start.
+pub type Minutes = BTreeMap<DateTime<Utc>, u64>;
+
+/// One service's reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCheck {
+    /// The service.
+    pub slug: String,
+    /// Reports the server acknowledged with 202.
+    pub acknowledged: u64,
+    /// Reports Redis holds for the same minutes, less what it held before the run.
+    pub counted: u64,
+}
+
+impl ServiceCheck {
+    /// True when nothing acknowledged is missing and nothing is counted twice.
+    pub fn matches(&self) -> bool {
+        self.acknowledged == self.counted
+    }
+}
+
+#[derive(Deserialize)]
+struct Bucket {
+    t: DateTime<Utc>,
+    total: u64,
+}
+
+/// Reads minute totals of `slug` in `[from, to)` (or the server's last hour when unbounded).
+pub async fn read_minutes(
+    client: &awc::Client,
+    base_url: &str,
+    slug: &str,
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> anyhow::Result<Minutes> {
+    let mut url = format!(
+        "{}/v1/services/{slug}/minutes",
+        base_url.trim_end_matches('/')
+    );
+    if let Some((from, to)) = range {
+        url.push_str(&format!(
+            "?from={}&to={}",
+            from.format("%Y-%m-%dT%H:%M:%SZ"),
+            to.format("%Y-%m-%dT%H:%M:%SZ")
+        ));
+    }
+    let mut response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    if !response.status().is_success() {
+        let body = response.body().await.unwrap_or_default();
+        anyhow::bail!(
+            "GET {url}: {} {}",
+            response.status(),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let buckets: Vec<Bucket> = response
+        .json()
+        .limit(16 << 20)
+        .await
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    Ok(buckets.into_iter().map(|b| (b.t, b.total)).collect())
+}
+
+/// Compares what was acknowledged with what the server holds now, less what it held before.
+pub fn compare(
+    slug: &str,
+    acknowledged: &Minutes,
+    before: &Minutes,
+    after: &Minutes,
+) -> ServiceCheck {
+    let counted = acknowledged
+        .keys()
+        .map(|minute| {
+            let now = after.get(minute).copied().unwrap_or(0);
+            now.saturating_sub(before.get(minute).copied().unwrap_or(0))
+        })
+        .sum();
+    ServiceCheck {
+        slug: slug.to_owned(),
+        acknowledged: acknowledged.values().sum(),
+        counted,
+    }
+}
+
+/// The range covering every acknowledged minute, for one read.
+pub fn span(acknowledged: &Minutes) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let first = *acknowledged.keys().next()?;
+    let last = *acknowledged.keys().next_back()?;
+    Some((first, last + TimeDelta::minutes(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn minute(m: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(m * 60, 0).unwrap()
+    }
+
+    #[test]
+    fn a_previous_runs_counts_are_subtracted() {
+        let acknowledged = Minutes::from([(minute(10), 5), (minute(11), 3)]);
+        let before = Minutes::from([(minute(9), 7), (minute(10), 2)]);
+        let after = Minutes::from([(minute(9), 7), (minute(10), 7), (minute(11), 3)]);
+        let check = compare("chatgpt", &acknowledged, &before, &after);
+        assert_eq!((check.acknowledged, check.counted), (8, 8));
+        assert!(check.matches());
+    }
+
+    #[test]
+    fn a_lost_report_is_a_mismatch() {
+        let acknowledged = Minutes::from([(minute(10), 5)]);
+        let after = Minutes::from([(minute(10), 4)]);
+        let check = compare("chatgpt", &acknowledged, &Minutes::new(), &after);
+        assert!(!check.matches());
+        assert_eq!(span(&acknowledged), Some((minute(10), minute(11))));
+    }
+}
