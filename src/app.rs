@@ -13,6 +13,7 @@ use actix_web::rt::task::JoinHandle;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::api::read_cache::ReadCache;
 use crate::api::{self, AdminAuth, AppState};
 use crate::catalog::{CatalogCache, CatalogFile, SHIPPED_CATALOG};
 use crate::clock::SharedClock;
@@ -209,7 +210,6 @@ async fn build_state(
             windows: windows.clone(),
             clock: clock.clone(),
         },
-        clock,
         db,
         windows,
         catalog,
@@ -218,6 +218,8 @@ async fn build_state(
         metrics: telemetry::metrics_handle(),
         retention: settings.retention,
         detect: settings.detect,
+        read_cache: ReadCache::new(settings.read_cache, clock.clone()),
+        clock,
     })
 }
 

@@ -69,6 +69,8 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// How often the monitor evaluates (the leader lease lasts three ticks).
     pub monitor_tick: Duration,
+    /// How long a rendered curve, chart or board is shared between identical requests.
+    pub read_cache: Duration,
     /// Detection parameters.
     pub detect: crate::detect::Params,
 }
@@ -158,6 +160,7 @@ impl Settings {
                 1,
                 300,
             )?),
+            read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
             detect: env.detect_params()?,
         })
     }

@@ -5,7 +5,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
 use super::AppState;
-use super::curve::{Curve, CurveQuery, cached, load};
+use super::curve::{Curve, CurveQuery, load, rendered};
+use super::read_cache::Rendered;
 use crate::chart::{Bar, Chart, render};
 use crate::db::incidents;
 use crate::error::ApiError;
@@ -87,8 +88,8 @@ fn subtitle(curve: &Curve) -> String {
     )
 }
 
-fn svg_response(req: &HttpRequest, curve: &Curve, chart: &Chart) -> HttpResponse {
-    cached(req, curve, render(chart), "image/svg+xml")
+fn svg(curve: &Curve, chart: &Chart) -> Rendered {
+    rendered(curve, render(chart), "image/svg+xml")
 }
 
 #[utoipa::path(get, path = "/v1/services/{slug}/chart.svg", tag = "charts", params(("slug" = String, Path), ("range" = Option<String>, Query, description = "1h to 90d, default 24h"), ("step" = Option<String>, Query), ("tz" = Option<String>, Query)), responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
@@ -98,7 +99,20 @@ async fn service_chart(
     query: web::Query<ChartQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let shared = state.clone();
+    shared
+        .read_cache
+        .respond(&req, || {
+            service_svg(state, path.into_inner(), query.into_inner())
+        })
+        .await
+}
+
+async fn service_svg(
+    state: web::Data<AppState>,
+    slug: String,
+    query: ChartQuery,
+) -> Result<Rendered, ApiError> {
     let minutes = match query.range.as_deref() {
         Some(raw) => parse_range(raw).map_err(|e| ApiError::field("range", e))?,
         None => 24 * 60,
@@ -106,7 +120,7 @@ async fn service_chart(
     let now = state.clock.now();
     let curve = load(
         &state,
-        &path,
+        &slug,
         CurveQuery {
             from: None,
             to: None,
@@ -132,7 +146,7 @@ async fn service_chart(
         attribution: ATTRIBUTION.to_owned(),
         bars: bars(&curve, &spans, now),
     };
-    Ok(svg_response(&req, &curve, &chart))
+    Ok(svg(&curve, &chart))
 }
 
 #[derive(Deserialize)]
@@ -148,7 +162,18 @@ async fn incident_chart(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::incident_id(&path)?;
-    let tz = query.into_inner().tz;
+    let shared = state.clone();
+    shared
+        .read_cache
+        .respond(&req, || incident_svg(state, id, query.into_inner().tz))
+        .await
+}
+
+async fn incident_svg(
+    state: web::Data<AppState>,
+    id: uuid::Uuid,
+    tz: Option<String>,
+) -> Result<Rendered, ApiError> {
     let zone = super::incidents::zone_param(tz.as_deref())?;
     let (incident, service) = super::incidents::find_or_404(&state, id).await?;
     let now = state.clock.now();
@@ -173,7 +198,7 @@ async fn incident_chart(
         attribution: ATTRIBUTION.to_owned(),
         bars: bars(&curve, &[(incident.started_at, incident.ended_at)], now),
     };
-    Ok(svg_response(&req, &curve, &chart))
+    Ok(svg(&curve, &chart))
 }
 
 #[cfg(test)]

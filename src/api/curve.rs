@@ -1,14 +1,12 @@
 //! `GET /v1/services/{slug}/curve` and `.../curve.csv`: the outage chart's data.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::read_cache::Rendered;
 use super::services::slug_param;
 use crate::curve::{Counts, CurvePoint, Step, csv_cell, model};
 use crate::db::bins;
@@ -164,39 +162,15 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Caching: closed ranges never change; open ones change every minute. A matching
-/// `If-None-Match` gets 304.
-pub fn cached(req: &HttpRequest, curve: &Curve, body: String, content_type: &str) -> HttpResponse {
-    let mut hasher = DefaultHasher::new();
-    body.hash(&mut hasher);
-    let etag = format!("\"{:016x}\"", hasher.finish());
-    let cache = if curve.closed {
+/// A rendered curve with its caching: closed ranges never change; open ones change every
+/// minute.
+pub fn rendered(curve: &Curve, body: String, content_type: &'static str) -> Rendered {
+    let cache_control = if curve.closed {
         "public, max-age=86400"
     } else {
         "public, max-age=15"
     };
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|tag| tag.trim().trim_start_matches("W/"))
-                .any(|tag| tag == etag || tag == "*")
-        });
-    let mut response = if matches {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    response
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, cache))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
-    if matches {
-        return response.finish();
-    }
-    response.content_type(content_type).body(body)
+    Rendered::new(body, content_type, cache_control)
 }
 
 #[utoipa::path(get, path = "/v1/services/{slug}/curve", tag = "queries", params(("slug" = String, Path), ("from" = Option<String>, Query, description = "RFC 3339; default 24 h before to"), ("to" = Option<String>, Query, description = "RFC 3339; default now"), ("step" = Option<String>, Query, description = "1m, 5m, 15m (default) or 1h"), ("tz" = Option<String>, Query, description = "IANA zone, default UTC")), responses((status = 200, body = super::docs::CurveDoc), (status = 304, description = "Not modified (If-None-Match)"), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
@@ -206,7 +180,21 @@ async fn json_curve(
     query: web::Query<CurveQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let curve = load(&state, &path, query.into_inner()).await?;
+    let shared = state.clone();
+    shared
+        .read_cache
+        .respond(&req, || {
+            json_body(state, path.into_inner(), query.into_inner())
+        })
+        .await
+}
+
+async fn json_body(
+    state: web::Data<AppState>,
+    slug: String,
+    query: CurveQuery,
+) -> Result<Rendered, ApiError> {
+    let curve = load(&state, &slug, query).await?;
     let points: Vec<_> = curve
         .points
         .iter()
@@ -229,7 +217,7 @@ async fn json_curve(
         "to": stamp(curve.to, curve.zone),
         "points": points,
     });
-    Ok(cached(&req, &curve, body.to_string(), "application/json"))
+    Ok(rendered(&curve, body.to_string(), "application/json"))
 }
 
 #[utoipa::path(get, path = "/v1/services/{slug}/curve.csv", tag = "queries", params(("slug" = String, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("step" = Option<String>, Query), ("tz" = Option<String>, Query)), responses((status = 200, description = "t,reports,baseline,upper,level", body = String, content_type = "text/csv"), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
@@ -239,7 +227,21 @@ async fn csv_curve(
     query: web::Query<CurveQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let curve = load(&state, &path, query.into_inner()).await?;
+    let shared = state.clone();
+    shared
+        .read_cache
+        .respond(&req, || {
+            csv_body(state, path.into_inner(), query.into_inner())
+        })
+        .await
+}
+
+async fn csv_body(
+    state: web::Data<AppState>,
+    slug: String,
+    query: CurveQuery,
+) -> Result<Rendered, ApiError> {
+    let curve = load(&state, &slug, query).await?;
     let mut body = String::from("t,reports,baseline,upper,level\n");
     for p in &curve.points {
         let row = [
@@ -256,13 +258,5 @@ async fn csv_curve(
         .with_timezone(&curve.zone)
         .format("%Y-%m-%d");
     let filename = format!("{}-{day}-{}.csv", curve.slug, curve.step.label());
-    let mut response = cached(&req, &curve, body, "text/csv; charset=utf-8");
-    if let Ok(value) =
-        header::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
-    {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(response)
+    Ok(rendered(&curve, body, "text/csv; charset=utf-8").attachment(&filename))
 }

@@ -13,6 +13,7 @@ mod interop;
 mod minutes;
 pub mod openapi;
 mod ops;
+pub mod read_cache;
 mod reports;
 mod services;
 mod state;

@@ -37,6 +37,8 @@ pub struct AppState {
     pub retention: std::time::Duration,
     /// Detection parameters (the curve's model uses the monitor's).
     pub detect: crate::detect::Params,
+    /// Rendered answers of the heavy reads, shared for a moment.
+    pub read_cache: super::read_cache::ReadCache,
 }
 
 impl AppState {

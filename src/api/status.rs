@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::AppState;
+use super::read_cache::Rendered;
 use crate::db::services::{self as queries, ListFilter, Service};
 use crate::detect::Level;
 use crate::domain::ServiceSlug;
@@ -88,7 +89,12 @@ pub struct ProviderGroup {
 
 /// Every service not at `normal`, most severe first, with providers grouped.
 #[utoipa::path(get, path = "/v1/status", tag = "queries", responses((status = 200, body = super::docs::Board), (status = 503, body = super::docs::Problem, content_type = "application/problem+json")))]
-async fn board(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn board(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let shared = state.clone();
+    shared.read_cache.respond(&req, || board_body(state)).await
+}
+
+async fn board_body(state: web::Data<AppState>) -> Result<Rendered, ApiError> {
     let services = queries::list(&state.db, &ListFilter::default()).await?;
     let mut views: Vec<ServiceView> = with_status(&state, services, true)
         .await?
@@ -118,10 +124,15 @@ async fn board(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             .cmp(&a.level)
             .then(b.services.len().cmp(&a.services.len()))
     });
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    let body = serde_json::json!({
         "generated_at": state.clock.now(),
         "count": views.len(),
         "services": views,
         "providers": providers,
-    })))
+    });
+    Ok(Rendered::new(
+        body.to_string(),
+        "application/json",
+        "public, max-age=5",
+    ))
 }

@@ -199,3 +199,33 @@ async fn bad_curve_requests_say_what_is_allowed() {
         "the last 24 hours at 15 minutes"
     );
 }
+
+#[actix_web::test]
+async fn identical_reads_share_one_answer_for_the_read_cache_time() {
+    let app = TestApp::builder()
+        .var("DOWNWATCH_READ_CACHE_MS", "1000")
+        .spawn()
+        .await;
+    let path = "/v1/services/chatgpt/curve?step=1m&from=2025-06-10T06:00:00Z";
+    let total = |reply: &crate::helpers::Reply| -> f64 {
+        reply.json["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["reports"].as_f64().unwrap())
+            .sum()
+    };
+    let first = app.get(path).await;
+    assert_eq!(total(&first), 0.0);
+    let report = serde_json::json!({"service": "chatgpt", "problem": "login"});
+    assert_eq!(app.report(report).await.status, 202);
+    // Within the second the shared answer stands, ETag and all.
+    let second = app.get(path).await;
+    assert_eq!(total(&second), 0.0);
+    assert_eq!(first.header("etag"), second.header("etag"));
+    // A second later it is rendered afresh.
+    app.clock.advance(std::time::Duration::from_secs(1));
+    let third = app.get(path).await;
+    assert_eq!(total(&third), 1.0);
+    assert_ne!(first.header("etag"), third.header("etag"));
+}

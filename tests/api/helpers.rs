@@ -76,6 +76,9 @@ impl TestAppBuilder {
             // Tests about deadlines set their own.
             ("DOWNWATCH_REDIS_TIMEOUT_MS".into(), "5000".into()),
             ("DOWNWATCH_DATABASE_TIMEOUT_MS".into(), "10000".into()),
+            // Tests read right after they write, on a clock that stands still: no shared answers
+            // unless a test is about them.
+            ("DOWNWATCH_READ_CACHE_MS".into(), "0".into()),
         ];
         vars.extend(self.vars);
         let settings = Settings::from_lookup(|name| {

@@ -1,0 +1,143 @@
+//! Redis memory per active service-minute bucket, from `INFO memory` before and after a known
+//! load written through the production counting script.
+//!
+//! 100 services × 60 minutes, 20 reports per bucket from distinct reporters, with problem kinds
+//! and countries: what a busy hour looks like. Dedup keys (one per reporter per service, gone
+//! after the dedup window) are measured apart from the buckets, which stay for the retention.
+//!
+//! `cargo bench --bench redis_memory` (uses REDIS_URL, default redis://127.0.0.1:6379)
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use downwatch::domain::{CountryCode, ProblemKind, ServiceSlug};
+use downwatch::windows::{CountRequest, KeySchema, RedisConn, Windows};
+use futures_util::StreamExt;
+
+const SERVICES: usize = 100;
+const MINUTES: i64 = 60;
+const REPORTS_PER_BUCKET: usize = 20;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(measure());
+}
+
+async fn used_memory(client: &redis::Client) -> i64 {
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers (REDIS_URL)");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO memory");
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory in INFO")
+}
+
+/// `used_memory` once it stops moving (lazy frees and table resizes have run).
+async fn settled_memory(client: &redis::Client) -> i64 {
+    let mut last = used_memory(client).await;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = used_memory(client).await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
+async fn measure() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL is a Redis URL");
+    // As short as the default prefix, so key lengths are what production stores.
+    let prefix = format!("m{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let windows = Windows::new(
+        RedisConn::new(&url, Duration::from_secs(5)).expect("Redis connection"),
+        KeySchema::new(prefix.clone()),
+        Duration::from_secs(3600),
+        Duration::from_secs(48 * 3600),
+    );
+    let services: Vec<ServiceSlug> = (0..SERVICES)
+        .map(|i| ServiceSlug::parse(&format!("service-{i:04}")).unwrap())
+        .collect();
+    let problems: Vec<ProblemKind> = ["website", "app", "login", "other"]
+        .iter()
+        .map(|p| ProblemKind::parse(p).unwrap())
+        .collect();
+    let countries: Vec<CountryCode> = ["US", "GB", "DE", "IN", "BR"]
+        .iter()
+        .map(|c| CountryCode::parse(c).unwrap())
+        .collect();
+    let start = Utc.with_ymd_and_hms(2025, 6, 10, 6, 0, 0).unwrap();
+
+    let before = used_memory(&client).await;
+    let jobs = (0..MINUTES).flat_map(|minute| {
+        (0..SERVICES).flat_map(move |s| (0..REPORTS_PER_BUCKET).map(move |r| (minute, s, r)))
+    });
+    futures_util::stream::iter(jobs)
+        .for_each_concurrent(64, |(minute, s, r)| {
+            let windows = &windows;
+            let services = &services;
+            let problems = &problems;
+            let countries = &countries;
+            async move {
+                let reporter = format!("{:064x}", (minute as usize * SERVICES + s) * 1000 + r);
+                let counted = windows
+                    .count(CountRequest {
+                        service: &services[s],
+                        reporter_hex: &reporter,
+                        problem: &problems[r % problems.len()],
+                        country: Some(countries[r % countries.len()]),
+                        at: start + TimeDelta::minutes(minute) + TimeDelta::seconds(r as i64),
+                    })
+                    .await
+                    .expect("counted");
+                assert!(counted);
+            }
+        })
+        .await;
+    let with_dedup = settled_memory(&client).await;
+
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let dedup_keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*:d:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for chunk in dedup_keys.chunks(1000) {
+        let _: () = redis::cmd("UNLINK")
+            .arg(chunk)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    // Redis frees unlinked keys in the background and shrinks its tables on its timer.
+    let buckets_only = settled_memory(&client).await;
+    windows.purge().await.expect("cleanup");
+
+    let buckets = (SERVICES as i64) * MINUTES;
+    let reports = buckets * REPORTS_PER_BUCKET as i64;
+    println!("buckets {buckets}, reports {reports} (distinct reporters)");
+    println!(
+        "bytes per active service-minute bucket: {}",
+        (buckets_only - before) / buckets
+    );
+    println!(
+        "bytes per dedup key (one per reporter per service, for the dedup window): {}",
+        (with_dedup - buckets_only) / reports
+    );
+    println!(
+        "bytes per bucket with its reporters' dedup keys: {}",
+        (with_dedup - before) / buckets
+    );
+}
