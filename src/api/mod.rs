@@ -3,20 +3,20 @@
 
 mod admin;
 mod body;
-mod breakdown;
-mod charts;
-mod curve;
+pub(crate) mod breakdown;
+pub(crate) mod charts;
+pub(crate) mod curve;
 mod docs;
 mod events;
-mod incidents;
+pub(crate) mod incidents;
 mod interop;
 mod minutes;
 pub mod openapi;
 mod ops;
 mod reports;
-mod services;
+pub(crate) mod services;
 mod state;
-mod status;
+pub(crate) mod status;
 
 pub use admin::AdminAuth;
 pub use state::AppState;
@@ -94,6 +94,18 @@ pub fn shares<'a>(
     name: &str,
     limit: usize,
 ) -> Vec<serde_json::Value> {
+    ranked(counts, limit)
+        .into_iter()
+        .map(|(key, count, share)| serde_json::json!({ name: key, "count": count, "share": share }))
+        .collect()
+}
+
+/// `(key, count, share)`, largest first (ties by key), at most `limit`; shares are of the total
+/// over all keys, to three decimals.
+pub fn ranked<'a>(
+    counts: impl IntoIterator<Item = (&'a str, u64)>,
+    limit: usize,
+) -> Vec<(&'a str, u64, f64)> {
     let mut entries: Vec<(&str, u64)> = counts.into_iter().collect();
     let total: u64 = entries.iter().map(|(_, c)| c).sum();
     entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -106,7 +118,7 @@ pub fn shares<'a>(
             } else {
                 0.0
             };
-            serde_json::json!({ name: key, "count": count, "share": share })
+            (key, count, share)
         })
         .collect()
 }
