@@ -20,4 +20,5 @@ pub mod headline;
 pub mod ingest;
 pub mod monitor;
 pub mod telemetry;
+pub mod web;
 pub mod windows;
