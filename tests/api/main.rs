@@ -15,6 +15,7 @@ mod interop;
 mod monitor;
 mod openapi;
 mod ops;
+mod pages;
 mod reports;
 mod services;
 mod status;
