@@ -46,7 +46,15 @@ pub static ICON: Asset = asset!("icon", "svg", "image/svg+xml");
 static ALL: [&Asset; 3] = [&CSS, &JS, &ICON];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/assets/{file}").get(serve));
+    cfg.service(web::resource("/assets/{file}").get(serve))
+        .service(web::resource("/favicon.ico").get(favicon));
+}
+
+/// Browsers ask for `/favicon.ico` on pages that name no icon (the API docs, JSON in a tab).
+async fn favicon() -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, ICON.path()))
+        .finish()
 }
 
 async fn serve(file: web::Path<String>) -> HttpResponse {

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use super::assets::{CSS, JS};
+use super::assets::{CSS, ICON, JS};
 use super::{Framing, PageError, View, html as respond};
 use crate::api::AppState;
 
@@ -31,6 +31,7 @@ fn embed_page(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · downwatch" }
                 meta name="robots" content="noindex";
+                link rel="icon" type="image/svg+xml" href=(ICON.path());
                 link rel="stylesheet" href=(CSS.path());
                 script src=(JS.path()) defer {}
             }

@@ -36,6 +36,7 @@ pub async fn last_day(
     let seam = complete
         .map_or(earliest, |c| align_down(c, BIN_MINUTES))
         .clamp(earliest, align_down(now, BIN_MINUTES));
+    let elapsed = now + 1 - align_down(now, BIN_MINUTES);
     let ids: Vec<Uuid> = services.iter().map(|(id, _)| *id).collect();
     let mut stored: HashMap<Uuid, Vec<(i64, f64)>> = HashMap::new();
     for (id, start, total) in
@@ -60,8 +61,17 @@ pub async fn last_day(
                 minutes: buckets.iter().map(|b| b.total as f64).collect(),
                 seam,
             };
-            let series = counts.per_step(from, to, Step::QuarterHour);
-            (*id, series.into_iter().map(|(_, v)| v).collect())
+            let mut series: Vec<f64> = counts
+                .per_step(from, to, Step::QuarterHour)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+            // The quarter hour under way is drawn at its pace so far: its few minutes
+            // would otherwise look like a sudden recovery.
+            if let Some(last) = series.last_mut() {
+                *last *= BIN_MINUTES as f64 / elapsed as f64;
+            }
+            (*id, series)
         })
         .collect())
 }
