@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod breakdown;
+mod browser;
 mod charts;
 mod curve;
 mod errors;
