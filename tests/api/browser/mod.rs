@@ -1,6 +1,7 @@
 //! The pages in a real browser (headless Chromium): a person opens the board and a service
 //! page, reports a problem and sees it counted, reports again and is told it already counted,
-//! then watches the service turn to `outage` on the board without reloading. The test drives
+//! watches the service turn to `outage` on the board without reloading, and is told to slow
+//! down (and until when) after too many reports. The test drives
 //! the clock and the monitor itself; it only polls the page, with a deadline.
 //!
 //! Screenshots of the board and the service page in the outage are saved to
@@ -268,5 +269,43 @@ async fn a_person_reports_a_problem_and_watches_an_outage_arrive_live() {
     browser
         .assert_no_console_errors("on the service page in the outage")
         .await;
+
+    // Too many reports from one network: the page says to slow down, and until when.
+    let strict = TestApp::builder()
+        .var("DOWNWATCH_RATE_BURST", "1")
+        .var("DOWNWATCH_RATE_PER_MINUTE", "1")
+        .spawn()
+        .await;
+    browser.goto(&format!("{}/s/sora", strict.address)).await;
+    browser.click("#report-open").await;
+    browser.click("#report-kinds button[value='login']").await;
+    browser
+        .wait_for(
+            "document.getElementById('report-result').textContent.indexOf('Counted.') === 0",
+            "counted",
+        )
+        .await;
+    browser.click("#report-kinds button[value='website']").await;
+    browser
+        .wait_for(
+            "document.getElementById('report-result').textContent.indexOf('Slow down') === 0",
+            "slow down",
+        )
+        .await;
+    let slow_down = browser.text("#report-result").await;
+    // "At" is by the browser's own clock, in its zone (EST or EDT, by the real date).
+    assert!(
+        slow_down.contains("Try again in 60 seconds (at ")
+            && (slow_down.ends_with(" EST).") || slow_down.ends_with(" EDT).")),
+        "{slow_down}"
+    );
+    // The page handles the 429; Chrome logs the refused request on its own, and only that.
+    let unexpected: Vec<(String, String)> = browser
+        .console()
+        .await
+        .into_iter()
+        .filter(|(level, m)| level == "SEVERE" && !m.contains("status of 429"))
+        .collect();
+    assert!(unexpected.is_empty(), "console errors: {unexpected:#?}");
     browser.client.close().await.expect("close the session");
 }
