@@ -138,6 +138,9 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let Some(page) = crate::web::missing_page(&req) {
+        return Ok(page);
+    }
     Err(ApiError::NotFound(format!(
         "No resource at {} {}. The API lives under /v1 (see README).",
         req.method(),

@@ -56,7 +56,7 @@ pub async fn service(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let view = View::new(&state, query.tz.as_deref());
-    let sv = super::service::find(&state, &path).await?;
+    let (_, sv) = super::service::find(&state, &path).await?;
     let service = sv.service();
     let markup = embed_page(
         &view,

@@ -185,6 +185,14 @@ pub async fn page(
         from.format("%Y-%m-%dT%H:%M:%SZ"),
         to.format("%Y-%m-%dT%H:%M:%SZ"),
     );
+    // While it lasts, the chart changes every minute: a new address for each.
+    let chart = match incident.ended_at {
+        Some(_) => format!("/v1/incidents/{id}/chart.svg?tz={zone}"),
+        None => format!(
+            "/v1/incidents/{id}/chart.svg?tz={zone}&v={}",
+            crate::windows::keys::minute_of(view.now)
+        ),
+    };
     let main = html! {
         nav.crumbs aria-label="Breadcrumb" {
             a href="/" { "All services" } " › "
@@ -205,10 +213,10 @@ pub async fn page(
                 }
             }
         }
-        section.chart aria-labelledby="chart-title" {
+        section #incident-chart .chart data-live-region aria-labelledby="chart-title" {
             h2 #chart-title { "Reports around the incident" }
             figure {
-                img src={ "/v1/incidents/" (id) "/chart.svg?tz=" (zone) } data-tz-src width="960" height="480"
+                img src=(chart) data-tz-src width="960" height="480"
                     alt={ "Chart of problem reports for " (service.name) " from two hours before the incident to two hours after it, the incident shaded." };
             }
             p.downloads {
@@ -218,7 +226,7 @@ pub async fn page(
                 a href={ "/embed/incident/" (id) } { "Embeddable chart" }
             }
         }
-        section.timeline-section aria-labelledby="timeline-title" {
+        section #timeline .timeline-section data-live-region aria-labelledby="timeline-title" {
             h2 #timeline-title { "Timeline" }
             (timeline_list(&timeline, &view))
         }

@@ -19,9 +19,9 @@ mod report;
 mod service;
 mod spark;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::Markup;
@@ -158,6 +158,23 @@ impl ResponseError for PageError {
         }
         response
     }
+}
+
+/// The 404 page for a browser that asked for a page that is not there (a GET outside `/v1`
+/// accepting HTML); API clients keep their problem+json.
+pub fn missing_page(req: &HttpRequest) -> Option<HttpResponse> {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let page = req.method() == Method::GET && !req.path().starts_with("/v1/");
+    (wants_html && page).then(|| {
+        not_found(
+            "There is no page at this address. The board lists every service we watch.".to_owned(),
+        )
+        .error_response()
+    })
 }
 
 /// A 404 page naming what was asked for.

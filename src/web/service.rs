@@ -27,12 +27,12 @@ pub struct ServiceQuery {
     tz: Option<String>,
     /// Outcome of a report sent without JavaScript (`counted`, `duplicate`, `limited`, `failed`).
     report: Option<String>,
-    /// Seconds to wait, with `report=limited`.
-    retry: Option<u64>,
+    /// Seconds to wait, with `report=limited` (anything else is ignored).
+    retry: Option<String>,
 }
 
 /// The service with `slug` as a page sees it, or a 404 page.
-pub async fn find(state: &AppState, raw: &str) -> Result<ServiceView, PageError> {
+pub async fn find(state: &AppState, raw: &str) -> Result<(ServiceSlug, ServiceView), PageError> {
     let missing = || {
         not_found(format!(
             "We do not watch a service called \"{raw}\". The board lists every service we watch."
@@ -42,10 +42,11 @@ pub async fn find(state: &AppState, raw: &str) -> Result<ServiceView, PageError>
     let service = queries::find(&state.db, slug.as_str())
         .await?
         .ok_or_else(missing)?;
-    Ok(with_status(state, vec![service], false)
+    let view = with_status(state, vec![service], false)
         .await?
         .pop()
-        .expect("one service in, one out"))
+        .expect("one service in, one out");
+    Ok((slug, view))
 }
 
 pub async fn page(
@@ -56,9 +57,8 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let query = query.into_inner();
     let view = View::new(&state, query.tz.as_deref());
-    let sv = find(&state, &path).await?;
+    let (slug, sv) = find(&state, &path).await?;
     let service = sv.service();
-    let slug = ServiceSlug::parse(&service.slug).map_err(|_| not_found(String::new()))?;
     let now = minute_of(view.now);
     let last_hour: u64 = state
         .windows
@@ -93,7 +93,7 @@ pub async fn page(
     let outcome = query
         .report
         .as_deref()
-        .and_then(|r| Outcome::from_query(r, query.retry));
+        .and_then(|r| Outcome::from_query(r, query.retry.as_deref().and_then(|s| s.parse().ok())));
     let origin = {
         let info = req.connection_info();
         format!("{}://{}", info.scheme(), info.host())

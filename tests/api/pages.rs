@@ -298,6 +298,32 @@ async fn unknown_services_and_incidents_get_a_404_page() {
         assert!(page.contains("Page not found"), "{path}: {page}");
         assert!(reply.text.contains("href=\"/\""), "a way back");
     }
+    // A browser lost outside the pages gets a page too; API clients keep problem+json.
+    let lost = app
+        .client
+        .get(format!("{}/no/such/page", app.address))
+        .insert_header(("accept", "text/html,application/xhtml+xml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lost.status(), 404);
+    assert_eq!(
+        lost.headers().get("content-type").unwrap(),
+        "text/html; charset=utf-8"
+    );
+    app.get("/no/such/page").await.assert_problem(404, None);
+    app.get("/v1/nothing").await.assert_problem(404, None);
+    // Browsers asking for the old-style icon find the real one.
+    let client = awc::Client::builder().disable_redirects().finish();
+    let icon = client
+        .get(format!("{}/favicon.ico", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), 301);
+    let location = icon.headers().get("location").unwrap().to_str().unwrap();
+    assert!(location.starts_with("/assets/icon.") && location.ends_with(".svg"));
+    assert_eq!(app.get(location).await.status, 200);
 }
 
 #[actix_web::test]
