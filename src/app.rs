@@ -84,6 +84,7 @@ impl Application {
                     async move {
                         let mut response = response.await?;
                         observe(&response, &method, started);
+                        crate::web::allow_declared_framing(response.headers_mut());
                         if method == "GET" {
                             // Reads are public: any page may fetch them.
                             response.headers_mut().insert(
@@ -94,6 +95,7 @@ impl Application {
                         Ok(response)
                     }
                 })
+                .configure(crate::web::configure)
                 .configure(api::configure)
         })
         .listen(listener)?;

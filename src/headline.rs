@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::detect::Level;
+
 /// Parses an IANA zone name (`America/New_York`), saying what is wanted otherwise.
 pub fn parse_zone(raw: &str) -> Result<Tz, String> {
     raw.parse::<Tz>().map_err(|_| {
@@ -43,19 +45,69 @@ pub struct HeadlineFacts<'a> {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// A piece of a sentence: words, or a time the reader sees in their own zone (web pages mark
+/// times up so the browser can show them in the viewer's zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Plain words.
+    Text(String),
+    /// A moment, shown as a clock time.
+    Time(DateTime<Utc>),
+}
+
+/// Joins pieces into one line, times as clock times in `zone`.
+pub fn join(pieces: &[Piece], zone: Tz) -> String {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text(text) => text.clone(),
+            Piece::Time(t) => clock_time(*t, zone),
+        })
+        .collect()
+}
+
+/// The incident headline, piece by piece.
+pub fn headline_pieces(facts: &HeadlineFacts<'_>) -> Vec<Piece> {
+    let mut pieces = vec![
+        Piece::Text(format!("{}: problem reports rose from ", facts.service)),
+        Piece::Time(facts.started_at),
+        Piece::Text(format!(
+            " and peaked at {} around ",
+            thousands(facts.peak_bin_count)
+        )),
+        Piece::Time(facts.peak_bin_at),
+    ];
+    if let Some(ended) = facts.ended_at {
+        pieces.push(Piece::Text(", back to normal by ".to_owned()));
+        pieces.push(Piece::Time(ended));
+    }
+    pieces
+}
+
 /// "ChatGPT: problem reports rose from 2:36 AM EDT and peaked at 2,014 around 3:15 AM EDT".
 pub fn headline(facts: &HeadlineFacts<'_>, zone: Tz) -> String {
-    let mut line = format!(
-        "{}: problem reports rose from {} and peaked at {} around {}",
-        facts.service,
-        clock_time(facts.started_at, zone),
-        thousands(facts.peak_bin_count),
-        clock_time(facts.peak_bin_at, zone)
-    );
-    if let Some(ended) = facts.ended_at {
-        line.push_str(&format!(", back to normal by {}", clock_time(ended, zone)));
+    join(&headline_pieces(facts), zone)
+}
+
+/// "User reports indicate problems at ChatGPT since 2:36 AM": a service's status in plain words.
+pub fn status_pieces(service: &str, level: Level, since: Option<DateTime<Utc>>) -> Vec<Piece> {
+    let what = match level {
+        Level::Normal => {
+            return vec![Piece::Text(format!(
+                "User reports indicate no current problems at {service}"
+            ))];
+        }
+        Level::Elevated => "problems",
+        Level::Outage => "an outage",
+    };
+    let mut pieces = vec![Piece::Text(format!(
+        "User reports indicate {what} at {service}"
+    ))];
+    if let Some(since) = since {
+        pieces.push(Piece::Text(" since ".to_owned()));
+        pieces.push(Piece::Time(since));
     }
-    line
+    pieces
 }
 
 #[cfg(test)]
@@ -84,6 +136,25 @@ mod tests {
         assert!(
             headline(&ended, parse_zone("UTC").unwrap())
                 .ends_with(", back to normal by 12:07 PM UTC")
+        );
+    }
+
+    #[test]
+    fn status_lines_read_plainly() {
+        let since = Utc.with_ymd_and_hms(2025, 6, 10, 6, 36, 0).unwrap();
+        let zone = parse_zone("America/New_York").unwrap();
+        let line = |level, since| join(&status_pieces("ChatGPT", level, since), zone);
+        assert_eq!(
+            line(Level::Elevated, Some(since)),
+            "User reports indicate problems at ChatGPT since 2:36 AM EDT"
+        );
+        assert_eq!(
+            line(Level::Outage, Some(since)),
+            "User reports indicate an outage at ChatGPT since 2:36 AM EDT"
+        );
+        assert_eq!(
+            line(Level::Normal, Some(since)),
+            "User reports indicate no current problems at ChatGPT"
         );
     }
 

@@ -22,4 +22,5 @@ pub mod ingest;
 pub mod monitor;
 pub mod simulate;
 pub mod telemetry;
+pub mod web;
 pub mod windows;

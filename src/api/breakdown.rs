@@ -12,6 +12,7 @@ use super::AppState;
 use super::services::{find_or_404, slug_param};
 use crate::curve::Step;
 use crate::db::bins;
+use crate::domain::ServiceSlug;
 use crate::error::{ApiError, FieldErrors};
 use crate::headline::parse_zone;
 use crate::windows::keys::{BIN_MINUTES, align_down, align_up, minute_of, minute_start};
@@ -54,9 +55,12 @@ async fn countries(
     breakdown(&state, &path, query.into_inner(), Dimension::Country).await
 }
 
+/// What a breakdown counts.
 #[derive(Clone, Copy)]
-enum Dimension {
+pub enum Dimension {
+    /// Problem kinds.
     Problem,
+    /// Countries.
     Country,
 }
 
@@ -97,51 +101,8 @@ async fn breakdown(
     let now_minute = minute_of(state.clock.now());
     let to = now_minute + 1;
     let from = to - window;
-    // Older bins from PostgreSQL, recent minutes from Redis, joined at a bin boundary.
-    let retention = (state.retention.as_secs() / 60) as i64;
-    let redis_from = (now_minute - retention).max(from);
-    let seam = align_up(redis_from, BIN_MINUTES);
-    let seam = if from >= now_minute - retention {
-        from
-    } else {
-        seam
-    };
-    let mut per_minute: Vec<(i64, BTreeMap<String, u64>)> = Vec::new();
-    if seam > from {
-        let stored = bins::breakdowns(
-            &state.db,
-            service.id,
-            dimension.name(),
-            minute_start(from),
-            minute_start(seam),
-        )
-        .await?;
-        for (bin, key, count) in stored {
-            let minute = minute_of(bin);
-            match per_minute.last_mut() {
-                Some((m, counts)) if *m == minute => {
-                    *counts.entry(key).or_default() += count.max(0) as u64
-                }
-                _ => per_minute.push((minute, BTreeMap::from([(key, count.max(0) as u64)]))),
-            }
-        }
-    }
-    for bucket in state.windows.minutes(&slug, seam, to).await? {
-        let counts = match dimension {
-            Dimension::Problem => bucket.problems,
-            Dimension::Country => bucket.countries,
-        };
-        if !counts.is_empty() {
-            per_minute.push((minute_of(bucket.t), counts));
-        }
-    }
-
-    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, counts) in &per_minute {
-        for (key, count) in counts {
-            *totals.entry(key.clone()).or_default() += count;
-        }
-    }
+    let per_minute = per_minute(state, &slug, service.id, from, to, dimension).await?;
+    let totals = totals(&per_minute);
     let total: u64 = totals.values().sum();
     let shares = super::shares(
         totals.iter().map(|(k, c)| (k.as_str(), *c)),
@@ -185,6 +146,70 @@ async fn breakdown(
             .collect();
     }
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// Counts of one dimension per minute in `[from, to)` (minute numbers), oldest first: older
+/// bins from PostgreSQL (at their start minute), recent minutes from Redis, joined at a bin
+/// boundary. Minutes without reports are left out.
+pub async fn per_minute(
+    state: &AppState,
+    slug: &ServiceSlug,
+    service_id: uuid::Uuid,
+    from: i64,
+    to: i64,
+    dimension: Dimension,
+) -> Result<Vec<(i64, BTreeMap<String, u64>)>, ApiError> {
+    let now_minute = minute_of(state.clock.now());
+    let retention = (state.retention.as_secs() / 60) as i64;
+    let redis_from = (now_minute - retention).max(from);
+    let seam = align_up(redis_from, BIN_MINUTES);
+    let seam = if from >= now_minute - retention {
+        from
+    } else {
+        seam
+    };
+    let mut per_minute: Vec<(i64, BTreeMap<String, u64>)> = Vec::new();
+    if seam > from {
+        let stored = bins::breakdowns(
+            &state.db,
+            service_id,
+            dimension.name(),
+            minute_start(from),
+            minute_start(seam),
+        )
+        .await?;
+        for (bin, key, count) in stored {
+            let minute = minute_of(bin);
+            match per_minute.last_mut() {
+                Some((m, counts)) if *m == minute => {
+                    *counts.entry(key).or_default() += count.max(0) as u64
+                }
+                _ => per_minute.push((minute, BTreeMap::from([(key, count.max(0) as u64)]))),
+            }
+        }
+    }
+    for bucket in state.windows.minutes(slug, seam, to).await? {
+        let counts = match dimension {
+            Dimension::Problem => bucket.problems,
+            Dimension::Country => bucket.countries,
+        };
+        if !counts.is_empty() {
+            per_minute.push((minute_of(bucket.t), counts));
+        }
+    }
+
+    Ok(per_minute)
+}
+
+/// Sums per-minute counts over the whole window.
+pub fn totals(per_minute: &[(i64, BTreeMap<String, u64>)]) -> BTreeMap<String, u64> {
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, counts) in per_minute {
+        for (key, count) in counts {
+            *totals.entry(key.clone()).or_default() += count;
+        }
+    }
+    totals
 }
 
 #[cfg(test)]

@@ -177,16 +177,14 @@ async fn incident_svg(
     let zone = super::incidents::zone_param(tz.as_deref())?;
     let (incident, service) = super::incidents::find_or_404(&state, id).await?;
     let now = state.clock.now();
-    let from = incident.started_at - TimeDelta::hours(2);
-    let to = (incident.ended_at.unwrap_or(now) + TimeDelta::hours(2)).min(now);
-    let minutes = (to - from).num_minutes().max(60);
+    let (from, to, step) = incident_range(&incident, now);
     let curve = load(
         &state,
         &service.slug,
         CurveQuery {
             from: Some(from.to_rfc3339()),
             to: Some(to.to_rfc3339()),
-            step: Some(if minutes <= 2880 { "15m" } else { "1h" }.to_owned()),
+            step: Some(step.to_owned()),
             tz,
             span_minutes: None,
         },
@@ -199,6 +197,18 @@ async fn incident_svg(
         bars: bars(&curve, &[(incident.started_at, incident.ended_at)], now),
     };
     Ok(svg(&curve, &chart))
+}
+
+/// What an incident's chart (and its CSV) covers: two hours either side, up to now, and the
+/// step that reads best over that span.
+pub fn incident_range(
+    incident: &incidents::Incident,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>, &'static str) {
+    let from = incident.started_at - TimeDelta::hours(2);
+    let to = (incident.ended_at.unwrap_or(now) + TimeDelta::hours(2)).min(now);
+    let minutes = (to - from).num_minutes().max(60);
+    (from, to, if minutes <= 2880 { "15m" } else { "1h" })
 }
 
 #[cfg(test)]

@@ -3,21 +3,21 @@
 
 mod admin;
 mod body;
-mod breakdown;
-mod charts;
-mod curve;
+pub(crate) mod breakdown;
+pub(crate) mod charts;
+pub(crate) mod curve;
 mod docs;
 mod events;
-mod incidents;
+pub(crate) mod incidents;
 mod interop;
 mod minutes;
 pub mod openapi;
 mod ops;
 pub mod read_cache;
 mod reports;
-mod services;
+pub(crate) mod services;
 mod state;
-mod status;
+pub(crate) mod status;
 
 pub use admin::AdminAuth;
 pub use state::AppState;
@@ -95,6 +95,18 @@ pub fn shares<'a>(
     name: &str,
     limit: usize,
 ) -> Vec<serde_json::Value> {
+    ranked(counts, limit)
+        .into_iter()
+        .map(|(key, count, share)| serde_json::json!({ name: key, "count": count, "share": share }))
+        .collect()
+}
+
+/// `(key, count, share)`, largest first (ties by key), at most `limit`; shares are of the total
+/// over all keys, to three decimals.
+pub fn ranked<'a>(
+    counts: impl IntoIterator<Item = (&'a str, u64)>,
+    limit: usize,
+) -> Vec<(&'a str, u64, f64)> {
     let mut entries: Vec<(&str, u64)> = counts.into_iter().collect();
     let total: u64 = entries.iter().map(|(_, c)| c).sum();
     entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -107,7 +119,7 @@ pub fn shares<'a>(
             } else {
                 0.0
             };
-            serde_json::json!({ name: key, "count": count, "share": share })
+            (key, count, share)
         })
         .collect()
 }
@@ -127,6 +139,9 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let Some(page) = crate::web::missing_page(&req) {
+        return Ok(page);
+    }
     Err(ApiError::NotFound(format!(
         "No resource at {} {}. The API lives under /v1 (see README).",
         req.method(),

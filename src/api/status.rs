@@ -80,6 +80,20 @@ pub async fn with_status(
         .collect())
 }
 
+/// The services not at `normal`, most severe first: by level, then by reports over baseline.
+pub fn problems_first(views: &[ServiceView]) -> Vec<&ServiceView> {
+    let mut problems: Vec<&ServiceView> = views
+        .iter()
+        .filter(|v| v.level() != Level::Normal)
+        .collect();
+    problems.sort_by(|a, b| {
+        b.level()
+            .cmp(&a.level())
+            .then(b.excess().total_cmp(&a.excess()))
+    });
+    problems
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProviderGroup {
     provider: String,
@@ -96,16 +110,8 @@ async fn board(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
 
 async fn board_body(state: web::Data<AppState>) -> Result<Rendered, ApiError> {
     let services = queries::list(&state.db, &ListFilter::default()).await?;
-    let mut views: Vec<ServiceView> = with_status(&state, services, true)
-        .await?
-        .into_iter()
-        .filter(|v| v.level() != Level::Normal)
-        .collect();
-    views.sort_by(|a, b| {
-        b.level()
-            .cmp(&a.level())
-            .then(b.excess().total_cmp(&a.excess()))
-    });
+    let all = with_status(&state, services, true).await?;
+    let views = problems_first(&all);
     let mut groups: BTreeMap<String, ProviderGroup> = BTreeMap::new();
     for view in &views {
         let group = groups

@@ -134,6 +134,29 @@ pub async fn totals(
     db.timed(query.load(&mut conn)).await
 }
 
+/// Bin totals of several services in `[from, to)`: `(service, bin start, total)`, by service
+/// and time (bins without reports are absent). One query for a whole board of sparklines; the
+/// service list keeps it on the primary key.
+pub async fn totals_many(
+    db: &Db,
+    services: &[Uuid],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(Uuid, DateTime<Utc>, i32)>, ApiError> {
+    let mut conn = db.conn().await?;
+    let query = report_bins::table
+        .filter(report_bins::service_id.eq_any(services))
+        .filter(report_bins::bin_start.ge(from))
+        .filter(report_bins::bin_start.lt(to))
+        .order((report_bins::service_id, report_bins::bin_start))
+        .select((
+            report_bins::service_id,
+            report_bins::bin_start,
+            report_bins::total,
+        ));
+    db.timed(query.load(&mut conn)).await
+}
+
 /// Every bin before this time is complete in PostgreSQL, if a rollup has run.
 pub async fn complete_before(db: &Db) -> Result<Option<DateTime<Utc>>, ApiError> {
     let mut conn = db.conn().await?;

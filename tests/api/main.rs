@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod breakdown;
+mod browser;
 mod charts;
 mod curve;
 mod errors;
@@ -15,6 +16,7 @@ mod interop;
 mod monitor;
 mod openapi;
 mod ops;
+mod pages;
 mod reports;
 mod services;
 mod simulate;
