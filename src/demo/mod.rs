@@ -124,7 +124,7 @@ async fn run_in(
     );
     println!("  status board:  {base_url}/");
     println!("  status JSON:   {base_url}/v1/status");
-    println!("  ChatGPT chart: {base_url}/v1/services/chatgpt/chart.svg");
+    println!("  ChatGPT:       {base_url}/s/chatgpt");
     let names: HashMap<String, String> = services
         .iter()
         .map(|(slug, _, name)| (slug.clone(), name.clone()))
@@ -246,7 +246,7 @@ fn describe(
         other => other.to_owned(),
     };
     Some(format!(
-        "[{}] {name}: {what}  {base_url}/v1/incidents/{id}/chart.svg",
+        "[{}] {name}: {what}  {base_url}/incidents/{id}",
         local(at, zone)
     ))
 }
@@ -264,7 +264,7 @@ fn print_summary(
             |t| format!("resolved {}", local(t, zone)),
         );
         println!(
-            "  {slug:<12} opened {}, highest {}, peak {} reports in 15 min, {ended}  {base_url}/v1/incidents/{}",
+            "  {slug:<12} opened {}, highest {}, peak {} reports in 15 min, {ended}  {base_url}/incidents/{}",
             local(incident.started_at, zone),
             incident.highest_level,
             incident.peak_bin_count,
