@@ -16,6 +16,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::OnceCell;
 
 use crate::clock::SharedClock;
 use crate::error::ApiError;
@@ -90,14 +91,18 @@ impl Rendered {
     }
 }
 
-/// An answer and when it was rendered.
-type Kept = (DateTime<Utc>, Arc<Rendered>);
+/// One request's answer: when its rendering began, and the answer once there is one. Requests
+/// that arrive while it renders wait for it instead of rendering it again.
+struct Slot {
+    at: DateTime<Utc>,
+    answer: OnceCell<Arc<Rendered>>,
+}
 
 /// Rendered answers by request path and query.
 pub struct ReadCache {
     ttl: TimeDelta,
     clock: SharedClock,
-    entries: Mutex<HashMap<String, Kept>>,
+    entries: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
 impl ReadCache {
@@ -127,33 +132,40 @@ impl ReadCache {
             .uri()
             .path_and_query()
             .map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
-        let now = self.clock.now();
-        if let Some(hit) = self.fresh(&key, now) {
-            metrics::counter!("downwatch_read_cache_total", "outcome" => "hit").increment(1);
-            return Ok(hit.respond(req));
-        }
-        metrics::counter!("downwatch_read_cache_total", "outcome" => "miss").increment(1);
-        let rendered = Arc::new(render().await?);
-        self.keep(key, now, rendered.clone());
+        let slot = self.slot(key, self.clock.now());
+        let outcome = if slot.answer.initialized() {
+            "hit"
+        } else {
+            "miss"
+        };
+        metrics::counter!("downwatch_read_cache_total", "outcome" => outcome).increment(1);
+        // A failed rendering leaves the slot empty: the next request tries again.
+        let rendered = slot
+            .answer
+            .get_or_try_init(|| async { render().await.map(Arc::new) })
+            .await?;
         Ok(rendered.respond(req))
     }
 
-    fn fresh(&self, key: &str, now: DateTime<Utc>) -> Option<Arc<Rendered>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, rendered) = entries.get(key)?;
-        // A clock set back (tests, or the demo restarting) must not serve answers "from the future".
-        (*at <= now && now - *at < self.ttl).then(|| rendered.clone())
-    }
-
-    fn keep(&self, key: String, now: DateTime<Utc>, rendered: Arc<Rendered>) {
+    /// The fresh slot of `key`, or a new one in its place.
+    fn slot(&self, key: String, now: DateTime<Utc>) -> Arc<Slot> {
+        let fresh = |slot: &Slot| slot.at <= now && now - slot.at < self.ttl;
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = entries.get(&key).filter(|s| fresh(s)) {
+            return slot.clone();
+        }
         if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| *at <= now && now - *at < self.ttl);
+            entries.retain(|_, slot| fresh(slot));
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(key, (now, rendered));
+        let slot = Arc::new(Slot {
+            at: now,
+            answer: OnceCell::new(),
+        });
+        entries.insert(key, slot.clone());
+        slot
     }
 }
 
@@ -263,16 +275,28 @@ mod tests {
         assert_eq!(body(second).await, "");
     }
 
+    #[actix_web::test]
+    async fn requests_arriving_during_a_rendering_wait_for_it() {
+        let (cache, _) = cache_of(1000);
+        let renders = AtomicUsize::new(0);
+        let render = || async {
+            renders.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(Rendered::new("x", "text/plain", "no-store"))
+        };
+        let req = TestRequest::get().uri("/v1/status").to_http_request();
+        let (a, b) = tokio::join!(cache.respond(&req, render), cache.respond(&req, render));
+        assert_eq!(body(a.unwrap()).await, "x");
+        assert_eq!(body(b.unwrap()).await, "x");
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn the_cache_stays_bounded() {
         let (cache, _) = cache_of(1000);
         let now = cache.clock.now();
         for i in 0..MAX_ENTRIES + 10 {
-            cache.keep(
-                format!("/k{i}"),
-                now,
-                Arc::new(Rendered::new("x", "text/plain", "no-store")),
-            );
+            cache.slot(format!("/k{i}"), now);
         }
         assert!(cache.entries.lock().unwrap().len() <= MAX_ENTRIES);
     }

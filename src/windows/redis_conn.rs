@@ -2,17 +2,35 @@
 //!
 //! The connection manager is created lazily, so an instance starts (and answers `/readyz` with
 //! 503 naming Redis) even when Redis is down, and reconnects by itself when it returns.
+//!
+//! Each thread gets its own multiplexed connection. actix-web runs one single-threaded runtime
+//! per worker; with one shared connection, every command from one worker woke the connection's
+//! task on another, and under load those cross-thread wake-ups (and their system calls) cost
+//! more than the commands themselves.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::{ApiError, Dependency};
 
+/// Source of handle ids: clones share an id, and so share each thread's connection.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's connection of each handle.
+    static MANAGERS: RefCell<HashMap<u64, ConnectionManager>> = RefCell::new(HashMap::new());
+}
+
 /// A cheaply cloneable, auto-reconnecting Redis handle with a per-call deadline.
 #[derive(Clone)]
 pub struct RedisConn {
-    manager: ConnectionManager,
+    id: u64,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
     timeout: Duration,
 }
 
@@ -25,8 +43,25 @@ impl RedisConn {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { manager, timeout })
+        Ok(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            client,
+            config,
+            timeout,
+        })
+    }
+
+    /// This thread's connection, created (lazily, without connecting) on first use.
+    fn manager(&self) -> redis::RedisResult<ConnectionManager> {
+        MANAGERS.with(|managers| {
+            if let Some(manager) = managers.borrow().get(&self.id) {
+                return Ok(manager.clone());
+            }
+            let manager =
+                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())?;
+            managers.borrow_mut().insert(self.id, manager.clone());
+            Ok(manager)
+        })
     }
 
     /// Runs `f` on a connection, failing with 503 (Redis) on any error or after the deadline.
@@ -35,7 +70,8 @@ impl RedisConn {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, f(self.manager.clone())).await {
+        let attempt = async { f(self.manager()?).await };
+        match tokio::time::timeout(self.timeout, attempt).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 metrics::counter!("downwatch_dependency_errors_total", "dependency" => "redis")
