@@ -125,3 +125,62 @@ fn importing_an_invalid_file_names_each_problem_and_fails() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("service[0].slug"), "{stderr}");
 }
+
+fn redis_url() -> String {
+    std::env::var("DOWNWATCH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Whether a database of that name exists on the test server.
+fn database_exists(name: &str) -> bool {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let url = format!("{}/postgres", server_url());
+    let mut conn =
+        <downwatch::db::bootstrap::SyncPgConnection as diesel::Connection>::establish(&url)
+            .expect("PostgreSQL answers");
+    let found: Found = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"
+    ))
+    .get_result(&mut conn)
+    .unwrap();
+    found.n > 0
+}
+
+#[test]
+fn the_demo_detects_the_seed_outage_and_removes_its_data() {
+    // Ten scenario hours in about thirty seconds.
+    let output = downwatch()
+        .args(["demo", "--speed", "1200", "--port", "0"])
+        .env("REDIS_URL", redis_url())
+        .env("DATABASE_URL", format!("{}/downwatch", server_url()))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("ChatGPT: incident opened"), "{stdout}");
+    assert!(stdout.contains("detected: the ChatGPT outage"), "{stdout}");
+    assert!(!stdout.contains("MISMATCH"), "{stdout}");
+    let own = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("own data:"))
+        .expect("the demo names its database and prefix");
+    let database = own.split_whitespace().nth(1).unwrap().trim_end_matches(',');
+    let prefix = own.split_whitespace().last().unwrap();
+    assert!(database.starts_with("downwatch_demo_"), "{own}");
+    assert!(!database_exists(database), "{database} is left behind");
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(&mut conn)
+        .unwrap();
+    assert!(keys.is_empty(), "{} keys left under {prefix}", keys.len());
+}

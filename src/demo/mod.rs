@@ -122,6 +122,11 @@ async fn run_in(
         options.speed,
         local(scenario.start, zone)
     );
+    println!(
+        "  own data:      database {}, Redis prefix {}",
+        database_name(&settings.database_url),
+        settings.redis_prefix
+    );
     println!("  status board:  {base_url}/");
     println!("  status JSON:   {base_url}/v1/status");
     println!("  ChatGPT:       {base_url}/s/chatgpt");
