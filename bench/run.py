@@ -225,6 +225,8 @@ def main():
                                         profile=downwatch.pid).get("profile")
         results["bare-get"] = wrk(bare_base + "/v1/services/chatgpt/curve")
         results["curve-15m"] = wrk(base + "/v1/services/chatgpt/curve?step=15m")
+        results["curve-15m-uncached"] = wrk(base + "/v1/services/chatgpt/curve?step=15m",
+                                            "uncached.lua")
         results["curve-1m"] = wrk(base + "/v1/services/chatgpt/curve?step=1m")
         services = len(get_json(base + "/v1/services")["services"])
         results["status"] = wrk(base + "/v1/status")
@@ -361,6 +363,10 @@ def write_report(r):
         f"{r['status']['services']:,} services.",
         "- Ceiling: `examples/bare.rs`, the same actix-web server doing no work, measured in "
         "the same run with the same requests (POST with `bench/wrk/ingest.lua`, or GET).",
+        "- Reads go through the read cache at its default (`DOWNWATCH_READ_CACHE_MS=1000`): "
+        "one rendering a second per distinct URL, shared by every request. The row marked "
+        "\"read cache defeated\" adds a changing query parameter (`bench/wrk/uncached.lua`) "
+        "so that every request renders.",
         "",
         "| Endpoint | Requests/s | p50 ms | p99 ms | Ratio to bare |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -368,6 +374,8 @@ def write_report(r):
         row("`POST /v1/reports`, distinct reporters", "ingest", "bare-post", 0.6),
         row("bare GET (ceiling)", "bare-get", "bare-get"),
         row("`GET /v1/services/chatgpt/curve` 24 h at 15 m", "curve-15m", "bare-get", 0.3),
+        row("the same, every request rendered (read cache defeated)", "curve-15m-uncached",
+            "bare-get"),
         row("`GET /v1/services/chatgpt/curve` 24 h at 1 m", "curve-1m", "bare-get"),
         row(f"`GET /v1/status`, {r['status']['services']:,} services", "status", "bare-get"),
         "",
