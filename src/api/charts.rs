@@ -102,9 +102,17 @@ async fn service_chart(
     let shared = state.clone();
     shared
         .read_cache
-        .respond(&req, || {
-            service_svg(state, path.into_inner(), query.into_inner())
-        })
+        .respond(
+            &req,
+            format!(
+                "chart.svg|{}|{:?}|{:?}|{:?}",
+                path.as_str(),
+                query.range,
+                query.step,
+                query.tz
+            ),
+            || service_svg(state, path.into_inner(), query.into_inner()),
+        )
         .await
 }
 
@@ -165,7 +173,9 @@ async fn incident_chart(
     let shared = state.clone();
     shared
         .read_cache
-        .respond(&req, || incident_svg(state, id, query.into_inner().tz))
+        .respond(&req, format!("incident.svg|{id}|{:?}", query.tz), || {
+            incident_svg(state, id, query.into_inner().tz)
+        })
         .await
 }
 

@@ -162,6 +162,14 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// What a curve request asks, for the read cache: the parameters it reads, nothing else.
+pub fn cache_key(kind: &str, slug: &str, query: &CurveQuery) -> String {
+    format!(
+        "{kind}|{slug}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        query.from, query.to, query.step, query.tz, query.span_minutes
+    )
+}
+
 /// A rendered curve with its caching: closed ranges never change; open ones change every
 /// minute.
 pub fn rendered(curve: &Curve, body: String, content_type: &'static str) -> Rendered {
@@ -183,7 +191,7 @@ async fn json_curve(
     let shared = state.clone();
     shared
         .read_cache
-        .respond(&req, || {
+        .respond(&req, cache_key("curve.json", &path, &query), || {
             json_body(state, path.into_inner(), query.into_inner())
         })
         .await
@@ -230,7 +238,7 @@ async fn csv_curve(
     let shared = state.clone();
     shared
         .read_cache
-        .respond(&req, || {
+        .respond(&req, cache_key("curve.csv", &path, &query), || {
             csv_body(state, path.into_inner(), query.into_inner())
         })
         .await

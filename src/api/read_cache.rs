@@ -4,8 +4,9 @@
 //! PostgreSQL, Redis and the model for each request would make reads the first thing to fall
 //! over, so a rendered answer is kept for a short time (one second by default, on the injected
 //! clock; `DOWNWATCH_READ_CACHE_MS`, 0 turns it off) and served to every identical request,
-//! with its ETag for conditional requests. Only successes are kept, and at most
-//! [`MAX_ENTRIES`] of them, so odd query strings cannot grow it without bound.
+//! with its ETag for conditional requests. Answers are keyed by what was asked, not by the raw
+//! query string, and the cache holds at most [`MAX_ENTRIES`] answers and [`MAX_BYTES`] bytes, so
+//! made-up query strings can neither bypass it nor grow it without bound.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::OnceCell;
 
@@ -23,6 +24,10 @@ use crate::error::ApiError;
 
 /// Most answers kept at once.
 pub const MAX_ENTRIES: usize = 4096;
+/// Most bytes of answers kept at once (a 90-day curve is under a megabyte).
+pub const MAX_BYTES: usize = 64 << 20;
+/// Above this many answers, expired ones are swept out before a new one goes in.
+const SWEEP_ABOVE: usize = 256;
 
 /// One rendered answer: body, type and the caching headers that go with it.
 #[derive(Debug, Clone)]
@@ -91,14 +96,24 @@ impl Rendered {
     }
 }
 
-/// One request's answer: when its rendering began, and the answer once there is one. Requests
-/// that arrive while it renders wait for it instead of rendering it again.
+/// One answer: when its rendering began, and its outcome once there is one. Requests that
+/// arrive while it renders wait for that rendering and share its outcome, success or failure,
+/// instead of rendering again (or, after a failure, one after another).
 struct Slot {
     at: DateTime<Utc>,
-    answer: OnceCell<Arc<Rendered>>,
+    outcome: OnceCell<Result<Arc<Rendered>, Arc<ApiError>>>,
 }
 
-/// Rendered answers by request path and query.
+impl Slot {
+    fn bytes(&self) -> usize {
+        match self.outcome.get() {
+            Some(Ok(rendered)) => rendered.body.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Rendered answers by what was asked (see [`ReadCache::respond`]).
 pub struct ReadCache {
     ttl: TimeDelta,
     clock: SharedClock,
@@ -115,10 +130,13 @@ impl ReadCache {
         }
     }
 
-    /// The kept answer to this request if it is fresh, else `render`'s (kept if it succeeds).
+    /// The shared answer for `key` if it is fresh, else `render`'s. `key` names what is asked
+    /// from the parsed parameters (never the raw query string, which any parameter the handler
+    /// ignores would make unique); the answer to `req` itself is then 200 or 304 by its ETag.
     pub async fn respond<F, Fut>(
         &self,
         req: &HttpRequest,
+        key: String,
         render: F,
     ) -> Result<HttpResponse, ApiError>
     where
@@ -128,44 +146,60 @@ impl ReadCache {
         if self.ttl.is_zero() {
             return Ok(render().await?.respond(req));
         }
-        let key = req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
-        let slot = self.slot(key, self.clock.now());
-        let outcome = if slot.answer.initialized() {
+        let slot = self.slot(&key, self.clock.now());
+        let outcome = if slot.outcome.initialized() {
             "hit"
         } else {
             "miss"
         };
         metrics::counter!("downwatch_read_cache_total", "outcome" => outcome).increment(1);
-        // A failed rendering leaves the slot empty: the next request tries again.
-        let rendered = slot
-            .answer
-            .get_or_try_init(|| async { render().await.map(Arc::new) })
-            .await?;
-        Ok(rendered.respond(req))
+        let result = slot
+            .outcome
+            .get_or_init(|| async { render().await.map(Arc::new).map_err(Arc::new) })
+            .await;
+        match result {
+            Ok(rendered) => Ok(rendered.respond(req)),
+            Err(error) => {
+                // Everyone waiting got this failure; the next request tries again.
+                self.forget(&key, &slot);
+                Ok(error.error_response())
+            }
+        }
     }
 
     /// The fresh slot of `key`, or a new one in its place.
-    fn slot(&self, key: String, now: DateTime<Utc>) -> Arc<Slot> {
+    fn slot(&self, key: &str, now: DateTime<Utc>) -> Arc<Slot> {
         let fresh = |slot: &Slot| slot.at <= now && now - slot.at < self.ttl;
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = entries.get(&key).filter(|s| fresh(s)) {
+        if let Some(slot) = entries.get(key).filter(|s| fresh(s)) {
             return slot.clone();
         }
-        if entries.len() >= MAX_ENTRIES {
+        if entries.len() >= SWEEP_ABOVE {
             entries.retain(|_, slot| fresh(slot));
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
+        }
+        let bytes: usize = entries.values().map(|slot| slot.bytes()).sum();
+        if entries.len() >= MAX_ENTRIES || bytes >= MAX_BYTES {
+            // Still full of fresh answers: keep the newer half. Popular answers are rendered
+            // again every `ttl`, so they are always among the newest.
+            let mut ages: Vec<DateTime<Utc>> = entries.values().map(|slot| slot.at).collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            entries.retain(|_, slot| slot.at > cut);
         }
         let slot = Arc::new(Slot {
             at: now,
-            answer: OnceCell::new(),
+            outcome: OnceCell::new(),
         });
-        entries.insert(key, slot.clone());
+        entries.insert(key.to_owned(), slot.clone());
         slot
+    }
+
+    /// Drops `key` if it still holds `slot` (a newer rendering may have replaced it).
+    fn forget(&self, key: &str, slot: &Arc<Slot>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.get(key).is_some_and(|kept| Arc::ptr_eq(kept, slot)) {
+            entries.remove(key);
+        }
     }
 }
 
@@ -206,22 +240,31 @@ mod tests {
         };
         let req = TestRequest::get().uri("/v1/status").to_http_request();
         assert_eq!(
-            body(cache.respond(&req, render).await.unwrap()).await,
+            body(cache.respond(&req, "status".into(), render).await.unwrap()).await,
             "render 0"
         );
         clock.advance(Duration::from_millis(999));
         assert_eq!(
-            body(cache.respond(&req, render).await.unwrap()).await,
+            body(cache.respond(&req, "status".into(), render).await.unwrap()).await,
             "render 0"
         );
-        let other = TestRequest::get().uri("/v1/status?x=1").to_http_request();
+        // Another question renders on its own.
+        let other = TestRequest::get()
+            .uri("/v1/status?tz=UTC")
+            .to_http_request();
         assert_eq!(
-            body(cache.respond(&other, render).await.unwrap()).await,
+            body(
+                cache
+                    .respond(&other, "status|UTC".into(), render)
+                    .await
+                    .unwrap()
+            )
+            .await,
             "render 1"
         );
         clock.advance(Duration::from_millis(1));
         assert_eq!(
-            body(cache.respond(&req, render).await.unwrap()).await,
+            body(cache.respond(&req, "status".into(), render).await.unwrap()).await,
             "render 2"
         );
     }
@@ -231,11 +274,14 @@ mod tests {
         let (cache, _) = cache_of(1000);
         let req = TestRequest::get().uri("/v1/status").to_http_request();
         let failed = cache
-            .respond(&req, || async { Err(ApiError::NotFound("gone".into())) })
-            .await;
-        assert!(failed.is_err());
+            .respond(&req, "status".into(), || async {
+                Err(ApiError::NotFound("gone".into()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(failed.status(), 404);
         let ok = cache
-            .respond(&req, || async {
+            .respond(&req, "status".into(), || async {
                 Ok(Rendered::new("fine", "text/plain", "no-store"))
             })
             .await
@@ -245,7 +291,7 @@ mod tests {
         let (off, _) = cache_of(0);
         let renders = AtomicUsize::new(0);
         for _ in 0..3 {
-            off.respond(&req, || async {
+            off.respond(&req, "status".into(), || async {
                 renders.fetch_add(1, Ordering::SeqCst);
                 Ok(Rendered::new("x", "text/plain", "no-store"))
             })
@@ -285,10 +331,34 @@ mod tests {
             Ok(Rendered::new("x", "text/plain", "no-store"))
         };
         let req = TestRequest::get().uri("/v1/status").to_http_request();
-        let (a, b) = tokio::join!(cache.respond(&req, render), cache.respond(&req, render));
+        let (a, b) = tokio::join!(
+            cache.respond(&req, "status".into(), render),
+            cache.respond(&req, "status".into(), render)
+        );
         assert_eq!(body(a.unwrap()).await, "x");
         assert_eq!(body(b.unwrap()).await, "x");
         assert_eq!(renders.load(Ordering::SeqCst), 1);
+    }
+
+    #[actix_web::test]
+    async fn a_failure_is_shared_by_those_waiting_and_not_kept() {
+        let (cache, _) = cache_of(1000);
+        let renders = AtomicUsize::new(0);
+        let failing = || async {
+            renders.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Err(ApiError::NotFound("gone".into()))
+        };
+        let req = TestRequest::get().uri("/v1/status").to_http_request();
+        let (a, b) = tokio::join!(
+            cache.respond(&req, "status".into(), failing),
+            cache.respond(&req, "status".into(), failing)
+        );
+        assert_eq!(a.unwrap().status(), 404);
+        assert_eq!(b.unwrap().status(), 404);
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        cache.respond(&req, "status".into(), failing).await.unwrap();
+        assert_eq!(renders.load(Ordering::SeqCst), 2);
     }
 
     #[test]
@@ -296,7 +366,7 @@ mod tests {
         let (cache, _) = cache_of(1000);
         let now = cache.clock.now();
         for i in 0..MAX_ENTRIES + 10 {
-            cache.slot(format!("/k{i}"), now);
+            cache.slot(&format!("/k{i}"), now);
         }
         assert!(cache.entries.lock().unwrap().len() <= MAX_ENTRIES);
     }

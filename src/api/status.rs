@@ -105,7 +105,10 @@ pub struct ProviderGroup {
 #[utoipa::path(get, path = "/v1/status", tag = "queries", responses((status = 200, body = super::docs::Board), (status = 503, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn board(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let shared = state.clone();
-    shared.read_cache.respond(&req, || board_body(state)).await
+    shared
+        .read_cache
+        .respond(&req, "status".into(), || board_body(state))
+        .await
 }
 
 async fn board_body(state: web::Data<AppState>) -> Result<Rendered, ApiError> {

@@ -11,6 +11,7 @@ pub mod history;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -63,10 +64,7 @@ pub async fn run(base: Settings, options: DemoOptions) -> anyhow::Result<DemoOut
     let scenario = Scenario::builtin(SEED_SCENARIO_NAME).expect("the seed scenario is built in");
     let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
     let settings = demo_settings(base, &tag, &options)?;
-    let outcome = tokio::select! {
-        outcome = run_in(&settings, &scenario, &options) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-    };
+    let outcome = run_in(&settings, &scenario, &options).await;
     if options.keep {
         println!(
             "kept: database {:?}, Redis prefix {:?}",
@@ -87,12 +85,22 @@ fn demo_settings(
 ) -> anyhow::Result<Settings> {
     let mut url = url::Url::parse(&settings.database_url).context("DATABASE_URL")?;
     url.set_path(&format!("/downwatch_demo_{tag}"));
+    // A `dbname` parameter would override the path: the demo must never write elsewhere.
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "dbname")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.set_query(None);
+    if !kept.is_empty() {
+        url.query_pairs_mut().extend_pairs(kept);
+    }
     settings.database_url = url.to_string();
     settings.redis_prefix = format!("dwdemo-{tag}");
     settings.bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), options.port);
     // The simulator tells its people apart with X-Forwarded-For from this machine.
     settings.trusted_proxies = vec!["127.0.0.1/32".parse()?, "::1/128".parse()?];
-    // One evaluation per simulated minute.
+    // One evaluation per simulated minute (up to 1200x; faster, a tick covers several).
     settings.monitor_tick = Duration::from_secs_f64((60.0 / options.speed).max(0.05));
     Ok(settings)
 }
@@ -102,9 +110,11 @@ async fn run_in(
     scenario: &Scenario,
     options: &DemoOptions,
 ) -> anyhow::Result<DemoOutcome> {
-    app::prepare_database(&settings.database_url).await?;
-    let db = Db::new(&settings.database_url, Duration::from_secs(60), 4)?;
-    let services = write_history(settings, &db, scenario).await?;
+    // Ctrl-C while setting up: nothing runs yet, the caller cleans up.
+    let (db, services) = tokio::select! {
+        prepared = prepare(settings, scenario) => prepared?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+    };
     let clock = ScaledClock::new(scenario.start, options.speed);
     let start = StartOptions {
         clock_speed: options.speed,
@@ -112,9 +122,8 @@ async fn run_in(
     };
     let application = Application::build(settings.clone(), clock.clone(), start).await?;
     let base_url = format!("http://127.0.0.1:{}", application.port());
-    let state = application.state();
+    let events = application.state().events.subscribe();
     let server = application.handle();
-    let mut events = state.events.subscribe();
     let serving = actix_web::rt::spawn(application.run_until_stopped());
     let zone = scenario.zone;
     println!(
@@ -130,61 +139,124 @@ async fn run_in(
     println!("  status board:  {base_url}/");
     println!("  status JSON:   {base_url}/v1/status");
     println!("  ChatGPT:       {base_url}/s/chatgpt");
-    let names: HashMap<String, String> = services
-        .iter()
-        .map(|(slug, _, name)| (slug.clone(), name.clone()))
-        .collect();
-    let printer = {
-        let base_url = base_url.clone();
-        actix_web::rt::spawn(async move {
-            while let Ok(event) = events.recv().await {
-                if let Some(line) = describe(&event, &names, zone, &base_url) {
-                    println!("{line}");
-                }
-            }
-        })
+    let printer = spawn_printer(events, &services, zone, &base_url);
+    let replay = Replay {
+        settings,
+        scenario,
+        options,
+        clock: &clock,
+        db: &db,
+        services: &services,
+        base_url: &base_url,
     };
-    let send = SendOptions {
-        base_url: base_url.clone(),
-        concurrency: 16,
-        scale: options.scale,
-        pace: Pace::Clock(clock.clone()),
-        progress: false,
+    let outcome = tokio::select! {
+        outcome = replay.run() => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
-    let run = simulate::run(scenario, &send).await?;
-    // Let the monitor see the last minutes before reading what it decided.
-    tokio::time::sleep(clock.real_time_until(scenario.end + TimeDelta::minutes(2))).await;
-    tokio::time::sleep(settings.monitor_tick * 2).await;
     printer.abort();
-    print!("{run}");
-    let mut incidents = Vec::new();
-    for (slug, id, _) in &services {
-        for incident in db::incidents::for_service(&db, *id).await? {
-            incidents.push((slug.clone(), incident));
-        }
-    }
-    let onset = scenario.outages[0].onset;
-    let detected_after = incidents
-        .iter()
-        .filter(|(slug, i)| slug == "chatgpt" && i.started_at >= onset - TimeDelta::minutes(5))
-        .map(|(_, i)| (i.started_at - onset).num_minutes())
-        .min();
-    print_summary(&incidents, detected_after, zone, &base_url);
-    if options.keep {
+    if options.keep && outcome.is_ok() {
         println!(
             "serving on {base_url} until Ctrl-C (the clock keeps running at {}x)",
             options.speed
         );
-        tokio::signal::ctrl_c().await?;
+        let _ = tokio::signal::ctrl_c().await;
     }
+    // Stop serving and wait for the timers too, before the caller removes the data under them.
     server.stop(true).await;
-    // Wait for the timers to stop too, before the caller removes the data under them.
     let _ = serving.await;
-    Ok(DemoOutcome {
-        run,
-        incidents,
-        detected_after,
+    outcome
+}
+
+/// The database ready, with the catalog and four weeks of history in it.
+async fn prepare(
+    settings: &Settings,
+    scenario: &Scenario,
+) -> anyhow::Result<(Db, Vec<(String, Uuid, String)>)> {
+    app::prepare_database(&settings.database_url).await?;
+    let db = Db::new(&settings.database_url, Duration::from_secs(60), 4)?;
+    let services = write_history(settings, &db, scenario).await?;
+    Ok((db, services))
+}
+
+/// Prints a line for each incident event as the monitor announces it.
+fn spawn_printer(
+    mut events: tokio::sync::broadcast::Receiver<Event>,
+    services: &[(String, Uuid, String)],
+    zone: Tz,
+    base_url: &str,
+) -> actix_web::rt::task::JoinHandle<()> {
+    let names: HashMap<String, String> = services
+        .iter()
+        .map(|(slug, _, name)| (slug.clone(), name.clone()))
+        .collect();
+    let base_url = base_url.to_owned();
+    actix_web::rt::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Some(line) = describe(&event, &names, zone, &base_url) {
+                        println!("{line}");
+                    }
+                }
+                // Fell behind a burst of events: carry on with the next ones.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
     })
+}
+
+/// The replay itself and what the monitor made of it.
+struct Replay<'a> {
+    settings: &'a Settings,
+    scenario: &'a Scenario,
+    options: &'a DemoOptions,
+    clock: &'a Arc<ScaledClock>,
+    db: &'a Db,
+    services: &'a [(String, Uuid, String)],
+    base_url: &'a str,
+}
+
+impl Replay<'_> {
+    async fn run(&self) -> anyhow::Result<DemoOutcome> {
+        let send = SendOptions {
+            base_url: self.base_url.to_owned(),
+            concurrency: 16,
+            scale: self.options.scale,
+            pace: Pace::Clock(self.clock.clone()),
+            progress: false,
+        };
+        let run = simulate::run(self.scenario, &send).await?;
+        // Let the monitor see the last minutes before reading what it decided.
+        let end = self.scenario.end + TimeDelta::minutes(2);
+        tokio::time::sleep(self.clock.real_time_until(end)).await;
+        tokio::time::sleep(self.settings.monitor_tick * 2).await;
+        print!("{run}");
+        let mut incidents = Vec::new();
+        for (slug, id, _) in self.services {
+            for incident in db::incidents::for_service(self.db, *id).await? {
+                incidents.push((slug.clone(), incident));
+            }
+        }
+        let onset = self.scenario.outages[0].onset;
+        let detected_after = incidents
+            .iter()
+            .filter(|(slug, i)| slug == "chatgpt" && i.started_at >= onset)
+            .map(|(_, i)| (i.started_at - onset).num_minutes())
+            .min();
+        print_summary(
+            &incidents,
+            onset,
+            detected_after,
+            self.scenario.zone,
+            self.base_url,
+        );
+        Ok(DemoOutcome {
+            run,
+            incidents,
+            detected_after,
+        })
+    }
 }
 
 /// Seeds the catalog and four weeks of normal history; returns (slug, id, name) per service.
@@ -258,6 +330,7 @@ fn describe(
 
 fn print_summary(
     incidents: &[(String, db::incidents::Incident)],
+    onset: DateTime<Utc>,
     detected_after: Option<i64>,
     zone: Tz,
     base_url: &str,
@@ -278,7 +351,8 @@ fn print_summary(
     }
     match detected_after {
         Some(minutes) => println!(
-            "detected: the ChatGPT outage (onset 02:36 EDT) was flagged {minutes} min after it began"
+            "detected: the ChatGPT outage (onset {}) was flagged {minutes} min after it began",
+            local(onset, zone)
         ),
         None => println!("NOT DETECTED: no ChatGPT incident opened"),
     }

@@ -64,24 +64,33 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Organic reports expected in each scenario minute, scaled.
+    fn expected_per_minute(&self) -> impl Iterator<Item = f64> + '_ {
+        (0..self.scenario.minutes()).map(|m| {
+            let at = self.minute_start(m) + TimeDelta::seconds(30);
+            let rate: f64 = (0..self.scenario.services.len())
+                .flat_map(|s| components(self.scenario, s, at))
+                .map(|(_, rate)| rate)
+                .sum();
+            rate * self.scale
+        })
+    }
+
+    /// The most organic reports expected in one minute (floods aside).
+    pub fn busiest_minute(&self) -> f64 {
+        self.expected_per_minute().fold(0.0, f64::max)
+    }
+
     /// Reports the whole scenario is expected to send (for progress and sizing).
     pub fn expected_total(&self) -> u64 {
-        let organic: f64 = (0..self.scenario.minutes())
-            .map(|m| {
-                let at = self.minute_start(m) + TimeDelta::seconds(30);
-                (0..self.scenario.services.len())
-                    .flat_map(|s| components(self.scenario, s, at))
-                    .map(|(_, rate)| rate)
-                    .sum::<f64>()
-            })
-            .sum();
+        let organic: f64 = self.expected_per_minute().sum();
         let floods: u64 = self
             .scenario
             .floods
             .iter()
             .map(|f| u64::from(f.minutes) * u64::from(f.per_minute))
             .sum();
-        (organic * self.scale).round() as u64 + floods
+        organic.round() as u64 + floods
     }
 
     /// The start of scenario minute `m`.

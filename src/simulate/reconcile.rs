@@ -1,7 +1,7 @@
 //! Checking a run against the server: every acknowledged report must be in Redis, once.
 //!
 //! The simulator knows the minute bucket of every 202 it received. Afterwards it reads those
-//! minutes back through `GET /v1/services/{slug}/minutes` and compares per service. Counts the
+//! minutes back through `GET /v1/services/{slug}/minutes` and compares minute by minute. Counts the
 //! server already held for those minutes before the run (a previous run, say) are read first
 //! and subtracted, so back-to-back runs reconcile too; traffic from other senders during the
 //! run would show up as a surplus.
@@ -23,12 +23,17 @@ pub struct ServiceCheck {
     pub acknowledged: u64,
     /// Reports Redis holds for the same minutes, less what it held before the run.
     pub counted: u64,
+    /// Acknowledged reports missing from their minute: lost.
+    pub missing: u64,
+    /// Reports counted beyond those acknowledged, minute by minute: a request whose answer
+    /// never arrived, a double count, or another sender.
+    pub extra: u64,
 }
 
 impl ServiceCheck {
-    /// True when nothing acknowledged is missing and nothing is counted twice.
+    /// True when every minute holds exactly the reports acknowledged in it.
     pub fn matches(&self) -> bool {
-        self.acknowledged == self.counted
+        self.missing == 0 && self.extra == 0
     }
 }
 
@@ -84,18 +89,22 @@ pub fn compare(
     before: &Minutes,
     after: &Minutes,
 ) -> ServiceCheck {
-    let counted = acknowledged
-        .keys()
-        .map(|minute| {
-            let now = after.get(minute).copied().unwrap_or(0);
-            now.saturating_sub(before.get(minute).copied().unwrap_or(0))
-        })
-        .sum();
-    ServiceCheck {
+    let mut check = ServiceCheck {
         slug: slug.to_owned(),
-        acknowledged: acknowledged.values().sum(),
-        counted,
+        acknowledged: 0,
+        counted: 0,
+        missing: 0,
+        extra: 0,
+    };
+    for (minute, &acked) in acknowledged {
+        let now = after.get(minute).copied().unwrap_or(0);
+        let held = now.saturating_sub(before.get(minute).copied().unwrap_or(0));
+        check.acknowledged += acked;
+        check.counted += held;
+        check.missing += acked.saturating_sub(held);
+        check.extra += held.saturating_sub(acked);
     }
+    check
 }
 
 /// The range covering every acknowledged minute, for one read.
@@ -122,6 +131,16 @@ mod tests {
         let check = compare("chatgpt", &acknowledged, &before, &after);
         assert_eq!((check.acknowledged, check.counted), (8, 8));
         assert!(check.matches());
+    }
+
+    #[test]
+    fn a_loss_in_one_minute_is_not_hidden_by_a_surplus_in_another() {
+        let acknowledged = Minutes::from([(minute(10), 5), (minute(11), 3)]);
+        let after = Minutes::from([(minute(10), 4), (minute(11), 4)]);
+        let check = compare("chatgpt", &acknowledged, &Minutes::new(), &after);
+        assert_eq!((check.acknowledged, check.counted), (8, 8));
+        assert_eq!((check.missing, check.extra), (1, 1));
+        assert!(!check.matches());
     }
 
     #[test]

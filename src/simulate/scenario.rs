@@ -159,6 +159,8 @@ struct RawFlood {
 
 /// Most reports per minute any one rate may ask for; keeps a typo from planning billions.
 const MAX_RATE: f64 = 10_000_000.0;
+/// Longest scenario.
+const MAX_DAYS: i64 = 31;
 
 impl Scenario {
     /// The built-in scenario by name, or a scenario file's text.
@@ -183,10 +185,15 @@ impl Scenario {
         );
         let start = check.time("start", &raw.start);
         let end = check.time("end", &raw.end);
-        if let (Some(start), Some(end)) = (start, end)
-            && end <= start
-        {
-            check.fail("end", "must be later than start");
+        if let (Some(start), Some(end)) = (start, end) {
+            if end <= start {
+                check.fail("end", "must be later than start");
+            } else if end - start > chrono::TimeDelta::days(MAX_DAYS) {
+                check.fail(
+                    "end",
+                    format!("a scenario may span at most {MAX_DAYS} days"),
+                );
+            }
         }
         if raw.reporters == 0 {
             check.fail("reporters", "must be at least 1");
@@ -226,6 +233,12 @@ impl Scenario {
                 Some(weights) => check.mix(&field("problems"), weights, ProblemKind::parse),
                 None => service.map(|s| services[s].problems.clone()),
             };
+            if problems.as_ref().is_some_and(|p| p.total() <= 0.0) {
+                check.fail(
+                    &field("problems"),
+                    "needs at least one problem kind with a weight above 0",
+                );
+            }
             if let (Some(service), Some(onset), Some(problems)) = (service, onset, problems) {
                 outages.push(Outage {
                     service,
@@ -483,6 +496,22 @@ mod tests {
                 "{expected} missing from {fields:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_outage_needs_a_problem_with_weight() {
+        let mut text = SEED_SCENARIO.replace(
+            "problems = { voice-mode = 1.0 }",
+            "problems = { voice-mode = 0 }",
+        );
+        let errors = Scenario::parse(&text).unwrap_err();
+        assert_eq!(errors[0].field, "outage[1].problems");
+        text = SEED_SCENARIO.replace(
+            "end = \"2025-06-10T11:30:00-04:00\"",
+            "end = \"2025-08-10T11:30:00-04:00\"",
+        );
+        let errors = Scenario::parse(&text).unwrap_err();
+        assert_eq!(errors[0].field, "end");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -21,14 +22,17 @@ use crate::error::{ApiError, Dependency};
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// This thread's connection of each handle.
-    static MANAGERS: RefCell<HashMap<u64, ConnectionManager>> = RefCell::new(HashMap::new());
+    /// This thread's connection of each handle, with a token that dies with the handle's last
+    /// clone (so connections of dropped handles are closed, not kept for the thread's life).
+    static MANAGERS: RefCell<HashMap<u64, (Weak<()>, ConnectionManager)>> =
+        RefCell::new(HashMap::new());
 }
 
 /// A cheaply cloneable, auto-reconnecting Redis handle with a per-call deadline.
 #[derive(Clone)]
 pub struct RedisConn {
     id: u64,
+    alive: Arc<()>,
     client: redis::Client,
     config: ConnectionManagerConfig,
     timeout: Duration,
@@ -45,6 +49,7 @@ impl RedisConn {
             .set_max_delay(Duration::from_millis(500));
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            alive: Arc::new(()),
             client,
             config,
             timeout,
@@ -54,12 +59,14 @@ impl RedisConn {
     /// This thread's connection, created (lazily, without connecting) on first use.
     fn manager(&self) -> redis::RedisResult<ConnectionManager> {
         MANAGERS.with(|managers| {
-            if let Some(manager) = managers.borrow().get(&self.id) {
+            if let Some((_, manager)) = managers.borrow().get(&self.id) {
                 return Ok(manager.clone());
             }
             let manager =
                 ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())?;
-            managers.borrow_mut().insert(self.id, manager.clone());
+            let mut managers = managers.borrow_mut();
+            managers.retain(|_, (alive, _)| alive.strong_count() > 0);
+            managers.insert(self.id, (Arc::downgrade(&self.alive), manager.clone()));
             Ok(manager)
         })
     }

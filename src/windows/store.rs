@@ -188,8 +188,10 @@ impl Windows {
             .await
     }
 
-    /// Deletes every key under this schema's prefix (a demo or benchmark cleaning up after
-    /// itself); returns how many went. Uses SCAN, so a large keyspace is not blocked.
+    /// Deletes every key under this schema's prefix (a demo cleaning up after itself); returns
+    /// how many went. Uses SCAN, so a large keyspace is not blocked. Every key starting with
+    /// `<prefix>:` goes, including those of a deployment whose prefix extends this one
+    /// (`dw` would take `dw:staging`'s): only for prefixes of one's own, like the demo's.
     pub async fn purge(&self) -> Result<u64, ApiError> {
         let pattern = format!("{}:*", self.keys.prefix());
         let mut cursor: u64 = 0;
