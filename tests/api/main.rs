@@ -10,6 +10,7 @@ mod charts;
 mod curve;
 mod errors;
 mod events;
+mod floods;
 mod helpers;
 mod incidents;
 mod interop;
