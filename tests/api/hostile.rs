@@ -433,3 +433,69 @@ async fn generated_service_names_are_stored_exactly_and_escaped_everywhere_they_
         }
     }
 }
+
+#[actix_web::test]
+async fn generated_header_values_never_fail() {
+    let app = TestApp::builder()
+        .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
+        .var("DOWNWATCH_RATE_BURST", "1000000")
+        .spawn()
+        .await;
+    // Header values are visible ASCII: what an attacker can put on the wire.
+    let value = prop_oneof![
+        "[ -~]{0,40}",
+        prop::sample::select(
+            &[
+                "18446744073709551615-18446744073709551615",
+                "0-18446744073709551615",
+                "1-18446744073709551615",
+                "0-0",
+                "00000000000000000000000001-0",
+                "9999999999999-0",
+                "unknown, ::1, [::1]:80, 300.1.1.1, 1.2.3.4:99999",
+                "for=\"[2001:db8::1]:4711\";by=_hidden, for=unknown",
+                "application/json; charset=\"; boundary=",
+                "Bearer \u{7f}",
+            ][..]
+        )
+        .prop_map(str::to_owned),
+    ];
+    let cases = generate((0usize..5, value), 300);
+    let report = json!({"service": "chatgpt", "problem": "login"});
+    for (which, value) in cases {
+        let (path, header) = match which {
+            0 => ("/v1/events", "last-event-id"),
+            1 => ("/v1/reports", "x-forwarded-for"),
+            2 => ("/v1/reports", "forwarded"),
+            3 => ("/v1/reports", "content-type"),
+            _ => ("/v1/services", "authorization"),
+        };
+        let request = if path == "/v1/events" {
+            app.client.get(format!("{}{path}", app.address))
+        } else {
+            app.client.post(format!("{}{path}", app.address))
+        };
+        let request = if header == "content-type" {
+            request.insert_header((header, value.as_str()))
+        } else {
+            request
+                .insert_header(("content-type", "application/json"))
+                .insert_header((header, value.as_str()))
+        };
+        let Ok(response) = request.send_body(report.to_string()).await else {
+            continue; // the client itself refused the value
+        };
+        let status = response.status().as_u16();
+        assert!(
+            [200, 202, 400, 401, 415].contains(&status),
+            "{status} for {header}: {value:?}"
+        );
+        if status >= 400 {
+            assert_eq!(
+                response.headers().get("content-type").unwrap(),
+                "application/problem+json",
+                "{header}: {value:?}"
+            );
+        }
+    }
+}
