@@ -15,6 +15,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::detect::{Detector, Level, Params, Point};
 
+/// Largest count a row may hold: far above any real service's reports per step, and small
+/// enough that the model's sums of squares stay finite.
+pub const MAX_VALUE: f64 = 1e9;
+
 /// A problem with the input, at a 1-based line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("line {line}: {message}")]
@@ -87,6 +91,11 @@ pub fn read_rows(input: impl BufRead) -> Result<Vec<Row>, InputError> {
         if value < 0.0 {
             return Err(fail(format!(
                 "value {value_text} is negative; counts are 0 or more"
+            )));
+        }
+        if value > MAX_VALUE {
+            return Err(fail(format!(
+                "value {value_text} is over {MAX_VALUE:e}; counts are reports per step"
             )));
         }
         if let Some(previous) = rows.last()
@@ -268,6 +277,8 @@ mod tests {
         assert!(err.message.contains("not after"));
         let err = rows("timestamp,value\n2025-06-10 06:31:00,-2\n").unwrap_err();
         assert!(err.message.contains("negative"));
+        let err = rows("timestamp,value\n2025-06-10 06:31:00,1e300\n").unwrap_err();
+        assert!(err.message.contains("is over"), "{err}");
         let err = rows("timestamp,value\n2025-06-10 06:31:00\n").unwrap_err();
         assert_eq!(err.line, 2);
     }

@@ -18,6 +18,8 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod headline;
+#[cfg(test)]
+mod hostile;
 pub mod ingest;
 pub mod monitor;
 pub mod simulate;

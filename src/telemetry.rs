@@ -65,4 +65,8 @@ fn describe() {
         "downwatch_rate_limiter_keys",
         "Client keys held by the report rate limiter"
     );
+    metrics::describe_counter!(
+        "downwatch_rate_limiter_overflow_total",
+        "Reports from clients the full rate-limiter table could not hold; they share one allowance"
+    );
 }

@@ -33,8 +33,10 @@ impl AdminAuth {
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| Sha256::digest(t.trim().as_bytes()));
+            .and_then(|v| v.split_once(' '))
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| Sha256::digest(t.trim().as_bytes()));
         match presented {
             Some(digest) if bool::from(digest.as_slice().ct_eq(expected)) => Ok(()),
             _ => Err(ApiError::Unauthorized),
@@ -56,6 +58,11 @@ mod tests {
                 .to_http_request()
         };
         assert!(auth.authorize(&with("Bearer 0123456789abcdef")).is_ok());
+        assert!(auth.authorize(&with("bearer 0123456789abcdef")).is_ok());
+        assert!(matches!(
+            auth.authorize(&with("Basic 0123456789abcdef")),
+            Err(ApiError::Unauthorized)
+        ));
         assert!(matches!(
             auth.authorize(&with("Bearer 0123456789abcdeX")),
             Err(ApiError::Unauthorized)

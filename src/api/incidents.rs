@@ -204,3 +204,28 @@ async fn show(
         "related": related,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn cursors_from_clients_never_panic(raw in crate::hostile::text()) {
+            if let Ok((at, _)) = decode_cursor(raw.clone()) {
+                prop_assert!((1970..=9999).contains(&chrono::Datelike::year(&at)));
+            }
+        }
+
+        #[test]
+        fn cursors_decode_what_they_encode(micros in 0i64..253_402_300_799_000_000, id in any::<u128>()) {
+            let raw = format!("{micros}_{}", Uuid::from_u128(id).simple());
+            let (at, decoded) = decode_cursor(raw).unwrap();
+            prop_assert_eq!(at.timestamp_micros(), micros);
+            prop_assert_eq!(decoded, Uuid::from_u128(id));
+        }
+    }
+}

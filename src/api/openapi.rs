@@ -89,11 +89,8 @@ async fn docs_page() -> HttpResponse {
          <body><h1>downwatch API</h1><p>The full document: <a href=\"/openapi.json\">/openapi.json</a> (OpenAPI 3.1).</p>\
          <table><thead><tr><th>Method</th><th>Path</th><th>What it does</th></tr></thead><tbody>{rows}</tbody></table></body></html>"
     );
+    // No style or script at all: the app-wide policy (nothing loads, no framing) applies.
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'",
-        ))
         .body(page)
 }

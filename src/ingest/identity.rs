@@ -31,6 +31,11 @@ impl ProxyPolicy {
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 
+    /// Whether `peer` is a trusted proxy, whose forwarding headers are believed.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.is_trusted(peer)
+    }
+
     /// The client address of a request that arrived from `peer` with `headers`.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);

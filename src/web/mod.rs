@@ -35,13 +35,30 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 
 /// Registers the pages and their assets.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(assets::routes)
+    cfg.app_data(web::FormConfig::default().error_handler(|err, _| form_error(&err).into()))
+        .configure(assets::routes)
         .service(web::resource("/").get(board::page))
         .service(web::resource("/s/{slug}").get(service::page))
         .service(web::resource("/s/{slug}/report").post(report::submit))
         .service(web::resource("/incidents/{id}").get(incident::page))
         .service(web::resource("/embed/incident/{id}").get(embed::incident))
         .service(web::resource("/embed/{slug}").get(embed::service));
+}
+
+/// A form body that could not be read, answered as a page with the status the API would give
+/// (actix's own answer is a bare line of text).
+fn form_error(err: &actix_web::error::UrlencodedError) -> PageError {
+    use actix_web::error::UrlencodedError;
+    PageError(match err {
+        UrlencodedError::ContentType => ApiError::UnsupportedMediaType,
+        UrlencodedError::Overflow { limit, .. } => ApiError::TooLarge { limit: *limit },
+        other => {
+            let message = other.to_string();
+            // serde names the field between backticks (`duplicate field `problem``).
+            let field = message.split('`').nth(1).unwrap_or("form").to_owned();
+            ApiError::field(field, message)
+        }
+    })
 }
 
 /// Who may show a page in a frame.

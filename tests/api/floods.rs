@@ -1,0 +1,178 @@
+//! Floods: one address at full speed, spoofed forwarding headers, many reporter tokens, and a
+//! coordinated fake outage from many addresses. The clock stands still unless a test moves it,
+//! so an address gets exactly its burst, plus its sustained rate for the time that passes.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::helpers::{Reply, TestApp};
+
+fn report(service: &str, token: &str) -> Value {
+    json!({"service": service, "problem": "login", "reporter": token})
+}
+
+/// Statuses of `replies`: (accepted, limited); anything else fails the test.
+fn tally(replies: &[Reply]) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for reply in replies {
+        match reply.status.as_u16() {
+            202 => counts.0 += 1,
+            429 => {
+                reply.assert_problem(429, None);
+                assert!(reply.header("retry-after").is_some());
+                counts.1 += 1;
+            }
+            other => panic!("unexpected {other}: {}", reply.text),
+        }
+    }
+    counts
+}
+
+#[actix_web::test]
+async fn one_address_at_full_speed_gets_exactly_its_burst_plus_its_rate() {
+    // Defaults: a burst of 10, then 30 a minute (one every 2 s).
+    let app = TestApp::spawn().await;
+    let app = &app;
+    let volley = |round: usize, size: usize| {
+        join_all((0..size).map(move |i| {
+            let token = format!("flood-{round:03}-{i:03}");
+            async move { app.report(report("chatgpt", &token)).await }
+        }))
+    };
+    let (accepted, limited) = tally(&volley(0, 40).await);
+    assert_eq!((accepted, limited), (10, 30), "the burst, all at once");
+    // A minute at full speed, one volley a second: one report every two seconds gets in.
+    let mut sustained = 0;
+    for round in 1..=60 {
+        app.clock.advance(Duration::from_secs(1));
+        sustained += tally(&volley(round, 3).await).0;
+    }
+    assert_eq!(sustained, 30, "DOWNWATCH_RATE_PER_MINUTE in a minute");
+    assert_eq!(
+        app.total("chatgpt", "").await,
+        40,
+        "only accepted reports count"
+    );
+}
+
+#[actix_web::test]
+async fn thousands_of_spoofed_forwarded_for_values_from_an_untrusted_peer_are_one_client() {
+    let app = TestApp::spawn().await;
+    let spoofed = |i: u32| match i % 4 {
+        0 => format!("198.51.{}.{}", i / 256 % 256, i % 256),
+        1 => format!("2001:db8:{i:x}::1"),
+        2 => format!("203.0.113.{}, 10.0.0.{}", i % 256, i % 7),
+        _ => format!("garbage-{i}, unknown"),
+    };
+    let replies = join_all((0..2000u32).map(|i| {
+        let header = spoofed(i);
+        let forwarded = format!("for=192.0.2.{}", i % 256);
+        let token = format!("spoofer-{i:05}");
+        let app = &app;
+        async move {
+            app.send_json(
+                "POST",
+                "/v1/reports",
+                &report("chatgpt", &token),
+                &[("x-forwarded-for", &header), ("forwarded", &forwarded)],
+            )
+            .await
+        }
+    }))
+    .await;
+    assert_eq!(tally(&replies), (10, 1990));
+    assert_eq!(
+        app.state.ingest.limiter.len(),
+        1,
+        "one limiter key: the TCP peer"
+    );
+    assert_eq!(app.total("chatgpt", "").await, 10);
+}
+
+#[actix_web::test]
+async fn a_spoofed_chain_behind_a_trusted_proxy_is_still_the_one_real_client() {
+    let app = TestApp::builder()
+        .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
+        .spawn()
+        .await;
+    // The client writes whatever it likes on the left; the proxy appends the address it saw.
+    let replies = join_all((0..500u32).map(|i| {
+        let chain = format!("6.6.{}.{}, 203.0.113.7", i / 256, i % 256);
+        let token = format!("chain-{i:05}");
+        let app = &app;
+        async move { app.report_via(&chain, report("sora", &token)).await }
+    }))
+    .await;
+    assert_eq!(tally(&replies), (10, 490));
+    assert_eq!(app.state.ingest.limiter.len(), 1);
+}
+
+#[actix_web::test]
+async fn many_reporter_tokens_from_one_address_cannot_raise_the_count_past_its_quota() {
+    let app = TestApp::spawn().await;
+    let services = ["chatgpt", "sora", "claude", "discord", "github"];
+    let replies = join_all((0..1000usize).map(|i| {
+        let token = format!("sockpuppet-{i:05}");
+        let app = &app;
+        async move { app.report(report(services[i % 5], &token)).await }
+    }))
+    .await;
+    assert_eq!(tally(&replies), (10, 990));
+    let mut counted = 0;
+    for service in services {
+        counted += app.total(service, "").await;
+    }
+    assert_eq!(counted, 10, "the address's quota, over every service");
+    // After a minute: the burst again, not a token's worth more.
+    app.clock.advance(Duration::from_secs(60));
+    let later = join_all((0..100usize).map(|i| {
+        let token = format!("sockpuppet-later-{i:05}");
+        let app = &app;
+        async move { app.report(report("chatgpt", &token)).await }
+    }))
+    .await;
+    assert_eq!(tally(&later), (10, 90));
+}
+
+#[actix_web::test]
+async fn a_coordinated_fake_outage_from_many_addresses_is_counted_with_its_signature() {
+    // What SECURITY.md describes: reports from many real addresses are indistinguishable from
+    // an outage to the counting path. Each /64 counts once per reporter token, at most its
+    // burst; the data shows the campaign's shape (one problem, one country, one minute).
+    let app = TestApp::builder()
+        .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
+        .var("DOWNWATCH_RATE_BURST", "3")
+        .spawn()
+        .await;
+    let replies = join_all((0..300u32).map(|i| {
+        let client = format!("2001:db8:{:x}:{:x}::{:x}", i / 100, i % 100, i + 1);
+        let app = &app;
+        async move {
+            // Each address tries five tokens; its burst of three caps it.
+            let mut replies = Vec::new();
+            for t in 0..5 {
+                let body = json!({
+                    "service": "discord",
+                    "problem": "login",
+                    "country": "NL",
+                    "reporter": format!("campaign-{i:04}-{t}"),
+                });
+                replies.push(app.report_via(&client, body).await);
+            }
+            replies
+        }
+    }))
+    .await;
+    let replies: Vec<Reply> = replies.into_iter().flatten().collect();
+    assert_eq!(tally(&replies), (900, 600));
+    assert_eq!(app.total("discord", "").await, 900);
+    assert_eq!(app.state.ingest.limiter.len(), 300, "one key per /64");
+    let problems = app.get("/v1/services/discord/problems").await;
+    assert_eq!(problems.json["problems"][0]["problem"], "login");
+    assert_eq!(problems.json["problems"][0]["share"], 1.0);
+    let countries = app.get("/v1/services/discord/countries").await;
+    assert_eq!(countries.json["countries"][0]["country"], "NL");
+    assert_eq!(countries.json["countries"][0]["share"], 1.0);
+}
