@@ -109,17 +109,29 @@ async fn measure() {
     let with_dedup = settled_memory(&client).await;
 
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let dedup_keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*:d:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    for chunk in dedup_keys.chunks(1000) {
-        let _: () = redis::cmd("UNLINK")
-            .arg(chunk)
+    // SCAN, not KEYS: the shared Redis may hold millions of other keys.
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*:d:*"))
+            .arg("COUNT")
+            .arg(10_000)
             .query_async(&mut conn)
             .await
-            .unwrap();
+            .expect("SCAN");
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .expect("UNLINK");
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
     }
     // Redis frees unlinked keys in the background and shrinks its tables on its timer.
     let buckets_only = settled_memory(&client).await;
