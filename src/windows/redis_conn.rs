@@ -1,7 +1,11 @@
 //! A Redis connection that never blocks a request for longer than the configured timeout.
 //!
 //! The connection manager is created lazily, so an instance starts (and answers `/readyz` with
-//! 503 naming Redis) even when Redis is down, and reconnects by itself when it returns.
+//! 503 naming Redis) even when Redis is down, and reconnects by itself when it returns. It
+//! speaks RESP3 (Redis 6 or later) so that a dropped connection is noticed when it drops, not by
+//! the next command, and it keeps trying in the background for as long as Redis is away: after
+//! a Redis restart even an idle instance answers its first request, instead of failing it to
+//! learn that the old connection is gone.
 //!
 //! Each thread gets its own multiplexed connection. actix-web runs one single-threaded runtime
 //! per worker; with one shared connection, every command from one worker woke the connection's
@@ -15,6 +19,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion};
 
 use crate::error::{ApiError, Dependency};
 
@@ -41,12 +46,18 @@ pub struct RedisConn {
 impl RedisConn {
     /// Prepares a connection to `url`; nothing is sent until the first command.
     pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+        let info = url.into_connection_info()?;
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(resp3))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
+            // Commands never wait on these retries longer than `timeout` (see `run`).
+            .set_number_of_retries(usize::MAX)
+            .set_max_delay(Duration::from_millis(100));
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),

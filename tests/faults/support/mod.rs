@@ -1,0 +1,184 @@
+//! What the fault tests share: their own Redis, a report load that records every answer, and
+//! polling with a deadline.
+
+pub mod own_redis;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Polls `check` every 20 ms until it yields a value; panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up after {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An HTTP client without awc's default cap of 100 connections, which would queue a burst
+/// on the client side and hide how the server answers.
+pub fn unlimited_client() -> awc::Client {
+    awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
+        .timeout(Duration::from_secs(30))
+        .finish()
+}
+
+/// One answered report.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The reporter token sent (unique per request).
+    pub reporter: String,
+    /// The status answered.
+    pub status: u16,
+    /// When the request was sent.
+    pub sent: Instant,
+    /// How long the answer took.
+    pub latency: Duration,
+}
+
+/// Reports sent in a loop by a few concurrent clients, each request with a reporter token of
+/// its own, every answer recorded.
+pub struct Load {
+    stop: Rc<Cell<bool>>,
+    outcomes: Rc<RefCell<Vec<Outcome>>>,
+    tasks: Vec<actix_web::rt::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts `clients` loops reporting `service` to `app`, each pausing `pause` between
+    /// requests.
+    pub fn start(app: &TestApp, service: &str, clients: usize, pause: Duration) -> Self {
+        let stop = Rc::new(Cell::new(false));
+        let outcomes = Rc::new(RefCell::new(Vec::new()));
+        let tasks = (0..clients)
+            .map(|c| {
+                let (stop, outcomes) = (stop.clone(), outcomes.clone());
+                let client = unlimited_client();
+                let url = format!("{}/v1/reports", app.address);
+                let service = service.to_owned();
+                actix_web::rt::spawn(async move {
+                    let mut i = 0u32;
+                    while !stop.get() {
+                        let reporter = format!("load-{c:02}-{i:07}");
+                        let outcome = report(&client, &url, &service, &reporter).await;
+                        outcomes.borrow_mut().push(outcome);
+                        i += 1;
+                        tokio::time::sleep(pause).await;
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            outcomes,
+            tasks,
+        }
+    }
+
+    /// How many answers with `status` came to requests sent after `since`.
+    pub fn count_since(&self, status: u16, since: Instant) -> usize {
+        self.outcomes
+            .borrow()
+            .iter()
+            .filter(|o| o.status == status && o.sent >= since)
+            .count()
+    }
+
+    /// The first answer with `status` to a request sent after `since`.
+    pub fn first_since(&self, status: u16, since: Instant) -> Option<Outcome> {
+        self.outcomes
+            .borrow()
+            .iter()
+            .filter(|o| o.status == status && o.sent >= since)
+            .min_by_key(|o| o.sent + o.latency)
+            .cloned()
+    }
+
+    /// Stops the clients and returns every answer.
+    pub async fn stop(self) -> Vec<Outcome> {
+        self.stop.set(true);
+        join_all(self.tasks).await;
+        self.outcomes.take()
+    }
+}
+
+/// Sends one report and times the answer.
+pub async fn report(client: &awc::Client, url: &str, service: &str, reporter: &str) -> Outcome {
+    let sent = Instant::now();
+    let body = json!({"service": service, "problem": "login", "reporter": reporter});
+    let status = match client
+        .post(url)
+        .insert_header(("content-type", "application/json"))
+        .send_body(body.to_string())
+        .await
+    {
+        Ok(mut response) => {
+            let _ = response.body().await;
+            response.status().as_u16()
+        }
+        // No answer at all: recorded as 0, which every test treats as a failure.
+        Err(_) => 0,
+    };
+    Outcome {
+        reporter: reporter.to_owned(),
+        status,
+        sent,
+        latency: sent.elapsed(),
+    }
+}
+
+/// Sends each reporter's report again, 100 at a time, and returns the statuses in order.
+pub async fn resend(app: &TestApp, service: &str, reporters: &[String]) -> Vec<u16> {
+    let url = format!("{}/v1/reports", app.address);
+    let client = unlimited_client();
+    let mut statuses = Vec::with_capacity(reporters.len());
+    for chunk in reporters.chunks(100) {
+        let sends = chunk.iter().map(|r| report(&client, &url, service, r));
+        statuses.extend(join_all(sends).await.into_iter().map(|o| o.status));
+    }
+    statuses
+}
+
+/// The largest of `latencies`.
+pub fn slowest(outcomes: &[&Outcome]) -> Duration {
+    outcomes.iter().map(|o| o.latency).max().unwrap_or_default()
+}
+
+/// Sends `count` reports at once (reporters `{tag}-0000`, ...) and returns their answers and
+/// how long the slowest took from the start.
+pub async fn burst(app: &TestApp, tag: &str, count: usize) -> (Vec<Outcome>, Duration) {
+    let url = format!("{}/v1/reports", app.address);
+    let reporters: Vec<String> = (0..count).map(|i| format!("{tag}-{i:04}")).collect();
+    let client = unlimited_client();
+    let started = Instant::now();
+    let outcomes = join_all(
+        reporters
+            .iter()
+            .map(|r| report(&client, &url, "chatgpt", r)),
+    )
+    .await;
+    (outcomes, started.elapsed())
+}
