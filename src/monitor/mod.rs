@@ -2,8 +2,9 @@
 //! incidents, and rolls minutes up into PostgreSQL.
 //!
 //! Each service gets a [`Tracker`] when the leader first sees it: the detector learns from the
-//! PostgreSQL bins of the last weeks, then replays the last hours of Redis minutes, and the
-//! result is reconciled with any open incident in PostgreSQL, so a restart or a new leader
+//! PostgreSQL bins of the last weeks, then replays the last hours of Redis minutes (what a
+//! Redis restart lost put back from the bins), and the result is reconciled with any open
+//! incident in PostgreSQL, so a restart or a new leader
 //! resumes an incident instead of opening a second one. A failed write drops the tracker; the
 //! next tick rebuilds it and catches up.
 
@@ -363,10 +364,20 @@ impl Monitor {
                 tracker.learn_history(minute, reports);
             }
         }
-        let replay = self
+        let mut replay = self
             .windows
             .minutes(slug, replay_from, closed_until)
             .await?;
+        // Minutes a Redis restart lost are still in the bins: replayed as empty, they would
+        // teach the model a collapse, and it would take the refill for a spike.
+        let stored = bins::totals(
+            &self.db,
+            id,
+            minute_start(replay_from),
+            minute_start(closed_until),
+        )
+        .await?;
+        rollup::restore_lost(&mut replay, replay_from, &stored);
         let mut opened = None;
         for (offset, bucket) in replay.iter().enumerate() {
             if let Some(Change::Opened(update)) =

@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Db, bins};
 use crate::domain::ServiceSlug;
 use crate::error::ApiError;
-use crate::windows::Windows;
 use crate::windows::keys::{BIN_MINUTES, align_down, minute_of, minute_start};
+use crate::windows::{MinuteBucket, Windows};
 
 /// Rolls up closed minutes from the last complete bin (at most `retention_minutes` back) up to
 /// `closed_until` (exclusive), at most six hours of them per call. Returns the number of
@@ -74,6 +75,40 @@ pub async fn roll_up(
     Ok(rolled.len())
 }
 
+/// Puts back into `minutes` (consecutive, the first at minute `first`) what Redis lost but the
+/// stored `bins` (start, total) still hold. Minute counts only grow and bins keep the largest
+/// count ever rolled up, so a bin above the sum of its minutes means Redis lost some of them (a
+/// restart without persistence, or a bucket past its retention): the difference is spread
+/// evenly over the bin's empty minutes (over all of them if none is empty). Only totals come
+/// back; the breakdown of the lost minutes stays unknown.
+pub fn restore_lost(minutes: &mut [MinuteBucket], first: i64, bins: &[(DateTime<Utc>, i32)]) {
+    let end = first + minutes.len() as i64;
+    for (start, total) in bins {
+        let bin = minute_of(*start);
+        let (from, to) = (bin.max(first), (bin + BIN_MINUTES).min(end));
+        if from >= to {
+            continue;
+        }
+        let span = &mut minutes[(from - first) as usize..(to - first) as usize];
+        let kept: u64 = span.iter().map(|m| m.total).sum();
+        let Some(lost) = u64::try_from(*total).ok().and_then(|t| t.checked_sub(kept)) else {
+            continue;
+        };
+        if lost == 0 {
+            continue;
+        }
+        let empty = span.iter().filter(|m| m.total == 0).count();
+        let targets: Vec<&mut MinuteBucket> = span
+            .iter_mut()
+            .filter(|m| empty == 0 || m.total == 0)
+            .collect();
+        let (each, extra) = (lost / targets.len() as u64, lost % targets.len() as u64);
+        for (i, minute) in targets.into_iter().enumerate() {
+            minute.total += each + u64::from((i as u64) < extra);
+        }
+    }
+}
+
 /// Most minutes one rollup pass reads (per service).
 const MAX_CATCH_UP_MINUTES: i64 = 6 * 60;
 
@@ -84,4 +119,66 @@ pub fn align(minute: i64) -> i64 {
 
 fn clamp(count: u64) -> i32 {
     count.min(i32::MAX as u64) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minutes(totals: &[u64]) -> Vec<MinuteBucket> {
+        totals
+            .iter()
+            .enumerate()
+            .map(|(i, total)| MinuteBucket {
+                t: minute_start(i as i64),
+                total: *total,
+                problems: BTreeMap::new(),
+                countries: BTreeMap::new(),
+            })
+            .collect()
+    }
+
+    fn totals(minutes: &[MinuteBucket]) -> Vec<u64> {
+        minutes.iter().map(|m| m.total).collect()
+    }
+
+    #[test]
+    fn lost_minutes_come_back_from_the_bins_and_kept_ones_stay() {
+        // Bin 0 intact; bin 15 lost its first ten minutes; bin 30 lost everything and is
+        // only partly in the window.
+        let mut replay = minutes(&[[2; 15].as_slice(), &[0; 10], &[3; 5], &[0; 5]].concat());
+        let bins = [
+            (minute_start(0), 30),
+            (minute_start(15), 15 + 42),
+            (minute_start(30), 17),
+        ];
+        restore_lost(&mut replay, 0, &bins);
+        let restored = totals(&replay);
+        assert_eq!(&restored[..15], &[2; 15]);
+        assert_eq!(&restored[15..25], &[5, 5, 4, 4, 4, 4, 4, 4, 4, 4]);
+        assert_eq!(&restored[25..30], &[3; 5]);
+        assert_eq!(
+            &restored[30..],
+            &[4, 4, 3, 3, 3],
+            "the partial bin holds it all"
+        );
+        assert_eq!(restored[15..30].iter().sum::<u64>(), 57);
+    }
+
+    #[test]
+    fn bins_at_or_below_their_minutes_change_nothing() {
+        let mut replay = minutes(&[[1; 15].as_slice(), &[0; 15]].concat());
+        let before = totals(&replay);
+        restore_lost(
+            &mut replay,
+            0,
+            &[(minute_start(0), 15), (minute_start(-15), 99)],
+        );
+        restore_lost(
+            &mut replay,
+            0,
+            &[(minute_start(0), 3), (minute_start(30), 9)],
+        );
+        assert_eq!(totals(&replay), before);
+    }
 }

@@ -14,4 +14,5 @@
 mod helpers;
 mod support;
 
+mod redis_emptied;
 mod redis_outage;

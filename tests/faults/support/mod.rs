@@ -1,5 +1,5 @@
-//! What the fault tests share: their own Redis, a report load that records every answer, and
-//! polling with a deadline.
+//! What the fault tests share: their own Redis, a report load that records every answer, test
+//! monitors, and polling with a deadline.
 
 pub mod own_redis;
 
@@ -181,4 +181,46 @@ pub async fn burst(app: &TestApp, tag: &str, count: usize) -> (Vec<Outcome>, Dur
     )
     .await;
     (outcomes, started.elapsed())
+}
+
+/// The lease the test monitors hold (three 15-second ticks, as in production).
+pub const LEASE: Duration = Duration::from_secs(45);
+
+/// A monitor over `app`'s storage with a holder id of its own: what a restarted downwatch, or
+/// another instance, would run.
+pub fn monitor(app: &TestApp) -> downwatch::monitor::Monitor {
+    downwatch::monitor::Monitor::new(
+        downwatch::monitor::Deps {
+            db: app.state.db.clone(),
+            windows: app.state.windows.clone(),
+            catalog: app.state.catalog.clone(),
+            clock: app.clock.clone(),
+            events: app.state.events.clone(),
+        },
+        downwatch::detect::Params::default(),
+        LEASE,
+        app.settings.retention,
+    )
+}
+
+/// Counts `count` reports of `slug` straight into Redis at the app's current time, each from a
+/// reporter of its own (bulk traffic without HTTP).
+pub async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
+    use downwatch::clock::Clock;
+    use downwatch::domain::{ProblemKind, ServiceSlug};
+    use downwatch::windows::CountRequest;
+    let service = ServiceSlug::parse(slug).unwrap();
+    let problem = ProblemKind::parse("login").unwrap();
+    let at = app.clock.now();
+    for i in 0..count {
+        let reporter = format!("{tag}{:x}{i:08x}", at.timestamp());
+        let request = CountRequest {
+            service: &service,
+            reporter_hex: &reporter,
+            problem: &problem,
+            country: None,
+            at,
+        };
+        assert!(app.state.windows.count(request).await.unwrap());
+    }
 }
