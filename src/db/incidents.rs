@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -97,6 +97,55 @@ pub async fn open_or_resume(db: &Db, incident: &Incident) -> Result<(Incident, b
     })
 }
 
+/// Opens `incident` with its first timeline entry in one transaction, so neither is ever
+/// stored without the other. When the service already has an open incident (another leader got
+/// there first, or this call is a retry whose commit went through unanswered), the entry goes to
+/// that one instead. The flag says whether this call opened it.
+pub async fn open_with_update(
+    db: &Db,
+    incident: &Incident,
+    update: &Update,
+) -> Result<(Incident, bool), ApiError> {
+    let mut pooled = db.conn().await?;
+    let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
+    let work = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let inserted = diesel::insert_into(incidents::table)
+            .values(incident)
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        let stored = if inserted == 1 {
+            incident.clone()
+        } else {
+            incidents::table
+                .filter(incidents::service_id.eq(incident.service_id))
+                .filter(incidents::ended_at.is_null())
+                .select(Incident::as_select())
+                .first(conn)
+                .await?
+        };
+        insert_update(conn, stored.id, update).await?;
+        Ok((stored, inserted == 1))
+    });
+    db.timed(work).await
+}
+
+/// Records a change of an incident: the timeline entry and the incident's new state (level,
+/// peaks, totals, end) in one transaction.
+pub async fn record_change(db: &Db, incident: &Incident, update: &Update) -> Result<(), ApiError> {
+    let mut pooled = db.conn().await?;
+    let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
+    let work = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        insert_update(conn, incident.id, update).await?;
+        diesel::update(incidents::table.find(incident.id))
+            .set(incident)
+            .execute(conn)
+            .await?;
+        Ok(())
+    });
+    db.timed(work).await
+}
+
 /// The open incident of a service, if any.
 pub async fn open_for(db: &Db, service_id: Uuid) -> Result<Option<Incident>, ApiError> {
     let mut conn = db.conn().await?;
@@ -130,21 +179,28 @@ pub async fn save(db: &Db, incident: &Incident) -> Result<(), ApiError> {
 /// Appends a timeline entry; the same entry twice is stored once.
 pub async fn add_update(db: &Db, incident_id: Uuid, update: &Update) -> Result<(), ApiError> {
     let mut conn = db.conn().await?;
-    db.timed(
-        diesel::insert_into(incident_updates::table)
-            .values((
-                incident_updates::incident_id.eq(incident_id),
-                incident_updates::at.eq(update.at),
-                incident_updates::kind.eq(&update.kind),
-                incident_updates::level.eq(&update.level),
-                incident_updates::reports.eq(update.reports),
-                incident_updates::baseline.eq(update.baseline),
-            ))
-            .on_conflict_do_nothing()
-            .execute(&mut conn),
-    )
-    .await
-    .map(drop)
+    db.timed(insert_update(&mut conn, incident_id, update))
+        .await
+}
+
+async fn insert_update(
+    conn: &mut diesel_async::AsyncPgConnection,
+    incident_id: Uuid,
+    update: &Update,
+) -> diesel::QueryResult<()> {
+    diesel::insert_into(incident_updates::table)
+        .values((
+            incident_updates::incident_id.eq(incident_id),
+            incident_updates::at.eq(update.at),
+            incident_updates::kind.eq(&update.kind),
+            incident_updates::level.eq(&update.level),
+            incident_updates::reports.eq(update.reports),
+            incident_updates::baseline.eq(update.baseline),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Incidents of a service, newest first.

@@ -5,8 +5,11 @@
 //! PostgreSQL bins of the last weeks, then replays the last hours of Redis minutes (what a
 //! Redis restart lost put back from the bins), and the result is reconciled with any open
 //! incident in PostgreSQL, so a restart or a new leader
-//! resumes an incident instead of opening a second one. A failed write drops the tracker; the
-//! next tick rebuilds it and catches up.
+//! resumes an incident instead of opening a second one. Timeline changes are queued on their
+//! tracker and written in order, each with the incident's state in one transaction: while
+//! PostgreSQL is away they wait (detection goes on), and the first tick it answers writes them
+//! all, as they happened. Any other failed write drops the tracker; the next tick rebuilds it
+//! from storage and catches up.
 
 mod lease;
 pub mod rollup;
@@ -21,7 +24,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 pub use lease::Lease;
-pub use tracker::{Change, Status, Tracker};
+pub use tracker::{Change, Pending, Status, Tracker};
 
 use crate::catalog::CatalogCache;
 use crate::clock::SharedClock;
@@ -136,6 +139,9 @@ impl Monitor {
             services: services.len(),
             ..Default::default()
         };
+        // Once PostgreSQL fails to answer, this tick stops asking it (every try could cost a
+        // whole deadline, and a tick must not outlast the lease) and only observes.
+        let mut failure = None;
         if state.rolled_until != closed_until {
             // A failed rollup is retried next minute; it must not stop detection.
             match rollup::roll_up(
@@ -151,7 +157,12 @@ impl Monitor {
                     report.bins = bins;
                     state.rolled_until = closed_until;
                 }
-                Err(e) => tracing::warn!(error = %e, "rollup failed; retrying next minute"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "rollup failed; retrying next minute");
+                    if matches!(e, ApiError::Unavailable(_)) {
+                        failure = Some(e);
+                    }
+                }
             }
         }
         // A tracker that fell far behind (or ahead, after a clock jump) is rebuilt from history.
@@ -161,10 +172,18 @@ impl Monitor {
             .retain(|_, t| (oldest_useful..=closed_until).contains(&t.next_minute));
         let mut warmed = 0;
         for (id, slug) in &services {
-            if !state.trackers.contains_key(id) && warmed < WARM_UPS_PER_TICK {
-                let tracker = self.warm_up(*id, slug, closed_until).await?;
-                state.trackers.insert(*id, tracker);
+            if failure.is_some() || warmed == WARM_UPS_PER_TICK {
+                break;
+            }
+            if !state.trackers.contains_key(id) {
                 warmed += 1;
+                // A service that cannot warm up waits for a later tick; the others go on.
+                match self.warm_up(*id, slug, closed_until).await {
+                    Ok(tracker) => {
+                        state.trackers.insert(*id, tracker);
+                    }
+                    Err(e) => failure = Some(e),
+                }
             }
         }
         let tracked: Vec<&(Uuid, ServiceSlug)> = services
@@ -177,19 +196,24 @@ impl Monitor {
             .collect();
         let minutes = self.windows.minutes_many(&ranges).await?;
         let mut statuses = Vec::with_capacity(tracked.len());
-        let mut failure = None;
         for ((id, slug), buckets) in tracked.into_iter().zip(minutes) {
             let tracker = state.trackers.get_mut(id).expect("tracked above");
-            match self.follow(tracker, &buckets, slug).await {
-                Ok(changes) => {
-                    report.minutes += buckets.len();
-                    report.changes += changes;
-                    if let Ok(json) = serde_json::to_string(&tracker.status()) {
-                        statuses.push((slug.clone(), json));
-                    }
-                }
+            report.minutes += buckets.len();
+            tracker.observe_all(&buckets);
+            let written = match &failure {
+                Some(ApiError::Unavailable(_)) => Ok(0),
+                _ => self.flush(tracker, slug).await,
+            };
+            if let Ok(json) = serde_json::to_string(&tracker.status()) {
+                statuses.push((slug.clone(), json));
+            }
+            match written {
+                Ok(changes) => report.changes += changes,
+                // PostgreSQL is away: the changes wait on the tracker for the next tick.
+                Err(e @ ApiError::Unavailable(_)) => failure = Some(e),
                 Err(e) => {
-                    // Forget what this tracker saw; the next tick rebuilds and reconciles it.
+                    // Anything else: forget what this tracker saw; the next tick rebuilds and
+                    // reconciles it from storage.
                     state.trackers.remove(id);
                     failure = Some(e);
                 }
@@ -206,44 +230,39 @@ impl Monitor {
         REPLAY_MINUTES.min(self.retention_minutes)
     }
 
-    /// Observes a tracker's new minutes, writing each change as it happens (so a resolution
-    /// and a new opening in one batch each land on their own incident).
-    async fn follow(
-        &self,
-        tracker: &mut Tracker,
-        buckets: &[crate::windows::MinuteBucket],
-        slug: &ServiceSlug,
-    ) -> Result<usize, ApiError> {
-        let first = tracker.next_minute;
-        let peak_before = tracker.incident.as_ref().map(|i| (i.id, i.peak_bin_count));
-        let mut changes = 0;
-        for (offset, bucket) in buckets.iter().enumerate() {
-            if let Some(change) = tracker.observe(first + offset as i64, bucket) {
-                self.write(tracker, change, slug).await?;
-                changes += 1;
-            }
-            tracker.forget_resolved();
+    /// Writes a tracker's queued changes in order, then the open incident's latest state;
+    /// stops at the first failure, leaving the rest queued.
+    async fn flush(&self, tracker: &mut Tracker, slug: &ServiceSlug) -> Result<usize, ApiError> {
+        let mut written = 0;
+        while let Some(pending) = tracker.pending.front().cloned() {
+            self.write(tracker, pending, slug).await?;
+            tracker.pending.pop_front();
+            written += 1;
         }
-        if let Some(incident) = tracker.incident.as_ref() {
-            incidents::save(&self.db, incident).await?;
-            // A new peak of an incident already open is news too.
-            if peak_before
-                .is_some_and(|(id, peak)| id == incident.id && incident.peak_bin_count > peak)
-            {
-                let data = serde_json::json!({
-                    "incident_id": incident.id,
-                    "service": slug.as_str(),
-                    "kind": "peak",
-                    "level": incident.level,
-                    "peak_bin_at": incident.peak_bin_at,
-                    "peak_bin_count": incident.peak_bin_count,
-                });
-                if let Err(e) = self.events.publish("incident.updated", &data).await {
-                    tracing::warn!(error = %e, "event not published");
-                }
+        let Some(incident) = tracker.incident.as_ref() else {
+            return Ok(written);
+        };
+        incidents::save(&self.db, incident).await?;
+        // A new peak of an incident already open is news too.
+        let peak = (incident.id, incident.peak_bin_count);
+        if tracker
+            .written_peak
+            .is_some_and(|(id, before)| id == peak.0 && peak.1 > before)
+        {
+            let data = serde_json::json!({
+                "incident_id": incident.id,
+                "service": slug.as_str(),
+                "kind": "peak",
+                "level": incident.level,
+                "peak_bin_at": incident.peak_bin_at,
+                "peak_bin_count": incident.peak_bin_count,
+            });
+            if let Err(e) = self.events.publish("incident.updated", &data).await {
+                tracing::warn!(error = %e, "event not published");
             }
         }
-        Ok(changes)
+        tracker.written_peak = Some(peak);
+        Ok(written)
     }
 
     /// Publishes an incident event and the service's new level. Events are best effort: the
@@ -274,42 +293,37 @@ impl Monitor {
         }
     }
 
-    /// Writes one timeline change of a tracker's current incident.
+    /// Writes one queued change with the incident's state at that moment, and announces it.
     async fn write(
         &self,
         tracker: &mut Tracker,
-        change: Change,
+        pending: Pending,
         slug: &ServiceSlug,
     ) -> Result<(), ApiError> {
+        let Pending { change, incident } = pending;
         match change {
             Change::Opened(update) => {
-                let incident = tracker
-                    .incident
-                    .as_ref()
-                    .expect("an opened incident is open")
-                    .clone();
-                let (stored, created) = incidents::open_or_resume(&self.db, &incident).await?;
-                if !created {
-                    tracker.incident = Some(stored.clone());
+                let (stored, created) =
+                    incidents::open_with_update(&self.db, &incident, &update).await?;
+                if stored.id != incident.id {
+                    tracker.adopt(incident.id, &stored);
                 }
-                incidents::add_update(&self.db, stored.id, &update).await?;
                 tracing::info!(incident.id = %stored.id, level = %update.level, "incident opened");
-                self.announce("incident.opened", &stored, &update, slug)
-                    .await;
+                // A retry whose first commit went through finds its own incident: still news.
+                if created || stored.id == incident.id {
+                    self.announce("incident.opened", &stored, &update, slug)
+                        .await;
+                }
             }
             Change::Changed(update) | Change::Resolved(update) => {
-                let Some(incident) = tracker.incident.as_ref() else {
-                    return Ok(());
-                };
-                incidents::add_update(&self.db, incident.id, &update).await?;
-                incidents::save(&self.db, incident).await?;
+                incidents::record_change(&self.db, &incident, &update).await?;
                 tracing::info!(incident.id = %incident.id, kind = %update.kind, level = %update.level, "incident update");
                 let kind = if update.kind == "resolved" {
                     "incident.resolved"
                 } else {
                     "incident.updated"
                 };
-                self.announce(kind, incident, &update, slug).await;
+                self.announce(kind, &incident, &update, slug).await;
             }
         }
         Ok(())
@@ -416,14 +430,17 @@ impl Monitor {
                 if recorded {
                     tracker.assume_normal();
                 } else {
-                    let (stored, created) = incidents::open_or_resume(&self.db, &replayed).await?;
-                    if let Some(update) = opened {
-                        incidents::add_update(&self.db, stored.id, &update).await?;
-                        if created {
-                            self.announce("incident.opened", &stored, &update, slug)
-                                .await;
+                    let (stored, created) = match &opened {
+                        Some(update) => {
+                            incidents::open_with_update(&self.db, &replayed, update).await?
                         }
+                        None => incidents::open_or_resume(&self.db, &replayed).await?,
+                    };
+                    if let (true, Some(update)) = (created, &opened) {
+                        self.announce("incident.opened", &stored, update, slug)
+                            .await;
                     }
+                    tracker.written_peak = Some((stored.id, stored.peak_bin_count));
                     tracker.incident = Some(stored);
                 }
             }

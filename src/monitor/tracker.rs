@@ -43,6 +43,15 @@ pub enum Change {
     Resolved(Update),
 }
 
+/// A change not yet written, with the incident as it stood right after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// The timeline change.
+    pub change: Change,
+    /// The incident after the change (resolved ones carry their end).
+    pub incident: Incident,
+}
+
 /// The watch over one service.
 #[derive(Debug, Clone)]
 pub struct Tracker {
@@ -59,6 +68,10 @@ pub struct Tracker {
     recent: std::collections::VecDeque<(f64, f64)>,
     /// The minute the current level began.
     level_since: i64,
+    /// Changes observed but not yet written, oldest first: they wait while PostgreSQL is away.
+    pub pending: std::collections::VecDeque<Pending>,
+    /// The incident and peak bin count last written, to announce a new peak once.
+    pub written_peak: Option<(Uuid, i32)>,
 }
 
 impl Tracker {
@@ -74,6 +87,8 @@ impl Tracker {
             incident: None,
             recent: std::collections::VecDeque::with_capacity(BIN_MINUTES as usize),
             level_since: first_minute,
+            pending: std::collections::VecDeque::new(),
+            written_peak: None,
         }
     }
 
@@ -123,6 +138,7 @@ impl Tracker {
     pub fn resume(&mut self, incident: Incident) {
         let level = incident.level.parse().unwrap_or(Level::Elevated);
         self.detector.assume_level(level);
+        self.written_peak = Some((incident.id, incident.peak_bin_count));
         self.incident = Some(incident);
     }
 
@@ -193,7 +209,43 @@ impl Tracker {
         Some(Change::Changed(update(kind, point.level)))
     }
 
-    /// Drops a resolved incident once it has been written.
+    /// Observes consecutive minutes from `next_minute` on, queueing each change as it happens
+    /// (so a resolution and a new opening in one batch each land on their own incident).
+    pub fn observe_all(&mut self, buckets: &[MinuteBucket]) {
+        let first = self.next_minute;
+        for (offset, bucket) in buckets.iter().enumerate() {
+            if let Some(change) = self.observe(first + offset as i64, bucket) {
+                self.queue(change);
+            }
+            self.forget_resolved();
+        }
+    }
+
+    /// Queues `change` for writing with the incident as it stands now.
+    pub fn queue(&mut self, change: Change) {
+        if let Some(incident) = self.incident.clone() {
+            self.pending.push_back(Pending { change, incident });
+        }
+    }
+
+    /// Follows an incident that storage already had open when ours (`ours`) was written: queued
+    /// changes and the current incident carry its id and its earlier start from now on.
+    pub fn adopt(&mut self, ours: Uuid, stored: &Incident) {
+        let follow = |incident: &mut Incident| {
+            if incident.id == ours {
+                incident.id = stored.id;
+                incident.started_at = incident.started_at.min(stored.started_at);
+            }
+        };
+        self.pending
+            .iter_mut()
+            .for_each(|p| follow(&mut p.incident));
+        if let Some(incident) = self.incident.as_mut() {
+            follow(incident);
+        }
+    }
+
+    /// Drops a resolved incident (its resolution is queued or written).
     pub fn forget_resolved(&mut self) {
         if self.incident.as_ref().is_some_and(|i| i.ended_at.is_some()) {
             self.incident = None;
@@ -305,6 +357,43 @@ mod tests {
         assert!(
             kinds.contains(&"escalated")
                 || matches!(&changes[0], Change::Opened(u) if u.level == "outage")
+        );
+    }
+
+    #[test]
+    fn changes_queue_with_their_incident_and_follow_an_adopted_one() {
+        let start = minute_of(Utc.with_ymd_and_hms(2025, 6, 10, 0, 0, 0).unwrap());
+        let mut tracker = Tracker::new(Uuid::nil(), Params::default(), start);
+        let quiet: Vec<MinuteBucket> = (0..180).map(|_| bucket(3)).collect();
+        tracker.observe_all(&quiet);
+        assert!(tracker.pending.is_empty());
+        let surge: Vec<MinuteBucket> = (0..10).map(|m| bucket(40 + m * 20)).collect();
+        tracker.observe_all(&surge);
+        let kinds: Vec<&str> = tracker
+            .pending
+            .iter()
+            .map(|p| match &p.change {
+                Change::Opened(u) | Change::Changed(u) | Change::Resolved(u) => u.kind.as_str(),
+            })
+            .collect();
+        assert_eq!(kinds.first(), Some(&"opened"), "{kinds:?}");
+        let ours = tracker.incident.as_ref().expect("open").id;
+        assert!(tracker.pending.iter().all(|p| p.incident.id == ours));
+        // The first entry's incident is as it stood then: one minute of reports.
+        assert!(
+            tracker.pending[0].incident.total_reports
+                < tracker.incident.as_ref().unwrap().total_reports
+        );
+
+        let mut stored = tracker.incident.clone().unwrap();
+        stored.id = Uuid::now_v7();
+        stored.started_at -= chrono::TimeDelta::minutes(30);
+        tracker.adopt(ours, &stored);
+        assert!(tracker.pending.iter().all(|p| p.incident.id == stored.id));
+        let current = tracker.incident.as_ref().unwrap();
+        assert_eq!(
+            (current.id, current.started_at),
+            (stored.id, stored.started_at)
         );
     }
 }

@@ -14,5 +14,6 @@
 mod helpers;
 mod support;
 
+mod postgres_outage;
 mod redis_emptied;
 mod redis_outage;

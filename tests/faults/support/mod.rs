@@ -1,13 +1,16 @@
-//! What the fault tests share: their own Redis, a report load that records every answer, test
-//! monitors, and polling with a deadline.
+//! What the fault tests share: their own Redis, a PostgreSQL proxy, a database that outlives
+//! one instance, a report load that records every answer, test monitors, and polling with a
+//! deadline.
 
 pub mod own_redis;
+pub mod pg_proxy;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use diesel::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::json;
 
@@ -19,6 +22,41 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// The shared PostgreSQL server (`postgres://user@host:port`), as the api tests find it.
+pub fn database_server() -> String {
+    std::env::var("DOWNWATCH_TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database name that several instances (or several runs of the binary) share; dropped when
+/// this goes, however the test ends.
+pub struct TempDatabase(pub String);
+
+impl TempDatabase {
+    /// A fresh name; the first instance creates the database.
+    pub fn new() -> Self {
+        Self(format!("dw_fault_{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        // Its own thread: a test runtime may be inside a blocking section here.
+        let _ = std::thread::spawn(move || {
+            let url = format!("{}/postgres", database_server());
+            if let Ok(mut conn) =
+                <downwatch::db::bootstrap::SyncPgConnection as diesel::Connection>::establish(&url)
+            {
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
+            }
+        })
+        .join();
+    }
 }
 
 /// Polls `check` every 20 ms until it yields a value; panics with `what` after `limit`.
