@@ -225,14 +225,6 @@ async fn an_idle_instance_reconnects_by_itself_and_counts_the_first_report_after
     redis.kill();
     redis.restart().await;
     let back = Instant::now();
-    for _ in 0..30 {
-        eprintln!(
-            "DEBUG {:?} clients {}",
-            back.elapsed(),
-            redis.clients().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     eventually(
         Duration::from_secs(10),
         "the instance reconnected",
