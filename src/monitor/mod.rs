@@ -392,22 +392,41 @@ impl Monitor {
         )
         .await?;
         rollup::restore_lost(&mut replay, replay_from, &stored);
+        // An incident open in PostgreSQL is as the last leader wrote it, up to the last minute
+        // it saw. From the minute after, nobody watched (the leader died, its lease ran out):
+        // those minutes are followed as they come, so what happened in them is counted, and
+        // their changes are queued for writing.
+        let mut open = incidents::open_for(&self.db, id).await?;
+        let resume_at = open
+            .as_ref()
+            .map(|i| (minute_of(i.updated_at) + 1).max(replay_from));
         let mut opened = None;
         for (offset, bucket) in replay.iter().enumerate() {
-            if let Some(Change::Opened(update)) =
-                tracker.observe(replay_from + offset as i64, bucket)
+            let minute = replay_from + offset as i64;
+            if Some(minute) == resume_at
+                && let Some(incident) = open.take()
             {
-                opened = Some(update);
+                tracker.resume(incident);
+            }
+            match tracker.observe(minute, bucket) {
+                Some(change) if resume_at.is_some_and(|at| minute >= at) => tracker.queue(change),
+                Some(Change::Opened(update)) => opened = Some(update),
+                _ => {}
             }
             tracker.forget_resolved();
         }
-        self.reconcile(&mut tracker, opened, slug).await?;
+        match open {
+            // It had seen every closed minute.
+            Some(incident) => tracker.resume(incident),
+            None if resume_at.is_none() => self.reconcile(&mut tracker, opened, slug).await?,
+            None => {}
+        }
         Ok(tracker)
     }
 
-    /// Makes PostgreSQL and the replayed tracker agree on whether an incident is open.
-    /// PostgreSQL wins: what the previous leader recorded is not second-guessed by a replay
-    /// that saw less history.
+    /// Makes PostgreSQL and the replayed tracker agree when PostgreSQL had no incident open:
+    /// what the previous leader recorded is not second-guessed by a replay that saw less
+    /// history.
     async fn reconcile(
         &self,
         tracker: &mut Tracker,

@@ -14,6 +14,7 @@
 mod helpers;
 mod support;
 
+mod leader_gap;
 mod postgres_outage;
 mod redis_emptied;
 mod redis_outage;
