@@ -143,7 +143,8 @@ impl Monitor {
         // whole deadline, and a tick must not outlast the lease) and only observes.
         let mut failure = None;
         if state.rolled_until != closed_until {
-            // A failed rollup is retried next minute; it must not stop detection.
+            // A failed rollup is retried next tick; it must not stop detection. A backlog (a
+            // new leader, PostgreSQL back after hours) goes a few hours per tick until done.
             match rollup::roll_up(
                 &self.db,
                 &self.windows,
@@ -153,12 +154,12 @@ impl Monitor {
             )
             .await
             {
-                Ok(bins) => {
+                Ok((bins, rolled_until)) => {
                     report.bins = bins;
-                    state.rolled_until = closed_until;
+                    state.rolled_until = rolled_until;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "rollup failed; retrying next minute");
+                    tracing::warn!(error = %e, "rollup failed; retrying next tick");
                     if matches!(e, ApiError::Unavailable(_)) {
                         failure = Some(e);
                     }

@@ -17,14 +17,14 @@ use crate::windows::{MinuteBucket, Windows};
 
 /// Rolls up closed minutes from the last complete bin (at most `retention_minutes` back) up to
 /// `closed_until` (exclusive), at most six hours of them per call. Returns the number of
-/// non-empty bins written.
+/// non-empty bins written and the minute it rolled up to (`closed_until` once caught up).
 pub async fn roll_up(
     db: &Db,
     windows: &Windows,
     services: &[(Uuid, ServiceSlug)],
     closed_until: i64,
     retention_minutes: i64,
-) -> Result<usize, ApiError> {
+) -> Result<(usize, i64), ApiError> {
     let earliest = closed_until - retention_minutes;
     // Re-roll the last complete bin too: a report in flight at the boundary lands late.
     let resume = bins::complete_before(db)
@@ -40,7 +40,7 @@ pub async fn roll_up(
     // Catch up a long backlog a few hours per call, so one tick never outlasts the lease.
     let to = closed_until.min(from + MAX_CATCH_UP_MINUTES);
     if from >= to {
-        return Ok(0);
+        return Ok((0, closed_until));
     }
     let ranges: Vec<(ServiceSlug, i64, i64)> = services
         .iter()
@@ -72,7 +72,7 @@ pub async fn roll_up(
     }
     bins::upsert(db, &rolled).await?;
     bins::set_complete_before(db, minute_start(align(to))).await?;
-    Ok(rolled.len())
+    Ok((rolled.len(), to))
 }
 
 /// Puts back into `minutes` (consecutive, the first at minute `first`) what Redis lost but the

@@ -16,5 +16,6 @@ mod support;
 
 mod leader_gap;
 mod postgres_outage;
+mod process;
 mod redis_emptied;
 mod redis_outage;

@@ -4,6 +4,7 @@
 
 pub mod own_redis;
 pub mod pg_proxy;
+pub mod process;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -38,6 +39,11 @@ impl TempDatabase {
     /// A fresh name; the first instance creates the database.
     pub fn new() -> Self {
         Self(format!("dw_fault_{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// The URL of this database on the shared server.
+    pub fn url(&self) -> String {
+        format!("{}/{}", database_server(), self.0)
     }
 }
 
@@ -261,4 +267,54 @@ pub async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
         };
         assert!(app.state.windows.count(request).await.unwrap());
     }
+}
+
+/// Minute buckets and leases under `prefix` on the Redis at `url`, as an instance keeps them.
+pub fn windows(url: &str, prefix: &str) -> downwatch::windows::Windows {
+    use downwatch::windows::{KeySchema, RedisConn, Windows};
+    let redis = RedisConn::new(url, Duration::from_secs(5)).expect("redis url");
+    Windows::new(
+        redis,
+        KeySchema::new(prefix),
+        Duration::from_secs(3600),
+        Duration::from_secs(48 * 3600),
+    )
+}
+
+/// Writes `per_minute(m)` login reports into each minute `m` of `[from, to)` of `slug`.
+pub async fn seed(
+    windows: &downwatch::windows::Windows,
+    slug: &str,
+    from: i64,
+    to: i64,
+    per_minute: impl Fn(i64) -> u64,
+) {
+    use downwatch::windows::MinuteBucket;
+    use downwatch::windows::keys::minute_start;
+    let buckets: Vec<MinuteBucket> = (from..to)
+        .map(|m| MinuteBucket {
+            t: minute_start(m),
+            total: per_minute(m),
+            problems: [("login".to_owned(), per_minute(m))].into(),
+            countries: Default::default(),
+        })
+        .collect();
+    let slug = downwatch::domain::ServiceSlug::parse(slug).unwrap();
+    windows.seed_minutes(&slug, &buckets).await.unwrap();
+}
+
+/// The monitor lease as stored: `(holder, expiry in ms)`.
+pub async fn lease(windows: &downwatch::windows::Windows) -> Option<(String, i64)> {
+    let key = format!("{}:monitor:lease", windows.keys().prefix());
+    let value: Option<String> = windows
+        .redis()
+        .run("test-lease", |mut c| async move {
+            redis::cmd("GET").arg(key).query_async(&mut c).await
+        })
+        .await
+        .unwrap();
+    let (holder, expiry) = value?
+        .rsplit_once('|')
+        .map(|(h, e)| (h.to_owned(), e.to_owned()))?;
+    Some((holder, expiry.parse().ok()?))
 }

@@ -1,0 +1,85 @@
+//! The real `downwatch serve` as a child process, on the system clock, that the test can kill
+//! (SIGKILL), with its log kept in a file for failure messages.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{eventually, free_port};
+
+/// A running `downwatch serve`.
+pub struct Downwatch {
+    child: Option<Child>,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Downwatch {
+    /// Starts `downwatch serve` with only `vars` (and `PATH`) in its environment, on a free
+    /// port, one worker, logging warnings and above to a file.
+    pub fn start(vars: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let log =
+            std::env::temp_dir().join(format!("dw-serve-{}.log", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_downwatch"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DOWNWATCH_BIND", format!("127.0.0.1:{port}"))
+            .env("DOWNWATCH_WORKERS", "1")
+            .env("RUST_LOG", "warn")
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("downwatch runs");
+        Self {
+            child: Some(child),
+            port,
+            log,
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until `/healthz` answers.
+    pub async fn until_ready(&self, client: &awc::Client) {
+        let url = self.url("/healthz");
+        eventually(
+            Duration::from_secs(30),
+            &format!("downwatch ready; log:\n{}", self.log_tail()),
+            || async {
+                let reply = client.get(&url).send().await.ok()?;
+                reply.status().is_success().then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Kills it at once (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The end of its log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Downwatch {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
