@@ -98,7 +98,9 @@ impl Application {
                 .configure(crate::web::configure)
                 .configure(api::configure)
         })
-        .listen(listener)?;
+        .listen(listener)?
+        // Signals are ours (see `run_until_stopped`): live event streams must end first.
+        .disable_signals();
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -133,13 +135,41 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM (or a stop through [`Self::handle`]), draining in-flight
     /// requests; then stops the timers, so nothing touches storage after this returns.
+    ///
+    /// On a signal, live event streams end first (their clients reconnect, to another
+    /// instance, with `Last-Event-ID`): an open stream never finishes by itself, and would
+    /// hold the drain until actix's 30-second shutdown timeout.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let events = self.state.events.clone();
+        let on_signal = actix_web::rt::spawn(async move {
+            stop_requested().await;
+            tracing::info!("stopping: ending live streams, draining requests in flight");
+            events.close();
+            handle.stop(true).await;
+        });
         let served = self.server.await;
+        on_signal.abort();
         for task in &self.background {
             task.abort();
         }
         served
     }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_requested() {
+    #[cfg(unix)]
+    if let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Creates the database if needed and applies pending migrations under an advisory lock.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::streams::{StreamRangeReply, StreamReadReply};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::error::ApiError;
 use crate::windows::RedisConn;
@@ -46,6 +46,8 @@ pub struct Events {
     client: redis::Client,
     key: String,
     sender: broadcast::Sender<Event>,
+    /// Set when the instance stops: live streams end, so they do not hold up the drain.
+    closing: watch::Sender<bool>,
 }
 
 impl Events {
@@ -57,6 +59,7 @@ impl Events {
             client: redis::Client::open(url)?,
             key: format!("{prefix}:events"),
             sender,
+            closing: watch::channel(false).0,
         }))
     }
 
@@ -129,6 +132,19 @@ impl Events {
     /// A receiver of events this instance reads from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+
+    /// Tells live streams that the instance is stopping: they end, and their clients
+    /// reconnect (to another instance) with `Last-Event-ID`.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close`] has been called.
+    pub async fn closed(&self) {
+        let mut closing = self.closing.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = closing.wait_for(|closed| *closed).await;
     }
 
     /// Follows the stream on a connection of its own (a blocking read must not hold up the

@@ -76,6 +76,8 @@ impl Feed {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
+                // The instance is stopping: end the stream; the client reconnects elsewhere.
+                () = self.events.closed() => return None,
             }
         }
     }

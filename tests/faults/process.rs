@@ -1,11 +1,12 @@
-//! downwatch itself killed (SIGKILL) and restarted mid-incident: the real binary, on the
-//! system clock, with a monitor tick of one second.
+//! downwatch itself killed (SIGKILL) and restarted mid-incident, and stopped with SIGTERM:
+//! the real binary, on the system clock, with a monitor tick of one second.
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use downwatch::db::{Db, bins, incidents, services};
 use downwatch::windows::keys::{BIN_MINUTES, align_down, minute_of, minute_start};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::own_redis::{OwnRedis, Persistence};
 use crate::support::process::Downwatch;
@@ -140,4 +141,85 @@ async fn killed_again_and_again_mid_incident_it_keeps_one_incident_and_every_rol
         })
         .collect();
     assert_eq!(stored, expected, "no bin lost or counted twice");
+}
+
+#[actix_web::test]
+async fn sigterm_lets_the_request_in_flight_finish_then_exits() {
+    let redis = OwnRedis::start(Persistence::None).await;
+    let database = TempDatabase::new();
+    let prefix = format!("dwfault-{}", uuid::Uuid::new_v4().simple());
+    let vars = [
+        ("DATABASE_URL", database.url()),
+        ("REDIS_URL", redis.url()),
+        ("DOWNWATCH_REDIS_PREFIX", prefix.clone()),
+    ];
+    let client = unlimited_client();
+    let mut serving = Downwatch::start(&vars);
+    serving.until_ready(&client).await;
+    let mut live = crate::support::sse::Sse::connect(&client, &serving.url("/v1/events")).await;
+
+    // A report whose body is still on its way when SIGTERM comes.
+    let body = br#"{"service": "chatgpt", "problem": "login", "reporter": "in-flight-0001"}"#;
+    let mut request = tokio::net::TcpStream::connect(("127.0.0.1", serving.port()))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/reports HTTP/1.1\r\nhost: downwatch\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    request.write_all(head.as_bytes()).await.unwrap();
+    request.write_all(&body[..20]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    serving.terminate();
+    let signalled = Instant::now();
+    // It stops taking connections.
+    eventually(
+        Duration::from_secs(10),
+        "new connections refused",
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", serving.port()))
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+    let refused_after = signalled.elapsed();
+    request.write_all(&body[20..]).await.unwrap();
+    let mut answer = String::new();
+    request.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    // The live event stream does not hold the drain: it ends, and the process exits well
+    // before actix's 30-second shutdown timeout.
+    assert!(
+        live.ended(Duration::from_secs(10)).await,
+        "the event stream ends"
+    );
+    let (status, _) = serving.exited(Duration::from_secs(40)).await;
+    let exited = signalled.elapsed();
+    eprintln!(
+        "sigterm: new connections refused after {refused_after:?}; the request in flight \
+         answered 202; exited {exited:?} after the signal"
+    );
+    assert!(status.success(), "{status:?}");
+    assert!(
+        exited < Duration::from_secs(10),
+        "exited {exited:?} after SIGTERM"
+    );
+    let windows = windows(&redis.url(), &prefix);
+    let slug = downwatch::domain::ServiceSlug::parse("chatgpt").unwrap();
+    let now = minute_of(Utc::now());
+    let counted: u64 = windows
+        .minutes(&slug, now - 2, now + 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.total)
+        .sum();
+    assert_eq!(
+        counted, 1,
+        "the report that finished during the drain is counted"
+    );
 }

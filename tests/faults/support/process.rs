@@ -1,9 +1,9 @@
 //! The real `downwatch serve` as a child process, on the system clock, that the test can kill
-//! (SIGKILL), with its log kept in a file for failure messages.
+//! (SIGKILL) or stop (SIGTERM), with its log kept in a file for failure messages.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use super::{eventually, free_port};
 
@@ -47,6 +47,11 @@ impl Downwatch {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The port it serves on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Waits until `/healthz` answers.
     pub async fn until_ready(&self, client: &awc::Client) {
         let url = self.url("/healthz");
@@ -66,6 +71,34 @@ impl Downwatch {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Asks it to stop (SIGTERM), as an orchestrator does.
+    pub fn terminate(&self) {
+        let child = self.child.as_ref().expect("running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+
+    /// Waits up to `limit` for it to exit; its status and how long it took.
+    pub async fn exited(&mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "still running after {limit:?}; log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
