@@ -301,7 +301,11 @@ fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> Joi
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match state.monitor.tick().await {
+            let ticked = state.monitor.tick().await;
+            if let Ok(report) = &ticked {
+                metrics::gauge!("downwatch_monitor_leader").set(f64::from(u8::from(report.leader)));
+            }
+            match ticked {
                 Ok(report) if report.changes > 0 || report.bins > 0 => {
                     tracing::debug!(?report, "monitor tick");
                 }

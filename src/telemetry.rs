@@ -62,6 +62,10 @@ fn describe() {
         "Failed or timed-out calls to Redis or PostgreSQL"
     );
     metrics::describe_gauge!(
+        "downwatch_monitor_leader",
+        "1 while this instance holds the monitor lease (as of its last tick), else 0"
+    );
+    metrics::describe_gauge!(
         "downwatch_rate_limiter_keys",
         "Client keys held by the report rate limiter"
     );

@@ -14,6 +14,7 @@
 mod helpers;
 mod support;
 
+mod instances;
 mod leader_gap;
 mod postgres_outage;
 mod process;

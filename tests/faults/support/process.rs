@@ -102,6 +102,16 @@ impl Downwatch {
         }
     }
 
+    /// The value of an unlabelled metric, if `/metrics` answers and has it.
+    pub async fn metric(&self, client: &awc::Client, name: &str) -> Option<f64> {
+        let mut reply = client.get(self.url("/metrics")).send().await.ok()?;
+        let body = reply.body().await.ok()?;
+        String::from_utf8_lossy(&body).lines().find_map(|line| {
+            let (series, value) = line.split_once(' ')?;
+            (series == name).then(|| value.trim().parse().ok())?
+        })
+    }
+
     /// The end of its log, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
