@@ -33,11 +33,25 @@ impl Db {
     }
 
     /// A connection from the pool, or 503 (PostgreSQL) when none comes in time.
+    ///
+    /// The pool bounds each of its steps (waiting for a slot, checking an idle connection,
+    /// opening a new one), but one `get` may take several: with PostgreSQL hung, it checks
+    /// every idle connection in turn, a deadline each. The whole is bounded here.
     pub async fn conn(&self) -> Result<DbConn, ApiError> {
-        self.pool.get().await.map_err(|e| {
-            tracing::warn!(error = %e, "no PostgreSQL connection");
-            unavailable()
-        })
+        match tokio::time::timeout(self.timeout, self.pool.get()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "no PostgreSQL connection");
+                Err(unavailable())
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "no PostgreSQL connection in time"
+                );
+                Err(unavailable())
+            }
+        }
     }
 
     /// Runs a query future with the deadline; a timeout or a broken connection is a 503.

@@ -255,3 +255,66 @@ async fn without_postgresql_ingest_goes_on_and_incidents_and_rollups_catch_up_wi
 fn stamp(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
+
+#[actix_web::test]
+async fn a_hung_postgresql_costs_a_tick_one_deadline_not_one_per_service_and_ingest_goes_on() {
+    let database = TempDatabase::new();
+    let proxy = PgProxy::start(upstream());
+    let through_proxy = format!("postgres://postgres@{}/{}", proxy.address(), database.0);
+    let app = TestApp::builder()
+        .database(&database.0)
+        .var("DATABASE_URL", &through_proxy)
+        .var("DOWNWATCH_DATABASE_TIMEOUT_MS", "1000")
+        .spawn()
+        .await;
+    let first = monitor(&app);
+    for _ in 0..20 {
+        count_direct(&app, "chatgpt", 3, "q").await;
+        app.clock.advance(Duration::from_secs(60));
+        first.tick().await.unwrap();
+    }
+
+    // A partition: connections stay open, nothing answers.
+    proxy.hang();
+    let started = Instant::now();
+    let report = app
+        .report(json!({"service": "chatgpt", "problem": "login", "reporter": "while-hung-01"}))
+        .await;
+    let report_took = started.elapsed();
+    assert_eq!(report.status, 202, "{}", report.text);
+    let started = Instant::now();
+    let read = app.get("/v1/services/chatgpt").await;
+    let read_took = started.elapsed();
+    read.assert_problem(503, None);
+    assert_eq!(read.json["dependency"], "PostgreSQL");
+
+    // The leader dies; the next one must warm up every service, and PostgreSQL answers none.
+    drop(first);
+    app.clock.advance(Duration::from_secs(60));
+    let next = monitor(&app);
+    let mut ticks = Vec::new();
+    for _ in 0..3 {
+        count_direct(&app, "chatgpt", 3, "q").await;
+        app.clock.advance(Duration::from_secs(60));
+        let started = Instant::now();
+        let tick = next.tick().await;
+        ticks.push(started.elapsed());
+        assert!(tick.is_err(), "nothing can be written");
+    }
+    eprintln!(
+        "postgresql hung (1 s deadline): a report answered {} in {report_took:?}; a service \
+         read answered 503 in {read_took:?}; a new leader's ticks took {ticks:?}",
+        report.status
+    );
+    // One deadline (1 s), not one per pool step or per service (35), with a margin for a
+    // loaded machine.
+    let bound = Duration::from_millis(1800);
+    assert!(read_took < bound, "{read_took:?}");
+    assert!(ticks.iter().all(|t| *t < bound), "{ticks:?}");
+
+    proxy.resume();
+    count_direct(&app, "chatgpt", 3, "q").await;
+    app.clock.advance(Duration::from_secs(60));
+    let tick = next.tick().await.expect("PostgreSQL answers again");
+    assert!(tick.leader && tick.services == 35, "{tick:?}");
+}

@@ -1,13 +1,17 @@
-//! A TCP proxy between downwatch and the shared PostgreSQL that the test can cut.
+//! A TCP proxy between downwatch and the shared PostgreSQL that the test can cut or hang.
 //!
 //! It runs on a thread and runtime of its own, so it keeps forwarding whatever the test's own
 //! runtime is doing. While cut, every connection is reset: those open are closed and new ones
-//! are reset as soon as they are accepted, as when the server is down.
+//! are reset as soon as they are accepted, as when the server is down. While hung, connections
+//! are taken and kept but nothing passes either way, as in a network partition; what was held
+//! passes once it resumes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -16,6 +20,8 @@ struct Switch {
     up: AtomicBool,
     /// Bumped on every cut: open connections watch it and close.
     cuts: watch::Sender<u64>,
+    /// False while hung.
+    flowing: watch::Sender<bool>,
 }
 
 /// A running proxy; stops with its thread when dropped.
@@ -35,6 +41,7 @@ impl PgProxy {
         let switch = Arc::new(Switch {
             up: AtomicBool::new(true),
             cuts: watch::channel(0).0,
+            flowing: watch::channel(true).0,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = switch.clone();
@@ -70,9 +77,15 @@ impl PgProxy {
         self.switch.cuts.send_modify(|n| *n += 1);
     }
 
-    /// PostgreSQL is back.
+    /// PostgreSQL stops answering without closing anything.
+    pub fn hang(&self) {
+        self.switch.flowing.send_replace(false);
+    }
+
+    /// PostgreSQL is back (after a cut or a hang).
     pub fn resume(&self) {
         self.switch.up.store(true, Ordering::SeqCst);
+        self.switch.flowing.send_replace(true);
     }
 }
 
@@ -98,27 +111,60 @@ async fn accept_loop(listener: TcpListener, upstream: String, switch: Arc<Switch
         }
         let upstream = upstream.clone();
         let cuts = switch.cuts.subscribe();
+        let flowing = switch.flowing.subscribe();
         tokio::spawn(async move {
             let Ok(server) = TcpStream::connect(&upstream).await else {
                 reset(client);
                 return;
             };
-            forward(client, server, cuts).await;
+            forward(client, server, cuts, flowing).await;
         });
     }
 }
 
 /// Copies both ways until either side closes or the proxy is cut.
-async fn forward(mut client: TcpStream, mut server: TcpStream, mut cuts: watch::Receiver<u64>) {
+async fn forward(
+    client: TcpStream,
+    server: TcpStream,
+    mut cuts: watch::Receiver<u64>,
+    flowing: watch::Receiver<bool>,
+) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
+    let (mut client_in, mut client_out) = client.into_split();
+    let (mut server_in, mut server_out) = server.into_split();
     let cut = tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+        () = pump(&mut client_in, &mut server_out, flowing.clone()) => false,
+        () = pump(&mut server_in, &mut client_out, flowing) => false,
         _ = cuts.changed() => true,
     };
     if cut {
-        reset(client);
-        reset(server);
+        for (read, write) in [(client_in, client_out), (server_in, server_out)] {
+            if let Ok(stream) = read.reunite(write) {
+                reset(stream);
+            }
+        }
+    }
+}
+
+/// Copies one way, holding what it reads while the proxy hangs.
+async fn pump(
+    from: &mut OwnedReadHalf,
+    to: &mut OwnedWriteHalf,
+    mut flowing: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        if flowing.wait_for(|f| *f).await.is_err() {
+            return;
+        }
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if flowing.wait_for(|f| *f).await.is_err() || to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }
 
