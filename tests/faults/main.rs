@@ -1,13 +1,13 @@
-//! Fault tests: each stops, freezes, empties or cuts a dependency (or kills downwatch itself)
-//! and checks what the issue promises: fast 503s, recovery by itself, nothing acknowledged lost,
-//! nothing counted twice, no incident duplicated or transition lost.
+//! Fault tests: each kills, freezes, empties, cuts or hangs a dependency, or kills downwatch
+//! itself, and checks what issue 7 promises: fast 503s, recovery by itself, nothing
+//! acknowledged lost, nothing counted twice, no incident duplicated, no transition lost.
 //!
 //! Redis faults use a Redis of the test's own on a free port; PostgreSQL faults put a TCP proxy
-//! of the test's own between downwatch and the shared server and cut it. The shared Redis and
-//! PostgreSQL are never stopped.
+//! of the test's own between downwatch and the shared server. Process faults run the real
+//! binary. The shared Redis and PostgreSQL are never stopped.
 
 #[path = "../api/helpers.rs"]
-#[allow(
+#[expect(
     dead_code,
     reason = "shared with the api tests; these tests use only part of it"
 )]
