@@ -99,8 +99,7 @@ async fn service_chart(
     query: web::Query<ChartQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let shared = state.clone();
-    shared
+    state
         .read_cache
         .respond(
             &req,
@@ -111,13 +110,13 @@ async fn service_chart(
                 query.step,
                 query.tz
             ),
-            || service_svg(state, path.into_inner(), query.into_inner()),
+            || service_svg(&state, path.into_inner(), query.into_inner()),
         )
         .await
 }
 
 async fn service_svg(
-    state: web::Data<AppState>,
+    state: &web::Data<AppState>,
     slug: String,
     query: ChartQuery,
 ) -> Result<Rendered, ApiError> {
@@ -127,7 +126,7 @@ async fn service_svg(
     };
     let now = state.clock.now();
     let curve = load(
-        &state,
+        state,
         &slug,
         CurveQuery {
             from: None,
@@ -170,26 +169,25 @@ async fn incident_chart(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::incident_id(&path)?;
-    let shared = state.clone();
-    shared
+    state
         .read_cache
         .respond(&req, format!("incident.svg|{id}|{:?}", query.tz), || {
-            incident_svg(state, id, query.into_inner().tz)
+            incident_svg(&state, id, query.into_inner().tz)
         })
         .await
 }
 
 async fn incident_svg(
-    state: web::Data<AppState>,
+    state: &web::Data<AppState>,
     id: uuid::Uuid,
     tz: Option<String>,
 ) -> Result<Rendered, ApiError> {
     let zone = super::incidents::zone_param(tz.as_deref())?;
-    let (incident, service) = super::incidents::find_or_404(&state, id).await?;
+    let (incident, service) = super::incidents::find_or_404(state, id).await?;
     let now = state.clock.now();
     let (from, to, step) = incident_range(&incident, now);
     let curve = load(
-        &state,
+        state,
         &service.slug,
         CurveQuery {
             from: Some(from.to_rfc3339()),

@@ -188,21 +188,20 @@ async fn json_curve(
     query: web::Query<CurveQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let shared = state.clone();
-    shared
+    state
         .read_cache
         .respond(&req, cache_key("curve.json", &path, &query), || {
-            json_body(state, path.into_inner(), query.into_inner())
+            json_body(&state, path.into_inner(), query.into_inner())
         })
         .await
 }
 
 async fn json_body(
-    state: web::Data<AppState>,
+    state: &web::Data<AppState>,
     slug: String,
     query: CurveQuery,
 ) -> Result<Rendered, ApiError> {
-    let curve = load(&state, &slug, query).await?;
+    let curve = load(state, &slug, query).await?;
     let points: Vec<_> = curve
         .points
         .iter()
@@ -235,21 +234,20 @@ async fn csv_curve(
     query: web::Query<CurveQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let shared = state.clone();
-    shared
+    state
         .read_cache
         .respond(&req, cache_key("curve.csv", &path, &query), || {
-            csv_body(state, path.into_inner(), query.into_inner())
+            csv_body(&state, path.into_inner(), query.into_inner())
         })
         .await
 }
 
 async fn csv_body(
-    state: web::Data<AppState>,
+    state: &web::Data<AppState>,
     slug: String,
     query: CurveQuery,
 ) -> Result<Rendered, ApiError> {
-    let curve = load(&state, &slug, query).await?;
+    let curve = load(state, &slug, query).await?;
     let mut body = String::from("t,reports,baseline,upper,level\n");
     for p in &curve.points {
         let row = [

@@ -104,16 +104,15 @@ pub struct ProviderGroup {
 /// Every service not at `normal`, most severe first, with providers grouped.
 #[utoipa::path(get, path = "/v1/status", tag = "queries", responses((status = 200, body = super::docs::Board), (status = 503, body = super::docs::Problem, content_type = "application/problem+json")))]
 async fn board(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let shared = state.clone();
-    shared
+    state
         .read_cache
-        .respond(&req, "status".into(), || board_body(state))
+        .respond(&req, "status".into(), || board_body(&state))
         .await
 }
 
-async fn board_body(state: web::Data<AppState>) -> Result<Rendered, ApiError> {
+async fn board_body(state: &web::Data<AppState>) -> Result<Rendered, ApiError> {
     let services = queries::list(&state.db, &ListFilter::default()).await?;
-    let all = with_status(&state, services, true).await?;
+    let all = with_status(state, services, true).await?;
     let views = problems_first(&all);
     let mut groups: BTreeMap<String, ProviderGroup> = BTreeMap::new();
     for view in &views {
