@@ -87,7 +87,7 @@ async fn breakdown(
     dimension: Dimension,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug_param(slug)?;
-    let service = find_or_404(state, &slug).await?;
+    let service = find_or_404(state, &slug)?;
     let mut errors = FieldErrors::default();
     let window = errors
         .optional("window", query.window, |w| parse_window(&w))

@@ -67,7 +67,7 @@ pub struct Curve {
 /// Validates a curve request and computes it.
 pub async fn load(state: &AppState, slug: &str, query: CurveQuery) -> Result<Curve, ApiError> {
     let slug = slug_param(slug)?;
-    let service = super::services::find_or_404(state, &slug).await?;
+    let service = super::services::find_or_404(state, &slug)?;
     let mut errors = FieldErrors::default();
     let span = query.span_minutes.unwrap_or(24 * 60);
     let step = errors

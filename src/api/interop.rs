@@ -7,7 +7,7 @@ use super::AppState;
 use super::services::slug_param;
 use super::status::{ServiceView, with_status};
 use crate::db::incidents::{self as incident_queries, ListFilter as IncidentFilter};
-use crate::db::services::{self as queries, ListFilter};
+
 use crate::detect::Level;
 use crate::error::ApiError;
 use crate::monitor::Status;
@@ -54,7 +54,7 @@ fn component(view: &ServiceView, position: usize) -> Value {
 
 #[utoipa::path(get, path = "/v1/statuspage/summary.json", tag = "interop", responses((status = 200, description = "Atlassian Statuspage v2 summary", body = Object)))]
 async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let services = queries::list(&state.db, &ListFilter::default()).await?;
+    let services = state.catalog.services(false);
     let views = with_status(&state, services, true).await?;
     let components: Vec<Value> = views
         .iter()
@@ -124,7 +124,7 @@ async fn badge(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug_param(&path)?;
-    let service = super::services::find_or_404(&state, &slug).await?;
+    let service = super::services::find_or_404(&state, &slug)?;
     let view = with_status(&state, vec![service], false)
         .await?
         .pop()

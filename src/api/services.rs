@@ -92,9 +92,12 @@ pub fn slug_param(raw: &str) -> Result<ServiceSlug, ApiError> {
 }
 
 /// The service with `slug` (archived too), or 404.
-pub async fn find_or_404(state: &AppState, slug: &ServiceSlug) -> Result<Service, ApiError> {
-    queries::find(&state.db, slug.as_str())
-        .await?
+/// The service with `slug` (archived or not) from the catalog snapshot.
+pub fn find_or_404(state: &AppState, slug: &ServiceSlug) -> Result<Service, ApiError> {
+    state
+        .catalog
+        .get(slug.as_str())
+        .map(|entry| entry.service.clone())
         .ok_or_else(|| {
             ApiError::NotFound(format!(
                 "No service {:?}; GET /v1/services lists them.",
@@ -109,7 +112,7 @@ async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug_param(&path)?;
-    let service = find_or_404(&state, &slug).await?;
+    let service = find_or_404(&state, &slug)?;
     let view = with_status(&state, vec![service], false).await?.pop();
     Ok(HttpResponse::Ok().json(view))
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::read_cache::Rendered;
-use crate::db::services::{self as queries, ListFilter, Service};
+use crate::db::services::Service;
 use crate::detect::Level;
 use crate::domain::ServiceSlug;
 use crate::error::ApiError;
@@ -111,7 +111,7 @@ async fn board(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
 }
 
 async fn board_body(state: &web::Data<AppState>) -> Result<Rendered, ApiError> {
-    let services = queries::list(&state.db, &ListFilter::default()).await?;
+    let services = state.catalog.services(false);
     let all = with_status(state, services, true).await?;
     let views = problems_first(&all);
     let mut groups: BTreeMap<String, ProviderGroup> = BTreeMap::new();

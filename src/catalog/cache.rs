@@ -1,10 +1,13 @@
-//! The in-memory catalog snapshot that the report path reads.
+//! The in-memory catalog snapshot that the report path reads, and the reads that name a
+//! service (so they keep answering while PostgreSQL is away). This instance's catalog writes
+//! replace it at once; other instances pick them up within `DOWNWATCH_CATALOG_REFRESH_SECONDS`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
+use crate::db::services::Service;
 use crate::domain::{ProblemKind, ServiceSlug};
 
 /// What the report path needs to know about one service.
@@ -18,6 +21,9 @@ pub struct CatalogEntry {
     pub problems: Vec<ProblemKind>,
     /// Archived services take no reports.
     pub archived: bool,
+    /// The whole row, so that reads naming a service answer from memory, also while
+    /// PostgreSQL is away.
+    pub service: Service,
 }
 
 /// A swappable snapshot of the catalog; readers never wait on a refresh.
@@ -43,6 +49,18 @@ impl CatalogCache {
             .unwrap_or_else(|e| e.into_inner())
             .get(slug)
             .cloned()
+    }
+
+    /// The services' rows by slug, archived ones only if asked for.
+    pub fn services(&self, include_archived: bool) -> Vec<Service> {
+        let mut services: Vec<Service> = self
+            .entries()
+            .into_iter()
+            .filter(|e| include_archived || !e.archived)
+            .map(|e| e.service.clone())
+            .collect();
+        services.sort_by(|a, b| a.slug.cmp(&b.slug));
+        services
     }
 
     /// Every entry, archived or not.

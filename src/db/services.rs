@@ -67,6 +67,7 @@ impl Service {
                 .filter_map(|p| ProblemKind::parse(p).ok())
                 .collect(),
             archived: self.archived,
+            service: self.clone(),
         })
     }
 

@@ -56,6 +56,9 @@ async fn importing_a_catalog_twice_changes_nothing_the_second_time() {
         (second.inserted, second.updated, second.unchanged),
         (0, 0, file.services.len())
     );
+    // A running instance serves the catalog from memory and picks up an import at its next
+    // refresh (every DOWNWATCH_CATALOG_REFRESH_SECONDS); run that refresh now.
+    app.state.refresh_catalog().await.unwrap();
     assert_eq!(app.get("/v1/services/sora").await.json["name"], "Sora 2");
 }
 

@@ -120,6 +120,11 @@ async fn without_postgresql_ingest_goes_on_and_incidents_and_rollups_catch_up_wi
             }
             let minutes = twins.faulty.get("/v1/services/chatgpt/minutes").await;
             assert_eq!(minutes.status, 200, "{}", minutes.text);
+            // So do the board and a service's status: the catalog is in memory.
+            for path in ["/v1/status", "/v1/services/chatgpt"] {
+                let read = twins.faulty.get(path).await;
+                assert_eq!(read.status, 200, "{path}: {}", read.text);
+            }
             let ready = twins.faulty.get("/readyz").await;
             ready.assert_problem(503, None);
             assert_eq!(ready.json["checks"]["postgresql"], "unavailable");
@@ -283,7 +288,7 @@ async fn a_hung_postgresql_costs_a_tick_one_deadline_not_one_per_service_and_ing
     let report_took = started.elapsed();
     assert_eq!(report.status, 202, "{}", report.text);
     let started = Instant::now();
-    let read = app.get("/v1/services/chatgpt").await;
+    let read = app.get("/v1/incidents").await;
     let read_took = started.elapsed();
     read.assert_problem(503, None);
     assert_eq!(read.json["dependency"], "PostgreSQL");
