@@ -328,3 +328,25 @@ impl Drop for TestApp {
         let _ = cleanup.join();
     }
 }
+
+/// Counts `count` reports of `slug` straight into Redis at the app's current time, each from a
+/// reporter of its own (bulk traffic without HTTP).
+pub async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
+    use downwatch::clock::Clock;
+    use downwatch::domain::{ProblemKind, ServiceSlug};
+    use downwatch::windows::CountRequest;
+    let service = ServiceSlug::parse(slug).unwrap();
+    let problem = ProblemKind::parse("login").unwrap();
+    let at = app.clock.now();
+    for i in 0..count {
+        let reporter = format!("{tag}{:x}{i:08x}", at.timestamp());
+        let request = CountRequest {
+            service: &service,
+            reporter_hex: &reporter,
+            problem: &problem,
+            country: None,
+            at,
+        };
+        assert!(app.state.windows.count(request).await.unwrap());
+    }
+}

@@ -12,6 +12,7 @@ use downwatch::monitor::{Deps, Monitor};
 use futures_util::future::join_all;
 use serde_json::json;
 
+pub use crate::helpers::count_direct;
 use crate::helpers::{TestApp, seed_onset};
 
 const LEASE: Duration = Duration::from_secs(45);
@@ -224,26 +225,6 @@ async fn one_leader_at_a_time_and_a_takeover_when_it_stops() {
         !a.tick().await.unwrap().leader,
         "the old leader does not come back while b renews"
     );
-}
-
-/// Counts `count` reports directly into Redis at the current manual time (bulk history).
-pub async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
-    use downwatch::domain::{ProblemKind, ServiceSlug};
-    use downwatch::windows::CountRequest;
-    let service = ServiceSlug::parse(slug).unwrap();
-    let problem = ProblemKind::parse("login").unwrap();
-    let at = app.clock.now();
-    for i in 0..count {
-        let reporter = format!("{tag}{:x}{i:08x}", at.timestamp());
-        let request = CountRequest {
-            service: &service,
-            reporter_hex: &reporter,
-            problem: &problem,
-            country: None,
-            at,
-        };
-        assert!(app.state.windows.count(request).await.unwrap());
-    }
 }
 
 #[actix_web::test]

@@ -17,6 +17,7 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::helpers::TestApp;
+pub use crate::helpers::count_direct;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -246,28 +247,6 @@ pub fn monitor(app: &TestApp) -> downwatch::monitor::Monitor {
         LEASE,
         app.settings.retention,
     )
-}
-
-/// Counts `count` reports of `slug` straight into Redis at the app's current time, each from a
-/// reporter of its own (bulk traffic without HTTP).
-pub async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
-    use downwatch::clock::Clock;
-    use downwatch::domain::{ProblemKind, ServiceSlug};
-    use downwatch::windows::CountRequest;
-    let service = ServiceSlug::parse(slug).unwrap();
-    let problem = ProblemKind::parse("login").unwrap();
-    let at = app.clock.now();
-    for i in 0..count {
-        let reporter = format!("{tag}{:x}{i:08x}", at.timestamp());
-        let request = CountRequest {
-            service: &service,
-            reporter_hex: &reporter,
-            problem: &problem,
-            country: None,
-            at,
-        };
-        assert!(app.state.windows.count(request).await.unwrap());
-    }
 }
 
 /// Minute buckets and leases under `prefix` on the Redis at `url`, as an instance keeps them.
