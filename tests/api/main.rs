@@ -23,4 +23,9 @@ mod reports;
 mod security;
 mod services;
 mod simulate;
+#[expect(
+    dead_code,
+    reason = "shared with the fault tests, which use the rest of it"
+)]
+mod sse;
 mod status;

@@ -5,6 +5,7 @@
 pub mod own_redis;
 pub mod pg_proxy;
 pub mod process;
+#[path = "../../api/sse.rs"]
 pub mod sse;
 
 use std::cell::{Cell, RefCell};

@@ -1,4 +1,4 @@
-//! A minimal Server-Sent Events reader.
+//! A minimal Server-Sent Events reader, shared by the api and fault tests.
 
 use std::time::Duration;
 
@@ -29,8 +29,18 @@ pub struct Sse {
 impl Sse {
     /// Connects to `url` (a `/v1/events` address).
     pub async fn connect(client: &awc::Client, url: &str) -> Self {
-        let response = client.get(url).send().await.expect("connect to /v1/events");
+        Self::open(client.get(url)).await
+    }
+
+    /// Sends `request` (to `/v1/events`, with any headers the caller set) and follows the
+    /// stream it answers with.
+    pub async fn open(request: awc::ClientRequest) -> Self {
+        let response = request.send().await.expect("connect to /v1/events");
         assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "text/event-stream"
+        );
         Self {
             body: response.boxed_local(),
             buffer: String::new(),
