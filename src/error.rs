@@ -14,89 +14,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// A dependency downwatch talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Dependency {
-    /// Redis: minute buckets, dedup keys, statuses, events, the monitor lease.
-    Redis,
-    /// PostgreSQL: the catalog, bins, incidents, secrets.
-    PostgreSQL,
-}
-
-impl std::fmt::Display for Dependency {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Redis => "Redis",
-            Self::PostgreSQL => "PostgreSQL",
-        })
-    }
-}
-
-/// One problem with one input field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    /// The field's name as the client sent it (`country`, `from`, `body`).
-    pub field: String,
-    /// What is wrong and what would be accepted.
-    pub detail: String,
-}
-
-impl FieldError {
-    /// A problem with `field`.
-    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            detail: detail.into(),
-        }
-    }
-}
-
-/// Collects field errors while a request is validated, so clients see all problems at once.
-#[derive(Debug, Default)]
-pub struct FieldErrors(Vec<FieldError>);
-
-impl FieldErrors {
-    /// Parses a present value; an invalid one is recorded and yields `None`.
-    pub fn optional<I, T>(
-        &mut self,
-        field: impl Into<String>,
-        raw: Option<I>,
-        parse: impl FnOnce(I) -> Result<T, String>,
-    ) -> Option<T> {
-        parse(raw?)
-            .map_err(|detail| self.0.push(FieldError::new(field, detail)))
-            .ok()
-    }
-
-    /// Like [`Self::optional`], but an absent value is an error too.
-    pub fn required<I, T>(
-        &mut self,
-        field: impl Into<String>,
-        raw: Option<I>,
-        parse: impl FnOnce(I) -> Result<T, String>,
-    ) -> Option<T> {
-        let field = field.into();
-        if raw.is_none() {
-            self.0.push(FieldError::new(field, "is required"));
-            return None;
-        }
-        self.optional(field, raw, parse)
-    }
-
-    /// Records a problem found by other means.
-    pub fn push(&mut self, field: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(FieldError::new(field, detail));
-    }
-
-    /// `Ok` when nothing was recorded; otherwise every recorded error.
-    pub fn finish(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
-    }
-}
+pub use crate::domain::{FieldError, FieldErrors};
+pub use crate::store::Dependency;
+use crate::store::StoreError;
 
 /// Every non-success answer of the API.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +65,40 @@ pub enum ApiError {
     /// 500: a bug or an unexpected failure; the cause is logged, not shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(dependency) => Self::Unavailable(dependency),
+            StoreError::Corrupt { .. } => Self::Internal(anyhow::Error::new(error)),
+            StoreError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<crate::db::services::CreateError> for ApiError {
+    fn from(error: crate::db::services::CreateError) -> Self {
+        use crate::db::services::CreateError;
+        match error {
+            CreateError::SlugTaken(slug) => Self::Conflict(format!(
+                "A service with slug {slug:?} already exists (it may be archived: PATCH it with archived=false)."
+            )),
+            CreateError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<crate::ingest::SubmitError> for ApiError {
+    fn from(error: crate::ingest::SubmitError) -> Self {
+        use crate::ingest::SubmitError;
+        match error {
+            SubmitError::Invalid(errors) => Self::Invalid(errors),
+            SubmitError::UnknownService(error) => Self::NotFoundField(error),
+            SubmitError::RateLimited { retry_after, limit } => Self::RateLimited { retry_after, limit },
+            SubmitError::Store(store) => store.into(),
+        }
+    }
 }
 
 fn summarize(errors: &[FieldError]) -> String {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::streams::{StreamRangeReply, StreamReadReply};
 use tokio::sync::{broadcast, watch};
 
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::windows::RedisConn;
 
 /// Entries the stream keeps (approximately).
@@ -64,7 +64,7 @@ impl Events {
     }
 
     /// Appends an event to the stream (the reader on each instance delivers it).
-    pub async fn publish(&self, kind: &str, data: &serde_json::Value) -> Result<(), ApiError> {
+    pub async fn publish(&self, kind: &str, data: &serde_json::Value) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&self.key)
             .arg("MAXLEN")
@@ -84,7 +84,7 @@ impl Events {
     }
 
     /// Events after `last_id` still in the stream, oldest first (read a page at a time).
-    pub async fn since(&self, last_id: &str) -> Result<Vec<Event>, ApiError> {
+    pub async fn since(&self, last_id: &str) -> Result<Vec<Event>, StoreError> {
         let mut events: Vec<Event> = Vec::new();
         let mut after = last_id.to_owned();
         loop {
@@ -117,7 +117,7 @@ impl Events {
     }
 
     /// The id of the newest event in the stream, if any.
-    pub async fn newest_id(&self) -> Result<Option<String>, ApiError> {
+    pub async fn newest_id(&self) -> Result<Option<String>, StoreError> {
         let mut cmd = redis::cmd("XREVRANGE");
         cmd.arg(&self.key).arg("+").arg("-").arg("COUNT").arg(1);
         let reply: StreamRangeReply = self

@@ -23,6 +23,7 @@ mod hostile;
 pub mod ingest;
 pub mod monitor;
 pub mod simulate;
+pub mod store;
 pub mod telemetry;
 pub mod web;
 pub mod windows;

@@ -25,7 +25,7 @@ async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     let body: ReportBody = read_json(&req, payload, REPORT_BODY_LIMIT)
         .await
-        .inspect_err(record_rejection)?;
+        .inspect_err(|e| record_rejection(e.code()))?;
     let peer = req
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());

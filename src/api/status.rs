@@ -64,7 +64,7 @@ pub async fn with_status(
     let readable: Vec<ServiceSlug> = slugs.iter().flatten().cloned().collect();
     let mut raw = match state.windows.read_statuses(&readable).await {
         Ok(raw) => raw.into_iter(),
-        Err(e) if strict => return Err(e),
+        Err(e) if strict => return Err(e.into()),
         Err(_) => vec![None; readable.len()].into_iter(),
     };
     Ok(services

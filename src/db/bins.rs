@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::pool::Db;
 use super::schema::{report_bin_breakdowns, report_bins, rollup_progress};
-use crate::error::ApiError;
+use crate::store::StoreError;
 
 diesel::define_sql_function! {
     /// SQL `GREATEST` of two integers.
@@ -53,7 +53,7 @@ struct BreakdownRow<'a> {
 
 /// Writes bins, keeping the larger of the stored and the new count everywhere: minute counts
 /// only grow, so a re-run, a second writer or a Redis that lost its data never lowers history.
-pub async fn upsert(db: &Db, bins: &[BinCounts]) -> Result<(), ApiError> {
+pub async fn upsert(db: &Db, bins: &[BinCounts]) -> Result<(), StoreError> {
     if bins.is_empty() {
         return Ok(());
     }
@@ -123,7 +123,7 @@ pub async fn totals(
     service_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<(DateTime<Utc>, i32)>, ApiError> {
+) -> Result<Vec<(DateTime<Utc>, i32)>, StoreError> {
     let mut conn = db.conn().await?;
     let query = report_bins::table
         .filter(report_bins::service_id.eq(service_id))
@@ -142,7 +142,7 @@ pub async fn totals_many(
     services: &[Uuid],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<(Uuid, DateTime<Utc>, i32)>, ApiError> {
+) -> Result<Vec<(Uuid, DateTime<Utc>, i32)>, StoreError> {
     let mut conn = db.conn().await?;
     let query = report_bins::table
         .filter(report_bins::service_id.eq_any(services))
@@ -158,7 +158,7 @@ pub async fn totals_many(
 }
 
 /// Every bin before this time is complete in PostgreSQL, if a rollup has run.
-pub async fn complete_before(db: &Db) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub async fn complete_before(db: &Db) -> Result<Option<DateTime<Utc>>, StoreError> {
     let mut conn = db.conn().await?;
     let query = rollup_progress::table.select(rollup_progress::complete_before);
     db.timed(async { query.first(&mut conn).await.optional() })
@@ -166,7 +166,7 @@ pub async fn complete_before(db: &Db) -> Result<Option<DateTime<Utc>>, ApiError>
 }
 
 /// Records rollup progress (one leader writes it; after a clock jump back it moves back too).
-pub async fn set_complete_before(db: &Db, at: DateTime<Utc>) -> Result<(), ApiError> {
+pub async fn set_complete_before(db: &Db, at: DateTime<Utc>) -> Result<(), StoreError> {
     let mut conn = db.conn().await?;
     let query = diesel::insert_into(rollup_progress::table)
         .values((
@@ -187,7 +187,7 @@ pub async fn breakdowns(
     dimension: &'static str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<(DateTime<Utc>, String, i32)>, ApiError> {
+) -> Result<Vec<(DateTime<Utc>, String, i32)>, StoreError> {
     let mut conn = db.conn().await?;
     let query = report_bin_breakdowns::table
         .filter(report_bin_breakdowns::service_id.eq(service_id))

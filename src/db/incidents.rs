@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::pool::Db;
 use super::schema::{incident_updates, incidents};
-use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// An incident as stored.
 #[derive(
@@ -76,7 +76,7 @@ pub struct Update {
 
 /// Opens `incident`, or returns the service's incident that is already open (after a restart
 /// or when another instance got there first). The flag says whether this call opened it.
-pub async fn open_or_resume(db: &Db, incident: &Incident) -> Result<(Incident, bool), ApiError> {
+pub async fn open_or_resume(db: &Db, incident: &Incident) -> Result<(Incident, bool), StoreError> {
     let mut conn = db.conn().await?;
     let inserted = db
         .timed(
@@ -91,7 +91,7 @@ pub async fn open_or_resume(db: &Db, incident: &Incident) -> Result<(Incident, b
     }
     let open = open_for_conn(db, &mut conn, incident.service_id).await?;
     open.map(|i| (i, false)).ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
+        StoreError::Internal(anyhow::anyhow!(
             "incident insert conflicted but none is open"
         ))
     })
@@ -105,7 +105,7 @@ pub async fn open_with_update(
     db: &Db,
     incident: &Incident,
     update: &Update,
-) -> Result<(Incident, bool), ApiError> {
+) -> Result<(Incident, bool), StoreError> {
     let mut pooled = db.conn().await?;
     let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
     let work = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -132,7 +132,7 @@ pub async fn open_with_update(
 
 /// Records a change of an incident: the timeline entry and the incident's new state (level,
 /// peaks, totals, end) in one transaction.
-pub async fn record_change(db: &Db, incident: &Incident, update: &Update) -> Result<(), ApiError> {
+pub async fn record_change(db: &Db, incident: &Incident, update: &Update) -> Result<(), StoreError> {
     let mut pooled = db.conn().await?;
     let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
     let work = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -147,7 +147,7 @@ pub async fn record_change(db: &Db, incident: &Incident, update: &Update) -> Res
 }
 
 /// The open incident of a service, if any.
-pub async fn open_for(db: &Db, service_id: Uuid) -> Result<Option<Incident>, ApiError> {
+pub async fn open_for(db: &Db, service_id: Uuid) -> Result<Option<Incident>, StoreError> {
     let mut conn = db.conn().await?;
     open_for_conn(db, &mut conn, service_id).await
 }
@@ -156,7 +156,7 @@ async fn open_for_conn(
     db: &Db,
     conn: &mut diesel_async::AsyncPgConnection,
     service_id: Uuid,
-) -> Result<Option<Incident>, ApiError> {
+) -> Result<Option<Incident>, StoreError> {
     let query = incidents::table
         .filter(incidents::service_id.eq(service_id))
         .filter(incidents::ended_at.is_null())
@@ -165,7 +165,7 @@ async fn open_for_conn(
 }
 
 /// Saves an incident's mutable fields (level, peaks, totals, end).
-pub async fn save(db: &Db, incident: &Incident) -> Result<(), ApiError> {
+pub async fn save(db: &Db, incident: &Incident) -> Result<(), StoreError> {
     let mut conn = db.conn().await?;
     db.timed(
         diesel::update(incidents::table.find(incident.id))
@@ -177,7 +177,7 @@ pub async fn save(db: &Db, incident: &Incident) -> Result<(), ApiError> {
 }
 
 /// Appends a timeline entry; the same entry twice is stored once.
-pub async fn add_update(db: &Db, incident_id: Uuid, update: &Update) -> Result<(), ApiError> {
+pub async fn add_update(db: &Db, incident_id: Uuid, update: &Update) -> Result<(), StoreError> {
     let mut conn = db.conn().await?;
     db.timed(insert_update(&mut conn, incident_id, update))
         .await
@@ -204,7 +204,7 @@ async fn insert_update(
 }
 
 /// Incidents of a service, newest first.
-pub async fn for_service(db: &Db, service_id: Uuid) -> Result<Vec<Incident>, ApiError> {
+pub async fn for_service(db: &Db, service_id: Uuid) -> Result<Vec<Incident>, StoreError> {
     let mut conn = db.conn().await?;
     let query = incidents::table
         .filter(incidents::service_id.eq(service_id))
@@ -219,7 +219,7 @@ pub async fn for_service_between(
     service_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<Incident>, ApiError> {
+) -> Result<Vec<Incident>, StoreError> {
     let mut conn = db.conn().await?;
     let query = incidents::table
         .filter(incidents::service_id.eq(service_id))
@@ -235,7 +235,7 @@ pub async fn for_service_between(
 }
 
 /// An incident's timeline, oldest first.
-pub async fn timeline(db: &Db, incident_id: Uuid) -> Result<Vec<Update>, ApiError> {
+pub async fn timeline(db: &Db, incident_id: Uuid) -> Result<Vec<Update>, StoreError> {
     let mut conn = db.conn().await?;
     let query = incident_updates::table
         .filter(incident_updates::incident_id.eq(incident_id))
@@ -275,7 +275,7 @@ pub struct ListFilter {
 }
 
 /// Incidents matching `filter`, newest first, with their services.
-pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<(Incident, ServiceRef)>, ApiError> {
+pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<(Incident, ServiceRef)>, StoreError> {
     use super::schema::services;
     let mut query = incidents::table
         .inner_join(services::table)
@@ -315,7 +315,7 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<(Incident, Service
 }
 
 /// One incident with its service.
-pub async fn find(db: &Db, id: Uuid) -> Result<Option<(Incident, ServiceRef)>, ApiError> {
+pub async fn find(db: &Db, id: Uuid) -> Result<Option<(Incident, ServiceRef)>, StoreError> {
     use super::schema::services;
     let query = incidents::table
         .inner_join(services::table)
@@ -336,7 +336,7 @@ pub async fn overlapping(
     except: Uuid,
     from: DateTime<Utc>,
     to: Option<DateTime<Utc>>,
-) -> Result<Vec<(Incident, ServiceRef)>, ApiError> {
+) -> Result<Vec<(Incident, ServiceRef)>, StoreError> {
     use super::schema::services;
     let mut query = incidents::table
         .inner_join(services::table)

@@ -6,7 +6,7 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 
-use crate::error::{ApiError, Dependency};
+use crate::store::{Dependency, StoreError};
 
 /// A pooled connection.
 pub type DbConn = Object<AsyncPgConnection>;
@@ -37,7 +37,7 @@ impl Db {
     /// The pool bounds each of its steps (waiting for a slot, checking an idle connection,
     /// opening a new one), but one `get` may take several: with PostgreSQL hung, it checks
     /// every idle connection in turn, a deadline each. The whole is bounded here.
-    pub async fn conn(&self) -> Result<DbConn, ApiError> {
+    pub async fn conn(&self) -> Result<DbConn, StoreError> {
         match tokio::time::timeout(self.timeout, self.pool.get()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => {
@@ -58,7 +58,7 @@ impl Db {
     pub async fn timed<T>(
         &self,
         query: impl Future<Output = diesel::QueryResult<T>>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, StoreError> {
         self.deadline(query).await?.map_err(query_error)
     }
 
@@ -66,14 +66,14 @@ impl Db {
     pub async fn deadline<T>(
         &self,
         query: impl Future<Output = diesel::QueryResult<T>>,
-    ) -> Result<diesel::QueryResult<T>, ApiError> {
+    ) -> Result<diesel::QueryResult<T>, StoreError> {
         tokio::time::timeout(self.timeout, query)
             .await
             .map_err(|_| unavailable())
     }
 
     /// Round trip to PostgreSQL; for readiness checks.
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    pub async fn ping(&self) -> Result<(), StoreError> {
         use diesel_async::RunQueryDsl;
         let mut conn = self.conn().await?;
         self.timed(diesel::sql_query("SELECT 1").execute(&mut conn))
@@ -82,17 +82,17 @@ impl Db {
     }
 }
 
-fn unavailable() -> ApiError {
+fn unavailable() -> StoreError {
     metrics::counter!("downwatch_dependency_errors_total", "dependency" => "postgresql")
         .increment(1);
-    ApiError::Unavailable(Dependency::PostgreSQL)
+    StoreError::Unavailable(Dependency::PostgreSQL)
 }
 
 /// Maps a query error: a lost connection is PostgreSQL being unavailable, anything else a bug.
-pub fn query_error(e: diesel::result::Error) -> ApiError {
+pub fn query_error(e: diesel::result::Error) -> StoreError {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
         Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => unavailable(),
-        other => ApiError::Internal(other.into()),
+        other => StoreError::Internal(other.into()),
     }
 }

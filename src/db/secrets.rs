@@ -5,7 +5,7 @@ use diesel_async::RunQueryDsl;
 
 use super::pool::Db;
 use super::schema::app_secrets;
-use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// The secret called `name`, created from `generate` if no instance has created it yet.
 /// Safe under concurrent first starts: the first insert wins and everyone reads it back.
@@ -13,7 +13,7 @@ pub async fn get_or_create(
     db: &Db,
     name: &str,
     generate: impl FnOnce() -> Vec<u8>,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Vec<u8>, StoreError> {
     let mut conn = db.conn().await?;
     db.timed(
         diesel::insert_into(app_secrets::table)

@@ -11,7 +11,7 @@ use super::pool::{Db, query_error};
 use super::schema::services;
 use crate::catalog::{CatalogEntry, ServicePatch, ServiceSpec};
 use crate::domain::{ProblemKind, ServiceSlug};
-use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// A catalog row as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, utoipa::ToSchema)]
@@ -95,7 +95,7 @@ pub struct ListFilter {
 }
 
 /// Services matching `filter`, by slug.
-pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Service>, ApiError> {
+pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Service>, StoreError> {
     let mut conn = db.conn().await?;
     let mut query = services::table
         .select(Service::as_select())
@@ -114,7 +114,7 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Service>, ApiError
 }
 
 /// The service with `slug`, archived or not.
-pub async fn find(db: &Db, slug: &str) -> Result<Option<Service>, ApiError> {
+pub async fn find(db: &Db, slug: &str) -> Result<Option<Service>, StoreError> {
     let mut conn = db.conn().await?;
     let query = services::table
         .filter(services::slug.eq(slug))
@@ -123,17 +123,25 @@ pub async fn find(db: &Db, slug: &str) -> Result<Option<Service>, ApiError> {
         .await
 }
 
-/// Adds a service; 409 if the slug is taken (archived services keep their slug).
-pub async fn create(db: &Db, spec: &ServiceSpec, now: DateTime<Utc>) -> Result<Service, ApiError> {
+/// Why a service could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The slug belongs to another service (archived services keep their slug).
+    #[error("slug {0:?} is taken")]
+    SlugTaken(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Adds a service, unless its slug is taken.
+pub async fn create(db: &Db, spec: &ServiceSpec, now: DateTime<Utc>) -> Result<Service, CreateError> {
     let mut conn = db.conn().await?;
     match db.deadline(insert(&mut conn, spec, now)).await? {
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            Err(ApiError::Conflict(format!(
-                "A service with slug {:?} already exists (it may be archived: PATCH it with archived=false).",
-                spec.slug.as_str()
-            )))
+            Err(CreateError::SlugTaken(spec.slug.as_str().to_owned()))
         }
-        other => other.map_err(query_error),
+        other => Ok(other.map_err(query_error)?),
     }
 }
 
@@ -199,7 +207,7 @@ pub async fn update(
     slug: &str,
     patch: &ServicePatch,
     now: DateTime<Utc>,
-) -> Result<Option<Service>, ApiError> {
+) -> Result<Option<Service>, StoreError> {
     #[derive(AsChangeset)]
     #[diesel(table_name = services)]
     struct Changes<'a> {
@@ -243,7 +251,7 @@ pub async fn import(
     db: &Db,
     specs: &[ServiceSpec],
     now: DateTime<Utc>,
-) -> Result<ImportSummary, ApiError> {
+) -> Result<ImportSummary, StoreError> {
     let mut pooled = db.conn().await?;
     let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
     let work = conn.transaction::<_, DieselError, _>(async |conn| {
@@ -283,14 +291,14 @@ pub async fn import(
 }
 
 /// Number of services, archived included.
-pub async fn count(db: &Db) -> Result<i64, ApiError> {
+pub async fn count(db: &Db) -> Result<i64, StoreError> {
     let mut conn = db.conn().await?;
     db.timed(services::table.count().get_result(&mut conn))
         .await
 }
 
 /// Every service as the report path sees it.
-pub async fn catalog_entries(db: &Db) -> Result<Vec<CatalogEntry>, ApiError> {
+pub async fn catalog_entries(db: &Db) -> Result<Vec<CatalogEntry>, StoreError> {
     let all = list(
         db,
         &ListFilter {

@@ -3,11 +3,13 @@
 //! Parse errors are plain sentences saying what is allowed; callers attach the field name.
 
 mod country;
+mod fields;
 mod name;
 mod reporter;
 mod slug;
 
 pub use country::CountryCode;
+pub use fields::{FieldError, FieldErrors};
 pub use name::DisplayName;
 pub use reporter::ReporterToken;
 pub use slug::{Label, ProblemKind, ServiceSlug};

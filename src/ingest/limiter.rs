@@ -24,8 +24,8 @@ use governor::state::StateStore;
 use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::{Quota, RateLimiter};
 
+use super::SubmitError;
 use crate::clock::{GovernorClock, SharedClock};
-use crate::error::ApiError;
 
 /// Most client keys the limiter holds: about 70 MB of table (measured: 70 bytes a key). The busiest outage on record
 /// brought about 55,000 distinct reporters a minute; a legitimate table stays far below this.
@@ -133,7 +133,7 @@ impl ReportLimiter {
     }
 
     /// Takes one report from `client`'s allowance, or says how long to wait.
-    pub fn check(&self, client: IpAddr) -> Result<Allowance, ApiError> {
+    pub fn check(&self, client: IpAddr) -> Result<Allowance, SubmitError> {
         let decision = self.inner.check_key(&client);
         if self.full.swap(false, Ordering::Relaxed) {
             self.sweep_if_due();
@@ -148,7 +148,7 @@ impl ReportLimiter {
                     reset_after: snapshot.quota().replenish_interval() * used,
                 })
             }
-            Err(not_until) => Err(ApiError::RateLimited {
+            Err(not_until) => Err(SubmitError::RateLimited {
                 retry_after: not_until
                     .wait_time_from(self.clock.now())
                     .max(Duration::from_millis(1)),
@@ -208,7 +208,7 @@ mod tests {
             .map(|_| limiter.check(ip).unwrap().remaining)
             .collect();
         assert_eq!(remaining, [2, 1, 0]);
-        let Err(ApiError::RateLimited { retry_after, limit }) = limiter.check(ip) else {
+        let Err(SubmitError::RateLimited { retry_after, limit }) = limiter.check(ip) else {
             panic!("fourth report must be limited");
         };
         assert_eq!(limit, 3);

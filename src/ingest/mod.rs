@@ -12,4 +12,4 @@ mod submit;
 pub use identity::ProxyPolicy;
 pub use limiter::{Allowance, ReportLimiter};
 pub use reporter_key::ReporterKeyer;
-pub use submit::{Ingest, ReportBody, Submitted, record_rejection};
+pub use submit::{Ingest, ReportBody, SubmitError, Submitted, record_rejection};

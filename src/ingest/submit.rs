@@ -13,7 +13,8 @@ use super::reporter_key::ReporterKeyer;
 use crate::catalog::{CatalogCache, CatalogEntry};
 use crate::clock::SharedClock;
 use crate::domain::{CountryCode, ProblemKind, ReporterToken, ServiceSlug};
-use crate::error::{ApiError, FieldError, FieldErrors};
+use crate::domain::{FieldError, FieldErrors};
+use crate::store::StoreError;
 use crate::windows::{CountRequest, Windows, keys};
 
 /// A report as clients send it; every field is checked by [`Ingest::submit`].
@@ -53,6 +54,41 @@ pub struct Submitted {
     pub allowance: Allowance,
 }
 
+/// Why a report was not counted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Fields are missing or malformed (every one named).
+    #[error("invalid report")]
+    Invalid(Vec<FieldError>),
+    /// The service is not in the catalog, or archived.
+    #[error("{} {}", .0.field, .0.detail)]
+    UnknownService(FieldError),
+    /// The client address sent too many reports.
+    #[error("rate limited")]
+    RateLimited {
+        /// When the next report will be accepted.
+        retry_after: std::time::Duration,
+        /// The burst size the client is allowed.
+        limit: u32,
+    },
+    /// Redis did not count it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SubmitError {
+    /// Short code for the `reason` label of rejected reports (the problem type's code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid-request",
+            Self::UnknownService(_) => "not-found",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::Store(StoreError::Unavailable(_)) => "dependency-unavailable",
+            Self::Store(_) => "internal",
+        }
+    }
+}
+
 /// Everything the submit path needs; built once per instance.
 pub struct Ingest {
     /// Catalog snapshot.
@@ -69,8 +105,10 @@ pub struct Ingest {
 
 impl Ingest {
     /// Validates, rate-limits and counts one report from `client_ip`.
-    pub async fn submit(&self, client_ip: IpAddr, body: ReportBody) -> Result<Submitted, ApiError> {
-        let report = self.validate(body).inspect_err(record_rejection)?;
+    pub async fn submit(&self, client_ip: IpAddr, body: ReportBody) -> Result<Submitted, SubmitError> {
+        let report = self
+            .validate(body)
+            .inspect_err(|e| record_rejection(e.code()))?;
         let client = client_key(client_ip);
         let allowance = self.limiter.check(client).inspect_err(|_| {
             metrics::counter!("downwatch_reports_total", "outcome" => "rate_limited").increment(1);
@@ -104,17 +142,17 @@ impl Ingest {
     }
 
     /// Checks fields against their formats, then the service and problem against the catalog.
-    fn validate(&self, body: ReportBody) -> Result<Report, ApiError> {
+    fn validate(&self, body: ReportBody) -> Result<Report, SubmitError> {
         let mut errors = FieldErrors::default();
         let slug = errors.required("service", body.service, |s| ServiceSlug::parse(&s));
         let problem = errors.required("problem", body.problem, |p| ProblemKind::parse(&p));
         let country = errors.optional("country", body.country, |c| CountryCode::parse(&c));
         let reporter = errors.optional("reporter", body.reporter, |r| ReporterToken::parse(&r));
-        errors.finish().map_err(ApiError::Invalid)?;
+        errors.finish().map_err(SubmitError::Invalid)?;
         let (Some(slug), Some(problem)) = (slug, problem) else {
             unreachable!("required fields are present when no error was recorded");
         };
-        let unknown = |detail: String| ApiError::NotFoundField(FieldError::new("service", detail));
+        let unknown = |detail: String| SubmitError::UnknownService(FieldError::new("service", detail));
         let service = match self.catalog.get(slug.as_str()) {
             Some(entry) if !entry.archived => entry,
             Some(_) => {
@@ -130,13 +168,13 @@ impl Ingest {
         };
         if !service.problems.contains(&problem) {
             let allowed: Vec<&str> = service.problems.iter().map(ProblemKind::as_str).collect();
-            return Err(ApiError::field(
+            return Err(SubmitError::Invalid(vec![FieldError::new(
                 "problem",
                 format!(
                     "{problem:?} is not a problem kind of {slug}; use one of: {}",
                     allowed.join(", ")
                 ),
-            ));
+            )]));
         }
         Ok(Report {
             service,
@@ -148,8 +186,8 @@ impl Ingest {
 }
 
 /// Counts a rejected report under the problem type's code, the label every rejection uses.
-pub fn record_rejection(error: &ApiError) {
-    metrics::counter!("downwatch_reports_total", "outcome" => "rejected", "reason" => error.code())
+pub fn record_rejection(code: &'static str) {
+    metrics::counter!("downwatch_reports_total", "outcome" => "rejected", "reason" => code)
         .increment(1);
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::windows::RedisConn;
 
 /// One instance's claim on the lease.
@@ -34,7 +34,7 @@ impl Lease {
     }
 
     /// Takes or renews the lease at `now`; true if this instance is the leader.
-    pub async fn acquire(&self, now: DateTime<Utc>) -> Result<bool, ApiError> {
+    pub async fn acquire(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut invocation = self.script.prepare_invoke();
         let length_ms = self.length.as_millis() as u64;
         invocation

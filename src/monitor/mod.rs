@@ -32,7 +32,7 @@ use crate::db::incidents::{self, Update};
 use crate::db::{Db, bins};
 use crate::detect::Params;
 use crate::domain::ServiceSlug;
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::events::Events;
 use crate::windows::Windows;
 use crate::windows::keys::{minute_of, minute_start};
@@ -117,7 +117,7 @@ impl Monitor {
     }
 
     /// One evaluation round: take the lease, roll up, observe every closed minute not seen yet.
-    pub async fn tick(&self) -> Result<TickReport, ApiError> {
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let now = self.clock.now();
         let mut state = self.state.lock().await;
         if !self.lease.acquire(now).await? {
@@ -160,7 +160,7 @@ impl Monitor {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "rollup failed; retrying next tick");
-                    if matches!(e, ApiError::Unavailable(_)) {
+                    if matches!(e, StoreError::Unavailable(_)) {
                         failure = Some(e);
                     }
                 }
@@ -202,7 +202,7 @@ impl Monitor {
             report.minutes += buckets.len();
             tracker.observe_all(&buckets);
             let written = match &failure {
-                Some(ApiError::Unavailable(_)) => Ok(0),
+                Some(StoreError::Unavailable(_)) => Ok(0),
                 _ => self.flush(tracker, slug).await,
             };
             if let Ok(json) = serde_json::to_string(&tracker.status()) {
@@ -211,7 +211,7 @@ impl Monitor {
             match written {
                 Ok(changes) => report.changes += changes,
                 // PostgreSQL is away: the changes wait on the tracker for the next tick.
-                Err(e @ ApiError::Unavailable(_)) => failure = Some(e),
+                Err(e @ StoreError::Unavailable(_)) => failure = Some(e),
                 Err(e) => {
                     // Anything else: forget what this tracker saw; the next tick rebuilds and
                     // reconciles it from storage.
@@ -233,7 +233,7 @@ impl Monitor {
 
     /// Writes a tracker's queued changes in order, then the open incident's latest state;
     /// stops at the first failure, leaving the rest queued.
-    async fn flush(&self, tracker: &mut Tracker, slug: &ServiceSlug) -> Result<usize, ApiError> {
+    async fn flush(&self, tracker: &mut Tracker, slug: &ServiceSlug) -> Result<usize, StoreError> {
         let mut written = 0;
         while let Some(pending) = tracker.pending.front().cloned() {
             self.write(tracker, pending, slug).await?;
@@ -300,7 +300,7 @@ impl Monitor {
         tracker: &mut Tracker,
         pending: Pending,
         slug: &ServiceSlug,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         let Pending { change, incident } = pending;
         match change {
             Change::Opened(update) => {
@@ -336,7 +336,7 @@ impl Monitor {
         id: Uuid,
         slug: &ServiceSlug,
         closed_until: i64,
-    ) -> Result<Tracker, ApiError> {
+    ) -> Result<Tracker, StoreError> {
         // Start the replay on a bin boundary: history bins end where the replay begins.
         let replay_from = rollup::align(closed_until - self.replay_minutes());
         let mut tracker = Tracker::new(id, self.params, replay_from);
@@ -433,7 +433,7 @@ impl Monitor {
         tracker: &mut Tracker,
         opened: Option<Update>,
         slug: &ServiceSlug,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         let service = tracker.service_id();
         let stored = incidents::open_for(&self.db, service).await?;
         match (tracker.incident.take(), stored) {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::db::{Db, bins};
 use crate::domain::ServiceSlug;
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::windows::keys::{BIN_MINUTES, align_down, minute_of, minute_start};
 use crate::windows::{MinuteBucket, Windows};
 
@@ -24,7 +24,7 @@ pub async fn roll_up(
     services: &[(Uuid, ServiceSlug)],
     closed_until: i64,
     retention_minutes: i64,
-) -> Result<(usize, i64), ApiError> {
+) -> Result<(usize, i64), StoreError> {
     let earliest = closed_until - retention_minutes;
     // Re-roll the last complete bin too: a report in flight at the boundary lands late.
     let resume = bins::complete_before(db)

@@ -18,7 +18,7 @@ use crate::api::AppState;
 use crate::db::services::Service;
 use crate::domain::ServiceSlug;
 use crate::error::{ApiError, retry_after_secs};
-use crate::ingest::ReportBody;
+use crate::ingest::{ReportBody, SubmitError};
 
 /// What happened to a report, as the page tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,10 +150,10 @@ pub async fn submit(
     let outcome = match state.ingest.submit(client, body).await {
         Ok(submitted) if submitted.counted => Outcome::Counted,
         Ok(_) => Outcome::Duplicate,
-        Err(ApiError::RateLimited { retry_after, .. }) => {
+        Err(SubmitError::RateLimited { retry_after, .. }) => {
             Outcome::Limited(retry_after_secs(retry_after))
         }
-        Err(ApiError::NotFoundField(_)) => {
+        Err(SubmitError::UnknownService(_)) => {
             return Err(not_found(format!(
                 "We do not watch a service called \"{slug}\", or it no longer takes reports."
             )));

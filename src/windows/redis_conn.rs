@@ -21,7 +21,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion};
 
-use crate::error::{ApiError, Dependency};
+use crate::store::{Dependency, StoreError};
 
 /// Source of handle ids: clones share an id, and so share each thread's connection.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -83,7 +83,7 @@ impl RedisConn {
     }
 
     /// Runs `f` on a connection, failing with 503 (Redis) on any error or after the deadline.
-    pub async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, ApiError>
+    pub async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -95,7 +95,7 @@ impl RedisConn {
                 metrics::counter!("downwatch_dependency_errors_total", "dependency" => "redis")
                     .increment(1);
                 tracing::warn!(redis.op = op, error = %e, "redis command failed");
-                Err(ApiError::Unavailable(Dependency::Redis))
+                Err(StoreError::Unavailable(Dependency::Redis))
             }
             Err(_) => {
                 metrics::counter!("downwatch_dependency_errors_total", "dependency" => "redis")
@@ -105,13 +105,13 @@ impl RedisConn {
                     timeout_ms = self.timeout.as_millis() as u64,
                     "redis timed out"
                 );
-                Err(ApiError::Unavailable(Dependency::Redis))
+                Err(StoreError::Unavailable(Dependency::Redis))
             }
         }
     }
 
     /// Round trip to Redis; for readiness checks.
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    pub async fn ping(&self) -> Result<(), StoreError> {
         self.run("PING", |mut c| async move {
             redis::cmd("PING").query_async::<String>(&mut c).await
         })

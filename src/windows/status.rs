@@ -2,14 +2,14 @@
 
 use super::store::Windows;
 use crate::domain::ServiceSlug;
-use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// A status older than this is gone: its monitor stopped, and a stale level must not linger.
 const STATUS_TTL_SECONDS: u64 = 15 * 60;
 
 impl Windows {
     /// Stores JSON statuses, one per service, in one round trip.
-    pub async fn write_statuses(&self, statuses: &[(ServiceSlug, String)]) -> Result<(), ApiError> {
+    pub async fn write_statuses(&self, statuses: &[(ServiceSlug, String)]) -> Result<(), StoreError> {
         if statuses.is_empty() {
             return Ok(());
         }
@@ -29,7 +29,7 @@ impl Windows {
     pub async fn read_statuses(
         &self,
         slugs: &[ServiceSlug],
-    ) -> Result<Vec<Option<String>>, ApiError> {
+    ) -> Result<Vec<Option<String>>, StoreError> {
         if slugs.is_empty() {
             return Ok(Vec::new());
         }

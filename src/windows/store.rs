@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::keys::{KeySchema, minute_of, minute_start};
 use super::redis_conn::RedisConn;
 use crate::domain::{CountryCode, ProblemKind, ServiceSlug};
-use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// One minute of one service's reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -94,7 +94,7 @@ impl Windows {
 
     /// Counts the report unless its reporter was counted for this service within the dedup
     /// window. Returns whether it was counted. One atomic round trip.
-    pub async fn count(&self, report: CountRequest<'_>) -> Result<bool, ApiError> {
+    pub async fn count(&self, report: CountRequest<'_>) -> Result<bool, StoreError> {
         let dedup_key = self.keys.dedup(report.service, report.reporter_hex);
         let bucket_key = self.keys.bucket(report.service, minute_of(report.at));
         let mut invocation = self.script.prepare_invoke();
@@ -121,7 +121,7 @@ impl Windows {
         service: &ServiceSlug,
         from: i64,
         to: i64,
-    ) -> Result<Vec<MinuteBucket>, ApiError> {
+    ) -> Result<Vec<MinuteBucket>, StoreError> {
         let mut all = self.minutes_many(&[(service.clone(), from, to)]).await?;
         Ok(all.pop().unwrap_or_default())
     }
@@ -130,7 +130,7 @@ impl Windows {
     pub async fn minutes_many(
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
-    ) -> Result<Vec<Vec<MinuteBucket>>, ApiError> {
+    ) -> Result<Vec<Vec<MinuteBucket>>, StoreError> {
         let keys: Vec<(usize, i64, String)> = ranges
             .iter()
             .enumerate()
@@ -168,7 +168,7 @@ impl Windows {
         &self,
         service: &ServiceSlug,
         buckets: &[MinuteBucket],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         for bucket in buckets.iter().filter(|b| b.total > 0) {
             let key = self.keys.bucket(service, minute_of(bucket.t));
@@ -192,7 +192,7 @@ impl Windows {
     /// how many went. Uses SCAN, so a large keyspace is not blocked. Every key starting with
     /// `<prefix>:` goes, including those of a deployment whose prefix extends this one
     /// (`dw` would take `dw:staging`'s): only for prefixes of one's own, like the demo's.
-    pub async fn purge(&self) -> Result<u64, ApiError> {
+    pub async fn purge(&self) -> Result<u64, StoreError> {
         let pattern = format!("{}:*", self.keys.prefix());
         let mut cursor: u64 = 0;
         let mut deleted = 0;
