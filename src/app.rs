@@ -13,8 +13,11 @@ use actix_web::rt::task::JoinHandle;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::api::read_cache::ReadCache;
-use crate::api::{self, AdminAuth, AppState};
+use crate::api;
+use crate::error::ApiError;
+use crate::http::read_cache::ReadCache;
+use crate::http::{AdminAuth, AppState};
+use crate::query::Reads;
 use crate::catalog::{CatalogCache, CatalogFile, SHIPPED_CATALOG};
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -97,6 +100,7 @@ impl Application {
                 })
                 .configure(crate::web::configure)
                 .configure(api::configure)
+                .default_service(web::to(not_found))
         })
         .listen(listener)?
         // Signals are ours (see `run_until_stopped`): live event streams must end first.
@@ -218,7 +222,7 @@ async fn build_state(
     let events = Events::new(
         &settings.redis_url,
         windows.redis().clone(),
-        &settings.redis_prefix,
+        windows.keys().events(),
     )?;
     let monitor = Arc::new(Monitor::new(
         Deps {
@@ -242,16 +246,18 @@ async fn build_state(
             windows: windows.clone(),
             clock: clock.clone(),
         },
-        db,
-        windows,
-        catalog,
         proxies: ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
         admin: AdminAuth::new(settings.admin_token.as_deref()),
         metrics: telemetry::metrics_handle(),
-        retention: settings.retention,
-        detect: settings.detect,
         read_cache: ReadCache::new(settings.read_cache, clock.clone()),
-        clock,
+        reads: Reads {
+            db,
+            windows,
+            catalog,
+            clock,
+            retention: settings.retention,
+            detect: settings.detect,
+        },
     })
 }
 
@@ -316,6 +322,23 @@ fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> Joi
             }
         }
     })
+}
+
+/// Anything no route took: a page for browsers asking for a page, problem+json for the rest.
+async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    if let Some(page) = crate::web::missing_page(&req) {
+        return Ok(page);
+    }
+    let hint = if req.path().starts_with("/v1/") {
+        "GET /openapi.json lists the API's routes."
+    } else {
+        "The API lives under /v1 (see README)."
+    };
+    Err(ApiError::NotFound(format!(
+        "No resource at {} {}. {hint}",
+        req.method(),
+        req.path()
+    )))
 }
 
 fn security_headers() -> DefaultHeaders {

@@ -1,5 +1,7 @@
 //! One error type for every HTTP answer that is not a success, rendered as RFC 9457
-//! `application/problem+json`.
+//! `application/problem+json`. Only the HTTP adapters (`api/`, `web/`, `http/`) build it; the
+//! layers below have their own errors (`StoreError`, `SubmitError`, `QueryError`), turned into
+//! answers here, by the `From` conversions below, and nowhere else.
 //!
 //! Rules:
 //! - client errors name the field at fault and say what is allowed (`errors[].field`);
@@ -73,6 +75,17 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(dependency) => Self::Unavailable(dependency),
             StoreError::Corrupt { .. } => Self::Internal(anyhow::Error::new(error)),
             StoreError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<crate::query::QueryError> for ApiError {
+    fn from(error: crate::query::QueryError) -> Self {
+        use crate::query::QueryError;
+        match error {
+            QueryError::Invalid(errors) => Self::Invalid(errors),
+            QueryError::NotFound(what) => Self::NotFound(what),
+            QueryError::Store(store) => store.into(),
         }
     }
 }
@@ -194,14 +207,21 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: the body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `/problems/<code>`.
     r#type: String,
-    title: &'a str,
+    /// A short summary of the problem type.
+    title: &'static str,
+    /// The HTTP status.
     status: u16,
+    /// What went wrong and how to fix it.
     detail: String,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    errors: &'a [FieldError],
+    /// The fields at fault, when the problem is about input.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+    /// The dependency that did not answer, on a 503.
     #[serde(skip_serializing_if = "Option::is_none")]
     dependency: Option<Dependency>,
 }
@@ -237,7 +257,7 @@ impl ResponseError for ApiError {
             title: self.title(),
             status: status.as_u16(),
             detail: self.detail(),
-            errors: &self.field_errors(),
+            errors: self.field_errors(),
             dependency: match self {
                 Self::Unavailable(dep) => Some(*dep),
                 _ => None,

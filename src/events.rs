@@ -11,6 +11,7 @@ use std::time::Duration;
 use redis::streams::{StreamRangeReply, StreamReadReply};
 use tokio::sync::{broadcast, watch};
 
+use crate::domain::LiveEvent;
 use crate::store::StoreError;
 use crate::windows::RedisConn;
 
@@ -51,20 +52,20 @@ pub struct Events {
 }
 
 impl Events {
-    /// Events under `{prefix}:events` on the Redis at `url`.
-    pub fn new(url: &str, redis: RedisConn, prefix: &str) -> anyhow::Result<Arc<Self>> {
+    /// Events in the stream at `key` on the Redis at `url` (`KeySchema::events`).
+    pub fn new(url: &str, redis: RedisConn, key: String) -> anyhow::Result<Arc<Self>> {
         let (sender, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             redis,
             client: redis::Client::open(url)?,
-            key: format!("{prefix}:events"),
+            key,
             sender,
             closing: watch::channel(false).0,
         }))
     }
 
     /// Appends an event to the stream (the reader on each instance delivers it).
-    pub async fn publish(&self, kind: &str, data: &serde_json::Value) -> Result<(), StoreError> {
+    pub async fn publish(&self, event: &LiveEvent) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&self.key)
             .arg("MAXLEN")
@@ -72,9 +73,9 @@ impl Events {
             .arg(STREAM_LENGTH)
             .arg("*")
             .arg("kind")
-            .arg(kind)
+            .arg(event.kind().as_str())
             .arg("data")
-            .arg(data.to_string());
+            .arg(event.data());
         self.redis
             .run("publish-event", |mut c| async move {
                 cmd.query_async::<String>(&mut c).await

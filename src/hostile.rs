@@ -104,15 +104,15 @@ pub fn json_value() -> impl Strategy<Value = serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{parse_duration, parse_time};
+    use crate::http::params::{parse_duration, parse_time};
     use crate::backtest::{MAX_VALUE, infer_step_minutes, read_rows, run};
     use crate::catalog::CatalogFile;
     use crate::chart::{Bar, Chart, render};
-    use crate::curve::{Step, csv_cell};
+    use crate::query::points::{Step, csv_cell};
     use crate::detect::{Level, Params};
     use crate::domain::{CountryCode, DisplayName, Label, ProblemKind, ReporterToken, ServiceSlug};
     use crate::events::parse_id;
-    use crate::headline::parse_zone;
+    use crate::time::parse_zone;
     use crate::simulate::scenario::Scenario;
 
     /// A refusal must say something.

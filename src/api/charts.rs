@@ -4,19 +4,26 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
-use super::AppState;
-use super::curve::{Curve, CurveQuery, load, rendered};
-use super::read_cache::Rendered;
+use chrono_tz::Tz;
+
+use super::curve::rendered;
 use crate::chart::{Bar, Chart, render};
-use crate::db::incidents;
-use crate::error::ApiError;
-use crate::windows::keys::minute_start;
+use crate::domain::ServiceSlug;
+use crate::error::{ApiError, FieldErrors};
+use crate::http::params::{incident_id, parse_duration, slug_param, zone_param};
+use crate::http::read_cache::Rendered;
+use crate::http::{AppState, resource};
+use crate::query::curve::{Curve, CurveRequest, for_incident, load};
+use crate::query::headline::incident_headline;
+use crate::query::points::Step;
+use crate::query::{Reads, incidents};
+use crate::time::{minute_start, parse_zone};
 
 const ATTRIBUTION: &str = "Source: downwatch, crowd-sourced user reports";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/v1/services/{slug}/chart.svg").get(service_chart))
-        .service(super::resource("/v1/incidents/{id}/chart.svg").get(incident_chart));
+    cfg.service(resource("/v1/services/{slug}/chart.svg").get(service_chart))
+        .service(resource("/v1/incidents/{id}/chart.svg").get(incident_chart));
 }
 
 #[derive(Deserialize)]
@@ -28,17 +35,17 @@ struct ChartQuery {
 
 /// `90m`, `24h`, `7d` → minutes, from 1 hour to 90 days.
 fn parse_range(raw: &str) -> Result<i64, String> {
-    super::parse_duration(raw, 60, 90 * 1440, "6h, 24h or 7d")
+    parse_duration(raw, 60, 90 * 1440, "6h, 24h or 7d")
 }
 
 /// The step a chart of `minutes` reads best at.
-fn step_for(minutes: i64) -> &'static str {
+fn step_for(minutes: i64) -> Step {
     if minutes <= 180 {
-        "1m"
+        Step::Minute
     } else if minutes <= 2880 {
-        "15m"
+        Step::QuarterHour
     } else {
-        "1h"
+        Step::Hour
     }
 }
 
@@ -89,69 +96,62 @@ fn subtitle(curve: &Curve) -> String {
 }
 
 fn svg(curve: &Curve, chart: &Chart) -> Rendered {
-    rendered(curve, render(chart), "image/svg+xml")
+    rendered(curve, render(chart).into_bytes(), "image/svg+xml")
 }
 
-#[utoipa::path(get, path = "/v1/services/{slug}/chart.svg", tag = "charts", params(("slug" = String, Path), ("range" = Option<String>, Query, description = "1h to 90d, default 24h"), ("step" = Option<String>, Query), ("tz" = Option<String>, Query)), responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// The 24-hour (or `range`) chart of a service, as SVG.
+#[utoipa::path(get, path = "/v1/services/{slug}/chart.svg", tag = "charts", params(("slug" = String, Path), ("range" = Option<String>, Query, description = "1h to 90d, default 24h"), ("step" = Option<String>, Query), ("tz" = Option<String>, Query)), responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 400, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn service_chart(
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<ChartQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let slug = slug_param(&path)?;
+    let request = parse(query.into_inner())?;
+    let key = format!("chart.svg|{slug}|{request:?}");
     state
         .read_cache
-        .respond(
-            &req,
-            format!(
-                "chart.svg|{}|{:?}|{:?}|{:?}",
-                path.as_str(),
-                query.range,
-                query.step,
-                query.tz
-            ),
-            || service_svg(&state, path.into_inner(), query.into_inner()),
-        )
+        .respond(&req, key, || service_svg(&state.reads, slug, request))
         .await
 }
 
+/// Parses a chart request, naming every bad parameter at once.
+fn parse(query: ChartQuery) -> Result<CurveRequest, ApiError> {
+    let mut errors = FieldErrors::default();
+    let minutes = errors
+        .optional("range", query.range, |r| parse_range(&r))
+        .unwrap_or(24 * 60);
+    let step = errors.optional("step", query.step, |s| Step::parse(&s));
+    let zone = errors.optional("tz", query.tz, |z| parse_zone(&z));
+    errors.finish().map_err(ApiError::Invalid)?;
+    Ok(CurveRequest {
+        from: None,
+        to: None,
+        step: step.unwrap_or_else(|| step_for(minutes)),
+        zone: zone.unwrap_or(Tz::UTC),
+        span_minutes: minutes,
+    })
+}
+
 async fn service_svg(
-    state: &web::Data<AppState>,
-    slug: String,
-    query: ChartQuery,
+    reads: &Reads,
+    slug: ServiceSlug,
+    request: CurveRequest,
 ) -> Result<Rendered, ApiError> {
-    let minutes = match query.range.as_deref() {
-        Some(raw) => parse_range(raw).map_err(|e| ApiError::field("range", e))?,
-        None => 24 * 60,
-    };
-    let now = state.clock.now();
-    let curve = load(
-        state,
-        &slug,
-        CurveQuery {
-            from: None,
-            to: None,
-            step: Some(query.step.unwrap_or_else(|| step_for(minutes).to_owned())),
-            tz: query.tz,
-            span_minutes: Some(minutes),
-        },
-    )
-    .await?;
-    let spans: Vec<_> = incidents::for_service_between(
-        &state.db,
+    let curve = load(reads, &slug, request).await?;
+    let spans = incidents::spans(
+        reads,
         curve.service_id,
         minute_start(curve.from),
         minute_start(curve.to),
     )
-    .await?
-    .into_iter()
-    .map(|i| (i.started_at, i.ended_at))
-    .collect();
+    .await?;
     let chart = Chart {
         title: format!("{}: user-reported problems", curve.name),
         subtitle: subtitle(&curve),
         attribution: ATTRIBUTION.to_owned(),
-        bars: bars(&curve, &spans, now),
+        bars: bars(&curve, &spans, reads.clock.now()),
     };
     Ok(svg(&curve, &chart))
 }
@@ -161,62 +161,39 @@ struct IncidentChartQuery {
     tz: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/incidents/{id}/chart.svg", tag = "charts", params(("id" = uuid::Uuid, Path), ("tz" = Option<String>, Query)), responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// The chart of an incident (two hours either side), titled with its headline, as SVG.
+#[utoipa::path(get, path = "/v1/incidents/{id}/chart.svg", tag = "charts", params(("id" = uuid::Uuid, Path), ("tz" = Option<String>, Query)), responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn incident_chart(
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<IncidentChartQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = super::incident_id(&path)?;
+    let id = incident_id(&path)?;
+    let zone = zone_param(query.tz.as_deref())?;
     state
         .read_cache
-        .respond(&req, format!("incident.svg|{id}|{:?}", query.tz), || {
-            incident_svg(&state, id, query.into_inner().tz)
+        .respond(&req, format!("incident.svg|{id}|{zone:?}"), || {
+            incident_svg(&state.reads, id, zone)
         })
         .await
 }
 
-async fn incident_svg(
-    state: &web::Data<AppState>,
-    id: uuid::Uuid,
-    tz: Option<String>,
-) -> Result<Rendered, ApiError> {
-    let zone = super::incidents::zone_param(tz.as_deref())?;
-    let (incident, service) = super::incidents::find_or_404(state, id).await?;
-    let now = state.clock.now();
-    let (from, to, step) = incident_range(&incident, now);
-    let curve = load(
-        state,
-        &service.slug,
-        CurveQuery {
-            from: Some(from.to_rfc3339()),
-            to: Some(to.to_rfc3339()),
-            step: Some(step.to_owned()),
-            tz,
-            span_minutes: None,
-        },
-    )
-    .await?;
+async fn incident_svg(reads: &Reads, id: uuid::Uuid, zone: Tz) -> Result<Rendered, ApiError> {
+    let (incident, service) = incidents::find(reads, id).await?;
+    let slug = slug_param(&service.slug)?;
+    let curve = for_incident(reads, &incident, &slug, zone).await?;
     let chart = Chart {
-        title: super::incidents::incident_headline(&incident, &service, zone),
+        title: incident_headline(&incident, &service.name, zone),
         subtitle: subtitle(&curve),
         attribution: ATTRIBUTION.to_owned(),
-        bars: bars(&curve, &[(incident.started_at, incident.ended_at)], now),
+        bars: bars(
+            &curve,
+            &[(incident.started_at, incident.ended_at)],
+            reads.clock.now(),
+        ),
     };
     Ok(svg(&curve, &chart))
-}
-
-/// What an incident's chart (and its CSV) covers: two hours either side, up to now, and the
-/// step that reads best over that span.
-pub fn incident_range(
-    incident: &incidents::Incident,
-    now: DateTime<Utc>,
-) -> (DateTime<Utc>, DateTime<Utc>, &'static str) {
-    let from = incident.started_at - TimeDelta::hours(2);
-    let to = (incident.ended_at.unwrap_or(now) + TimeDelta::hours(2)).min(now);
-    let minutes = (to - from).num_minutes().max(60);
-    (from, to, if minutes <= 2880 { "15m" } else { "1h" })
 }
 
 #[cfg(test)]
@@ -241,8 +218,8 @@ mod tests {
         ] {
             assert!(parse_range(bad).is_err(), "{bad}");
         }
-        assert_eq!(step_for(60), "1m");
-        assert_eq!(step_for(1440), "15m");
-        assert_eq!(step_for(90 * 1440), "1h");
+        assert_eq!(step_for(60), Step::Minute);
+        assert_eq!(step_for(1440), Step::QuarterHour);
+        assert_eq!(step_for(90 * 1440), Step::Hour);
     }
 }

@@ -13,14 +13,14 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::AppState;
+use crate::http::{AppState, resource};
 use crate::error::ApiError;
 use crate::events::{Event, Events, parse_id};
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/v1/events").get(stream));
+    cfg.service(resource("/v1/events").get(stream));
 }
 
 fn frame(event: &Event) -> Bytes {
@@ -83,6 +83,7 @@ impl Feed {
     }
 }
 
+/// Live events over Server-Sent Events; `Last-Event-ID` resumes after a disconnect.
 #[utoipa::path(get, path = "/v1/events", tag = "queries", params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")), responses((status = 200, description = "Server-Sent Events: incident.opened, incident.updated, incident.resolved, service.level", body = String, content_type = "text/event-stream")))]
 async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let last_id = req

@@ -2,23 +2,24 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::AppState;
-use crate::db::incidents::{self as queries, Incident, ListFilter, ServiceRef};
-use crate::domain::{Label, ServiceSlug};
+use super::shares::{self, CountryShare, ProblemShare};
+use crate::db::incidents::{ListFilter, ServiceRef};
+use crate::domain::{Incident, Label, ServiceSlug, Update};
 use crate::error::{ApiError, FieldErrors};
-use crate::headline::{HeadlineFacts, headline, parse_zone};
+use crate::http::params::{incident_id, parse_time, zone_param};
+use crate::http::{AppState, resource};
+use crate::query::headline::incident_headline;
+use crate::query::incidents::{self, IncidentDetail};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/v1/incidents").get(list))
-        .service(super::resource("/v1/incidents/{id}").get(show));
+    cfg.service(resource("/v1/incidents").get(list))
+        .service(resource("/v1/incidents/{id}").get(show));
 }
 
 #[derive(Deserialize)]
@@ -32,28 +33,71 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
+/// Whether an incident is still going on.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentState {
+    /// Still going on.
+    Open,
+    /// Over.
+    Resolved,
+}
+
 /// An incident as lists show it.
-#[derive(Serialize)]
-struct Summary<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IncidentSummary {
     #[serde(flatten)]
-    incident: &'a Incident,
-    service: &'a ServiceRef,
-    state: &'static str,
+    incident: Incident,
+    /// Its service.
+    service: ServiceRef,
+    /// `open` or `resolved`.
+    state: IncidentState,
+    /// From its start to its end (or now).
     duration_minutes: i64,
 }
 
-fn summary<'a>(incident: &'a Incident, service: &'a ServiceRef, now: DateTime<Utc>) -> Summary<'a> {
-    let end = incident.ended_at.unwrap_or(now);
-    Summary {
-        incident,
-        service,
-        state: if incident.ended_at.is_some() {
-            "resolved"
-        } else {
-            "open"
-        },
-        duration_minutes: (end - incident.started_at).num_minutes().max(0),
+impl IncidentSummary {
+    fn of(incident: Incident, service: ServiceRef, now: DateTime<Utc>) -> Self {
+        let end = incident.ended_at.unwrap_or(now);
+        Self {
+            state: if incident.is_open() {
+                IncidentState::Open
+            } else {
+                IncidentState::Resolved
+            },
+            duration_minutes: (end - incident.started_at).num_minutes().max(0),
+            incident,
+            service,
+        }
     }
+}
+
+/// A page of incidents, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IncidentPage {
+    /// The incidents.
+    incidents: Vec<IncidentSummary>,
+    /// Pass back as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+/// One incident in full.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IncidentBody {
+    /// The incident.
+    incident: IncidentSummary,
+    /// e.g. "ChatGPT: problem reports rose from 2:36 AM EDT and peaked at 2,014 around 3:15 AM EDT".
+    headline: String,
+    /// The zone of the headline's times.
+    tz: &'static str,
+    /// The five most reported problems.
+    top_problems: Vec<ProblemShare>,
+    /// The five countries most reports came from.
+    top_countries: Vec<CountryShare>,
+    /// Its changes of level, oldest first.
+    timeline: Vec<Update>,
+    /// Incidents of other services of the same provider that overlap it.
+    related: Vec<IncidentSummary>,
 }
 
 /// The cursor is the last row's start time (µs) and id: opaque to clients, stable under inserts.
@@ -79,12 +123,30 @@ fn decode_cursor(raw: String) -> Result<(DateTime<Utc>, Uuid), String> {
     Ok((at, id))
 }
 
-#[utoipa::path(get, path = "/v1/incidents", tag = "queries", params(("state" = Option<String>, Query, description = "open or resolved"), ("service" = Option<String>, Query), ("provider" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<i64>, Query, description = "1-200, default 50"), ("cursor" = Option<String>, Query)), responses((status = 200, body = super::docs::IncidentPage), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// Incidents, newest first, with filters and a cursor.
+#[utoipa::path(get, path = "/v1/incidents", tag = "queries", params(("state" = Option<String>, Query, description = "open or resolved"), ("service" = Option<String>, Query), ("provider" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<i64>, Query, description = "1-200, default 50"), ("cursor" = Option<String>, Query)), responses((status = 200, body = IncidentPage), (status = 400, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn list(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
+    let filter = list_filter(query.into_inner())?;
+    let (rows, more) = incidents::list(&state.reads, filter).await?;
+    let next_cursor = more
+        .then(|| rows.last().map(|(i, _)| encode_cursor(i)))
+        .flatten();
+    let now = state.reads.clock.now();
+    let incidents = rows
+        .into_iter()
+        .map(|(i, s)| IncidentSummary::of(i, s, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(IncidentPage {
+        incidents,
+        next_cursor,
+    }))
+}
+
+/// Parses the list's filters, naming every bad one at once.
+fn list_filter(q: ListQuery) -> Result<ListFilter, ApiError> {
     let mut errors = FieldErrors::default();
     let open = errors.optional("state", q.state, |s| match s.as_str() {
         "open" => Ok(true),
@@ -97,8 +159,8 @@ async fn list(
     let provider = errors.optional("provider", q.provider, |p| {
         Label::parse(&p).map(|l| l.to_string())
     });
-    let since = errors.optional("since", q.since, super::parse_time);
-    let until = errors.optional("until", q.until, super::parse_time);
+    let since = errors.optional("since", q.since, parse_time);
+    let until = errors.optional("until", q.until, parse_time);
     let limit = errors.optional("limit", q.limit, |v| {
         v.parse::<i64>()
             .ok()
@@ -107,27 +169,15 @@ async fn list(
     });
     let after = errors.optional("cursor", q.cursor, decode_cursor);
     errors.finish().map_err(ApiError::Invalid)?;
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    let filter = ListFilter {
+    Ok(ListFilter {
         open,
         service,
         provider,
         since,
         until,
         after,
-        limit: limit + 1,
-    };
-    let mut rows = queries::list(&state.db, &filter).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let now = state.clock.now();
-    let next_cursor = if more {
-        rows.last().map(|(i, _)| encode_cursor(i))
-    } else {
-        None
-    };
-    let incidents: Vec<Summary> = rows.iter().map(|(i, s)| summary(i, s, now)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "incidents": incidents, "next_cursor": next_cursor })))
+        limit: limit.unwrap_or(DEFAULT_LIMIT),
+    })
 }
 
 #[derive(Deserialize)]
@@ -135,74 +185,35 @@ struct ShowQuery {
     tz: Option<String>,
 }
 
-/// The largest counts of a `{key: count}` object, with shares of the total.
-fn top(counts: &Value, name: &str) -> Vec<Value> {
-    let Some(map) = counts.as_object() else {
-        return Vec::new();
-    };
-    super::shares(
-        map.iter()
-            .filter_map(|(k, v)| v.as_u64().map(|c| (k.as_str(), c))),
-        name,
-        5,
-    )
-}
-
-/// The `tz` parameter: an IANA zone, UTC when absent.
-pub fn zone_param(raw: Option<&str>) -> Result<Tz, ApiError> {
-    raw.map_or(Ok(Tz::UTC), |z| {
-        parse_zone(z).map_err(|e| ApiError::field("tz", e))
-    })
-}
-
-/// The incident with `id` and its service, or 404.
-pub async fn find_or_404(state: &AppState, id: Uuid) -> Result<(Incident, ServiceRef), ApiError> {
-    queries::find(&state.db, id).await?.ok_or_else(|| {
-        ApiError::NotFound(format!("No incident {id}; GET /v1/incidents lists them."))
-    })
-}
-
-/// The one-line summary of an incident, times in `zone`.
-pub fn incident_headline(incident: &Incident, service: &ServiceRef, zone: Tz) -> String {
-    let facts = HeadlineFacts {
-        service: &service.name,
-        started_at: incident.started_at,
-        peak_bin_at: incident.peak_bin_at,
-        peak_bin_count: i64::from(incident.peak_bin_count),
-        ended_at: incident.ended_at,
-    };
-    headline(&facts, zone)
-}
-
-#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "queries", params(("id" = uuid::Uuid, Path), ("tz" = Option<String>, Query)), responses((status = 200, body = super::docs::IncidentDetail), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// One incident with its headline, timeline, top problems and countries, and related incidents.
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "queries", params(("id" = uuid::Uuid, Path), ("tz" = Option<String>, Query)), responses((status = 200, body = IncidentBody), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn show(
     path: web::Path<String>,
     query: web::Query<ShowQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = super::incident_id(&path)?;
+    let id = incident_id(&path)?;
     let zone = zone_param(query.into_inner().tz.as_deref())?;
-    let (incident, service) = find_or_404(&state, id).await?;
-    let timeline = queries::timeline(&state.db, id).await?;
-    let related = queries::overlapping(
-        &state.db,
-        &service.provider,
-        incident.service_id,
-        incident.started_at,
-        incident.ended_at,
-    )
-    .await?;
-    let now = state.clock.now();
-    let related: Vec<Summary> = related.iter().map(|(i, s)| summary(i, s, now)).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "incident": summary(&incident, &service, now),
-        "headline": incident_headline(&incident, &service, zone),
-        "tz": zone.name(),
-        "top_problems": top(&incident.problem_counts, "problem"),
-        "top_countries": top(&incident.country_counts, "country"),
-        "timeline": timeline,
-        "related": related,
-    })))
+    let detail = incidents::detail(&state.reads, id).await?;
+    let now = state.reads.clock.now();
+    let IncidentDetail {
+        incident,
+        service,
+        timeline,
+        related,
+    } = detail;
+    Ok(HttpResponse::Ok().json(IncidentBody {
+        headline: incident_headline(&incident, &service.name, zone),
+        tz: zone.name(),
+        top_problems: shares::problems(&incident.problem_counts, 5),
+        top_countries: shares::countries(&incident.country_counts, 5),
+        timeline,
+        related: related
+            .into_iter()
+            .map(|(i, s)| IncidentSummary::of(i, s, now))
+            .collect(),
+        incident: IncidentSummary::of(incident, service, now),
+    }))
 }
 
 #[cfg(test)]

@@ -3,18 +3,20 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::services::slug_param;
-use super::status::{ServiceView, with_status};
-use crate::db::incidents::{self as incident_queries, ListFilter as IncidentFilter};
+use serde::Serialize;
 
+use crate::db::incidents::ListFilter as IncidentFilter;
 use crate::detect::Level;
 use crate::error::ApiError;
+use crate::http::params::slug_param;
+use crate::http::{AppState, resource};
 use crate::monitor::Status;
+use crate::query::incidents;
+use crate::query::status::{ServiceView, Statuses, service_view, with_status};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/v1/statuspage/summary.json").get(summary))
-        .service(super::resource("/v1/services/{slug}/badge.json").get(badge));
+    cfg.service(resource("/v1/statuspage/summary.json").get(summary))
+        .service(resource("/v1/services/{slug}/badge.json").get(badge));
 }
 
 /// Statuspage's component status for a level. An elevated service whose reports are at least
@@ -52,18 +54,19 @@ fn component(view: &ServiceView, position: usize) -> Value {
     })
 }
 
+/// An Atlassian Statuspage v2 summary of every service, for tools that read that format.
 #[utoipa::path(get, path = "/v1/statuspage/summary.json", tag = "interop", responses((status = 200, description = "Atlassian Statuspage v2 summary", body = Object)))]
 async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let services = state.catalog.services(false);
-    let views = with_status(&state, services, true).await?;
+    let services = state.reads.catalog.services(false);
+    let views = with_status(&state.reads, services, Statuses::Required).await?;
     let components: Vec<Value> = views
         .iter()
         .enumerate()
         .map(|(i, v)| component(v, i + 1))
         .collect();
-    let open = incident_queries::list(
-        &state.db,
-        &IncidentFilter {
+    let (open, _) = incidents::list(
+        &state.reads,
+        IncidentFilter {
             open: Some(true),
             limit: 200,
             ..Default::default()
@@ -73,7 +76,7 @@ async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let incidents: Vec<Value> = open
         .iter()
         .map(|(incident, service)| {
-            let outage = incident.level == Level::Outage.as_str();
+            let outage = incident.level == Level::Outage;
             let component = views.iter().find(|v| v.service().id == incident.service_id).map(|v| component(v, 0));
             json!({
                 "id": incident.id,
@@ -108,7 +111,7 @@ async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "name": "downwatch: user-reported problems",
             "url": "/",
             "time_zone": "Etc/UTC",
-            "updated_at": state.clock.now(),
+            "updated_at": state.reads.clock.now(),
         },
         "components": components,
         "incidents": incidents,
@@ -118,17 +121,13 @@ async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 /// A shields.io endpoint badge: `https://img.shields.io/endpoint?url=<this URL>`.
-#[utoipa::path(get, path = "/v1/services/{slug}/badge.json", tag = "interop", params(("slug" = String, Path)), responses((status = 200, body = super::docs::Badge), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/services/{slug}/badge.json", tag = "interop", params(("slug" = String, Path)), responses((status = 200, body = Badge), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn badge(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug_param(&path)?;
-    let service = super::services::find_or_404(&state, &slug)?;
-    let view = with_status(&state, vec![service], false)
-        .await?
-        .pop()
-        .expect("one in, one out");
+    let view = service_view(&state.reads, &slug).await?;
     let (message, color) = match view.level() {
         Level::Normal => ("no problems", "brightgreen"),
         Level::Elevated => ("problems reported", "orange"),
@@ -137,11 +136,28 @@ async fn badge(
     Ok(HttpResponse::Ok()
         .insert_header(("Access-Control-Allow-Origin", "*"))
         .insert_header(("Cache-Control", "public, max-age=60"))
-        .json(json!({
-            "schemaVersion": 1,
-            "label": view.service().name,
-            "message": message,
-            "color": color,
-            "cacheSeconds": 60,
-        })))
+        .json(Badge {
+            schema_version: 1,
+            label: view.service().name.clone(),
+            message,
+            color,
+            cache_seconds: 60,
+        }))
+}
+
+/// A shields.io endpoint badge.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Badge {
+    /// Always 1.
+    #[serde(rename = "schemaVersion")]
+    schema_version: u8,
+    /// The service's name.
+    label: String,
+    /// `no problems`, `problems reported` or `outage reported`.
+    message: &'static str,
+    /// The badge's color.
+    color: &'static str,
+    /// How long shields.io may cache it.
+    #[serde(rename = "cacheSeconds")]
+    cache_seconds: u32,
 }

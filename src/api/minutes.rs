@@ -4,10 +4,10 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
-use super::AppState;
-use super::services::slug_param;
+use crate::http::{AppState, resource};
+use crate::http::params::slug_param;
 use crate::error::{ApiError, FieldErrors};
-use crate::windows::keys::{minute_ceil, minute_of};
+use crate::time::{minute_ceil, minute_of};
 
 #[derive(Deserialize)]
 struct MinutesQuery {
@@ -16,26 +16,22 @@ struct MinutesQuery {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/v1/services/{slug}/minutes").get(minutes));
+    cfg.service(resource("/v1/services/{slug}/minutes").get(minutes));
 }
 
-#[utoipa::path(get, path = "/v1/services/{slug}/minutes", tag = "queries", params(("slug" = String, Path), ("from" = Option<String>, Query, description = "RFC 3339"), ("to" = Option<String>, Query, description = "RFC 3339")), responses((status = 200, body = Vec<crate::windows::MinuteBucket>), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// Reports per minute from Redis (the last hours), with problems and countries.
+#[utoipa::path(get, path = "/v1/services/{slug}/minutes", tag = "queries", params(("slug" = String, Path), ("from" = Option<String>, Query, description = "RFC 3339"), ("to" = Option<String>, Query, description = "RFC 3339")), responses((status = 200, body = Vec<crate::windows::MinuteBucket>), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn minutes(
     path: web::Path<String>,
     query: web::Query<MinutesQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug_param(&path)?;
-    if state.catalog.get(slug.as_str()).is_none() {
-        return Err(ApiError::NotFound(format!(
-            "No service {:?}; GET /v1/services lists them.",
-            slug.as_str()
-        )));
-    }
-    let now = state.clock.now();
-    let retention = TimeDelta::from_std(state.retention).expect("retention fits");
+    state.reads.service(&slug)?;
+    let now = state.reads.clock.now();
+    let retention = TimeDelta::from_std(state.reads.retention).expect("retention fits");
     let (from, to) = minute_range(&query, now, retention)?;
-    let buckets = state.windows.minutes(&slug, from, to).await?;
+    let buckets = state.reads.windows.minutes(&slug, from, to).await?;
     Ok(HttpResponse::Ok().json(buckets))
 }
 
@@ -46,8 +42,8 @@ fn minute_range(
     retention: TimeDelta,
 ) -> Result<(i64, i64), ApiError> {
     let mut errors = FieldErrors::default();
-    let from = errors.optional("from", query.from.clone(), super::parse_time);
-    let to = errors.optional("to", query.to.clone(), super::parse_time);
+    let from = errors.optional("from", query.from.clone(), crate::http::params::parse_time);
+    let to = errors.optional("to", query.to.clone(), crate::http::params::parse_time);
     errors.finish().map_err(ApiError::Invalid)?;
     if let (Some(from), Some(to)) = (from, to)
         && from >= to

@@ -3,6 +3,8 @@
 
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
+
+use crate::http::resource;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
@@ -25,6 +27,11 @@ use super::{
         interop::summary, interop::badge,
         events::stream,
     ),
+    components(schemas(
+        crate::domain::IncidentEvent,
+        crate::domain::PeakEvent,
+        crate::domain::LevelEvent,
+    )),
     modifiers(&AdminToken)
 )]
 struct ApiDoc;
@@ -47,8 +54,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/openapi.json").get(openapi_json))
-        .service(super::resource("/docs").get(docs_page));
+    cfg.service(resource("/openapi.json").get(openapi_json))
+        .service(resource("/docs").get(docs_page));
 }
 
 async fn openapi_json() -> HttpResponse {

@@ -2,35 +2,68 @@
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use serde_json::json;
 
-use super::AppState;
+use crate::http::{AppState, resource};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/healthz").get(healthz))
-        .service(super::resource("/readyz").get(readyz))
-        .service(super::resource("/metrics").get(metrics));
+    cfg.service(resource("/healthz").get(healthz))
+        .service(resource("/readyz").get(readyz))
+        .service(resource("/metrics").get(metrics));
 }
 
 /// The process is up and serving.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process serves", body = super::docs::Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process serves", body = Health)))]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Liveness.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`.
+    status: &'static str,
+}
+
+/// Readiness: each dependency `ok` or `unavailable`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    status: &'static str,
+    /// Each dependency's check.
+    checks: Checks,
+}
+
+/// Dependency checks.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Checks {
+    /// `ok` or `unavailable`.
+    redis: &'static str,
+    /// `ok` or `unavailable`.
+    postgresql: &'static str,
 }
 
 /// Redis and PostgreSQL both answer; otherwise 503 naming the one(s) that do not.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Redis and PostgreSQL answer", body = super::docs::Ready), (status = 503, description = "A dependency does not answer; `checks` says which", body = super::docs::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Redis and PostgreSQL answer", body = Ready), (status = 503, description = "A dependency does not answer; `checks` says which", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (redis, postgres) = tokio::join!(state.windows.redis().ping(), state.db.ping());
+    let reads = &state.reads;
+    let (redis, postgres) = tokio::join!(reads.windows.redis().ping(), reads.db.ping());
     let status = |r: &Result<(), _>| if r.is_ok() { "ok" } else { "unavailable" };
-    let checks = json!({ "redis": status(&redis), "postgresql": status(&postgres) });
+    let checks = Checks {
+        redis: status(&redis),
+        postgresql: status(&postgres),
+    };
     let down: Vec<&str> = [("Redis", &redis), ("PostgreSQL", &postgres)]
         .into_iter()
         .filter(|(_, r)| r.is_err())
         .map(|(name, _)| name)
         .collect();
     if down.is_empty() {
-        return HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }));
+        return HttpResponse::Ok().json(Ready {
+            status: "ready",
+            checks,
+        });
     }
     HttpResponse::ServiceUnavailable()
         .insert_header((CONTENT_TYPE, "application/problem+json"))

@@ -3,9 +3,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
-use super::AppState;
+use crate::http::{AppState, resource};
 use super::body::read_json;
 use crate::error::{ApiError, retry_after_secs};
 use crate::ingest::{ReportBody, record_rejection};
@@ -14,10 +14,11 @@ use crate::ingest::{ReportBody, record_rejection};
 pub const REPORT_BODY_LIMIT: usize = 4096;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/v1/reports").post(submit));
+    cfg.service(resource("/v1/reports").post(submit));
 }
 
-#[utoipa::path(post, path = "/v1/reports", tag = "reports", request_body = crate::ingest::ReportBody, responses((status = 202, description = "Counted", body = super::docs::ReportAnswer), (status = 200, description = "Already counted for this reporter within the dedup window", body = super::docs::ReportAnswer), (status = 400, description = "Malformed or invalid field", body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown or archived service", body = super::docs::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 4 KiB", body = super::docs::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = super::docs::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = super::docs::Problem, content_type = "application/problem+json"), (status = 503, description = "Redis unavailable; nothing recorded", body = super::docs::Problem, content_type = "application/problem+json")))]
+/// Reports a problem with a service: counted once per reporter per service per dedup window.
+#[utoipa::path(post, path = "/v1/reports", tag = "reports", request_body = crate::ingest::ReportBody, responses((status = 202, description = "Counted", body = ReportAnswer), (status = 200, description = "Already counted for this reporter within the dedup window", body = ReportAnswer), (status = 400, description = "Malformed or invalid field", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown or archived service", body = crate::error::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 4 KiB", body = crate::error::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"), (status = 503, description = "Redis unavailable; nothing recorded", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn submit(
     req: HttpRequest,
     payload: web::Payload,
@@ -43,14 +44,35 @@ async fn submit(
             "RateLimit-Reset",
             retry_after_secs(submitted.allowance.reset_after),
         ));
-    let mut body = json!({
-        "id": submitted.id,
-        "service": submitted.service,
-        "counted": submitted.counted,
-        "bucket": submitted.bucket,
-    });
-    if !submitted.counted {
-        body["reason"] = json!("duplicate");
-    }
-    Ok(response.json(body))
+    Ok(response.json(ReportAnswer {
+        id: submitted.id,
+        service: submitted.service,
+        counted: submitted.counted,
+        bucket: submitted.bucket,
+        reason: (!submitted.counted).then_some(NotCounted::Duplicate),
+    }))
+}
+
+/// Why a report was not counted.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotCounted {
+    /// This reporter was already counted for this service within the dedup window.
+    Duplicate,
+}
+
+/// The answer to a report.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReportAnswer {
+    /// Id of this submission (UUIDv7).
+    id: uuid::Uuid,
+    /// The service's slug.
+    service: String,
+    /// Whether it was counted.
+    counted: bool,
+    /// Start of the minute it was counted in.
+    bucket: chrono::DateTime<chrono::Utc>,
+    /// Why it was not counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<NotCounted>,
 }

@@ -3,23 +3,25 @@
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
 
-use super::AppState;
+use crate::http::{AppState, resource};
+use serde::Serialize;
+
 use super::body::read_json;
-use super::status::{ServiceView, with_status};
+use crate::http::params::slug_param;
+use crate::query::status::{ServiceView, Statuses, service_view, with_status};
 use crate::catalog::{ServiceInput, ServicePatch, ServicePatchInput, ServiceSpec};
 use crate::db::services::{self as queries, ListFilter, Service};
 use crate::detect::Level;
-use crate::domain::{Label, ServiceSlug};
+use crate::domain::Label;
 use crate::error::ApiError;
 
 const ADMIN_BODY_LIMIT: usize = 16 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/v1/services").get(list).post(create))
+    cfg.service(resource("/v1/services").get(list).post(create))
         .service(
-            super::resource("/v1/services/{slug}")
+            resource("/v1/services/{slug}")
                 .get(show)
                 .patch(update)
                 .delete(archive),
@@ -35,7 +37,8 @@ struct ListQuery {
     include_archived: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/services", tag = "catalog", params(("q" = Option<String>, Query, description = "Name or slug contains"), ("category" = Option<String>, Query), ("provider" = Option<String>, Query), ("level" = Option<crate::detect::Level>, Query), ("include_archived" = Option<bool>, Query)), responses((status = 200, body = super::docs::ServiceList), (status = 400, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// The catalog with each service's status; filters by name, category, provider and level.
+#[utoipa::path(get, path = "/v1/services", tag = "catalog", params(("q" = Option<String>, Query, description = "Name or slug contains"), ("category" = Option<String>, Query), ("provider" = Option<String>, Query), ("level" = Option<crate::detect::Level>, Query), ("include_archived" = Option<bool>, Query)), responses((status = 200, body = ServiceList), (status = 400, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn list(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
@@ -69,7 +72,7 @@ async fn list(
         .q
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
-    let services: Vec<Service> = queries::list(&state.db, &filter)
+    let services: Vec<Service> = queries::list(&state.reads.db, &filter)
         .await?
         .into_iter()
         .filter(|s| {
@@ -78,46 +81,39 @@ async fn list(
                 .is_none_or(|q| s.name.to_lowercase().contains(q) || s.slug.contains(q))
         })
         .collect();
-    let views: Vec<ServiceView> = with_status(&state, services, false)
+    let views: Vec<ServiceView> = with_status(&state.reads, services, Statuses::BestEffort)
         .await?
         .into_iter()
         .filter(|v| level.is_none_or(|l| v.level() == l))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "count": views.len(), "services": views })))
+    Ok(HttpResponse::Ok().json(ServiceList {
+        count: views.len(),
+        services: views,
+    }))
 }
 
-/// Parses the `{slug}` path segment.
-pub fn slug_param(raw: &str) -> Result<ServiceSlug, ApiError> {
-    ServiceSlug::parse(raw).map_err(|e| ApiError::field("slug", e))
+/// A list of services.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ServiceList {
+    /// How many.
+    count: usize,
+    /// The services with their status, by slug.
+    services: Vec<ServiceView>,
 }
 
-/// The service with `slug` (archived too), or 404.
-/// The service with `slug` (archived or not) from the catalog snapshot.
-pub fn find_or_404(state: &AppState, slug: &ServiceSlug) -> Result<Service, ApiError> {
-    state
-        .catalog
-        .get(slug.as_str())
-        .map(|entry| entry.service.clone())
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "No service {:?}; GET /v1/services lists them.",
-                slug.as_str()
-            ))
-        })
-}
-
-#[utoipa::path(get, path = "/v1/services/{slug}", tag = "catalog", params(("slug" = String, Path)), responses((status = 200, body = super::status::ServiceView), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// A service with its status.
+#[utoipa::path(get, path = "/v1/services/{slug}", tag = "catalog", params(("slug" = String, Path)), responses((status = 200, body = ServiceView), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn show(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug_param(&path)?;
-    let service = find_or_404(&state, &slug)?;
-    let view = with_status(&state, vec![service], false).await?.pop();
+    let view = service_view(&state.reads, &slug).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[utoipa::path(post, path = "/v1/services", tag = "admin", request_body = crate::catalog::ServiceInput, security(("admin_token" = [])), responses((status = 201, body = crate::db::services::Service), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 401, body = super::docs::Problem, content_type = "application/problem+json"), (status = 403, body = super::docs::Problem, content_type = "application/problem+json"), (status = 409, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// Adds a service (admin).
+#[utoipa::path(post, path = "/v1/services", tag = "admin", request_body = crate::catalog::ServiceInput, security(("admin_token" = [])), responses((status = 201, body = crate::db::services::Service), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, body = crate::error::Problem, content_type = "application/problem+json"), (status = 409, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn create(
     req: HttpRequest,
     payload: web::Payload,
@@ -126,14 +122,15 @@ async fn create(
     state.admin.authorize(&req)?;
     let input: ServiceInput = read_json(&req, payload, ADMIN_BODY_LIMIT).await?;
     let spec = ServiceSpec::parse(input, "").map_err(ApiError::Invalid)?;
-    let service = queries::create(&state.db, &spec, state.clock.now()).await?;
+    let service = queries::create(&state.reads.db, &spec, state.reads.clock.now()).await?;
     refresh(&state).await;
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/v1/services/{}", service.slug)))
         .json(service))
 }
 
-#[utoipa::path(patch, path = "/v1/services/{slug}", tag = "admin", params(("slug" = String, Path)), request_body = crate::catalog::ServicePatchInput, security(("admin_token" = [])), responses((status = 200, body = crate::db::services::Service), (status = 400, body = super::docs::Problem, content_type = "application/problem+json"), (status = 401, body = super::docs::Problem, content_type = "application/problem+json"), (status = 403, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// Changes a service (admin).
+#[utoipa::path(patch, path = "/v1/services/{slug}", tag = "admin", params(("slug" = String, Path)), request_body = crate::catalog::ServicePatchInput, security(("admin_token" = [])), responses((status = 200, body = crate::db::services::Service), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn update(
     req: HttpRequest,
     path: web::Path<String>,
@@ -144,14 +141,15 @@ async fn update(
     let slug = slug_param(&path)?;
     let input: ServicePatchInput = read_json(&req, payload, ADMIN_BODY_LIMIT).await?;
     let patch = ServicePatch::parse(input).map_err(ApiError::Invalid)?;
-    let service = queries::update(&state.db, slug.as_str(), &patch, state.clock.now())
+    let service = queries::update(&state.reads.db, slug.as_str(), &patch, state.reads.clock.now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No service {:?}.", slug.as_str())))?;
     refresh(&state).await;
     Ok(HttpResponse::Ok().json(service))
 }
 
-#[utoipa::path(delete, path = "/v1/services/{slug}", tag = "admin", params(("slug" = String, Path)), security(("admin_token" = [])), responses((status = 204, description = "Archived"), (status = 401, body = super::docs::Problem, content_type = "application/problem+json"), (status = 403, body = super::docs::Problem, content_type = "application/problem+json"), (status = 404, body = super::docs::Problem, content_type = "application/problem+json")))]
+/// Archives a service (admin): it takes no reports and leaves the lists.
+#[utoipa::path(delete, path = "/v1/services/{slug}", tag = "admin", params(("slug" = String, Path)), security(("admin_token" = [])), responses((status = 204, description = "Archived"), (status = 401, body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn archive(
     req: HttpRequest,
     path: web::Path<String>,
@@ -163,7 +161,7 @@ async fn archive(
         archived: Some(true),
         ..Default::default()
     };
-    queries::update(&state.db, slug.as_str(), &patch, state.clock.now())
+    queries::update(&state.reads.db, slug.as_str(), &patch, state.reads.clock.now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No service {:?}.", slug.as_str())))?;
     refresh(&state).await;

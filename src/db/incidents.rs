@@ -6,72 +6,130 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use crate::domain::{Incident, Update};
+use crate::domain::{Counts, Level};
+
 use super::pool::Db;
 use super::schema::{incident_updates, incidents};
 use crate::store::StoreError;
 
-/// An incident as stored.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Serialize,
-    Queryable,
-    Selectable,
-    Insertable,
-    AsChangeset,
-    utoipa::ToSchema,
-)]
+/// An incident row as stored: levels as text, counts as JSON objects.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = incidents)]
-pub struct Incident {
-    /// Stable id (UUIDv7 of the start time).
-    pub id: Uuid,
-    /// The service.
-    pub service_id: Uuid,
-    /// First minute of the incident.
-    pub started_at: DateTime<Utc>,
-    /// First minute back at normal; `None` while open.
-    pub ended_at: Option<DateTime<Utc>>,
-    /// Current level (`normal` once resolved).
-    pub level: String,
-    /// Highest level reached.
-    pub highest_level: String,
-    /// The minute with the most reports.
-    pub peak_at: DateTime<Utc>,
-    /// Reports in that minute.
-    pub peak_minute_count: i32,
-    /// The 15-minute bin with the most reports.
-    pub peak_bin_at: DateTime<Utc>,
-    /// Reports in that bin.
-    pub peak_bin_count: i32,
-    /// Reports the baseline expected in that bin.
-    pub baseline_at_peak: f64,
-    /// Reports during the incident.
-    pub total_reports: i64,
-    /// Reports per problem kind during the incident.
-    #[schema(value_type = Object)]
-    pub problem_counts: serde_json::Value,
-    /// Reports per country during the incident.
-    #[schema(value_type = Object)]
-    pub country_counts: serde_json::Value,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
+struct IncidentRow {
+    id: Uuid,
+    service_id: Uuid,
+    started_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    level: String,
+    highest_level: String,
+    peak_at: DateTime<Utc>,
+    peak_minute_count: i32,
+    peak_bin_at: DateTime<Utc>,
+    peak_bin_count: i32,
+    baseline_at_peak: f64,
+    total_reports: i64,
+    problem_counts: serde_json::Value,
+    country_counts: serde_json::Value,
+    updated_at: DateTime<Utc>,
 }
 
-/// One entry of an incident's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, utoipa::ToSchema)]
+impl From<&Incident> for IncidentRow {
+    fn from(i: &Incident) -> Self {
+        Self {
+            id: i.id,
+            service_id: i.service_id,
+            started_at: i.started_at,
+            ended_at: i.ended_at,
+            level: i.level.as_str().to_owned(),
+            highest_level: i.highest_level.as_str().to_owned(),
+            peak_at: i.peak_at,
+            peak_minute_count: i.peak_minute_count,
+            peak_bin_at: i.peak_bin_at,
+            peak_bin_count: i.peak_bin_count,
+            baseline_at_peak: i.baseline_at_peak,
+            total_reports: i.total_reports,
+            problem_counts: serde_json::json!(i.problem_counts),
+            country_counts: serde_json::json!(i.country_counts),
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+fn corrupt(what: &'static str, detail: String) -> StoreError {
+    StoreError::Corrupt { what, detail }
+}
+
+fn parse_counts(id: Uuid, field: &str, value: serde_json::Value) -> Result<Counts, StoreError> {
+    serde_json::from_value(value)
+        .map_err(|e| corrupt("incident row", format!("{id}: {field}: {e}")))
+}
+
+fn parse_level(id: Uuid, field: &str, raw: &str) -> Result<Level, StoreError> {
+    raw.parse()
+        .map_err(|e| corrupt("incident row", format!("{id}: {field}: {e}")))
+}
+
+impl TryFrom<IncidentRow> for Incident {
+    type Error = StoreError;
+
+    fn try_from(row: IncidentRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            level: parse_level(row.id, "level", &row.level)?,
+            highest_level: parse_level(row.id, "highest_level", &row.highest_level)?,
+            problem_counts: parse_counts(row.id, "problem_counts", row.problem_counts)?,
+            country_counts: parse_counts(row.id, "country_counts", row.country_counts)?,
+            id: row.id,
+            service_id: row.service_id,
+            started_at: row.started_at,
+            ended_at: row.ended_at,
+            peak_at: row.peak_at,
+            peak_minute_count: row.peak_minute_count,
+            peak_bin_at: row.peak_bin_at,
+            peak_bin_count: row.peak_bin_count,
+            baseline_at_peak: row.baseline_at_peak,
+            total_reports: row.total_reports,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// A timeline row as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = incident_updates)]
-pub struct Update {
-    /// When the level changed (start of the minute).
-    pub at: DateTime<Utc>,
-    /// `opened`, `escalated`, `deescalated` or `resolved`.
-    pub kind: String,
-    /// The level from then on.
-    pub level: String,
-    /// Reports in that minute.
-    pub reports: i32,
-    /// Reports the baseline expected in that minute.
-    pub baseline: f64,
+struct UpdateRow {
+    at: DateTime<Utc>,
+    kind: String,
+    level: String,
+    reports: i32,
+    baseline: f64,
+}
+
+impl TryFrom<UpdateRow> for Update {
+    type Error = StoreError;
+
+    fn try_from(row: UpdateRow) -> Result<Self, StoreError> {
+        let bad = |e: String| corrupt("timeline row", format!("at {}: {e}", row.at));
+        Ok(Self {
+            at: row.at,
+            kind: row.kind.parse().map_err(bad)?,
+            level: row.level.parse().map_err(bad)?,
+            reports: row.reports,
+            baseline: row.baseline,
+        })
+    }
+}
+
+/// Converts loaded rows, failing on the first corrupt one.
+fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+/// Converts rows joined with their service.
+fn convert_pairs(rows: Vec<(IncidentRow, ServiceRef)>) -> Result<Vec<(Incident, ServiceRef)>, StoreError> {
+    rows.into_iter()
+        .map(|(row, service)| Ok((Incident::try_from(row)?, service)))
+        .collect()
 }
 
 /// Opens `incident`, or returns the service's incident that is already open (after a restart
@@ -81,7 +139,7 @@ pub async fn open_or_resume(db: &Db, incident: &Incident) -> Result<(Incident, b
     let inserted = db
         .timed(
             diesel::insert_into(incidents::table)
-                .values(incident)
+                .values(IncidentRow::from(incident))
                 .on_conflict_do_nothing()
                 .execute(&mut conn),
         )
@@ -110,24 +168,28 @@ pub async fn open_with_update(
     let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
     let work = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         let inserted = diesel::insert_into(incidents::table)
-            .values(incident)
+            .values(IncidentRow::from(incident))
             .on_conflict_do_nothing()
             .execute(conn)
             .await?;
-        let stored = if inserted == 1 {
-            incident.clone()
+        let other = if inserted == 1 {
+            None
         } else {
-            incidents::table
+            let row = incidents::table
                 .filter(incidents::service_id.eq(incident.service_id))
                 .filter(incidents::ended_at.is_null())
-                .select(Incident::as_select())
+                .select(IncidentRow::as_select())
                 .first(conn)
-                .await?
+                .await?;
+            Some(row)
         };
-        insert_update(conn, stored.id, update).await?;
-        Ok((stored, inserted == 1))
+        insert_update(conn, other.as_ref().map_or(incident.id, |r| r.id), update).await?;
+        Ok(other)
     });
-    db.timed(work).await
+    match db.timed(work).await? {
+        None => Ok((incident.clone(), true)),
+        Some(row) => Ok((row.try_into()?, false)),
+    }
 }
 
 /// Records a change of an incident: the timeline entry and the incident's new state (level,
@@ -138,7 +200,7 @@ pub async fn record_change(db: &Db, incident: &Incident, update: &Update) -> Res
     let work = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         insert_update(conn, incident.id, update).await?;
         diesel::update(incidents::table.find(incident.id))
-            .set(incident)
+            .set(IncidentRow::from(incident))
             .execute(conn)
             .await?;
         Ok(())
@@ -160,8 +222,11 @@ async fn open_for_conn(
     let query = incidents::table
         .filter(incidents::service_id.eq(service_id))
         .filter(incidents::ended_at.is_null())
-        .select(Incident::as_select());
-    db.timed(async { query.first(conn).await.optional() }).await
+        .select(IncidentRow::as_select());
+    db.timed(async { query.first(conn).await.optional() })
+        .await?
+        .map(Incident::try_from)
+        .transpose()
 }
 
 /// Saves an incident's mutable fields (level, peaks, totals, end).
@@ -169,7 +234,7 @@ pub async fn save(db: &Db, incident: &Incident) -> Result<(), StoreError> {
     let mut conn = db.conn().await?;
     db.timed(
         diesel::update(incidents::table.find(incident.id))
-            .set(incident)
+            .set(IncidentRow::from(incident))
             .execute(&mut conn),
     )
     .await
@@ -192,8 +257,8 @@ async fn insert_update(
         .values((
             incident_updates::incident_id.eq(incident_id),
             incident_updates::at.eq(update.at),
-            incident_updates::kind.eq(&update.kind),
-            incident_updates::level.eq(&update.level),
+            incident_updates::kind.eq(update.kind.as_str()),
+            incident_updates::level.eq(update.level.as_str()),
             incident_updates::reports.eq(update.reports),
             incident_updates::baseline.eq(update.baseline),
         ))
@@ -209,8 +274,8 @@ pub async fn for_service(db: &Db, service_id: Uuid) -> Result<Vec<Incident>, Sto
     let query = incidents::table
         .filter(incidents::service_id.eq(service_id))
         .order(incidents::started_at.desc())
-        .select(Incident::as_select());
-    db.timed(query.load(&mut conn)).await
+        .select(IncidentRow::as_select());
+    convert(db.timed(query.load(&mut conn)).await?)
 }
 
 /// Incidents of a service that overlap `[from, to)`, oldest first.
@@ -230,8 +295,8 @@ pub async fn for_service_between(
                 .or(incidents::ended_at.gt(from)),
         )
         .order(incidents::started_at)
-        .select(Incident::as_select());
-    db.timed(query.load(&mut conn)).await
+        .select(IncidentRow::as_select());
+    convert(db.timed(query.load(&mut conn)).await?)
 }
 
 /// An incident's timeline, oldest first.
@@ -240,8 +305,8 @@ pub async fn timeline(db: &Db, incident_id: Uuid) -> Result<Vec<Update>, StoreEr
     let query = incident_updates::table
         .filter(incident_updates::incident_id.eq(incident_id))
         .order((incident_updates::at, incident_updates::id))
-        .select(Update::as_select());
-    db.timed(query.load(&mut conn)).await
+        .select(UpdateRow::as_select());
+    convert(db.timed(query.load(&mut conn)).await?)
 }
 
 /// The service fields an incident listing shows.
@@ -280,7 +345,7 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<(Incident, Service
     let mut query = incidents::table
         .inner_join(services::table)
         .select((
-            Incident::as_select(),
+            IncidentRow::as_select(),
             (services::slug, services::name, services::provider),
         ))
         .order((incidents::started_at.desc(), incidents::id.desc()))
@@ -311,7 +376,7 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<(Incident, Service
         );
     }
     let mut conn = db.conn().await?;
-    db.timed(query.load(&mut conn)).await
+    convert_pairs(db.timed(query.load(&mut conn)).await?)
 }
 
 /// One incident with its service.
@@ -321,12 +386,16 @@ pub async fn find(db: &Db, id: Uuid) -> Result<Option<(Incident, ServiceRef)>, S
         .inner_join(services::table)
         .filter(incidents::id.eq(id))
         .select((
-            Incident::as_select(),
+            IncidentRow::as_select(),
             (services::slug, services::name, services::provider),
         ));
     let mut conn = db.conn().await?;
-    db.timed(async { query.first(&mut conn).await.optional() })
-        .await
+    let found = db
+        .timed(async { query.first(&mut conn).await.optional() })
+        .await?;
+    found
+        .map(|(row, service)| Ok((Incident::try_from(row)?, service)))
+        .transpose()
 }
 
 /// Incidents of other services of `provider` that overlap `[from, to]` (`to` open: still going).
@@ -348,7 +417,7 @@ pub async fn overlapping(
                 .or(incidents::ended_at.ge(from)),
         )
         .select((
-            Incident::as_select(),
+            IncidentRow::as_select(),
             (services::slug, services::name, services::provider),
         ))
         .order(incidents::started_at)
@@ -357,5 +426,5 @@ pub async fn overlapping(
         query = query.filter(incidents::started_at.le(to));
     }
     let mut conn = db.conn().await?;
-    db.timed(query.load(&mut conn)).await
+    convert_pairs(db.timed(query.load(&mut conn)).await?)
 }

@@ -17,7 +17,7 @@ use crate::db::bins::BinCounts;
 use crate::simulate::Scenario;
 use crate::simulate::shape::baseline_rate;
 use crate::windows::MinuteBucket;
-use crate::windows::keys::{BIN_MINUTES, align_down, minute_of, minute_start};
+use crate::time::{BIN_MINUTES, align_down, minute_of, minute_start};
 
 /// Normal volume before a scenario starts.
 #[derive(Debug, Default)]

@@ -1,15 +1,24 @@
+//! Domain types: validated values, levels, incidents and their timelines.
+//!
 //! Validated value types. Each has one `parse` constructor; a value that exists is valid.
 //!
 //! Parse errors are plain sentences saying what is allowed; callers attach the field name.
 
 mod country;
 mod fields;
+mod incident;
+mod level;
 mod name;
 mod reporter;
 mod slug;
 
 pub use country::CountryCode;
 pub use fields::{FieldError, FieldErrors};
+pub use incident::{
+    Counts, EventKind, Incident, IncidentEvent, LevelEvent, LiveEvent, PeakEvent, PeakKind, Update,
+    UpdateKind,
+};
+pub use level::Level;
 pub use name::DisplayName;
 pub use reporter::ReporterToken;
 pub use slug::{Label, ProblemKind, ServiceSlug};

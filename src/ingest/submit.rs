@@ -15,7 +15,8 @@ use crate::clock::SharedClock;
 use crate::domain::{CountryCode, ProblemKind, ReporterToken, ServiceSlug};
 use crate::domain::{FieldError, FieldErrors};
 use crate::store::StoreError;
-use crate::windows::{CountRequest, Windows, keys};
+use crate::time;
+use crate::windows::{CountRequest, Windows};
 
 /// A report as clients send it; every field is checked by [`Ingest::submit`].
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -136,7 +137,7 @@ impl Ingest {
             id,
             service: report.service.slug.to_string(),
             counted,
-            bucket: keys::minute_start(keys::minute_of(now)),
+            bucket: time::minute_start(time::minute_of(now)),
             allowance,
         })
     }

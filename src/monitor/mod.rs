@@ -11,7 +11,7 @@
 //! all, as they happened. Any other failed write drops the tracker; the next tick rebuilds it
 //! from storage and catches up.
 
-mod lease;
+
 pub mod rollup;
 mod tracker;
 
@@ -23,19 +23,21 @@ use chrono::TimeDelta;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-pub use lease::Lease;
+
 pub use tracker::{Change, Pending, Status, Tracker};
 
 use crate::catalog::CatalogCache;
 use crate::clock::SharedClock;
-use crate::db::incidents::{self, Update};
+use crate::db::incidents;
 use crate::db::{Db, bins};
 use crate::detect::Params;
-use crate::domain::ServiceSlug;
+use crate::domain::{
+    Incident, IncidentEvent, LevelEvent, LiveEvent, PeakEvent, PeakKind, ServiceSlug, Update,
+};
 use crate::store::StoreError;
 use crate::events::Events;
-use crate::windows::Windows;
-use crate::windows::keys::{minute_of, minute_start};
+use crate::windows::{Lease, Windows};
+use crate::time::{minute_of, minute_start};
 
 /// Days of PostgreSQL history a tracker learns from before replaying Redis minutes.
 const HISTORY_DAYS: i64 = 28;
@@ -95,11 +97,7 @@ pub struct Monitor {
 impl Monitor {
     /// A monitor over the catalog's services with the given lease length.
     pub fn new(deps: Deps, params: Params, lease_length: Duration, retention: Duration) -> Self {
-        let lease = Lease::new(
-            deps.windows.redis().clone(),
-            deps.windows.keys().prefix(),
-            lease_length,
-        );
+        let lease = deps.windows.leader_lease(lease_length);
         Self {
             db: deps.db,
             windows: deps.windows,
@@ -250,15 +248,15 @@ impl Monitor {
             .written_peak
             .is_some_and(|(id, before)| id == peak.0 && peak.1 > before)
         {
-            let data = serde_json::json!({
-                "incident_id": incident.id,
-                "service": slug.as_str(),
-                "kind": "peak",
-                "level": incident.level,
-                "peak_bin_at": incident.peak_bin_at,
-                "peak_bin_count": incident.peak_bin_count,
+            let event = LiveEvent::Peak(PeakEvent {
+                incident_id: incident.id,
+                service: slug.to_string(),
+                kind: PeakKind::Peak,
+                level: incident.level,
+                peak_bin_at: incident.peak_bin_at,
+                peak_bin_count: incident.peak_bin_count,
             });
-            if let Err(e) = self.events.publish("incident.updated", &data).await {
+            if let Err(e) = self.events.publish(&event).await {
                 tracing::warn!(error = %e, "event not published");
             }
         }
@@ -268,28 +266,25 @@ impl Monitor {
 
     /// Publishes an incident event and the service's new level. Events are best effort: the
     /// incident is in PostgreSQL whatever happens here.
-    async fn announce(
-        &self,
-        kind: &str,
-        incident: &incidents::Incident,
-        update: &Update,
-        slug: &ServiceSlug,
-    ) {
-        let incident_event = serde_json::json!({
-            "incident_id": incident.id,
-            "service": slug.as_str(),
-            "kind": update.kind,
-            "level": update.level,
-            "at": update.at,
-            "started_at": incident.started_at,
-            "ended_at": incident.ended_at,
-            "peak_bin_count": incident.peak_bin_count,
+    async fn announce(&self, incident: &Incident, update: &Update, slug: &ServiceSlug) {
+        let incident_event = LiveEvent::Incident(IncidentEvent {
+            incident_id: incident.id,
+            service: slug.to_string(),
+            kind: update.kind,
+            level: update.level,
+            at: update.at,
+            started_at: incident.started_at,
+            ended_at: incident.ended_at,
+            peak_bin_count: incident.peak_bin_count,
         });
-        let level_event =
-            serde_json::json!({ "service": slug.as_str(), "level": update.level, "at": update.at });
-        for (kind, data) in [(kind, incident_event), ("service.level", level_event)] {
-            if let Err(e) = self.events.publish(kind, &data).await {
-                tracing::warn!(error = %e, event = kind, "event not published");
+        let level_event = LiveEvent::Level(LevelEvent {
+            service: slug.to_string(),
+            level: update.level,
+            at: update.at,
+        });
+        for event in [incident_event, level_event] {
+            if let Err(e) = self.events.publish(&event).await {
+                tracing::warn!(error = %e, event = %event.kind(), "event not published");
             }
         }
     }
@@ -312,19 +307,13 @@ impl Monitor {
                 tracing::info!(incident.id = %stored.id, level = %update.level, "incident opened");
                 // A retry whose first commit went through finds its own incident: still news.
                 if created || stored.id == incident.id {
-                    self.announce("incident.opened", &stored, &update, slug)
-                        .await;
+                    self.announce(&stored, &update, slug).await;
                 }
             }
             Change::Changed(update) | Change::Resolved(update) => {
                 incidents::record_change(&self.db, &incident, &update).await?;
                 tracing::info!(incident.id = %incident.id, kind = %update.kind, level = %update.level, "incident update");
-                let kind = if update.kind == "resolved" {
-                    "incident.resolved"
-                } else {
-                    "incident.updated"
-                };
-                self.announce(kind, &incident, &update, slug).await;
+                self.announce(&incident, &update, slug).await;
             }
         }
         Ok(())
@@ -372,7 +361,7 @@ impl Monitor {
                 }
                 let reports = match totals.peek() {
                     Some((start, total)) if minute_of(*start) == bin => {
-                        f64::from(*total) / crate::windows::keys::BIN_MINUTES as f64
+                        f64::from(*total) / crate::time::BIN_MINUTES as f64
                     }
                     _ => 0.0,
                 };
@@ -457,8 +446,7 @@ impl Monitor {
                         None => incidents::open_or_resume(&self.db, &replayed).await?,
                     };
                     if let (true, Some(update)) = (created, &opened) {
-                        self.announce("incident.opened", &stored, update, slug)
-                            .await;
+                        self.announce(&stored, update, slug).await;
                     }
                     tracker.written_peak = Some((stored.id, stored.peak_bin_count));
                     tracker.incident = Some(stored);

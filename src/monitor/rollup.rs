@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::db::{Db, bins};
 use crate::domain::ServiceSlug;
 use crate::store::StoreError;
-use crate::windows::keys::{BIN_MINUTES, align_down, minute_of, minute_start};
+use crate::time::{BIN_MINUTES, align_down, minute_of, minute_start};
 use crate::windows::{MinuteBucket, Windows};
 
 /// Rolls up closed minutes from the last complete bin (at most `retention_minutes` back) up to

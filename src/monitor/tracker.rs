@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::db::incidents::{Incident, Update};
+use crate::domain::{Counts, Incident, Update, UpdateKind};
 use crate::detect::{Detector, Level, Params};
 use crate::windows::MinuteBucket;
-use crate::windows::keys::{BIN_MINUTES, align_down, minute_start};
+use crate::time::{BIN_MINUTES, align_down, minute_start};
 
 /// A service's status as the monitor last saw it; what dashboards show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -136,7 +135,7 @@ impl Tracker {
     /// Continues an incident already open in storage: the level starts there and ends by the
     /// usual rules.
     pub fn resume(&mut self, incident: Incident) {
-        let level = incident.level.parse().unwrap_or(Level::Elevated);
+        let level = incident.level;
         self.detector.assume_level(level);
         self.written_peak = Some((incident.id, incident.peak_bin_count));
         self.incident = Some(incident);
@@ -164,20 +163,20 @@ impl Tracker {
         }
         self.bin_total += total;
         self.bin_baseline += point.baseline;
-        let update = |kind: &str, level: Level| Update {
+        let update = |kind: UpdateKind, level: Level| Update {
             at: minute_start(minute),
-            kind: kind.to_owned(),
-            level: level.as_str().to_owned(),
+            kind,
+            level,
             reports: bucket.total.min(i32::MAX as u64) as i32,
             baseline: point.baseline,
         };
         if point.alarm {
             self.incident = Some(self.new_incident(minute, point.level));
             self.record(minute, bucket);
-            return Some(Change::Opened(update("opened", point.level)));
+            return Some(Change::Opened(update(UpdateKind::Opened, point.level)));
         }
         let incident = self.incident.as_mut()?;
-        let before: Level = incident.level.parse().unwrap_or(Level::Elevated);
+        let before = incident.level;
         if point.level == Level::Normal {
             // It ended when the quiet that resolved it began (not when the quiet was confirmed),
             // though never before its last change of level, so the timeline stays in order.
@@ -186,10 +185,10 @@ impl Tracker {
                 .max(incident.started_at);
             let mut resolved = self.incident.take()?;
             resolved.ended_at = Some(ended);
-            resolved.level = Level::Normal.as_str().to_owned();
+            resolved.level = Level::Normal;
             resolved.updated_at = minute_start(minute);
             self.incident = Some(resolved);
-            let mut entry = update("resolved", Level::Normal);
+            let mut entry = update(UpdateKind::Resolved, Level::Normal);
             entry.at = ended;
             return Some(Change::Resolved(entry));
         }
@@ -198,13 +197,12 @@ impl Tracker {
             return None;
         }
         let incident = self.incident.as_mut()?;
-        incident.level = point.level.as_str().to_owned();
-        let highest: Level = incident.highest_level.parse().unwrap_or(Level::Elevated);
-        incident.highest_level = highest.max(point.level).as_str().to_owned();
+        incident.level = point.level;
+        incident.highest_level = incident.highest_level.max(point.level);
         let kind = if point.level > before {
-            "escalated"
+            UpdateKind::Escalated
         } else {
-            "deescalated"
+            UpdateKind::Deescalated
         };
         Some(Change::Changed(update(kind, point.level)))
     }
@@ -260,16 +258,16 @@ impl Tracker {
             service_id: self.service_id,
             started_at: at,
             ended_at: None,
-            level: level.as_str().to_owned(),
-            highest_level: level.as_str().to_owned(),
+            level,
+            highest_level: level,
             peak_at: at,
             peak_minute_count: 0,
             peak_bin_at: minute_start(self.bin_start),
             peak_bin_count: 0,
             baseline_at_peak: 0.0,
             total_reports: 0,
-            problem_counts: Value::Object(Map::new()),
-            country_counts: Value::Object(Map::new()),
+            problem_counts: Counts::new(),
+            country_counts: Counts::new(),
             updated_at: at,
         }
     }
@@ -298,21 +296,16 @@ impl Tracker {
     }
 }
 
-fn add_counts(target: &mut Value, counts: &BTreeMap<String, u64>) {
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let map = target.as_object_mut().expect("made an object above");
+fn add_counts(target: &mut Counts, counts: &BTreeMap<String, u64>) {
     for (key, count) in counts {
-        let entry = map.entry(key.clone()).or_insert(Value::from(0u64));
-        *entry = Value::from(entry.as_u64().unwrap_or(0) + count);
+        *target.entry(key.clone()).or_default() += count;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::windows::keys::minute_of;
+    use crate::time::minute_of;
     use chrono::TimeZone;
 
     fn bucket(total: u64) -> MinuteBucket {
@@ -356,7 +349,7 @@ mod tests {
         );
         assert!(
             kinds.contains(&"escalated")
-                || matches!(&changes[0], Change::Opened(u) if u.level == "outage")
+                || matches!(&changes[0], Change::Opened(u) if u.level == Level::Outage)
         );
     }
 

@@ -12,12 +12,12 @@ use uuid::Uuid;
 
 use super::layout::{self, Head, TimeFormat, badge, category_label, sentence, time};
 use super::{Framing, PageError, View, html as respond, spark};
-use crate::api::AppState;
-use crate::api::status::{ServiceView, problems_first, with_status};
-use crate::db::services::{self as queries, ListFilter};
+use crate::http::AppState;
+use crate::query::sparks;
+use crate::query::status::{ServiceView, Statuses, problems_first, with_status};
 use crate::detect::Level;
 use crate::domain::ServiceSlug;
-use crate::headline::status_pieces;
+use crate::query::headline::status_pieces;
 
 #[derive(Deserialize)]
 pub struct BoardQuery {
@@ -54,13 +54,13 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let query = query.into_inner();
     let view = View::new(&state, query.tz.as_deref());
-    let services = queries::list(&state.db, &ListFilter::default()).await?;
-    let views = with_status(&state, services, false).await?;
+    let services = state.reads.catalog.services(false);
+    let views = with_status(&state.reads, services, Statuses::BestEffort).await?;
     let slugs: Vec<(Uuid, ServiceSlug)> = views
         .iter()
         .filter_map(|v| Some((v.service().id, ServiceSlug::parse(&v.service().slug).ok()?)))
         .collect();
-    let sparks = spark::last_day(&state, &slugs).await?;
+    let sparks = sparks::last_day(&state.reads, &slugs).await?;
     let filter = Filter {
         q: query.q.unwrap_or_default(),
         category: query.category.unwrap_or_default(),
@@ -109,7 +109,7 @@ fn problem_section(problems: &[&ServiceView], view: &View) -> Markup {
                             p { (sentence(&status_pieces(&service.name, v.level(), v.status().and_then(|s| s.since)), view)) "." }
                             @if let Some(status) = v.status() {
                                 p.numbers {
-                                    strong { (crate::headline::thousands(status.reports_15m as i64)) }
+                                    strong { (crate::query::headline::thousands(status.reports_15m as i64)) }
                                     " reports in the last 15 minutes, usually about "
                                     (status.baseline_15m.round() as i64) "."
                                 }

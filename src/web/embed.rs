@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::assets::{CSS, ICON, JS};
 use super::{Framing, PageError, View, html as respond};
-use crate::api::AppState;
+use crate::http::AppState;
+use crate::query::headline::incident_headline;
 
 #[derive(Deserialize)]
 pub struct EmbedQuery {
@@ -83,7 +84,7 @@ pub async fn incident(
 ) -> Result<HttpResponse, PageError> {
     let view = View::new(&state, query.tz.as_deref());
     let (incident, service) = super::incident::find(&state, &path).await?;
-    let headline = crate::api::incidents::incident_headline(&incident, &service, view.zone);
+    let headline = incident_headline(&incident, &service.name, view.zone);
     let markup = embed_page(
         &view,
         &headline,

@@ -11,42 +11,46 @@ use uuid::Uuid;
 
 use super::layout::{self, Head, TimeFormat, badge, country_label, problem_label, time};
 use super::{Framing, PageError, View, html as respond, not_found};
-use crate::api::AppState;
-use crate::api::charts::incident_range;
-use crate::db::incidents::{self as queries, Incident, ServiceRef, Update};
-use crate::detect::Level;
-use crate::headline::{HeadlineFacts, headline_pieces, thousands};
+use crate::http::AppState;
+use crate::db::incidents::ServiceRef;
+use crate::domain::{Counts, Incident, Update};
+use crate::query::curve::incident_range;
+use crate::query::headline::incident_headline;
+use crate::query::incidents::{self, IncidentDetail};
+use crate::query::{QueryError, Reads};
+use crate::query::headline::{headline_pieces, incident_facts, thousands};
 
 #[derive(Deserialize)]
 pub struct IncidentQuery {
     tz: Option<String>,
 }
 
-/// The incident with `id` and its service, or a 404 page.
-pub async fn find(state: &AppState, raw: &str) -> Result<(Incident, ServiceRef), PageError> {
+/// The incident `raw` names (a 404 page for one that does not exist), as `load` gives it.
+async fn lookup<T>(
+    state: &AppState,
+    raw: &str,
+    load: impl AsyncFnOnce(&Reads, Uuid) -> Result<T, QueryError>,
+) -> Result<T, PageError> {
     let missing = || {
         not_found(format!(
             "There is no incident \"{raw}\". Incidents are listed on each service's page."
         ))
     };
     let id = Uuid::parse_str(raw).map_err(|_| missing())?;
-    queries::find(&state.db, id).await?.ok_or_else(missing)
+    match load(&state.reads, id).await {
+        Err(QueryError::NotFound(_)) => Err(missing()),
+        other => Ok(other?),
+    }
+}
+
+/// The incident with `id` and its service, or a 404 page.
+pub async fn find(state: &AppState, raw: &str) -> Result<(Incident, ServiceRef), PageError> {
+    lookup(state, raw, incidents::find).await
 }
 
 /// The headline with its times marked up.
 pub fn headline(incident: &Incident, service_name: &str, view: &View) -> Markup {
-    let facts = HeadlineFacts {
-        service: service_name,
-        started_at: incident.started_at,
-        peak_bin_at: incident.peak_bin_at,
-        peak_bin_count: i64::from(incident.peak_bin_count),
-        ended_at: incident.ended_at,
-    };
-    layout::sentence(&headline_pieces(&facts), view)
-}
-
-fn level_of(raw: &str) -> Level {
-    raw.parse().unwrap_or(Level::Normal)
+    layout::sentence(&headline_pieces(&incident_facts(incident, service_name)), view)
 }
 
 /// `45 min`, `5 h 31 min`, `2 d 3 h`.
@@ -77,7 +81,7 @@ pub fn incident_item(
     html! {
         li.incident {
             div.incident-head {
-                (badge(level_of(&incident.highest_level)))
+                (badge(incident.highest_level))
                 span.state { (state_words(incident, view)) }
             }
             p { a href={ "/incidents/" (incident.id) } { (headline(incident, service_name, view)) } }
@@ -92,7 +96,7 @@ pub fn incident_item(
 }
 
 fn event_words(update: &Update) -> String {
-    let level = layout::level_label(level_of(&update.level)).to_lowercase();
+    let level = layout::level_label(update.level).to_lowercase();
     match update.kind.as_str() {
         "opened" => format!("Incident opened: {level}"),
         "escalated" => format!("Escalated to {level}"),
@@ -106,7 +110,7 @@ fn timeline_list(timeline: &[Update], view: &View) -> Markup {
     html! {
         ol.timeline {
             @for update in timeline {
-                li class={ "lvl-" (level_of(&update.level).as_str()) } {
+                li class={ "lvl-" (update.level.as_str()) } {
                     (time(update.at, view, TimeFormat::DateTime))
                     span.event { (event_words(update)) }
                     span.numbers { (thousands(i64::from(update.reports))) " reports that minute, usually " (format!("{:.0}", update.baseline)) }
@@ -127,16 +131,8 @@ pub fn share_bar(share: f64) -> Markup {
     }
 }
 
-fn counts_list(counts: &serde_json::Value, label: fn(&str) -> String) -> Markup {
-    let pairs: Vec<(&str, u64)> = counts
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str(), v.as_u64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let ranked = crate::api::ranked(pairs, 5);
+fn counts_list(counts: &Counts, label: fn(&str) -> String) -> Markup {
+    let ranked = crate::query::ranked(counts.iter().map(|(k, c)| (k.as_str(), *c)), 5);
     html! {
         @if ranked.is_empty() {
             p { "None recorded." }
@@ -160,37 +156,34 @@ pub async fn page(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let view = View::new(&state, query.tz.as_deref());
-    let (incident, service) = find(&state, &path).await?;
-    let timeline = queries::timeline(&state.db, incident.id).await?;
-    let related = queries::overlapping(
-        &state.db,
-        &service.provider,
-        incident.service_id,
-        incident.started_at,
-        incident.ended_at,
-    )
-    .await?;
+    let IncidentDetail {
+        incident,
+        service,
+        timeline,
+        related,
+    } = lookup(&state, &path, incidents::detail).await?;
     let (from, to, step) = incident_range(&incident, view.now);
     let zone = view.zone.name();
     let id = incident.id;
-    let plain = crate::api::incidents::incident_headline(&incident, &service, view.zone);
+    let plain = incident_headline(&incident, &service.name, view.zone);
     let head = Head {
         title: &plain,
         description: &plain,
         live: incident.ended_at.is_none(),
     };
     let csv = format!(
-        "/v1/services/{}/curve.csv?from={}&to={}&step={step}&tz={zone}",
+        "/v1/services/{}/curve.csv?from={}&to={}&step={}&tz={zone}",
         service.slug,
         from.format("%Y-%m-%dT%H:%M:%SZ"),
         to.format("%Y-%m-%dT%H:%M:%SZ"),
+        step.label(),
     );
     // While it lasts, the chart changes every minute: a new address for each.
     let chart = match incident.ended_at {
         Some(_) => format!("/v1/incidents/{id}/chart.svg?tz={zone}"),
         None => format!(
             "/v1/incidents/{id}/chart.svg?tz={zone}&v={}",
-            crate::windows::keys::minute_of(view.now)
+            crate::time::minute_of(view.now)
         ),
     };
     let main = html! {
@@ -201,7 +194,7 @@ pub async fn page(
         div #summary data-live-region {
             h1.headline { (headline(&incident, &service.name, &view)) }
             div.incident-head {
-                (badge(level_of(&incident.highest_level)))
+                (badge(incident.highest_level))
                 span.state { (state_words(&incident, &view)) }
             }
             dl.facts {
@@ -246,7 +239,7 @@ pub async fn page(
                 ul.related {
                     @for (other, other_service) in &related {
                         li {
-                            (badge(level_of(&other.highest_level)))
+                            (badge(other.highest_level))
                             a href={ "/incidents/" (other.id) } { (headline(other, &other_service.name, &view)) }
                         }
                     }

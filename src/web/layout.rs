@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::View;
 use super::assets::{CSS, ICON, JS};
 use crate::detect::Level;
-use crate::headline::{Piece, clock_time};
+use crate::query::headline::{Piece, clock_time};
 
 /// What the `<head>` says about a page.
 pub struct Head<'a> {

@@ -8,7 +8,7 @@
 //! - every asset is compiled into the binary and served under a content-hashed name;
 //! - no inline script or style: pages carry a strict Content-Security-Policy, and only the
 //!   embeds may be framed by other sites;
-//! - handlers are thin: they call the API's queries and hand plain values to the templates.
+//! - handlers are thin: they call the queries (`query/`) and hand plain values to the templates.
 
 mod assets;
 mod board;
@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::Markup;
 
-use crate::api::AppState;
+use crate::http::AppState;
 use crate::error::ApiError;
 
 /// What pages may load: their own scripts, styles and images (and `data:` images), requests
@@ -118,7 +118,7 @@ impl View {
         Self {
             zone: zone.unwrap_or(Tz::UTC),
             zone_fixed: zone.is_some(),
-            now: state.clock.now(),
+            now: state.reads.clock.now(),
         }
     }
 }
@@ -135,6 +135,12 @@ impl From<ApiError> for PageError {
 
 impl From<crate::store::StoreError> for PageError {
     fn from(error: crate::store::StoreError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl From<crate::query::QueryError> for PageError {
+    fn from(error: crate::query::QueryError) -> Self {
         Self(error.into())
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::layout::problem_label;
 use super::{PageError, not_found};
-use crate::api::AppState;
+use crate::http::AppState;
 use crate::db::services::Service;
 use crate::domain::ServiceSlug;
 use crate::error::{ApiError, retry_after_secs};

@@ -10,14 +10,13 @@ use super::incident::{incident_item, share_bar};
 use super::layout::{self, Head, badge, category_label, country_label, problem_label, sentence};
 use super::report::{Outcome, report_section};
 use super::{Framing, PageError, View, html as respond, not_found};
-use crate::api::AppState;
-use crate::api::breakdown::{Dimension, per_minute, totals};
-use crate::api::status::{ServiceView, with_status};
-use crate::db::incidents::{self as incident_queries, ListFilter};
-use crate::db::services as queries;
+use crate::http::AppState;
+use crate::query::breakdown::top_totals;
+use crate::query::status::{ServiceView, service_view};
+use crate::query::{QueryError, incidents};
 use crate::domain::ServiceSlug;
-use crate::headline::{status_pieces, thousands};
-use crate::windows::keys::minute_of;
+use crate::query::headline::{status_pieces, thousands};
+use crate::time::minute_of;
 
 /// Incidents the page lists.
 const HISTORY: i64 = 5;
@@ -39,14 +38,10 @@ pub async fn find(state: &AppState, raw: &str) -> Result<(ServiceSlug, ServiceVi
         ))
     };
     let slug = ServiceSlug::parse(raw).map_err(|_| missing())?;
-    let service = queries::find(&state.db, slug.as_str())
-        .await?
-        .ok_or_else(missing)?;
-    let view = with_status(state, vec![service], false)
-        .await?
-        .pop()
-        .expect("one service in, one out");
-    Ok((slug, view))
+    match service_view(&state.reads, &slug).await {
+        Err(QueryError::NotFound(_)) => Err(missing()),
+        other => Ok((slug, other?)),
+    }
 }
 
 pub async fn page(
@@ -61,42 +56,22 @@ pub async fn page(
     let service = sv.service();
     let now = minute_of(view.now);
     let last_hour: u64 = state
+        .reads
         .windows
         .minutes(&slug, now - 59, now + 1)
         .await?
         .iter()
         .map(|b| b.total)
         .sum();
-    let mut top = Vec::new();
-    for dimension in [Dimension::Problem, Dimension::Country] {
-        let counts = per_minute(
-            &state,
-            &slug,
-            service.id,
-            now + 1 - 1440,
-            now + 1,
-            dimension,
-        )
-        .await?;
-        top.push(totals(&counts));
-    }
-    let filter = ListFilter {
-        service: Some(service.slug.clone()),
-        limit: HISTORY,
-        ..ListFilter::default()
-    };
-    let mut history = Vec::new();
-    for (incident, _) in incident_queries::list(&state.db, &filter).await? {
-        let timeline = incident_queries::timeline(&state.db, incident.id).await?;
-        history.push((incident, timeline));
-    }
+    let top = top_totals(&state.reads, &slug, service.id, now + 1 - 1440, now + 1).await?;
+    let history = incidents::history(&state.reads, &service.slug, HISTORY).await?;
     let outcome = query
         .report
         .as_deref()
         .and_then(|r| Outcome::from_query(r, query.retry.as_deref().and_then(|s| s.parse().ok())));
     let origin = public_origin(&req, &state);
     let pieces = status_pieces(&service.name, sv.level(), sv.status().and_then(|s| s.since));
-    let description = format!("{}.", crate::headline::join(&pieces, view.zone));
+    let description = format!("{}.", crate::query::headline::join(&pieces, view.zone));
     let title = format!("Is {} down? Live status and problem reports", service.name);
     let head = Head {
         title: &title,
@@ -240,7 +215,7 @@ fn breakdown_section(
     counts: &std::collections::BTreeMap<String, u64>,
     label: fn(&str) -> String,
 ) -> Markup {
-    let ranked = crate::api::ranked(counts.iter().map(|(k, c)| (k.as_str(), *c)), 5);
+    let ranked = crate::query::ranked(counts.iter().map(|(k, c)| (k.as_str(), *c)), 5);
     html! {
         section.breakdown data-live-region id=(id) aria-labelledby={ (id) "-title" } {
             h2 id={ (id) "-title" } { (title) }

@@ -1,80 +1,8 @@
-//! Sparklines for the board: every service's reports per 15 minutes over the last day, read
-//! for all services at once (one PostgreSQL query for the rolled-up bins, pipelined Redis reads
-//! for the minutes after them) and drawn as a tiny inline SVG.
-//!
-//! Redis is read for at most the last six hours: when rollups lag further behind (no monitor
-//! has run), the sparkline shows only those hours rather than make the board slow.
+//! Sparklines for the board, drawn as a tiny inline SVG (the data: `query::sparks`).
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use maud::{Markup, PreEscaped, html};
-use uuid::Uuid;
-
-use crate::api::AppState;
-use crate::curve::{Counts, Step};
-use crate::db::bins;
-use crate::domain::ServiceSlug;
-use crate::error::ApiError;
-use crate::windows::keys::{BIN_MINUTES, align_down, align_up, minute_of, minute_start};
-
-/// Minutes a sparkline covers.
-const SPAN_MINUTES: i64 = 24 * 60;
-/// Most recent minutes read from Redis per service.
-const REDIS_MINUTES: i64 = 6 * 60;
-
-/// Reports per 15 minutes over the last day, oldest first, for each service.
-pub async fn last_day(
-    state: &AppState,
-    services: &[(Uuid, ServiceSlug)],
-) -> Result<HashMap<Uuid, Vec<f64>>, ApiError> {
-    let now = minute_of(state.clock.now());
-    let to = align_up(now + 1, BIN_MINUTES);
-    let from = to - SPAN_MINUTES;
-    let complete = bins::complete_before(&state.db).await?.map(minute_of);
-    let earliest = align_down(now - REDIS_MINUTES, BIN_MINUTES).max(from);
-    let seam = complete
-        .map_or(earliest, |c| align_down(c, BIN_MINUTES))
-        .clamp(earliest, align_down(now, BIN_MINUTES));
-    let elapsed = now + 1 - align_down(now, BIN_MINUTES);
-    let ids: Vec<Uuid> = services.iter().map(|(id, _)| *id).collect();
-    let mut stored: HashMap<Uuid, Vec<(i64, f64)>> = HashMap::new();
-    for (id, start, total) in
-        bins::totals_many(&state.db, &ids, minute_start(from), minute_start(seam)).await?
-    {
-        stored
-            .entry(id)
-            .or_default()
-            .push((minute_of(start), f64::from(total)));
-    }
-    let ranges: Vec<(ServiceSlug, i64, i64)> = services
-        .iter()
-        .map(|(_, slug)| (slug.clone(), seam, now + 1))
-        .collect();
-    let minutes = state.windows.minutes_many(&ranges).await?;
-    Ok(services
-        .iter()
-        .zip(minutes)
-        .map(|((id, _), buckets)| {
-            let counts = Counts {
-                bins: stored.remove(id).unwrap_or_default(),
-                minutes: buckets.iter().map(|b| b.total as f64).collect(),
-                seam,
-            };
-            let mut series: Vec<f64> = counts
-                .per_step(from, to, Step::QuarterHour)
-                .into_iter()
-                .map(|(_, v)| v)
-                .collect();
-            // The quarter hour under way is drawn at its pace so far: its few minutes
-            // would otherwise look like a sudden recovery.
-            if let Some(last) = series.last_mut() {
-                *last *= BIN_MINUTES as f64 / elapsed as f64;
-            }
-            (*id, series)
-        })
-        .collect())
-}
 
 const WIDTH: f64 = 120.0;
 const HEIGHT: f64 = 32.0;

@@ -5,10 +5,12 @@
 //! with zeros for minutes nobody reported in. See [`keys`] for the key schema.
 
 pub mod keys;
+mod lease;
 mod redis_conn;
 mod status;
 mod store;
 
 pub use keys::KeySchema;
+pub use lease::Lease;
 pub use redis_conn::RedisConn;
 pub use store::{CountRequest, MinuteBucket, Windows};

@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::keys::{KeySchema, minute_of, minute_start};
+use super::keys::KeySchema;
+use crate::time::{minute_of, minute_start};
 use super::redis_conn::RedisConn;
 use crate::domain::{CountryCode, ProblemKind, ServiceSlug};
 use crate::store::StoreError;
@@ -160,6 +161,11 @@ impl Windows {
     /// The key schema, for components that keep their own keys beside the buckets.
     pub fn keys(&self) -> &KeySchema {
         &self.keys
+    }
+
+    /// The monitor's leader lease, renewed for `length` at a time.
+    pub fn leader_lease(&self, length: std::time::Duration) -> super::Lease {
+        super::Lease::new(self.redis.clone(), self.keys.lease(), length)
     }
 
     /// Adds finished minutes to a service's buckets without dedup or rate limits: history for

@@ -32,7 +32,7 @@ const MIGRATIONS_COUNT: usize = 3;
 async fn importing_a_catalog_twice_changes_nothing_the_second_time() {
     let app = TestApp::spawn().await;
     let file = CatalogFile::parse(SHIPPED_CATALOG).unwrap();
-    let summary = services::import(&app.state.db, &file.services, Utc::now())
+    let summary = services::import(&app.state.reads.db, &file.services, Utc::now())
         .await
         .unwrap();
     assert_eq!(
@@ -45,11 +45,11 @@ async fn importing_a_catalog_twice_changes_nothing_the_second_time() {
     let edited = SHIPPED_CATALOG.replace("name = \"Sora\"", "name = \"Sora 2\"")
         + "\n[[service]]\nslug = \"bluesky\"\nname = \"Bluesky\"\ncategory = \"social\"\n";
     let file = CatalogFile::parse(&edited).unwrap();
-    let first = services::import(&app.state.db, &file.services, Utc::now())
+    let first = services::import(&app.state.reads.db, &file.services, Utc::now())
         .await
         .unwrap();
     assert_eq!((first.inserted, first.updated), (1, 1));
-    let second = services::import(&app.state.db, &file.services, Utc::now())
+    let second = services::import(&app.state.reads.db, &file.services, Utc::now())
         .await
         .unwrap();
     assert_eq!(

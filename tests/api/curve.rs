@@ -3,7 +3,7 @@
 use chrono::{TimeDelta, TimeZone, Utc};
 use downwatch::clock::Clock;
 use downwatch::domain::ServiceSlug;
-use downwatch::windows::keys::minute_of;
+use downwatch::time::minute_of;
 
 use crate::helpers::TestApp;
 use crate::monitor::{count_direct, monitor, next_minute};
@@ -38,7 +38,7 @@ async fn the_curve_across_the_postgres_redis_seam_equals_the_raw_minutes() {
     let per_bin: Vec<u64> = minutes.chunks(15).map(|c| c.iter().sum()).collect();
 
     // Redis forgets the older minutes (as retention would): PostgreSQL now serves them.
-    let keys = app.state.windows.keys().clone();
+    let keys = app.state.reads.windows.keys().clone();
     let slug = ServiceSlug::parse("sora").unwrap();
     let first = minute_of(from);
     let old: Vec<String> = (first..first + 90).map(|m| keys.bucket(&slug, m)).collect();

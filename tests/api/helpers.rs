@@ -6,7 +6,7 @@ use actix_web::web;
 use awc::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::RunQueryDsl;
-use downwatch::api::AppState;
+use downwatch::http::AppState;
 use downwatch::app::{Application, StartOptions};
 use downwatch::clock::ManualClock;
 use downwatch::config::Settings;
@@ -347,6 +347,6 @@ pub async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
             country: None,
             at,
         };
-        assert!(app.state.windows.count(request).await.unwrap());
+        assert!(app.state.reads.windows.count(request).await.unwrap());
     }
 }

@@ -2,10 +2,16 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use downwatch::db::incidents::{self, Incident, Update};
+use downwatch::detect::Level;
+use downwatch::domain::Counts;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, seed_onset};
+
+fn counts(pairs: &[(&str, u64)]) -> Counts {
+    pairs.iter().map(|(k, c)| ((*k).to_owned(), *c)).collect()
+}
 
 pub async fn store(
     app: &TestApp,
@@ -14,44 +20,44 @@ pub async fn store(
     ended: Option<DateTime<Utc>>,
     peak_bin: i32,
 ) -> Uuid {
-    let service_id = app.state.catalog.get(slug).unwrap().id;
+    let service_id = app.state.reads.catalog.get(slug).unwrap().id;
     let incident = Incident {
         id: Uuid::now_v7(),
         service_id,
         started_at: started,
         ended_at: None,
-        level: "outage".into(),
-        highest_level: "outage".into(),
+        level: Level::Outage,
+        highest_level: Level::Outage,
         peak_at: started + TimeDelta::minutes(40),
         peak_minute_count: 176,
         peak_bin_at: started + TimeDelta::minutes(39),
         peak_bin_count: peak_bin,
         baseline_at_peak: 41.5,
         total_reports: 9000,
-        problem_counts: json!({"voice-mode": 6000, "login": 2000, "app": 1000}),
-        country_counts: json!({"US": 5000, "KR": 4000}),
+        problem_counts: counts(&[("voice-mode", 6000), ("login", 2000), ("app", 1000)]),
+        country_counts: counts(&[("US", 5000), ("KR", 4000)]),
         updated_at: started,
     };
-    let (stored, created) = incidents::open_or_resume(&app.state.db, &incident)
+    let (stored, created) = incidents::open_or_resume(&app.state.reads.db, &incident)
         .await
         .unwrap();
     assert!(created);
     let update = |at, kind: &str, level: &str| Update {
         at,
-        kind: kind.into(),
-        level: level.into(),
+        kind: kind.parse().unwrap(),
+        level: level.parse().unwrap(),
         reports: 50,
         baseline: 3.0,
     };
     incidents::add_update(
-        &app.state.db,
+        &app.state.reads.db,
         stored.id,
         &update(started, "opened", "elevated"),
     )
     .await
     .unwrap();
     incidents::add_update(
-        &app.state.db,
+        &app.state.reads.db,
         stored.id,
         &update(started + TimeDelta::minutes(2), "escalated", "outage"),
     )
@@ -60,10 +66,10 @@ pub async fn store(
     if let Some(ended) = ended {
         let mut resolved = stored.clone();
         resolved.ended_at = Some(ended);
-        resolved.level = "normal".into();
-        incidents::save(&app.state.db, &resolved).await.unwrap();
+        resolved.level = Level::Normal;
+        incidents::save(&app.state.reads.db, &resolved).await.unwrap();
         incidents::add_update(
-            &app.state.db,
+            &app.state.reads.db,
             stored.id,
             &update(ended, "resolved", "normal"),
         )

@@ -17,6 +17,7 @@ async fn set_status(app: &TestApp, slug: &str, level: Level, reports: u64, basel
     };
     let json = serde_json::to_string(&status).unwrap();
     app.state
+        .reads
         .windows
         .write_statuses(&[(ServiceSlug::parse(slug).unwrap(), json)])
         .await

@@ -20,6 +20,7 @@ mod openapi;
 mod ops;
 mod pages;
 mod reports;
+mod schema;
 mod security;
 mod services;
 mod simulate;

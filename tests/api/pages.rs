@@ -125,6 +125,7 @@ async fn services_with_problems_come_first_with_plain_words() {
     };
     let slug = |s: &str| downwatch::domain::ServiceSlug::parse(s).unwrap();
     app.state
+        .reads
         .windows
         .write_statuses(&[
             (slug("sora"), status("elevated", 180)),

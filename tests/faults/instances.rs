@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use downwatch::db::{Db, incidents, services};
-use downwatch::windows::keys::minute_of;
+use downwatch::time::minute_of;
 
 use crate::support::own_redis::{OwnRedis, Persistence};
 use crate::support::process::Downwatch;

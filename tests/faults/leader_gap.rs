@@ -54,8 +54,8 @@ async fn a_new_leader_after_minutes_without_one_counts_and_writes_what_happened_
     );
 
     let incident_of = |app: &TestApp| {
-        let db = app.state.db.clone();
-        let id = app.state.catalog.get("chatgpt").unwrap().id;
+        let db = app.state.reads.db.clone();
+        let id = app.state.reads.catalog.get("chatgpt").unwrap().id;
         async move {
             let all = incidents::for_service(&db, id).await.unwrap();
             assert_eq!(all.len(), 1, "one incident: {all:?}");

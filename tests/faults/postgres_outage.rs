@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use downwatch::clock::Clock;
 use downwatch::db::{bins, incidents};
-use downwatch::error::ApiError;
+use downwatch::store::StoreError;
 use downwatch::monitor::{Monitor, TickReport};
 use serde_json::json;
 
@@ -66,7 +66,7 @@ impl Twins {
     /// `count` reports into the current minute of both, then the next minute on both monitors.
     /// Returns the timeline entries the control wrote, and what the faulty one's tick did, with
     /// its duration.
-    async fn minute(&self, count: usize) -> (usize, Result<TickReport, ApiError>, Duration) {
+    async fn minute(&self, count: usize) -> (usize, Result<TickReport, StoreError>, Duration) {
         for app in [&self.faulty, &self.control] {
             count_direct(app, "chatgpt", count, "t").await;
             app.clock.advance(Duration::from_secs(60));
@@ -155,8 +155,8 @@ async fn without_postgresql_ingest_goes_on_and_incidents_and_rollups_catch_up_wi
     twins.minute(3).await.1.expect("caught up");
 
     let incident_of = |app: &TestApp| {
-        let db = app.state.db.clone();
-        let id = app.state.catalog.get("chatgpt").unwrap().id;
+        let db = app.state.reads.db.clone();
+        let id = app.state.reads.catalog.get("chatgpt").unwrap().id;
         async move { incidents::for_service(&db, id).await.unwrap() }
     };
     let (faulty, control) = (
@@ -187,7 +187,7 @@ async fn without_postgresql_ingest_goes_on_and_incidents_and_rollups_catch_up_wi
     assert!(f.ended_at.is_some(), "resolved");
 
     let timeline = |app: &TestApp, id| {
-        let db = app.state.db.clone();
+        let db = app.state.reads.db.clone();
         async move {
             incidents::timeline(&db, id)
                 .await
@@ -202,12 +202,12 @@ async fn without_postgresql_ingest_goes_on_and_incidents_and_rollups_catch_up_wi
         timeline(&twins.control, c.id).await,
     );
     assert_eq!(ft, ct, "every transition written once, in order");
-    assert!(ct.iter().any(|u| u.1 == "escalated"), "{ct:?}");
+    assert!(ct.iter().any(|u| u.1.as_str() == "escalated"), "{ct:?}");
 
     // Rollups: the same bins, each the sum of its minutes (nothing counted twice).
     let bins_of = |app: &TestApp| {
-        let db = app.state.db.clone();
-        let id = app.state.catalog.get("chatgpt").unwrap().id;
+        let db = app.state.reads.db.clone();
+        let id = app.state.reads.catalog.get("chatgpt").unwrap().id;
         let to = app.clock.now();
         async move {
             bins::totals(&db, id, to - TimeDelta::hours(4), to)

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use downwatch::db::{Db, bins, incidents, services};
-use downwatch::windows::keys::{BIN_MINUTES, align_down, minute_of, minute_start};
+use downwatch::time::{BIN_MINUTES, align_down, minute_of, minute_start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::own_redis::{OwnRedis, Persistence};

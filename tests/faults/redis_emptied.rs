@@ -10,7 +10,7 @@ use downwatch::db::incidents;
 use downwatch::domain::ServiceSlug;
 use downwatch::monitor::Monitor;
 use downwatch::windows::MinuteBucket;
-use downwatch::windows::keys::{align_down, minute_of, minute_start};
+use downwatch::time::{align_down, minute_of, minute_start};
 use serde_json::Value;
 
 use crate::helpers::TestApp;
@@ -56,6 +56,7 @@ async fn redis_comes_back_empty(first: impl Fn(&TestApp) -> Monitor) -> (Emptied
         .collect();
     let slug = ServiceSlug::parse("chatgpt").unwrap();
     app.state
+        .reads
         .windows
         .seed_minutes(&slug, &recent)
         .await
@@ -105,7 +106,7 @@ async fn redis_comes_back_empty(first: impl Fn(&TestApp) -> Monitor) -> (Emptied
 /// An hour of usual volume after the loss, ticking `monitor` each minute; no incident.
 async fn refill_without_alarm(scene: &Emptied, monitor: &Monitor) {
     let app = &scene.app;
-    let chatgpt = app.state.catalog.get("chatgpt").unwrap().id;
+    let chatgpt = app.state.reads.catalog.get("chatgpt").unwrap().id;
     for _ in 0..60 {
         let minute = minute_of(app.clock.now());
         count_direct(app, "chatgpt", usual(minute) as usize, "refill").await;
@@ -119,7 +120,7 @@ async fn refill_without_alarm(scene: &Emptied, monitor: &Monitor) {
             app.clock.now()
         );
     }
-    let found = incidents::for_service(&app.state.db, chatgpt)
+    let found = incidents::for_service(&app.state.reads.db, chatgpt)
         .await
         .unwrap();
     assert!(found.is_empty(), "no incident: {found:?}");

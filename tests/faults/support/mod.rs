@@ -238,9 +238,9 @@ pub const LEASE: Duration = Duration::from_secs(45);
 pub fn monitor(app: &TestApp) -> downwatch::monitor::Monitor {
     downwatch::monitor::Monitor::new(
         downwatch::monitor::Deps {
-            db: app.state.db.clone(),
-            windows: app.state.windows.clone(),
-            catalog: app.state.catalog.clone(),
+            db: app.state.reads.db.clone(),
+            windows: app.state.reads.windows.clone(),
+            catalog: app.state.reads.catalog.clone(),
             clock: app.clock.clone(),
             events: app.state.events.clone(),
         },
@@ -271,7 +271,7 @@ pub async fn seed(
     per_minute: impl Fn(i64) -> u64,
 ) {
     use downwatch::windows::MinuteBucket;
-    use downwatch::windows::keys::minute_start;
+    use downwatch::time::minute_start;
     let buckets: Vec<MinuteBucket> = (from..to)
         .map(|m| MinuteBucket {
             t: minute_start(m),

@@ -5,10 +5,10 @@
 //! come from Redis, so nothing is counted twice and nothing falls between.
 
 use crate::detect::{Detector, Level, Params};
-use crate::windows::keys::BIN_MINUTES;
+use crate::time::BIN_MINUTES;
 
 /// The steps a curve can be drawn at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     /// One minute (recent data only).
     Minute,

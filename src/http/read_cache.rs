@@ -58,6 +58,12 @@ impl Rendered {
         }
     }
 
+    /// A JSON answer of `body`.
+    pub fn json(body: &impl serde::Serialize, cache_control: &'static str) -> Self {
+        let bytes = serde_json::to_vec(body).expect("response bodies serialize");
+        Self::new(bytes, "application/json", cache_control)
+    }
+
     /// Offers the body as a download named `filename`.
     pub fn attachment(mut self, filename: &str) -> Self {
         self.disposition =

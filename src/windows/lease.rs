@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::store::StoreError;
-use crate::windows::RedisConn;
+use super::RedisConn;
 
 /// One instance's claim on the lease.
 #[derive(Clone)]
@@ -22,11 +22,11 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// A lease at `{prefix}:monitor:lease` held for `length` per renewal, by a random holder id.
-    pub fn new(redis: RedisConn, prefix: &str, length: Duration) -> Self {
+    /// A lease at `key` held for `length` per renewal, by a random holder id.
+    pub fn new(redis: RedisConn, key: String, length: Duration) -> Self {
         Self {
             redis,
-            key: format!("{prefix}:monitor:lease"),
+            key,
             holder: uuid::Uuid::new_v4().to_string(),
             length,
             script: redis::Script::new(include_str!("lease.lua")),

@@ -4,13 +4,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::detect::Level;
-
-/// Parses an IANA zone name (`America/New_York`), saying what is wanted otherwise.
-pub fn parse_zone(raw: &str) -> Result<Tz, String> {
-    raw.parse::<Tz>().map_err(|_| {
-        format!("{raw:?} is not an IANA time zone; use a name like America/New_York or UTC")
-    })
-}
+use crate::domain::Incident;
 
 /// `2:36 AM EDT`.
 pub fn clock_time(t: DateTime<Utc>, zone: Tz) -> String {
@@ -110,9 +104,26 @@ pub fn status_pieces(service: &str, level: Level, since: Option<DateTime<Utc>>) 
     pieces
 }
 
+/// The facts of `incident` of the service called `service`.
+pub fn incident_facts<'a>(incident: &Incident, service: &'a str) -> HeadlineFacts<'a> {
+    HeadlineFacts {
+        service,
+        started_at: incident.started_at,
+        peak_bin_at: incident.peak_bin_at,
+        peak_bin_count: i64::from(incident.peak_bin_count),
+        ended_at: incident.ended_at,
+    }
+}
+
+/// The one-line summary of `incident` of the service called `service`, times in `zone`.
+pub fn incident_headline(incident: &Incident, service: &str, zone: Tz) -> String {
+    headline(&incident_facts(incident, service), zone)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::parse_zone;
     use chrono::TimeZone;
 
     #[test]

@@ -1,0 +1,164 @@
+//! Every documented JSON answer matches its schema in `/openapi.json`.
+//!
+//! The document is generated from the response types the handlers return, so it can only
+//! drift where a handler answers with something else than it declares, or where a type's
+//! schema is written by hand (`value_type`, `serialize_with`). This test catches both: it fills
+//! an instance with a service in an incident, fetches a real answer from every documented JSON
+//! route, and validates each against the route's 200 (or 202) schema with a JSON Schema
+//! validator. Objects are closed for the check (`unevaluatedProperties: false`), so a field the
+//! schema does not name fails as surely as a missing required one.
+
+use boon::{Compiler, Schemas};
+use downwatch::clock::Clock;
+use downwatch::detect::Level;
+use downwatch::domain::ServiceSlug;
+use downwatch::monitor::Status;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, seed_onset};
+use crate::incidents::store;
+
+/// Where the document is registered with the validator (any absolute URL does).
+const BASE: &str = "http://downwatch.test/openapi.json";
+
+/// Puts the monitor's status on `slug`, pointing at `incident`.
+async fn set_outage(app: &TestApp, slug: &str, incident: uuid::Uuid) {
+    let status = Status {
+        level: Level::Outage,
+        since: Some(seed_onset()),
+        reports_15m: 2000,
+        baseline_15m: 40.0,
+        incident_id: Some(incident),
+        evaluated_at: app.clock.now(),
+    };
+    app.state
+        .reads
+        .windows
+        .write_statuses(&[(
+            ServiceSlug::parse(slug).unwrap(),
+            serde_json::to_string(&status).unwrap(),
+        )])
+        .await
+        .unwrap();
+}
+
+/// Closes every object schema that names its properties, recursively.
+fn close_objects(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.contains_key("properties") && !map.contains_key("unevaluatedProperties") {
+                map.insert("unevaluatedProperties".into(), Value::Bool(false));
+            }
+            map.values_mut().for_each(close_objects);
+        }
+        Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
+}
+
+/// The schema of `path`'s answer with `status` for `method`, registered under a name.
+fn route_schema(doc: &mut Value, method: &str, path: &str, status: &str) -> String {
+    let schema = doc["paths"][path][method]["responses"][status]["content"]["application/json"]
+        ["schema"]
+        .clone();
+    assert!(
+        schema.is_object(),
+        "{method} {path} documents no JSON schema for {status}"
+    );
+    let name = format!("route_{}", doc["components"]["schemas"].as_object().unwrap().len());
+    doc["components"]["schemas"][&name] = schema;
+    format!("{BASE}#/components/schemas/{name}")
+}
+
+/// Validates `body` against the schema at `location` of the document.
+fn check(doc: &Value, location: &str, body: &Value) -> Result<(), String> {
+    let mut compiler = Compiler::new();
+    compiler.enable_format_assertions();
+    compiler
+        .add_resource(BASE, doc.clone())
+        .map_err(|e| format!("{e:#}"))?;
+    let mut schemas = Schemas::new();
+    let index = compiler
+        .compile(location, &mut schemas)
+        .map_err(|e| format!("schema does not compile: {e:#}"))?;
+    schemas
+        .validate(body, index)
+        .map_err(|e| format!("{e:#}"))
+}
+
+#[actix_web::test]
+async fn every_documented_json_answer_matches_its_schema() {
+    let app = TestApp::spawn().await;
+    for (problem, country) in [("voice-mode", "US"), ("login", "KR"), ("app", "US")] {
+        let reply = app
+            .report(json!({"service": "chatgpt", "problem": problem, "country": country}))
+            .await;
+        assert!(reply.status == 202 || reply.status == 200, "{}", reply.text);
+    }
+    let started = app.clock.now() - chrono::TimeDelta::minutes(30);
+    let open = store(&app, "chatgpt", started, None, 2014).await;
+    let ended = started + chrono::TimeDelta::minutes(20);
+    store(&app, "openai-api", started, Some(ended), 300).await;
+    set_outage(&app, "chatgpt", open).await;
+
+    let mut doc = app.get("/openapi.json").await.json;
+    close_objects(&mut doc);
+    let mut cases: Vec<(String, String, Value)> = Vec::new();
+    let routes = [
+        ("/healthz", "/healthz".to_owned()),
+        ("/readyz", "/readyz".to_owned()),
+        ("/v1/services", "/v1/services".to_owned()),
+        ("/v1/services/{slug}", "/v1/services/chatgpt".to_owned()),
+        ("/v1/services/{slug}/minutes", "/v1/services/chatgpt/minutes".to_owned()),
+        ("/v1/services/{slug}/problems", "/v1/services/chatgpt/problems?step=15m".to_owned()),
+        ("/v1/services/{slug}/countries", "/v1/services/chatgpt/countries".to_owned()),
+        ("/v1/status", "/v1/status".to_owned()),
+        ("/v1/services/{slug}/curve", "/v1/services/chatgpt/curve?step=1h".to_owned()),
+        ("/v1/incidents", "/v1/incidents?limit=1".to_owned()),
+        ("/v1/incidents/{id}", format!("/v1/incidents/{open}?tz=America/New_York")),
+        ("/v1/statuspage/summary.json", "/v1/statuspage/summary.json".to_owned()),
+        ("/v1/services/{slug}/badge.json", "/v1/services/chatgpt/badge.json".to_owned()),
+    ];
+    for (path, concrete) in routes {
+        let reply = app.get(&concrete).await;
+        assert_eq!(reply.status, 200, "{concrete}: {}", reply.text);
+        let location = route_schema(&mut doc, "get", path, "200");
+        cases.push((concrete, location, reply.json));
+    }
+    let report = app
+        .report(json!({"service": "sora", "problem": "app", "reporter": "schema-check-1"}))
+        .await;
+    assert_eq!(report.status, 202, "{}", report.text);
+    let location = route_schema(&mut doc, "post", "/v1/reports", "202");
+    cases.push(("POST /v1/reports".into(), location, report.json));
+
+    // The answers hold what makes the check worth something: an incident, a status, a series.
+    let board = &cases.iter().find(|c| c.0 == "/v1/status").unwrap().2;
+    assert_eq!(board["services"][0]["status"]["level"], "outage", "{board}");
+    let incidents = &cases.iter().find(|c| c.0.starts_with("/v1/incidents?")).unwrap().2;
+    assert_eq!(incidents["incidents"].as_array().unwrap().len(), 1);
+    assert!(incidents["next_cursor"].is_string(), "{incidents}");
+
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(route, location, body)| {
+            check(&doc, location, body)
+                .err()
+                .map(|e| format!("{route}: {e}\n{body}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[actix_web::test]
+async fn the_check_fails_on_a_field_the_schema_does_not_name() {
+    let app = TestApp::spawn().await;
+    let mut doc = app.get("/openapi.json").await.json;
+    close_objects(&mut doc);
+    let location = route_schema(&mut doc, "get", "/healthz", "200");
+    assert!(check(&doc, &location, &json!({"status": "ok"})).is_ok());
+    let renamed = check(&doc, &location, &json!({"state": "ok"}));
+    assert!(renamed.is_err(), "a renamed field must fail the check");
+    let extra = check(&doc, &location, &json!({"status": "ok", "uptime": 3}));
+    assert!(extra.is_err(), "an undocumented field must fail the check");
+}
