@@ -14,17 +14,17 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::api;
-use crate::error::ApiError;
-use crate::http::read_cache::ReadCache;
-use crate::http::{AdminAuth, AppState};
-use crate::query::Reads;
 use crate::catalog::{CatalogCache, CatalogFile, SHIPPED_CATALOG};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, Db};
+use crate::error::ApiError;
 use crate::events::Events;
+use crate::http::read_cache::ReadCache;
+use crate::http::{AdminAuth, AppState};
 use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
 use crate::monitor::{Deps, Monitor};
+use crate::query::Reads;
 use crate::telemetry;
 use crate::windows::{KeySchema, RedisConn, Windows};
 

@@ -108,7 +108,9 @@ impl From<crate::ingest::SubmitError> for ApiError {
         match error {
             SubmitError::Invalid(errors) => Self::Invalid(errors),
             SubmitError::UnknownService(error) => Self::NotFoundField(error),
-            SubmitError::RateLimited { retry_after, limit } => Self::RateLimited { retry_after, limit },
+            SubmitError::RateLimited { retry_after, limit } => {
+                Self::RateLimited { retry_after, limit }
+            }
             SubmitError::Store(store) => store.into(),
         }
     }

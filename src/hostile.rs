@@ -104,16 +104,16 @@ pub fn json_value() -> impl Strategy<Value = serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::params::{parse_duration, parse_time};
     use crate::backtest::{MAX_VALUE, infer_step_minutes, read_rows, run};
     use crate::catalog::CatalogFile;
     use crate::chart::{Bar, Chart, render};
-    use crate::query::points::{Step, csv_cell};
     use crate::detect::{Level, Params};
     use crate::domain::{CountryCode, DisplayName, Label, ProblemKind, ReporterToken, ServiceSlug};
     use crate::events::parse_id;
-    use crate::time::parse_zone;
+    use crate::http::params::{parse_duration, parse_time};
+    use crate::query::points::{Step, csv_cell};
     use crate::simulate::scenario::Scenario;
+    use crate::time::parse_zone;
 
     /// A refusal must say something.
     fn said(result: Result<impl Sized, String>) -> bool {

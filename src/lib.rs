@@ -16,9 +16,9 @@ pub mod detect;
 pub mod domain;
 pub mod error;
 pub mod events;
-pub mod http;
 #[cfg(test)]
 mod hostile;
+pub mod http;
 pub mod ingest;
 pub mod monitor;
 pub mod query;

@@ -1,14 +1,12 @@
 //! Secrets and client addresses never reach the logs, in a test binary of its own: the log
 //! subscriber is process-wide, and this one records everything, at every level, into memory.
 
-#[path = "api/helpers.rs"]
-#[expect(dead_code, reason = "shared helpers; this binary uses a few")]
-mod helpers;
+mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use helpers::{ADMIN_TOKEN, TestApp};
+use common::helpers::{ADMIN_TOKEN, TestApp};
 use serde_json::json;
 
 /// Everything logged, as text.

@@ -1,11 +1,9 @@
 //! `/metrics`, in a test binary of its own: the Prometheus recorder is process-wide, so counts
 //! are exact only when no other test shares the process.
 
-#[path = "api/helpers.rs"]
-#[expect(dead_code, reason = "shared helpers; this binary uses a few")]
-mod helpers;
+mod common;
 
-use helpers::TestApp;
+use common::helpers::TestApp;
 use serde_json::json;
 
 fn counter(text: &str, series: &str) -> f64 {

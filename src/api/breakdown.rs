@@ -42,17 +42,6 @@ pub struct SeriesPoint {
     counts: BTreeMap<String, u64>,
 }
 
-/// Counts over the window, sorted largest first, under the dimension's plural name.
-#[derive(Serialize, utoipa::ToSchema)]
-pub enum Entries {
-    /// For `/problems`.
-    #[serde(rename = "problems")]
-    Problems(Vec<ProblemShare>),
-    /// For `/countries`.
-    #[serde(rename = "countries")]
-    Countries(Vec<CountryShare>),
-}
-
 /// A breakdown of a service's reports.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct BreakdownBody {
@@ -66,8 +55,12 @@ pub struct BreakdownBody {
     to: String,
     /// Reports in the window that named a key.
     total: u64,
-    #[serde(flatten)]
-    entries: Entries,
+    /// On `/problems`: counts per problem kind over the window, largest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<Vec<ProblemShare>>,
+    /// On `/countries`: counts per country over the window, largest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    countries: Option<Vec<CountryShare>>,
     /// The series' step, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     step: Option<&'static str>,
@@ -119,17 +112,16 @@ async fn breakdown(
     };
     let found = load(&state.reads, &slug, request).await?;
     let stamp = |minute: i64| minute_start(minute).with_timezone(&zone).to_rfc3339();
-    let entries = match dimension {
-        Dimension::Problem => Entries::Problems(shares::problems(&found.totals, usize::MAX)),
-        Dimension::Country => Entries::Countries(shares::countries(&found.totals, usize::MAX)),
-    };
     let body = BreakdownBody {
         service: found.service.slug,
         window_minutes: window,
         from: stamp(found.from),
         to: stamp(found.to),
         total: found.totals.values().sum(),
-        entries,
+        problems: (dimension == Dimension::Problem)
+            .then(|| shares::problems(&found.totals, usize::MAX)),
+        countries: (dimension == Dimension::Country)
+            .then(|| shares::countries(&found.totals, usize::MAX)),
         step: step.map(Step::label),
         series: found.series.map(|series| {
             series

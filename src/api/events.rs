@@ -13,9 +13,9 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::http::{AppState, resource};
 use crate::error::ApiError;
 use crate::events::{Event, Events, parse_id};
+use crate::http::{AppState, resource};
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
 

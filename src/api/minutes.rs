@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
-use crate::http::{AppState, resource};
-use crate::http::params::slug_param;
 use crate::error::{ApiError, FieldErrors};
+use crate::http::params::slug_param;
+use crate::http::{AppState, resource};
 use crate::time::{minute_ceil, minute_of};
 
 #[derive(Deserialize)]

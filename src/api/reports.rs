@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::http::{AppState, resource};
 use super::body::read_json;
 use crate::error::{ApiError, retry_after_secs};
+use crate::http::{AppState, resource};
 use crate::ingest::{ReportBody, record_rejection};
 
 /// Largest accepted report body, in bytes.

@@ -8,13 +8,14 @@ use crate::http::{AppState, resource};
 use serde::Serialize;
 
 use super::body::read_json;
-use crate::http::params::slug_param;
-use crate::query::status::{ServiceView, Statuses, service_view, with_status};
 use crate::catalog::{ServiceInput, ServicePatch, ServicePatchInput, ServiceSpec};
-use crate::db::services::{self as queries, ListFilter, Service};
+use crate::db::services::{self as queries, ListFilter};
 use crate::detect::Level;
 use crate::domain::Label;
+use crate::domain::Service;
 use crate::error::ApiError;
+use crate::http::params::slug_param;
+use crate::query::status::{ServiceView, Statuses, service_view, with_status};
 
 const ADMIN_BODY_LIMIT: usize = 16 * 1024;
 
@@ -113,7 +114,7 @@ async fn show(
 }
 
 /// Adds a service (admin).
-#[utoipa::path(post, path = "/v1/services", tag = "admin", request_body = crate::catalog::ServiceInput, security(("admin_token" = [])), responses((status = 201, body = crate::db::services::Service), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, body = crate::error::Problem, content_type = "application/problem+json"), (status = 409, body = crate::error::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/services", tag = "admin", request_body = crate::catalog::ServiceInput, security(("admin_token" = [])), responses((status = 201, body = crate::domain::Service), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, body = crate::error::Problem, content_type = "application/problem+json"), (status = 409, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn create(
     req: HttpRequest,
     payload: web::Payload,
@@ -130,7 +131,7 @@ async fn create(
 }
 
 /// Changes a service (admin).
-#[utoipa::path(patch, path = "/v1/services/{slug}", tag = "admin", params(("slug" = String, Path)), request_body = crate::catalog::ServicePatchInput, security(("admin_token" = [])), responses((status = 200, body = crate::db::services::Service), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(patch, path = "/v1/services/{slug}", tag = "admin", params(("slug" = String, Path)), request_body = crate::catalog::ServicePatchInput, security(("admin_token" = [])), responses((status = 200, body = crate::domain::Service), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn update(
     req: HttpRequest,
     path: web::Path<String>,
@@ -141,9 +142,14 @@ async fn update(
     let slug = slug_param(&path)?;
     let input: ServicePatchInput = read_json(&req, payload, ADMIN_BODY_LIMIT).await?;
     let patch = ServicePatch::parse(input).map_err(ApiError::Invalid)?;
-    let service = queries::update(&state.reads.db, slug.as_str(), &patch, state.reads.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No service {:?}.", slug.as_str())))?;
+    let service = queries::update(
+        &state.reads.db,
+        slug.as_str(),
+        &patch,
+        state.reads.clock.now(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("No service {:?}.", slug.as_str())))?;
     refresh(&state).await;
     Ok(HttpResponse::Ok().json(service))
 }
@@ -161,9 +167,14 @@ async fn archive(
         archived: Some(true),
         ..Default::default()
     };
-    queries::update(&state.reads.db, slug.as_str(), &patch, state.reads.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No service {:?}.", slug.as_str())))?;
+    queries::update(
+        &state.reads.db,
+        slug.as_str(),
+        &patch,
+        state.reads.clock.now(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("No service {:?}.", slug.as_str())))?;
     refresh(&state).await;
     Ok(HttpResponse::NoContent().finish())
 }

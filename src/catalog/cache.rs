@@ -7,8 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-use crate::db::services::Service;
-use crate::domain::{ProblemKind, ServiceSlug};
+use crate::domain::{ProblemKind, Service, ServiceSlug};
 
 /// What the report path needs to know about one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +23,24 @@ pub struct CatalogEntry {
     /// The whole row, so that reads naming a service answer from memory, also while
     /// PostgreSQL is away.
     pub service: Service,
+}
+
+impl CatalogEntry {
+    /// The entry for `service`; `None` for a row whose slug is not valid (the table's CHECK
+    /// keeps them out). Problem kinds that do not parse are left out.
+    pub fn of(service: &Service) -> Option<Self> {
+        Some(Self {
+            id: service.id,
+            slug: ServiceSlug::parse(&service.slug).ok()?,
+            problems: service
+                .problems
+                .iter()
+                .filter_map(|p| ProblemKind::parse(p).ok())
+                .collect(),
+            archived: service.archived,
+            service: service.clone(),
+        })
+    }
 }
 
 /// A swappable snapshot of the catalog; readers never wait on a refresh.

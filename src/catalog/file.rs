@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::spec::{ServiceInput, ServiceSpec};
-use crate::error::FieldError;
+use crate::domain::FieldError;
 
 /// The catalog shipped with downwatch, seeded into an empty database.
 pub const SHIPPED_CATALOG: &str = include_str!("../../catalog/services.toml");

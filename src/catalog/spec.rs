@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::domain::{DEFAULT_PROBLEMS, DisplayName, Label, ProblemKind, ServiceSlug};
-use crate::error::{FieldError, FieldErrors};
+use crate::domain::{FieldError, FieldErrors};
 
 /// A service definition as clients and catalog files write it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

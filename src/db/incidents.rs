@@ -6,8 +6,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use crate::domain::{Incident, Update};
 use crate::domain::{Counts, Level};
+pub use crate::domain::{Incident, Update};
 
 use super::pool::Db;
 use super::schema::{incident_updates, incidents};
@@ -126,7 +126,9 @@ fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>,
 }
 
 /// Converts rows joined with their service.
-fn convert_pairs(rows: Vec<(IncidentRow, ServiceRef)>) -> Result<Vec<(Incident, ServiceRef)>, StoreError> {
+fn convert_pairs(
+    rows: Vec<(IncidentRow, ServiceRef)>,
+) -> Result<Vec<(Incident, ServiceRef)>, StoreError> {
     rows.into_iter()
         .map(|(row, service)| Ok((Incident::try_from(row)?, service)))
         .collect()
@@ -194,7 +196,11 @@ pub async fn open_with_update(
 
 /// Records a change of an incident: the timeline entry and the incident's new state (level,
 /// peaks, totals, end) in one transaction.
-pub async fn record_change(db: &Db, incident: &Incident, update: &Update) -> Result<(), StoreError> {
+pub async fn record_change(
+    db: &Db,
+    incident: &Incident,
+    update: &Update,
+) -> Result<(), StoreError> {
     let mut pooled = db.conn().await?;
     let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
     let work = conn.transaction::<_, diesel::result::Error, _>(async |conn| {

@@ -4,79 +4,52 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::pool::{Db, query_error};
 use super::schema::services;
 use crate::catalog::{CatalogEntry, ServicePatch, ServiceSpec};
-use crate::domain::{ProblemKind, ServiceSlug};
+use crate::domain::ProblemKind;
+pub use crate::domain::Service;
 use crate::store::StoreError;
 
-/// A catalog row as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, utoipa::ToSchema)]
+/// A catalog row as stored (PostgreSQL arrays may hold NULLs; ours never do).
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = services)]
-pub struct Service {
-    /// Stable id.
-    pub id: Uuid,
-    /// Identifier in URLs and reports.
-    pub slug: String,
-    /// Display name.
-    pub name: String,
-    /// Category.
-    pub category: String,
-    /// Provider grouping related services.
-    pub provider: String,
-    /// Problem kinds people may report.
-    #[diesel(deserialize_as = Vec<Option<String>>)]
-    #[serde(serialize_with = "plain_strings")]
-    #[schema(value_type = Vec<String>)]
-    pub problems: ProblemList,
-    /// Archived services take no reports and are hidden from lists.
-    pub archived: bool,
-    /// When the service was added.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
+struct ServiceRow {
+    id: Uuid,
+    slug: String,
+    name: String,
+    category: String,
+    provider: String,
+    problems: Vec<Option<String>>,
+    archived: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
-/// Problem kinds of a service (PostgreSQL arrays may hold NULLs; ours never do).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProblemList(pub Vec<String>);
-
-impl From<Vec<Option<String>>> for ProblemList {
-    fn from(items: Vec<Option<String>>) -> Self {
-        Self(items.into_iter().flatten().collect())
+impl From<ServiceRow> for Service {
+    fn from(row: ServiceRow) -> Self {
+        Self {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            category: row.category,
+            provider: row.provider,
+            problems: row.problems.into_iter().flatten().collect(),
+            archived: row.archived,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
     }
 }
 
-fn plain_strings<S: serde::Serializer>(list: &ProblemList, s: S) -> Result<S::Ok, S::Error> {
-    list.0.serialize(s)
-}
-
-impl Service {
-    /// The slice of this row that the report path needs.
-    pub fn catalog_entry(&self) -> Option<CatalogEntry> {
-        Some(CatalogEntry {
-            id: self.id,
-            slug: ServiceSlug::parse(&self.slug).ok()?,
-            problems: self
-                .problems
-                .0
-                .iter()
-                .filter_map(|p| ProblemKind::parse(p).ok())
-                .collect(),
-            archived: self.archived,
-            service: self.clone(),
-        })
-    }
-
-    fn matches(&self, spec: &ServiceSpec) -> bool {
-        self.name == spec.name.as_str()
-            && self.category == spec.category.as_str()
-            && self.provider == spec.provider.as_str()
-            && self.problems.0 == problem_strings(&spec.problems)
-    }
+/// Whether `service` is already as `spec` defines it.
+fn matches(service: &Service, spec: &ServiceSpec) -> bool {
+    service.name == spec.name.as_str()
+        && service.category == spec.category.as_str()
+        && service.provider == spec.provider.as_str()
+        && service.problems == problem_strings(&spec.problems)
 }
 
 fn problem_strings(kinds: &[ProblemKind]) -> Vec<String> {
@@ -98,7 +71,7 @@ pub struct ListFilter {
 pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Service>, StoreError> {
     let mut conn = db.conn().await?;
     let mut query = services::table
-        .select(Service::as_select())
+        .select(ServiceRow::as_select())
         .order(services::slug)
         .into_boxed();
     if !filter.include_archived {
@@ -110,7 +83,8 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Service>, StoreErr
     if let Some(provider) = &filter.provider {
         query = query.filter(services::provider.eq(provider.clone()));
     }
-    db.timed(query.load(&mut conn)).await
+    let rows: Vec<ServiceRow> = db.timed(query.load(&mut conn)).await?;
+    Ok(rows.into_iter().map(Service::from).collect())
 }
 
 /// The service with `slug`, archived or not.
@@ -118,9 +92,11 @@ pub async fn find(db: &Db, slug: &str) -> Result<Option<Service>, StoreError> {
     let mut conn = db.conn().await?;
     let query = services::table
         .filter(services::slug.eq(slug))
-        .select(Service::as_select());
-    db.timed(async { query.first(&mut conn).await.optional() })
-        .await
+        .select(ServiceRow::as_select());
+    let row: Option<ServiceRow> = db
+        .timed(async { query.first(&mut conn).await.optional() })
+        .await?;
+    Ok(row.map(Service::from))
 }
 
 /// Why a service could not be added.
@@ -135,7 +111,11 @@ pub enum CreateError {
 }
 
 /// Adds a service, unless its slug is taken.
-pub async fn create(db: &Db, spec: &ServiceSpec, now: DateTime<Utc>) -> Result<Service, CreateError> {
+pub async fn create(
+    db: &Db,
+    spec: &ServiceSpec,
+    now: DateTime<Utc>,
+) -> Result<Service, CreateError> {
     let mut conn = db.conn().await?;
     match db.deadline(insert(&mut conn, spec, now)).await? {
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
@@ -181,9 +161,10 @@ async fn insert(
 ) -> QueryResult<Service> {
     diesel::insert_into(services::table)
         .values(NewRow::of(spec, now))
-        .returning(Service::as_returning())
-        .get_result(conn)
+        .returning(ServiceRow::as_returning())
+        .get_result::<ServiceRow>(conn)
         .await
+        .map(Service::from)
 }
 
 /// Inserts a service unless its slug exists; true if it was inserted.
@@ -229,13 +210,15 @@ pub async fn update(
     let mut conn = db.conn().await?;
     let query = diesel::update(services::table.filter(services::slug.eq(slug)))
         .set(changes)
-        .returning(Service::as_returning());
-    db.timed(async { query.get_result(&mut conn).await.optional() })
-        .await
+        .returning(ServiceRow::as_returning());
+    let row: Option<ServiceRow> = db
+        .timed(async { query.get_result(&mut conn).await.optional() })
+        .await?;
+    Ok(row.map(Service::from))
 }
 
 /// How an import changed the catalog.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ImportSummary {
     /// New services.
     pub inserted: usize,
@@ -257,9 +240,9 @@ pub async fn import(
     let work = conn.transaction::<_, DieselError, _>(async |conn| {
         let mut summary = ImportSummary::default();
         for spec in specs {
-            let existing: Option<Service> = services::table
+            let existing: Option<ServiceRow> = services::table
                 .filter(services::slug.eq(spec.slug.as_str()))
-                .select(Service::as_select())
+                .select(ServiceRow::as_select())
                 .for_update()
                 .first(conn)
                 .await
@@ -269,7 +252,7 @@ pub async fn import(
                 // row is then theirs, with the same definition.
                 None if insert_if_absent(conn, spec, now).await? => summary.inserted += 1,
                 None => summary.unchanged += 1,
-                Some(row) if row.matches(spec) => summary.unchanged += 1,
+                Some(row) if matches(&Service::from(row.clone()), spec) => summary.unchanged += 1,
                 Some(row) => {
                     diesel::update(services::table.find(row.id))
                         .set((
@@ -307,5 +290,5 @@ pub async fn catalog_entries(db: &Db) -> Result<Vec<CatalogEntry>, StoreError> {
         },
     )
     .await?;
-    Ok(all.iter().filter_map(Service::catalog_entry).collect())
+    Ok(all.iter().filter_map(CatalogEntry::of).collect())
 }

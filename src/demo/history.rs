@@ -16,8 +16,8 @@ use uuid::Uuid;
 use crate::db::bins::BinCounts;
 use crate::simulate::Scenario;
 use crate::simulate::shape::baseline_rate;
-use crate::windows::MinuteBucket;
 use crate::time::{BIN_MINUTES, align_down, minute_of, minute_start};
+use crate::windows::MinuteBucket;
 
 /// Normal volume before a scenario starts.
 #[derive(Debug, Default)]

@@ -10,6 +10,7 @@ mod incident;
 mod level;
 mod name;
 mod reporter;
+mod service;
 mod slug;
 
 pub use country::CountryCode;
@@ -21,6 +22,7 @@ pub use incident::{
 pub use level::Level;
 pub use name::DisplayName;
 pub use reporter::ReporterToken;
+pub use service::Service;
 pub use slug::{Label, ProblemKind, ServiceSlug};
 
 /// Problem kinds a service gets when its catalog entry names none.

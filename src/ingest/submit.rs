@@ -106,7 +106,11 @@ pub struct Ingest {
 
 impl Ingest {
     /// Validates, rate-limits and counts one report from `client_ip`.
-    pub async fn submit(&self, client_ip: IpAddr, body: ReportBody) -> Result<Submitted, SubmitError> {
+    pub async fn submit(
+        &self,
+        client_ip: IpAddr,
+        body: ReportBody,
+    ) -> Result<Submitted, SubmitError> {
         let report = self
             .validate(body)
             .inspect_err(|e| record_rejection(e.code()))?;
@@ -153,17 +157,20 @@ impl Ingest {
         let (Some(slug), Some(problem)) = (slug, problem) else {
             unreachable!("required fields are present when no error was recorded");
         };
-        let unknown = |detail: String| SubmitError::UnknownService(FieldError::new("service", detail));
+        let unknown =
+            |detail: String| SubmitError::UnknownService(FieldError::new("service", detail));
         let service = match self.catalog.get(slug.as_str()) {
             Some(entry) if !entry.archived => entry,
             Some(_) => {
                 return Err(unknown(format!(
-                    "{slug:?} is archived and takes no reports"
+                    "{:?} is archived and takes no reports",
+                    slug.as_str()
                 )));
             }
             None => {
                 return Err(unknown(format!(
-                    "{slug:?} is not in the catalog; GET /v1/services lists them"
+                    "{:?} is not in the catalog; GET /v1/services lists them",
+                    slug.as_str()
                 )));
             }
         };
@@ -172,7 +179,8 @@ impl Ingest {
             return Err(SubmitError::Invalid(vec![FieldError::new(
                 "problem",
                 format!(
-                    "{problem:?} is not a problem kind of {slug}; use one of: {}",
+                    "{:?} is not a problem kind of {slug}; use one of: {}",
+                    problem.as_str(),
                     allowed.join(", ")
                 ),
             )]));

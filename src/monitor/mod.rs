@@ -11,7 +11,6 @@
 //! all, as they happened. Any other failed write drops the tracker; the next tick rebuilds it
 //! from storage and catches up.
 
-
 pub mod rollup;
 mod tracker;
 
@@ -23,7 +22,6 @@ use chrono::TimeDelta;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-
 pub use tracker::{Change, Pending, Status, Tracker};
 
 use crate::catalog::CatalogCache;
@@ -34,10 +32,10 @@ use crate::detect::Params;
 use crate::domain::{
     Incident, IncidentEvent, LevelEvent, LiveEvent, PeakEvent, PeakKind, ServiceSlug, Update,
 };
-use crate::store::StoreError;
 use crate::events::Events;
-use crate::windows::{Lease, Windows};
+use crate::store::StoreError;
 use crate::time::{minute_of, minute_start};
+use crate::windows::{Lease, Windows};
 
 /// Days of PostgreSQL history a tracker learns from before replaying Redis minutes.
 const HISTORY_DAYS: i64 = 28;

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Counts, Incident, Update, UpdateKind};
 use crate::detect::{Detector, Level, Params};
-use crate::windows::MinuteBucket;
+use crate::domain::{Counts, Incident, Update, UpdateKind};
 use crate::time::{BIN_MINUTES, align_down, minute_start};
+use crate::windows::MinuteBucket;
 
 /// A service's status as the monitor last saw it; what dashboards show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

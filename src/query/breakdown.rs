@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::history::{Dimension, totals};
 use super::points::Step;
 use super::{QueryError, Reads};
-use crate::db::services::Service;
+use crate::domain::Service;
 use crate::domain::ServiceSlug;
 use crate::time::align_down;
 

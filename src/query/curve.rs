@@ -113,9 +113,7 @@ pub async fn load(
     let whole_minutes = (size < BIN_MINUTES).then(|| align_down(from, BIN_MINUTES));
     let seam = reads.seam(reads.redis_floor(), whole_minutes).await?;
     let data_from = align_down(from - WARM_UP_DAYS * 1440, size.max(BIN_MINUTES));
-    let counts = reads
-        .totals(service.id, slug, data_from, to, seam)
-        .await?;
+    let counts = reads.totals(service.id, slug, data_from, to, seam).await?;
     let series = counts.per_step(data_from, to, request.step);
     Ok(Curve {
         slug: service.slug,

@@ -85,8 +85,13 @@ pub async fn spans(
     service_id: Uuid,
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<(chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)>, QueryError>
-{
+) -> Result<
+    Vec<(
+        chrono::DateTime<chrono::Utc>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )>,
+    QueryError,
+> {
     Ok(stored::for_service_between(&reads.db, service_id, from, to)
         .await?
         .into_iter()

@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::catalog::CatalogCache;
 use crate::clock::SharedClock;
 use crate::db::Db;
-use crate::db::services::Service;
+use crate::domain::Service;
 use crate::domain::{FieldError, ServiceSlug};
 use crate::store::StoreError;
 use crate::time::minute_of;

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{QueryError, Reads};
-use crate::db::services::Service;
 use crate::detect::Level;
+use crate::domain::Service;
 use crate::domain::ServiceSlug;
 use crate::monitor::Status;
 

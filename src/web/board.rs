@@ -12,12 +12,12 @@ use uuid::Uuid;
 
 use super::layout::{self, Head, TimeFormat, badge, category_label, sentence, time};
 use super::{Framing, PageError, View, html as respond, spark};
-use crate::http::AppState;
-use crate::query::sparks;
-use crate::query::status::{ServiceView, Statuses, problems_first, with_status};
 use crate::detect::Level;
 use crate::domain::ServiceSlug;
+use crate::http::AppState;
 use crate::query::headline::status_pieces;
+use crate::query::sparks;
+use crate::query::status::{ServiceView, Statuses, problems_first, with_status};
 
 #[derive(Deserialize)]
 pub struct BoardQuery {

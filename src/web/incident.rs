@@ -11,14 +11,14 @@ use uuid::Uuid;
 
 use super::layout::{self, Head, TimeFormat, badge, country_label, problem_label, time};
 use super::{Framing, PageError, View, html as respond, not_found};
-use crate::http::AppState;
 use crate::db::incidents::ServiceRef;
 use crate::domain::{Counts, Incident, Update};
+use crate::http::AppState;
 use crate::query::curve::incident_range;
 use crate::query::headline::incident_headline;
+use crate::query::headline::{headline_pieces, incident_facts, thousands};
 use crate::query::incidents::{self, IncidentDetail};
 use crate::query::{QueryError, Reads};
-use crate::query::headline::{headline_pieces, incident_facts, thousands};
 
 #[derive(Deserialize)]
 pub struct IncidentQuery {
@@ -50,7 +50,10 @@ pub async fn find(state: &AppState, raw: &str) -> Result<(Incident, ServiceRef),
 
 /// The headline with its times marked up.
 pub fn headline(incident: &Incident, service_name: &str, view: &View) -> Markup {
-    layout::sentence(&headline_pieces(&incident_facts(incident, service_name)), view)
+    layout::sentence(
+        &headline_pieces(&incident_facts(incident, service_name)),
+        view,
+    )
 }
 
 /// `45 min`, `5 h 31 min`, `2 d 3 h`.

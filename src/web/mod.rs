@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::Markup;
 
-use crate::http::AppState;
 use crate::error::ApiError;
+use crate::http::AppState;
 
 /// What pages may load: their own scripts, styles and images (and `data:` images), requests
 /// to their own origin (the report button, live events); forms post only to their origin.

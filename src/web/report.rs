@@ -14,10 +14,10 @@ use serde::Deserialize;
 
 use super::layout::problem_label;
 use super::{PageError, not_found};
-use crate::http::AppState;
-use crate::db::services::Service;
+use crate::domain::Service;
 use crate::domain::ServiceSlug;
 use crate::error::{ApiError, retry_after_secs};
+use crate::http::AppState;
 use crate::ingest::{ReportBody, SubmitError};
 
 /// What happened to a report, as the page tells it.
@@ -96,7 +96,7 @@ pub fn report_section(service: &Service, outcome: Option<&Outcome>) -> Markup {
                     fieldset #report-kinds .kinds {
                         legend { "What is not working?" }
                         div.kind-list {
-                            @for problem in &service.problems.0 {
+                            @for problem in &service.problems {
                                 button.kind type="submit" name="problem" value=(problem) { (problem_label(problem)) }
                             }
                         }

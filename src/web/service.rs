@@ -10,12 +10,12 @@ use super::incident::{incident_item, share_bar};
 use super::layout::{self, Head, badge, category_label, country_label, problem_label, sentence};
 use super::report::{Outcome, report_section};
 use super::{Framing, PageError, View, html as respond, not_found};
+use crate::domain::ServiceSlug;
 use crate::http::AppState;
 use crate::query::breakdown::top_totals;
+use crate::query::headline::{status_pieces, thousands};
 use crate::query::status::{ServiceView, service_view};
 use crate::query::{QueryError, incidents};
-use crate::domain::ServiceSlug;
-use crate::query::headline::{status_pieces, thousands};
 use crate::time::minute_of;
 
 /// Incidents the page lists.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::StoreError;
 use super::RedisConn;
+use crate::store::StoreError;
 
 /// One instance's claim on the lease.
 #[derive(Clone)]

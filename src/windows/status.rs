@@ -9,7 +9,10 @@ const STATUS_TTL_SECONDS: u64 = 15 * 60;
 
 impl Windows {
     /// Stores JSON statuses, one per service, in one round trip.
-    pub async fn write_statuses(&self, statuses: &[(ServiceSlug, String)]) -> Result<(), StoreError> {
+    pub async fn write_statuses(
+        &self,
+        statuses: &[(ServiceSlug, String)],
+    ) -> Result<(), StoreError> {
         if statuses.is_empty() {
             return Ok(());
         }

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::keys::KeySchema;
-use crate::time::{minute_of, minute_start};
 use super::redis_conn::RedisConn;
 use crate::domain::{CountryCode, ProblemKind, ServiceSlug};
 use crate::store::StoreError;
+use crate::time::{minute_of, minute_start};
 
 /// One minute of one service's reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -67,7 +67,9 @@ pub async fn store(
         let mut resolved = stored.clone();
         resolved.ended_at = Some(ended);
         resolved.level = Level::Normal;
-        incidents::save(&app.state.reads.db, &resolved).await.unwrap();
+        incidents::save(&app.state.reads.db, &resolved)
+            .await
+            .unwrap();
         incidents::add_update(
             &app.state.reads.db,
             stored.id,

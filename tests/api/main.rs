@@ -3,6 +3,10 @@
 //! Every test spawns its own instance (`helpers::TestApp`) with its own database, its own Redis
 //! key prefix and a manual clock, so tests run in parallel and never sleep.
 
+// A test binary in a folder finds `tests/common` only by its path.
+#[path = "../common/mod.rs"]
+mod common;
+
 mod bootstrap;
 mod breakdown;
 mod browser;
@@ -11,7 +15,6 @@ mod curve;
 mod errors;
 mod events;
 mod floods;
-mod helpers;
 mod hostile;
 mod incidents;
 mod interop;
@@ -24,9 +27,6 @@ mod schema;
 mod security;
 mod services;
 mod simulate;
-#[expect(
-    dead_code,
-    reason = "shared with the fault tests, which use the rest of it"
-)]
-mod sse;
 mod status;
+
+use common::{helpers, sse};

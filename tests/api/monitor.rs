@@ -130,10 +130,7 @@ async fn reports_open_escalate_and_resolve_one_incident_across_a_restart() {
         voice >= 900 && voice > incident.problem_counts.get("login").copied().unwrap_or(0),
         "{incident:?}"
     );
-    assert!(
-        incident.country_counts["KR"]
-            > incident.country_counts["US"]
-    );
+    assert!(incident.country_counts["KR"] > incident.country_counts["US"]);
 
     let timeline = incidents::timeline(&app.state.reads.db, incident.id)
         .await
@@ -168,7 +165,9 @@ async fn rollups_match_the_minutes_are_idempotent_and_survive_an_emptied_redis()
     }
     let from = seed_onset() - TimeDelta::hours(1);
     let to = app.clock.now();
-    let stored = bins::totals(&app.state.reads.db, sora, from, to).await.unwrap();
+    let stored = bins::totals(&app.state.reads.db, sora, from, to)
+        .await
+        .unwrap();
     let minutes = app
         .get("/v1/services/sora/minutes?from=2025-06-10T06:30:00Z")
         .await;
@@ -186,7 +185,9 @@ async fn rollups_match_the_minutes_are_idempotent_and_survive_an_emptied_redis()
     // Again: nothing changes.
     monitor.tick().await.unwrap();
     assert_eq!(
-        bins::totals(&app.state.reads.db, sora, from, to).await.unwrap(),
+        bins::totals(&app.state.reads.db, sora, from, to)
+            .await
+            .unwrap(),
         stored
     );
 
@@ -203,7 +204,9 @@ async fn rollups_match_the_minutes_are_idempotent_and_survive_an_emptied_redis()
     next_minute(&app, &monitor).await;
     next_minute(&app, &monitor).await;
     assert_eq!(
-        bins::totals(&app.state.reads.db, sora, from, to).await.unwrap(),
+        bins::totals(&app.state.reads.db, sora, from, to)
+            .await
+            .unwrap(),
         stored
     );
 }

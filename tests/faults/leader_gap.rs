@@ -68,7 +68,7 @@ async fn a_new_leader_after_minutes_without_one_counts_and_writes_what_happened_
         (
             i.started_at,
             i.ended_at,
-            i.highest_level.clone(),
+            i.highest_level,
             i.peak_at,
             i.peak_minute_count,
             i.peak_bin_at,
@@ -79,7 +79,7 @@ async fn a_new_leader_after_minutes_without_one_counts_and_writes_what_happened_
     assert_eq!(facts(&f), facts(&c), "\n{f:?}\n{c:?}");
     let steps = |t: &[incidents::Update]| -> Vec<_> {
         t.iter()
-            .map(|u| (u.at, u.kind.clone(), u.level.clone(), u.reports))
+            .map(|u| (u.at, u.kind, u.level, u.reports))
             .collect()
     };
     assert_eq!(steps(&ft), steps(&ct), "the same timeline");

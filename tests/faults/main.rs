@@ -6,13 +6,12 @@
 //! of the test's own between downwatch and the shared server. Process faults run the real
 //! binary. The shared Redis and PostgreSQL are never stopped.
 
-#[path = "../api/helpers.rs"]
-#[expect(
-    dead_code,
-    reason = "shared with the api tests; these tests use only part of it"
-)]
-mod helpers;
+// A test binary in a folder finds `tests/common` only by its path.
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
+
+use common::{helpers, sse};
 
 mod instances;
 mod leader_gap;

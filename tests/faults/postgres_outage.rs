@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use downwatch::clock::Clock;
 use downwatch::db::{bins, incidents};
-use downwatch::store::StoreError;
 use downwatch::monitor::{Monitor, TickReport};
+use downwatch::store::StoreError;
 use serde_json::json;
 
 use crate::helpers::TestApp;
@@ -174,8 +174,8 @@ async fn without_postgresql_ingest_goes_on_and_incidents_and_rollups_catch_up_wi
         (
             i.started_at,
             i.ended_at,
-            i.level.clone(),
-            i.highest_level.clone(),
+            i.level,
+            i.highest_level,
             i.peak_at,
             i.peak_minute_count,
             i.peak_bin_at,

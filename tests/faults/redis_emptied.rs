@@ -9,8 +9,8 @@ use downwatch::clock::Clock;
 use downwatch::db::incidents;
 use downwatch::domain::ServiceSlug;
 use downwatch::monitor::Monitor;
-use downwatch::windows::MinuteBucket;
 use downwatch::time::{align_down, minute_of, minute_start};
+use downwatch::windows::MinuteBucket;
 use serde_json::Value;
 
 use crate::helpers::TestApp;

@@ -5,8 +5,7 @@
 pub mod own_redis;
 pub mod pg_proxy;
 pub mod process;
-#[path = "../../api/sse.rs"]
-pub mod sse;
+pub(crate) use crate::sse;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -270,8 +269,8 @@ pub async fn seed(
     to: i64,
     per_minute: impl Fn(i64) -> u64,
 ) {
-    use downwatch::windows::MinuteBucket;
     use downwatch::time::minute_start;
+    use downwatch::windows::MinuteBucket;
     let buckets: Vec<MinuteBucket> = (from..to)
         .map(|m| MinuteBucket {
             t: minute_start(m),

@@ -6,10 +6,10 @@ use actix_web::web;
 use awc::http::StatusCode;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::RunQueryDsl;
-use downwatch::http::AppState;
 use downwatch::app::{Application, StartOptions};
 use downwatch::clock::ManualClock;
 use downwatch::config::Settings;
+use downwatch::http::AppState;
 use serde_json::Value;
 
 /// The admin token test apps use unless told otherwise.
