@@ -32,6 +32,8 @@ struct IncidentRow {
     problem_counts: serde_json::Value,
     country_counts: serde_json::Value,
     updated_at: DateTime<Utc>,
+    began_at: DateTime<Utc>,
+    evidence: Option<serde_json::Value>,
 }
 
 impl From<&Incident> for IncidentRow {
@@ -52,6 +54,8 @@ impl From<&Incident> for IncidentRow {
             problem_counts: serde_json::json!(i.problem_counts),
             country_counts: serde_json::json!(i.country_counts),
             updated_at: i.updated_at,
+            began_at: i.began_at,
+            evidence: i.evidence.map(|e| serde_json::json!(e)),
         }
     }
 }
@@ -90,6 +94,12 @@ impl TryFrom<IncidentRow> for Incident {
             baseline_at_peak: row.baseline_at_peak,
             total_reports: row.total_reports,
             updated_at: row.updated_at,
+            began_at: row.began_at,
+            evidence: row
+                .evidence
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| corrupt("incident row", format!("{}: evidence: {e}", row.id)))?,
         })
     }
 }

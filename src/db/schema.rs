@@ -37,6 +37,8 @@ diesel::table! {
         problem_counts -> Jsonb,
         country_counts -> Jsonb,
         updated_at -> Timestamptz,
+        began_at -> Timestamptz,
+        evidence -> Nullable<Jsonb>,
     }
 }
 

@@ -6,6 +6,7 @@ use super::level::{Hysteresis, Level, LevelMachine};
 use super::noise::{Verdict, Window};
 use super::params::Params;
 use super::profile::{Position, Profile};
+use crate::domain::Evidence;
 
 /// The detector's reading of one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,6 +23,13 @@ pub struct Point {
     pub level: Level,
     /// True on the step where the level leaves `normal`: an incident opens.
     pub alarm: bool,
+    /// On an alarm: the estimated start of the rise (Unix seconds), looking back from the alarm.
+    pub onset: Option<i64>,
+    /// On an alarm: the window that gave the evidence, and how unlikely it was.
+    pub evidence: Option<Evidence>,
+    /// On an alarm: the rise came back soon after the last incident resolved, so that incident
+    /// continues rather than a new one opening.
+    pub reopen: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +62,8 @@ pub struct Detector {
     /// Whether a report has been seen: steps before the first are not history (the service,
     /// or the data, is new).
     started: bool,
+    /// When the last incident resolved, for the reopening rule.
+    resolved_at: Option<i64>,
 }
 
 /// Weekday factors learn only after this much history (three days), once the daily shape holds.
@@ -88,6 +98,23 @@ impl Ratio {
     fn learn(&mut self, keep: f64, seen: f64, predicted: f64) {
         self.seen = self.seen * keep + seen;
         self.predicted = self.predicted * keep + predicted;
+    }
+}
+
+/// The chance that a standard normal variable exceeds `z` (Abramowitz and Stegun 7.1.26,
+/// absolute error below 1.5e-7).
+fn upper_tail(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erfc = poly * (-x * x).exp();
+    if z >= 0.0 {
+        erfc / 2.0
+    } else {
+        1.0 - erfc / 2.0
     }
 }
 
@@ -137,6 +164,7 @@ impl Detector {
             incident_minutes: 0.0,
             last_t: None,
             started: false,
+            resolved_at: None,
         }
     }
 
@@ -170,6 +198,9 @@ impl Detector {
             upper: self.upper(expected),
             level: self.machine.level(),
             alarm: false,
+            onset: None,
+            evidence: None,
+            reopen: false,
         }
     }
 
@@ -264,14 +295,51 @@ impl Detector {
         }
         self.steps_seen += 1.0;
         self.minutes_seen += self.step_minutes;
+        let alarm = before == Level::Normal && level != Level::Normal;
+        let reopen = alarm
+            && self
+                .resolved_at
+                .is_some_and(|at| (t - at) as f64 <= self.params.reopen_minutes * 60.0);
+        if before != Level::Normal && level == Level::Normal {
+            self.resolved_at = Some(t);
+        }
         Point {
             t,
             value,
             baseline: expected,
             upper,
             level,
-            alarm: before == Level::Normal && level != Level::Normal,
+            alarm,
+            onset: alarm.then(|| self.onset(t)),
+            evidence: alarm.then(|| self.strongest(verdicts)).flatten(),
+            reopen,
         }
+    }
+
+    /// Where the rise that alarmed at `now` began: the first step of the run of steps above
+    /// their expectation that ends at `now`, within the remembered history.
+    fn onset(&self, now: i64) -> i64 {
+        self.history
+            .iter()
+            .rev()
+            .take_while(|s| s.value > s.expected)
+            .last()
+            .map_or(now, |s| s.t)
+    }
+
+    /// The window with the strongest evidence, as an incident records it.
+    fn strongest(&self, verdicts: &[Verdict]) -> Option<Evidence> {
+        let (window, verdict) = self
+            .windows
+            .iter()
+            .zip(verdicts)
+            .max_by(|a, b| a.1.z.total_cmp(&b.1.z))?;
+        Some(Evidence {
+            window_minutes: (window.steps as f64 * self.step_minutes).round() as u32,
+            observed: verdict.seen,
+            expected: verdict.expected,
+            probability: upper_tail(verdict.z),
+        })
     }
 
     fn remember(&mut self, t: i64, value: f64, expected: f64) {

@@ -38,6 +38,8 @@ pub struct Params {
     pub resolve_minutes: f64,
     /// History needed before any alarm (cold start), in minutes.
     pub warmup_minutes: f64,
+    /// An alarm this soon (minutes) after an incident resolved continues that incident.
+    pub reopen_minutes: f64,
     /// An incident longer than this is taken to be the new normal: the baseline is reset.
     pub max_incident_hours: f64,
 }
@@ -61,6 +63,7 @@ impl Default for Params {
             deescalate_minutes: 10.0,
             resolve_minutes: 20.0,
             warmup_minutes: 60.0,
+            reopen_minutes: 30.0,
             max_incident_hours: 24.0,
         }
     }

@@ -22,6 +22,8 @@ pub struct Incident {
     pub id: Uuid,
     /// The service.
     pub service_id: Uuid,
+    /// Where the rise began: the detector's estimate, looking back from the alarm.
+    pub began_at: DateTime<Utc>,
     /// The minute the incident opened (when the rise was detected).
     pub started_at: DateTime<Utc>,
     /// First minute back at normal; `None` while open.
@@ -48,6 +50,22 @@ pub struct Incident {
     pub country_counts: Counts,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Why it opened; `None` for incidents recorded before evidence was kept.
+    pub evidence: Option<Evidence>,
+}
+
+/// Why an incident opened: in the window that gave the strongest evidence, how many reports
+/// came and how many were expected, and how likely that many or more would be by chance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Evidence {
+    /// The window's length, in minutes.
+    pub window_minutes: u32,
+    /// Reports in the window.
+    pub observed: f64,
+    /// Reports the baseline expected in it.
+    pub expected: f64,
+    /// The chance of at least `observed` reports under the service's usual noise.
+    pub probability: f64,
 }
 
 impl Incident {
@@ -69,6 +87,8 @@ pub enum UpdateKind {
     Deescalated,
     /// Back to normal: the incident ended.
     Resolved,
+    /// It came back soon after resolving: the same incident continues.
+    Reopened,
 }
 
 impl UpdateKind {
@@ -79,6 +99,7 @@ impl UpdateKind {
             Self::Escalated => "escalated",
             Self::Deescalated => "deescalated",
             Self::Resolved => "resolved",
+            Self::Reopened => "reopened",
         }
     }
 }
@@ -98,6 +119,7 @@ impl FromStr for UpdateKind {
             "escalated" => Ok(Self::Escalated),
             "deescalated" => Ok(Self::Deescalated),
             "resolved" => Ok(Self::Resolved),
+            "reopened" => Ok(Self::Reopened),
             other => Err(format!("unknown update kind {other:?}")),
         }
     }
@@ -229,7 +251,9 @@ impl LiveEvent {
             Self::Incident(e) => match e.kind {
                 UpdateKind::Opened => EventKind::IncidentOpened,
                 UpdateKind::Resolved => EventKind::IncidentResolved,
-                UpdateKind::Escalated | UpdateKind::Deescalated => EventKind::IncidentUpdated,
+                UpdateKind::Escalated | UpdateKind::Deescalated | UpdateKind::Reopened => {
+                    EventKind::IncidentUpdated
+                }
             },
             Self::Peak(_) => EventKind::IncidentUpdated,
             Self::Level(_) => EventKind::ServiceLevel,
@@ -258,6 +282,7 @@ mod tests {
             UpdateKind::Escalated,
             UpdateKind::Deescalated,
             UpdateKind::Resolved,
+            UpdateKind::Reopened,
         ] {
             assert_eq!(kind.as_str().parse::<UpdateKind>(), Ok(kind));
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());

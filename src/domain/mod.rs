@@ -16,8 +16,8 @@ mod slug;
 pub use country::CountryCode;
 pub use fields::{FieldError, FieldErrors};
 pub use incident::{
-    Counts, EventKind, Incident, IncidentEvent, LevelEvent, LiveEvent, PeakEvent, PeakKind, Update,
-    UpdateKind,
+    Counts, EventKind, Evidence, Incident, IncidentEvent, LevelEvent, LiveEvent, PeakEvent,
+    PeakKind, Update, UpdateKind,
 };
 pub use level::Level;
 pub use name::DisplayName;

@@ -256,6 +256,7 @@ impl Tracker {
         Incident {
             id: Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, 0)),
             service_id: self.service_id,
+            began_at: at,
             started_at: at,
             ended_at: None,
             level,
@@ -269,6 +270,7 @@ impl Tracker {
             problem_counts: Counts::new(),
             country_counts: Counts::new(),
             updated_at: at,
+            evidence: None,
         }
     }
 

@@ -23,10 +23,16 @@ async fn migrations_run_down_and_up_again() {
     })
     .await
     .unwrap();
-    assert_eq!(reapplied, MIGRATIONS_COUNT);
+    assert_eq!(reapplied, migration_directories());
 }
 
-const MIGRATIONS_COUNT: usize = 3;
+/// Every migration shipped in `migrations/`, so a new one is covered without editing this test.
+fn migration_directories() -> usize {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().join("up.sql").exists())
+        .count()
+}
 
 #[actix_web::test]
 async fn importing_a_catalog_twice_changes_nothing_the_second_time() {

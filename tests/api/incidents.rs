@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use downwatch::db::incidents::{self, Incident, Update};
 use downwatch::detect::Level;
-use downwatch::domain::Counts;
+use downwatch::domain::{Counts, Evidence};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -24,6 +24,7 @@ pub async fn store(
     let incident = Incident {
         id: Uuid::now_v7(),
         service_id,
+        began_at: started - TimeDelta::minutes(4),
         started_at: started,
         ended_at: None,
         level: Level::Outage,
@@ -37,6 +38,12 @@ pub async fn store(
         problem_counts: counts(&[("voice-mode", 6000), ("login", 2000), ("app", 1000)]),
         country_counts: counts(&[("US", 5000), ("KR", 4000)]),
         updated_at: started,
+        evidence: Some(Evidence {
+            window_minutes: 5,
+            observed: 412.0,
+            expected: 31.5,
+            probability: 1e-12,
+        }),
     };
     let (stored, created) = incidents::open_or_resume(&app.state.reads.db, &incident)
         .await
