@@ -189,7 +189,7 @@ async fn incident_svg(reads: &Reads, id: uuid::Uuid, zone: Tz) -> Result<Rendere
         attribution: ATTRIBUTION.to_owned(),
         bars: bars(
             &curve,
-            &[(incident.started_at, incident.ended_at)],
+            &[(incident.began_at, incident.ended_at)],
             reads.clock.now(),
         ),
     };

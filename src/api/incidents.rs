@@ -52,7 +52,7 @@ pub struct IncidentSummary {
     service: ServiceRef,
     /// `open` or `resolved`.
     state: IncidentState,
-    /// From its start to its end (or now).
+    /// From its onset to its end (or now).
     duration_minutes: i64,
 }
 
@@ -65,7 +65,7 @@ impl IncidentSummary {
             } else {
                 IncidentState::Resolved
             },
-            duration_minutes: (end - incident.started_at).num_minutes().max(0),
+            duration_minutes: (end - incident.began_at).num_minutes().max(0),
             incident,
             service,
         }

@@ -88,7 +88,7 @@ async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
                 "resolved_at": null,
                 "impact": if outage { "major" } else { "minor" },
                 "shortlink": format!("/v1/incidents/{}", incident.id),
-                "started_at": incident.started_at,
+                "started_at": incident.began_at,
                 "page_id": "downwatch",
                 "incident_updates": [],
                 "components": component.into_iter().collect::<Vec<_>>(),

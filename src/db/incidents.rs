@@ -16,6 +16,8 @@ use crate::store::StoreError;
 /// An incident row as stored: levels as text, counts as JSON objects.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = incidents)]
+// A reopened incident writes its end back to NULL.
+#[diesel(treat_none_as_null = true)]
 struct IncidentRow {
     id: Uuid,
     service_id: Uuid,

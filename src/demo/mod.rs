@@ -342,7 +342,8 @@ fn print_summary(
             |t| format!("resolved {}", local(t, zone)),
         );
         println!(
-            "  {slug:<12} opened {}, highest {}, peak {} reports in 15 min, {ended}  {base_url}/incidents/{}",
+            "  {slug:<12} rose from {}, detected {}, highest {}, peak {} reports in 15 min, {ended}  {base_url}/incidents/{}",
+            local(incident.began_at, zone),
             local(incident.started_at, zone),
             incident.highest_level,
             incident.peak_bin_count,

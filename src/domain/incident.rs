@@ -197,7 +197,9 @@ pub struct IncidentEvent {
     pub level: Level,
     /// When it changed.
     pub at: DateTime<Utc>,
-    /// When the incident opened.
+    /// Where the rise began (the detector's estimate).
+    pub began_at: DateTime<Utc>,
+    /// When the incident opened (the rise was detected).
     pub started_at: DateTime<Utc>,
     /// When it ended, once resolved.
     pub ended_at: Option<DateTime<Utc>>,

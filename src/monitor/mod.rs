@@ -271,6 +271,7 @@ impl Monitor {
             kind: update.kind,
             level: update.level,
             at: update.at,
+            began_at: incident.began_at,
             started_at: incident.started_at,
             ended_at: incident.ended_at,
             peak_bin_count: incident.peak_bin_count,
@@ -308,7 +309,7 @@ impl Monitor {
                     self.announce(&stored, &update, slug).await;
                 }
             }
-            Change::Changed(update) | Change::Resolved(update) => {
+            Change::Changed(update) | Change::Reopened(update) | Change::Resolved(update) => {
                 incidents::record_change(&self.db, &incident, &update).await?;
                 tracing::info!(incident.id = %incident.id, kind = %update.kind, level = %update.level, "incident update");
                 self.announce(&incident, &update, slug).await;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::detect::{Detector, Level, Params};
+use crate::detect::{Detector, Level, Params, Point};
 use crate::domain::{Counts, Incident, Update, UpdateKind};
 use crate::time::{BIN_MINUTES, align_down, minute_start};
 use crate::windows::MinuteBucket;
@@ -38,8 +38,19 @@ pub enum Change {
     Opened(Update),
     /// The level went up or down while open.
     Changed(Update),
+    /// The incident that had just resolved came back: it continues.
+    Reopened(Update),
     /// The incident resolved.
     Resolved(Update),
+}
+
+impl Change {
+    /// The timeline entry the change writes.
+    pub fn update(&self) -> &Update {
+        match self {
+            Self::Opened(u) | Self::Changed(u) | Self::Reopened(u) | Self::Resolved(u) => u,
+        }
+    }
 }
 
 /// A change not yet written, with the incident as it stood right after it.
@@ -71,7 +82,14 @@ pub struct Tracker {
     pub pending: std::collections::VecDeque<Pending>,
     /// The incident and peak bin count last written, to announce a new peak once.
     pub written_peak: Option<(Uuid, i32)>,
+    /// The last incident that resolved, which a rise soon after continues.
+    last_resolved: Option<Incident>,
+    /// The last hour of minutes, so an incident counts its reports from its onset.
+    lookback: std::collections::VecDeque<(i64, MinuteBucket)>,
 }
+
+/// How far back from its alarm an incident's onset may lie.
+const ONSET_LOOKBACK_MINUTES: i64 = 60;
 
 impl Tracker {
     /// A tracker for `service_id` that will observe minutes from `first_minute` on.
@@ -88,6 +106,8 @@ impl Tracker {
             level_since: first_minute,
             pending: std::collections::VecDeque::new(),
             written_peak: None,
+            last_resolved: None,
+            lookback: std::collections::VecDeque::with_capacity(ONSET_LOOKBACK_MINUTES as usize),
         }
     }
 
@@ -170,14 +190,70 @@ impl Tracker {
             reports: bucket.total.min(i32::MAX as u64) as i32,
             baseline: point.baseline,
         };
-        if point.alarm {
-            self.incident = Some(self.new_incident(minute, point.level));
-            self.record(minute, bucket);
-            return Some(Change::Opened(update(UpdateKind::Opened, point.level)));
+        let change = if point.alarm {
+            Some(self.alarm(minute, bucket, &point, update))
+        } else {
+            self.follow(minute, bucket, point.level, previous_change, update)
+        };
+        if self.lookback.len() == ONSET_LOOKBACK_MINUTES as usize {
+            self.lookback.pop_front();
         }
+        self.lookback.push_back((minute, bucket.clone()));
+        change
+    }
+
+    /// An alarm: the last incident continues if it resolved moments ago, otherwise a new one
+    /// opens, counting its reports from the onset the detector estimated.
+    fn alarm(
+        &mut self,
+        minute: i64,
+        bucket: &MinuteBucket,
+        point: &Point,
+        update: impl Fn(UpdateKind, Level) -> Update,
+    ) -> Change {
+        if point.reopen
+            && let Some(mut incident) = self.last_resolved.take()
+        {
+            incident.ended_at = None;
+            incident.level = point.level;
+            incident.highest_level = incident.highest_level.max(point.level);
+            self.incident = Some(incident);
+            self.record(minute, bucket);
+            return Change::Reopened(update(UpdateKind::Reopened, point.level));
+        }
+        let onset = point
+            .onset
+            .map_or(minute, |t| t.div_euclid(60))
+            .clamp(minute - ONSET_LOOKBACK_MINUTES, minute);
+        let mut incident = self.new_incident(minute, point.level);
+        incident.began_at = minute_start(onset);
+        incident.evidence = point.evidence;
+        self.incident = Some(incident);
+        let before: Vec<(i64, MinuteBucket)> = self
+            .lookback
+            .iter()
+            .filter(|(m, _)| *m >= onset)
+            .cloned()
+            .collect();
+        for (earlier, counts) in &before {
+            self.count(*earlier, counts);
+        }
+        self.record(minute, bucket);
+        Change::Opened(update(UpdateKind::Opened, point.level))
+    }
+
+    /// A step with no alarm: an open incident changes level, resolves, or goes on.
+    fn follow(
+        &mut self,
+        minute: i64,
+        bucket: &MinuteBucket,
+        level: Level,
+        previous_change: i64,
+        update: impl Fn(UpdateKind, Level) -> Update,
+    ) -> Option<Change> {
         let incident = self.incident.as_mut()?;
         let before = incident.level;
-        if point.level == Level::Normal {
+        if level == Level::Normal {
             // It ended when the quiet that resolved it began (not when the quiet was confirmed),
             // though never before its last change of level, so the timeline stays in order.
             let quiet_minutes = i64::from(self.detector.quiet_steps().max(1)) - 1;
@@ -193,18 +269,18 @@ impl Tracker {
             return Some(Change::Resolved(entry));
         }
         self.record(minute, bucket);
-        if point.level == before {
+        if level == before {
             return None;
         }
         let incident = self.incident.as_mut()?;
-        incident.level = point.level;
-        incident.highest_level = incident.highest_level.max(point.level);
-        let kind = if point.level > before {
+        incident.level = level;
+        incident.highest_level = incident.highest_level.max(level);
+        let kind = if level > before {
             UpdateKind::Escalated
         } else {
             UpdateKind::Deescalated
         };
-        Some(Change::Changed(update(kind, point.level)))
+        Some(Change::Changed(update(kind, level)))
     }
 
     /// Observes consecutive minutes from `next_minute` on, queueing each change as it happens
@@ -243,10 +319,11 @@ impl Tracker {
         }
     }
 
-    /// Drops a resolved incident (its resolution is queued or written).
+    /// Sets a resolved incident aside (its resolution is queued or written): only a rise soon
+    /// after can bring it back.
     pub fn forget_resolved(&mut self) {
         if self.incident.as_ref().is_some_and(|i| i.ended_at.is_some()) {
-            self.incident = None;
+            self.last_resolved = self.incident.take();
         }
     }
 
@@ -281,20 +358,28 @@ impl Tracker {
         let Some(incident) = self.incident.as_mut() else {
             return;
         };
+        if bin_total as i32 >= incident.peak_bin_count {
+            incident.peak_bin_count = bin_total as i32;
+            incident.peak_bin_at = minute_start(bin_start);
+            incident.baseline_at_peak = bin_baseline;
+        }
+        incident.updated_at = minute_start(minute).max(incident.updated_at);
+        self.count(minute, bucket);
+    }
+
+    /// Adds a minute's reports to the open incident's totals and minute peak.
+    fn count(&mut self, minute: i64, bucket: &MinuteBucket) {
+        let Some(incident) = self.incident.as_mut() else {
+            return;
+        };
         let count = bucket.total.min(i32::MAX as u64) as i32;
         incident.total_reports += i64::from(count);
         if count > incident.peak_minute_count {
             incident.peak_minute_count = count;
             incident.peak_at = minute_start(minute);
         }
-        if bin_total as i32 >= incident.peak_bin_count {
-            incident.peak_bin_count = bin_total as i32;
-            incident.peak_bin_at = minute_start(bin_start);
-            incident.baseline_at_peak = bin_baseline;
-        }
         add_counts(&mut incident.problem_counts, &bucket.problems);
         add_counts(&mut incident.country_counts, &bucket.countries);
-        incident.updated_at = minute_start(minute).max(incident.updated_at);
     }
 }
 
@@ -336,12 +421,7 @@ mod tests {
             }
             tracker.forget_resolved();
         }
-        let kinds: Vec<&str> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Opened(u) | Change::Changed(u) | Change::Resolved(u) => u.kind.as_str(),
-            })
-            .collect();
+        let kinds: Vec<&str> = changes.iter().map(|c| c.update().kind.as_str()).collect();
         assert_eq!(kinds.first(), Some(&"opened"));
         assert_eq!(kinds.last(), Some(&"resolved"));
         assert_eq!(
@@ -367,9 +447,7 @@ mod tests {
         let kinds: Vec<&str> = tracker
             .pending
             .iter()
-            .map(|p| match &p.change {
-                Change::Opened(u) | Change::Changed(u) | Change::Resolved(u) => u.kind.as_str(),
-            })
+            .map(|p| p.change.update().kind.as_str())
             .collect();
         assert_eq!(kinds.first(), Some(&"opened"), "{kinds:?}");
         let ours = tracker.incident.as_ref().expect("open").id;
@@ -390,5 +468,61 @@ mod tests {
             (current.id, current.started_at),
             (stored.id, stored.started_at)
         );
+    }
+
+    #[test]
+    fn an_incident_counts_from_its_onset_and_a_quick_return_reopens_it() {
+        let start = minute_of(Utc.with_ymd_and_hms(2025, 6, 10, 0, 0, 0).unwrap());
+        let mut tracker = Tracker::new(Uuid::nil(), Params::default(), start);
+        let mut reports: Vec<u64> = vec![3; 240];
+        // A rise that builds for a few minutes, holds, and stops.
+        reports.extend([8, 14, 30, 60, 120, 200, 200, 200, 200, 200]);
+        reports.extend(vec![3; 40]);
+        // It comes back soon after resolving.
+        reports.extend(vec![200; 10]);
+        reports.extend(vec![3; 60]);
+        let buckets: Vec<MinuteBucket> = reports.iter().map(|r| bucket(*r)).collect();
+        let mut changes = Vec::new();
+        for (offset, b) in buckets.iter().enumerate() {
+            if let Some(change) = tracker.observe(start + offset as i64, b) {
+                changes.push((change, tracker.incident.clone().unwrap()));
+            }
+            tracker.forget_resolved();
+        }
+        let (opened, first) = &changes[0];
+        assert!(matches!(opened, Change::Opened(_)));
+        assert!(first.began_at < first.started_at, "onset before detection");
+        assert!(
+            first.began_at >= minute_start(start + 240),
+            "not before the rise"
+        );
+        assert!(first.evidence.is_some());
+        // Every report since the onset counts, not just those after the alarm.
+        let since_onset: i64 = (minute_of(first.began_at)..=minute_of(first.started_at))
+            .map(|m| reports[(m - start) as usize] as i64)
+            .sum();
+        assert_eq!(first.total_reports, since_onset);
+        assert!(first.peak_at >= first.began_at);
+
+        let kinds: Vec<&str> = changes
+            .iter()
+            .map(|(c, _)| c.update().kind.as_str())
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "opened").count(),
+            1,
+            "{kinds:?}"
+        );
+        let reopened = kinds
+            .iter()
+            .position(|k| *k == "reopened")
+            .expect("reopened");
+        assert!(kinds[..reopened].contains(&"resolved"), "{kinds:?}");
+        assert!(
+            changes.iter().all(|(_, i)| i.id == first.id),
+            "one incident"
+        );
+        assert!(changes[reopened].1.ended_at.is_none());
+        assert_eq!(kinds.last(), Some(&"resolved"));
     }
 }

@@ -134,7 +134,7 @@ pub fn incident_range(
     incident: &Incident,
     now: DateTime<Utc>,
 ) -> (DateTime<Utc>, DateTime<Utc>, Step) {
-    let from = incident.started_at - TimeDelta::hours(2);
+    let from = incident.began_at - TimeDelta::hours(2);
     let to = (incident.ended_at.unwrap_or(now) + TimeDelta::hours(2)).min(now);
     let minutes = (to - from).num_minutes().max(60);
     let step = if minutes <= 2880 {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::detect::Level;
-use crate::domain::Incident;
+use crate::domain::{Evidence, Incident};
 
 /// `2:36 AM EDT`.
 pub fn clock_time(t: DateTime<Utc>, zone: Tz) -> String {
@@ -29,8 +29,10 @@ pub fn thousands(n: i64) -> String {
 pub struct HeadlineFacts<'a> {
     /// Display name of the service.
     pub service: &'a str,
-    /// Onset.
-    pub started_at: DateTime<Utc>,
+    /// Onset: where the rise began.
+    pub began_at: DateTime<Utc>,
+    /// When the rise was detected (the incident opened).
+    pub detected_at: DateTime<Utc>,
     /// Start of the 15-minute bin with the most reports.
     pub peak_bin_at: DateTime<Utc>,
     /// Reports in that bin.
@@ -64,13 +66,20 @@ pub fn join(pieces: &[Piece], zone: Tz) -> String {
 pub fn headline_pieces(facts: &HeadlineFacts<'_>) -> Vec<Piece> {
     let mut pieces = vec![
         Piece::Text(format!("{}: problem reports rose from ", facts.service)),
-        Piece::Time(facts.started_at),
+        Piece::Time(facts.began_at),
+    ];
+    if facts.detected_at > facts.began_at {
+        pieces.push(Piece::Text(" (detected ".to_owned()));
+        pieces.push(Piece::Time(facts.detected_at));
+        pieces.push(Piece::Text(")".to_owned()));
+    }
+    pieces.extend([
         Piece::Text(format!(
             " and peaked at {} around ",
             thousands(facts.peak_bin_count)
         )),
         Piece::Time(facts.peak_bin_at),
-    ];
+    ]);
     if let Some(ended) = facts.ended_at {
         pieces.push(Piece::Text(", back to normal by ".to_owned()));
         pieces.push(Piece::Time(ended));
@@ -104,11 +113,60 @@ pub fn status_pieces(service: &str, level: Level, since: Option<DateTime<Utc>>) 
     pieces
 }
 
+/// Why an incident opened, in one sentence: "It opened on 57 reports in 5 minutes where about 3
+/// were expected: by chance, a 1 in 2 million event."
+pub fn evidence_sentence(evidence: &Evidence) -> String {
+    let minutes = match evidence.window_minutes {
+        1 => "1 minute".to_owned(),
+        m => format!("{m} minutes"),
+    };
+    format!(
+        "It opened on {} reports in {minutes} where {} expected: by chance, {}.",
+        thousands(evidence.observed.round() as i64),
+        expected_words(evidence.expected),
+        odds(evidence.probability),
+    )
+}
+
+fn expected_words(expected: f64) -> String {
+    if expected < 0.05 {
+        "almost none were".to_owned()
+    } else if expected < 1.0 {
+        format!("about {expected:.1} were")
+    } else {
+        format!("about {} were", thousands(expected.round() as i64))
+    }
+}
+
+/// "a 1 in 2 million event", rounded to a figure a reader can hold.
+fn odds(probability: f64) -> String {
+    if probability.is_nan() || probability <= 1e-12 {
+        return "less likely than 1 in a trillion".to_owned();
+    }
+    if probability >= 0.5 {
+        return "not unusual".to_owned();
+    }
+    let one_in = 1.0 / probability;
+    let (scaled, unit) = match one_in {
+        n if n >= 1e9 => (n / 1e9, " billion"),
+        n if n >= 1e6 => (n / 1e6, " million"),
+        n if n >= 1e4 => (n / 1e3, " thousand"),
+        n => (n, ""),
+    };
+    let figure = if scaled >= 100.0 {
+        thousands((scaled / 10.0).round() as i64 * 10)
+    } else {
+        thousands(scaled.round() as i64)
+    };
+    format!("a 1 in {figure}{unit} event")
+}
+
 /// The facts of `incident` of the service called `service`.
 pub fn incident_facts<'a>(incident: &Incident, service: &'a str) -> HeadlineFacts<'a> {
     HeadlineFacts {
         service,
-        started_at: incident.started_at,
+        began_at: incident.began_at,
+        detected_at: incident.started_at,
         peak_bin_at: incident.peak_bin_at,
         peak_bin_count: i64::from(incident.peak_bin_count),
         ended_at: incident.ended_at,
@@ -130,7 +188,8 @@ mod tests {
     fn the_seed_headline_reads_like_the_article() {
         let facts = HeadlineFacts {
             service: "ChatGPT",
-            started_at: Utc.with_ymd_and_hms(2025, 6, 10, 6, 36, 0).unwrap(),
+            began_at: Utc.with_ymd_and_hms(2025, 6, 10, 6, 36, 0).unwrap(),
+            detected_at: Utc.with_ymd_and_hms(2025, 6, 10, 6, 36, 0).unwrap(),
             peak_bin_at: Utc.with_ymd_and_hms(2025, 6, 10, 7, 15, 0).unwrap(),
             peak_bin_count: 2014,
             ended_at: None,
@@ -148,6 +207,43 @@ mod tests {
             headline(&ended, parse_zone("UTC").unwrap())
                 .ends_with(", back to normal by 12:07 PM UTC")
         );
+        let detected_later = HeadlineFacts {
+            detected_at: Utc.with_ymd_and_hms(2025, 6, 10, 6, 38, 0).unwrap(),
+            ..facts
+        };
+        assert_eq!(
+            headline(&detected_later, zone),
+            "ChatGPT: problem reports rose from 2:36 AM EDT (detected 2:38 AM EDT) and peaked at \
+             2,014 around 3:15 AM EDT"
+        );
+    }
+
+    #[test]
+    fn evidence_reads_as_one_sentence() {
+        let evidence = Evidence {
+            window_minutes: 5,
+            observed: 57.0,
+            expected: 3.2,
+            probability: 4.6e-7,
+        };
+        assert_eq!(
+            evidence_sentence(&evidence),
+            "It opened on 57 reports in 5 minutes where about 3 were expected: by chance, \
+             a 1 in 2 million event."
+        );
+        let faint = Evidence {
+            window_minutes: 1,
+            observed: 4.0,
+            expected: 0.02,
+            probability: 0.004,
+        };
+        assert_eq!(
+            evidence_sentence(&faint),
+            "It opened on 4 reports in 1 minute where almost none were expected: by chance, \
+             a 1 in 250 event."
+        );
+        assert_eq!(odds(0.0), "less likely than 1 in a trillion");
+        assert_eq!(odds(3.0e-5), "a 1 in 33 thousand event");
     }
 
     #[test]

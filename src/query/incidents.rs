@@ -48,7 +48,7 @@ pub async fn detail(reads: &Reads, id: Uuid) -> Result<IncidentDetail, QueryErro
         &reads.db,
         &service.provider,
         incident.service_id,
-        incident.started_at,
+        incident.began_at,
         incident.ended_at,
     )
     .await?;
@@ -95,6 +95,6 @@ pub async fn spans(
     Ok(stored::for_service_between(&reads.db, service_id, from, to)
         .await?
         .into_iter()
-        .map(|i| (i.started_at, i.ended_at))
+        .map(|i| (i.began_at, i.ended_at))
         .collect())
 }

@@ -16,7 +16,7 @@ use crate::domain::{Counts, Incident, Update};
 use crate::http::AppState;
 use crate::query::curve::incident_range;
 use crate::query::headline::incident_headline;
-use crate::query::headline::{headline_pieces, incident_facts, thousands};
+use crate::query::headline::{evidence_sentence, headline_pieces, incident_facts, thousands};
 use crate::query::incidents::{self, IncidentDetail};
 use crate::query::{QueryError, Reads};
 
@@ -69,8 +69,8 @@ fn duration(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 /// "Open for 2 h 5 min" or "Lasted 5 h 31 min".
 fn state_words(incident: &Incident, view: &View) -> String {
     match incident.ended_at {
-        Some(end) => format!("Resolved, lasted {}", duration(incident.started_at, end)),
-        None => format!("Ongoing for {}", duration(incident.started_at, view.now)),
+        Some(end) => format!("Resolved, lasted {}", duration(incident.began_at, end)),
+        None => format!("Ongoing for {}", duration(incident.began_at, view.now)),
     }
 }
 
@@ -201,12 +201,16 @@ pub async fn page(
                 span.state { (state_words(&incident, &view)) }
             }
             dl.facts {
-                div { dt { "Started" } dd { (time(incident.started_at, &view, TimeFormat::DateTime)) } }
+                div { dt { "Began" } dd { (time(incident.began_at, &view, TimeFormat::DateTime)) } }
+                div { dt { "Detected" } dd { (time(incident.started_at, &view, TimeFormat::DateTime)) } }
                 div { dt { "Peak (15 minutes)" } dd { (thousands(i64::from(incident.peak_bin_count))) " reports, usually " (format!("{:.0}", incident.baseline_at_peak)) } }
                 div { dt { "Reports in total" } dd { (thousands(incident.total_reports)) } }
                 @if let Some(end) = incident.ended_at {
                     div { dt { "Back to normal" } dd { (time(end, &view, TimeFormat::DateTime)) } }
                 }
+            }
+            @if let Some(evidence) = &incident.evidence {
+                p.evidence { (evidence_sentence(evidence)) }
             }
         }
         section #incident-chart .chart data-live-region aria-labelledby="chart-title" {

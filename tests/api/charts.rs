@@ -89,7 +89,8 @@ async fn an_incident_chart_carries_its_headline_and_shading() {
         .await;
     assert_eq!(parse_svg(&reply), "svg");
     assert!(reply.text.contains(
-        "ChatGPT: problem reports rose from 2:36 AM EDT and peaked at 2,014 around 3:15 AM EDT"
+        "ChatGPT: problem reports rose from 2:36 AM EDT (detected 2:38 AM EDT) and peaked at \
+         2,014 around 3:15 AM EDT"
     ));
     assert!(reply.text.contains("class=\"incident\""));
     app.get("/v1/incidents/nope/chart.svg")

@@ -24,8 +24,9 @@ pub async fn store(
     let incident = Incident {
         id: Uuid::now_v7(),
         service_id,
-        began_at: started - TimeDelta::minutes(4),
-        started_at: started,
+        began_at: started,
+        // Detected two minutes after the rise began.
+        started_at: started + TimeDelta::minutes(2),
         ended_at: None,
         level: Level::Outage,
         highest_level: Level::Outage,
@@ -197,7 +198,14 @@ async fn an_incident_reads_like_the_article() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.json["headline"],
-        "ChatGPT: problem reports rose from 2:36 AM EDT and peaked at 2,014 around 3:15 AM EDT"
+        "ChatGPT: problem reports rose from 2:36 AM EDT (detected 2:38 AM EDT) and peaked at \
+         2,014 around 3:15 AM EDT"
+    );
+    assert_eq!(reply.json["incident"]["began_at"], "2025-06-10T06:36:00Z");
+    assert_eq!(reply.json["incident"]["started_at"], "2025-06-10T06:38:00Z");
+    assert_eq!(
+        reply.json["incident"]["evidence"],
+        json!({"window_minutes": 5, "observed": 412.0, "expected": 31.5, "probability": 1e-12})
     );
     assert_eq!(reply.json["tz"], "America/New_York");
     assert_eq!(reply.json["incident"]["peak_bin_count"], 2014);

@@ -347,7 +347,10 @@ async fn an_incident_page_can_be_cited() {
     assert_page(&reply, 200);
     let page = text(&reply.text);
     for expected in [
-        "ChatGPT: problem reports rose from 2:36 AM EDT and peaked at 2,014 around 3:15 AM EDT",
+        "ChatGPT: problem reports rose from 2:36 AM EDT (detected 2:38 AM EDT) and peaked at \
+         2,014 around 3:15 AM EDT",
+        "It opened on 412 reports in 5 minutes where about 32 were expected: by chance, \
+         less likely than 1 in a trillion.",
         "Timeline",
         "Incident opened: problems",
         "Most reported problems",
