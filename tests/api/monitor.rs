@@ -91,6 +91,13 @@ async fn reports_open_escalate_and_resolve_one_incident_across_a_restart() {
         open.started_at
     );
     assert_eq!(open.highest_level, Level::Outage);
+    assert!(
+        open.began_at >= onset && open.began_at <= open.started_at,
+        "began at {}, opened at {}",
+        open.began_at,
+        open.started_at
+    );
+    assert!(open.evidence.is_some(), "the incident says why it opened");
 
     // The instance restarts mid-incident: a fresh monitor takes over once the lease lapses.
     let second = monitor(&app);
@@ -149,6 +156,74 @@ async fn reports_open_escalate_and_resolve_one_incident_across_a_restart() {
     );
     assert!(timeline.windows(2).all(|w| w[0].at <= w[1].at));
     assert_eq!(timeline.last().unwrap().at, ended);
+}
+
+#[actix_web::test]
+async fn a_rise_soon_after_a_resolution_reopens_the_same_incident() {
+    let app = TestApp::builder()
+        .var("DOWNWATCH_RATE_BURST", "1000000")
+        .spawn()
+        .await;
+    let chatgpt = app.state.reads.catalog.get("chatgpt").unwrap().id;
+    let watch = monitor(&app);
+    watch.tick().await.unwrap();
+    let mut minute = 0;
+    let mut run = |count: usize, minutes: usize| {
+        let (app, watch) = (&app, &watch);
+        let start = minute;
+        minute += minutes;
+        async move {
+            for m in start..start + minutes {
+                reports(app, "chatgpt", "login", count, m).await;
+                next_minute(app, watch).await;
+            }
+        }
+    };
+    run(3, 90).await;
+    run(80, 8).await;
+    // Quiet until the incident resolves, then the same trouble again a few minutes later.
+    let mut resolved_after = None;
+    for quiet in 1..=40 {
+        run(3, 1).await;
+        let open = incidents::open_for(&app.state.reads.db, chatgpt)
+            .await
+            .unwrap();
+        if open.is_none() {
+            resolved_after = Some(quiet);
+            break;
+        }
+    }
+    assert!(resolved_after.is_some(), "the first burst resolves");
+    run(3, 3).await;
+    run(80, 8).await;
+    let first = incidents::for_service(&app.state.reads.db, chatgpt)
+        .await
+        .unwrap()[0]
+        .id;
+    let reopened = incidents::open_for(&app.state.reads.db, chatgpt)
+        .await
+        .unwrap()
+        .expect("open again");
+    assert_eq!(reopened.id, first, "the same incident, open again");
+    run(3, 45).await;
+
+    let all = incidents::for_service(&app.state.reads.db, chatgpt)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "the return continues the incident: {all:?}");
+    assert!(all[0].ended_at.is_some(), "and it resolves again");
+    let kinds: Vec<&str> = incidents::timeline(&app.state.reads.db, all[0].id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.kind.as_str())
+        .collect();
+    let reopened = kinds
+        .iter()
+        .position(|k| *k == "reopened")
+        .expect("reopened");
+    assert_eq!(kinds[reopened - 1], "resolved", "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"resolved"), "{kinds:?}");
 }
 
 #[actix_web::test]
