@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::detect::{Detector, Level, Params, Point};
 use crate::domain::{Counts, Incident, Update, UpdateKind};
-use crate::time::{BIN_MINUTES, align_down, minute_start};
+use crate::time::{BIN_MINUTES, align_down, minute_of, minute_start};
 use crate::windows::MinuteBucket;
 
 /// A service's status as the monitor last saw it; what dashboards show.
@@ -70,12 +70,10 @@ pub struct Tracker {
     /// The next minute (number) to observe.
     pub next_minute: i64,
     bin_start: i64,
-    bin_total: f64,
-    bin_baseline: f64,
     /// The open incident, if any.
     pub incident: Option<Incident>,
     /// The last 15 minutes: reports and baseline.
-    recent: std::collections::VecDeque<(f64, f64)>,
+    recent: std::collections::VecDeque<(u64, f64)>,
     /// The minute the current level began.
     level_since: i64,
     /// Changes observed but not yet written, oldest first: they wait while PostgreSQL is away.
@@ -88,8 +86,11 @@ pub struct Tracker {
     lookback: std::collections::VecDeque<(i64, MinuteBucket)>,
 }
 
-/// How far back from its alarm an incident's onset may lie.
-const ONSET_LOOKBACK_MINUTES: i64 = 60;
+/// How far back from its alarm an incident's onset may lie, in minutes (and as a length).
+const LOOKBACK_MINUTES: i64 = 60;
+const ONSET_LOOKBACK: usize = 60;
+/// Minutes of the status's recent window: one bin (`BIN_MINUTES`).
+const RECENT: usize = 15;
 
 impl Tracker {
     /// A tracker for `service_id` that will observe minutes from `first_minute` on.
@@ -99,15 +100,13 @@ impl Tracker {
             detector: Detector::new(params, 1.0),
             next_minute: first_minute,
             bin_start: align_down(first_minute, BIN_MINUTES),
-            bin_total: 0.0,
-            bin_baseline: 0.0,
             incident: None,
-            recent: std::collections::VecDeque::with_capacity(BIN_MINUTES as usize),
+            recent: std::collections::VecDeque::with_capacity(RECENT),
             level_since: first_minute,
             pending: std::collections::VecDeque::new(),
             written_peak: None,
             last_resolved: None,
-            lookback: std::collections::VecDeque::with_capacity(ONSET_LOOKBACK_MINUTES as usize),
+            lookback: std::collections::VecDeque::with_capacity(ONSET_LOOKBACK),
         }
     }
 
@@ -116,11 +115,11 @@ impl Tracker {
         let (reports, baseline) = self
             .recent
             .iter()
-            .fold((0.0, 0.0), |(r, b), (v, e)| (r + v, b + e));
+            .fold((0, 0.0), |(r, b), (v, e)| (r + v, b + e));
         Status {
             level: self.level(),
             since: (self.level() != Level::Normal).then(|| minute_start(self.level_since)),
-            reports_15m: reports as u64,
+            reports_15m: reports,
             baseline_15m: (baseline * 10.0).round() / 10.0,
             incident_id: self
                 .incident
@@ -171,23 +170,19 @@ impl Tracker {
         if point.level != before {
             self.level_since = minute;
         }
-        if self.recent.len() == BIN_MINUTES as usize {
+        if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
-        self.recent.push_back((total, point.baseline));
+        self.recent.push_back((bucket.total, point.baseline));
         let bin_start = align_down(minute, BIN_MINUTES);
         if bin_start != self.bin_start {
             self.bin_start = bin_start;
-            self.bin_total = 0.0;
-            self.bin_baseline = 0.0;
         }
-        self.bin_total += total;
-        self.bin_baseline += point.baseline;
         let update = |kind: UpdateKind, level: Level| Update {
             at: minute_start(minute),
             kind,
             level,
-            reports: bucket.total.min(i32::MAX as u64) as i32,
+            reports: saturating_i32(bucket.total),
             baseline: point.baseline,
         };
         let change = if point.alarm {
@@ -195,7 +190,7 @@ impl Tracker {
         } else {
             self.follow(minute, bucket, point.level, previous_change, update)
         };
-        if self.lookback.len() == ONSET_LOOKBACK_MINUTES as usize {
+        if self.lookback.len() == ONSET_LOOKBACK {
             self.lookback.pop_front();
         }
         self.lookback.push_back((minute, bucket.clone()));
@@ -224,7 +219,7 @@ impl Tracker {
         let onset = point
             .onset
             .map_or(minute, |t| t.div_euclid(60))
-            .clamp(minute - ONSET_LOOKBACK_MINUTES, minute);
+            .clamp(minute - LOOKBACK_MINUTES, minute);
         let mut incident = self.new_incident(minute, point.level);
         incident.began_at = minute_start(onset);
         incident.evidence = point.evidence;
@@ -286,9 +281,8 @@ impl Tracker {
     /// Observes consecutive minutes from `next_minute` on, queueing each change as it happens
     /// (so a resolution and a new opening in one batch each land on their own incident).
     pub fn observe_all(&mut self, buckets: &[MinuteBucket]) {
-        let first = self.next_minute;
-        for (offset, bucket) in buckets.iter().enumerate() {
-            if let Some(change) = self.observe(first + offset as i64, bucket) {
+        for (minute, bucket) in (self.next_minute..).zip(buckets) {
+            if let Some(change) = self.observe(minute, bucket) {
                 self.queue(change);
             }
             self.forget_resolved();
@@ -353,15 +347,25 @@ impl Tracker {
 
     /// Adds a minute of an open incident to its statistics.
     fn record(&mut self, minute: i64, bucket: &MinuteBucket) {
-        let (bin_start, bin_total, bin_baseline) =
-            (self.bin_start, self.bin_total, self.bin_baseline);
         let Some(incident) = self.incident.as_mut() else {
             return;
         };
-        if bin_total as i32 >= incident.peak_bin_count {
-            incident.peak_bin_count = bin_total as i32;
-            incident.peak_bin_at = minute_start(bin_start);
-            incident.baseline_at_peak = bin_baseline;
+        // The busiest 15 minutes count only the incident's own minutes: a bin that began before
+        // the onset counts from the onset, so the peak is never before the start nor above the
+        // total.
+        let from = self.bin_start.max(minute_of(incident.began_at));
+        let own = usize::try_from(minute - from + 1).unwrap_or(0);
+        let (total, baseline) = self
+            .recent
+            .iter()
+            .rev()
+            .take(own)
+            .fold((0, 0.0), |(r, b), (v, e)| (r + v, b + e));
+        let total = saturating_i32(total);
+        if total >= incident.peak_bin_count {
+            incident.peak_bin_count = total;
+            incident.peak_bin_at = minute_start(from);
+            incident.baseline_at_peak = baseline;
         }
         incident.updated_at = minute_start(minute).max(incident.updated_at);
         self.count(minute, bucket);
@@ -372,7 +376,7 @@ impl Tracker {
         let Some(incident) = self.incident.as_mut() else {
             return;
         };
-        let count = bucket.total.min(i32::MAX as u64) as i32;
+        let count = saturating_i32(bucket.total);
         incident.total_reports += i64::from(count);
         if count > incident.peak_minute_count {
             incident.peak_minute_count = count;
@@ -381,6 +385,12 @@ impl Tracker {
         add_counts(&mut incident.problem_counts, &bucket.problems);
         add_counts(&mut incident.country_counts, &bucket.countries);
     }
+}
+
+/// A count as the incident row stores it (reports per minute or per bin never come near the
+/// limit; a count that did would read as the largest storable).
+fn saturating_i32(count: u64) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
 }
 
 fn add_counts(target: &mut Counts, counts: &BTreeMap<String, u64>) {
@@ -412,7 +422,7 @@ mod tests {
         for m in 0..600 {
             let reports = match m {
                 0..180 => 3,
-                180..240 => 3 + (m as u64 - 180) * 10,
+                180..240 => 3 + (m - 180_i64).unsigned_abs() * 10,
                 240..300 => 200,
                 _ => 3,
             };
@@ -474,7 +484,9 @@ mod tests {
     fn an_incident_counts_from_its_onset_and_a_quick_return_reopens_it() {
         let start = minute_of(Utc.with_ymd_and_hms(2025, 6, 10, 0, 0, 0).unwrap());
         let mut tracker = Tracker::new(Uuid::nil(), Params::default(), start);
-        let mut reports: Vec<u64> = vec![3; 240];
+        // Quiet until the middle of a 15-minute bin (minute 247), so the bin holding the onset
+        // began before it.
+        let mut reports: Vec<u64> = vec![3; 247];
         // A rise that builds for a few minutes, holds, and stops.
         reports.extend([8, 14, 30, 60, 120, 200, 200, 200, 200, 200]);
         reports.extend(vec![3; 40]);
@@ -483,8 +495,8 @@ mod tests {
         reports.extend(vec![3; 60]);
         let buckets: Vec<MinuteBucket> = reports.iter().map(|r| bucket(*r)).collect();
         let mut changes = Vec::new();
-        for (offset, b) in buckets.iter().enumerate() {
-            if let Some(change) = tracker.observe(start + offset as i64, b) {
+        for (minute, b) in (start..).zip(&buckets) {
+            if let Some(change) = tracker.observe(minute, b) {
                 changes.push((change, tracker.incident.clone().unwrap()));
             }
             tracker.forget_resolved();
@@ -493,16 +505,25 @@ mod tests {
         assert!(matches!(opened, Change::Opened(_)));
         assert!(first.began_at < first.started_at, "onset before detection");
         assert!(
-            first.began_at >= minute_start(start + 240),
+            first.began_at >= minute_start(start + 247),
             "not before the rise"
         );
         assert!(first.evidence.is_some());
         // Every report since the onset counts, not just those after the alarm.
-        let since_onset: i64 = (minute_of(first.began_at)..=minute_of(first.started_at))
-            .map(|m| reports[(m - start) as usize] as i64)
+        let since_onset: u64 = (minute_of(first.began_at)..=minute_of(first.started_at))
+            .map(|m| reports[usize::try_from(m - start).unwrap()])
             .sum();
-        assert_eq!(first.total_reports, since_onset);
-        assert!(first.peak_at >= first.began_at);
+        assert_eq!(u64::try_from(first.total_reports).unwrap(), since_onset);
+        // The peak is never before the onset nor above the total (the bin's minutes before the
+        // onset are not the incident's).
+        for (_, incident) in &changes {
+            assert!(incident.peak_at >= incident.began_at, "{incident:?}");
+            assert!(incident.peak_bin_at >= incident.began_at, "{incident:?}");
+            assert!(
+                i64::from(incident.peak_bin_count) <= incident.total_reports,
+                "{incident:?}"
+            );
+        }
 
         let kinds: Vec<&str> = changes
             .iter()
