@@ -150,7 +150,7 @@ pub fn render(chart: &Chart) -> String {
             y(tick),
             LEFT - 6.0,
             y(tick) + 4.0,
-            crate::query::headline::thousands(tick.round() as i64)
+            crate::query::headline::thousands(crate::domain::whole(tick))
         );
         tick += y_step;
     }
@@ -182,7 +182,7 @@ pub fn render(chart: &Chart) -> String {
                 (TOP + plot_h - top).max(0.0),
                 level_color(b.level),
                 escape(&b.label),
-                crate::query::headline::thousands(b.reports.round() as i64)
+                crate::query::headline::thousands(crate::domain::whole(b.reports))
             );
         }
     } else {

@@ -46,7 +46,7 @@ impl Db {
             }
             Err(_) => {
                 tracing::warn!(
-                    timeout_ms = self.timeout.as_millis() as u64,
+                    timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
                     "no PostgreSQL connection in time"
                 );
                 Err(unavailable())

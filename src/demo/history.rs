@@ -79,7 +79,7 @@ fn draw(
 ) -> MinuteBucket {
     let traffic = &scenario.services[service];
     let total = if expected > 0.0 {
-        Poisson::new(expected).map_or(0, |p| p.sample(rng) as u64)
+        Poisson::new(expected).map_or(0, |p| crate::domain::whole_count(p.sample(rng)))
     } else {
         0
     };
@@ -150,7 +150,7 @@ mod tests {
             .map(|b| b.total)
             .sum();
         let recent_minutes: u64 = history.minutes[0].iter().map(|m| m.total).sum();
-        assert_eq!(recent_bins as u64, recent_minutes);
+        assert_eq!(u64::try_from(recent_bins).unwrap(), recent_minutes);
         // About the scenario's baseline: 1.6 a minute on average over a week.
         let chatgpt: i64 = history
             .bins

@@ -4,6 +4,7 @@
 //!
 //! Parse errors are plain sentences saying what is allowed; callers attach the field name.
 
+mod count;
 mod country;
 mod fields;
 mod incident;
@@ -13,6 +14,7 @@ mod reporter;
 mod service;
 mod slug;
 
+pub use count::{whole, whole_count};
 pub use country::CountryCode;
 pub use fields::{FieldError, FieldErrors};
 pub use incident::{

@@ -104,7 +104,7 @@ impl Monitor {
             events: deps.events,
             params,
             lease,
-            retention_minutes: (retention.as_secs() / 60) as i64,
+            retention_minutes: i64::try_from(retention.as_secs() / 60).unwrap_or(i64::MAX),
             state: Mutex::new(State {
                 trackers: HashMap::new(),
                 rolled_until: i64::MIN,
@@ -390,8 +390,7 @@ impl Monitor {
             .as_ref()
             .map(|i| (minute_of(i.updated_at) + 1).max(replay_from));
         let mut opened = None;
-        for (offset, bucket) in replay.iter().enumerate() {
-            let minute = replay_from + offset as i64;
+        for (minute, bucket) in (replay_from..).zip(&replay) {
             if Some(minute) == resume_at
                 && let Some(incident) = open.take()
             {

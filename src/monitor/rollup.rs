@@ -50,11 +50,11 @@ pub async fn roll_up(
     let mut rolled: Vec<bins::BinCounts> = Vec::new();
     for ((service_id, _), buckets) in services.iter().zip(minutes) {
         let mut by_bin: BTreeMap<i64, bins::BinCounts> = BTreeMap::new();
-        for (offset, bucket) in buckets.iter().enumerate() {
+        for (minute, bucket) in (from..).zip(buckets) {
             if bucket.total == 0 {
                 continue;
             }
-            let bin = align(from + offset as i64);
+            let bin = align(minute);
             let entry = by_bin.entry(bin).or_insert_with(|| bins::BinCounts {
                 service_id: *service_id,
                 bin_start: minute_start(bin),
@@ -82,14 +82,15 @@ pub async fn roll_up(
 /// evenly over the bin's empty minutes (over all of them if none is empty). Only totals come
 /// back; the breakdown of the lost minutes stays unknown.
 pub fn restore_lost(minutes: &mut [MinuteBucket], first: i64, bins: &[(DateTime<Utc>, i32)]) {
-    let end = first + minutes.len() as i64;
+    let len = minutes.len();
+    let index = |minute: i64| usize::try_from(minute - first).unwrap_or(0).min(len);
     for (start, total) in bins {
         let bin = minute_of(*start);
-        let (from, to) = (bin.max(first), (bin + BIN_MINUTES).min(end));
+        let (from, to) = (index(bin), index(bin + BIN_MINUTES));
         if from >= to {
             continue;
         }
-        let span = &mut minutes[(from - first) as usize..(to - first) as usize];
+        let span = &mut minutes[from..to];
         let kept: u64 = span.iter().map(|m| m.total).sum();
         let Some(lost) = u64::try_from(*total).ok().and_then(|t| t.checked_sub(kept)) else {
             continue;
@@ -118,7 +119,7 @@ pub fn align(minute: i64) -> i64 {
 }
 
 fn clamp(count: u64) -> i32 {
-    count.min(i32::MAX as u64) as i32
+    i32::try_from(count).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]
@@ -128,9 +129,9 @@ mod tests {
     fn minutes(totals: &[u64]) -> Vec<MinuteBucket> {
         totals
             .iter()
-            .enumerate()
-            .map(|(i, total)| MinuteBucket {
-                t: minute_start(i as i64),
+            .zip(0..)
+            .map(|(total, i)| MinuteBucket {
+                t: minute_start(i),
                 total: *total,
                 problems: BTreeMap::new(),
                 countries: BTreeMap::new(),

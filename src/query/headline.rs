@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::detect::Level;
-use crate::domain::{Evidence, Incident};
+use crate::domain::{Evidence, Incident, whole};
 
 /// `2:36 AM EDT`.
 pub fn clock_time(t: DateTime<Utc>, zone: Tz) -> String {
@@ -122,7 +122,7 @@ pub fn evidence_sentence(evidence: &Evidence) -> String {
     };
     format!(
         "It opened on {} reports in {minutes} where {} expected: by chance, {}.",
-        thousands(evidence.observed.round() as i64),
+        thousands(whole(evidence.observed)),
         expected_words(evidence.expected),
         odds(evidence.probability),
     )
@@ -134,7 +134,7 @@ fn expected_words(expected: f64) -> String {
     } else if expected < 1.0 {
         format!("about {expected:.1} were")
     } else {
-        format!("about {} were", thousands(expected.round() as i64))
+        format!("about {} were", thousands(whole(expected)))
     }
 }
 
@@ -154,9 +154,9 @@ fn odds(probability: f64) -> String {
         n => (n, ""),
     };
     let figure = if scaled >= 100.0 {
-        thousands((scaled / 10.0).round() as i64 * 10)
+        thousands(whole(scaled / 10.0) * 10)
     } else {
-        thousands(scaled.round() as i64)
+        thousands(whole(scaled))
     };
     format!("a 1 in {figure}{unit} event")
 }

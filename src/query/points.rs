@@ -73,7 +73,11 @@ impl Counts {
             .map(|i| (from + i * size, 0.0))
             .collect();
         let index = |minute: i64| -> Option<usize> {
-            (minute >= from && minute < to).then(|| ((minute - from) / size) as usize)
+            if (from..to).contains(&minute) {
+                usize::try_from((minute - from) / size).ok()
+            } else {
+                None
+            }
         };
         for (bin, total) in &self.bins {
             if *bin >= self.seam {
@@ -92,8 +96,8 @@ impl Counts {
                 }
             }
         }
-        for (offset, total) in self.minutes.iter().enumerate() {
-            if let Some(i) = index(self.seam + offset as i64) {
+        for (minute, total) in (self.seam..).zip(&self.minutes) {
+            if let Some(i) = index(minute) {
                 out[i].1 += total;
             }
         }

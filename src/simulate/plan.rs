@@ -15,7 +15,7 @@ use rand_distr::{Distribution, Poisson};
 
 use super::scenario::{Mix, Scenario};
 use super::shape::{Source, components};
-use crate::domain::{CountryCode, ProblemKind};
+use crate::domain::{CountryCode, ProblemKind, whole_count};
 
 /// One report to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +90,7 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|f| u64::from(f.minutes) * u64::from(f.per_minute))
             .sum();
-        organic.round() as u64 + floods
+        whole_count(organic) + floods
     }
 
     /// The start of scenario minute `m`.
@@ -122,7 +122,7 @@ impl<'a> Planner<'a> {
         if rate <= 0.0 {
             return 0;
         }
-        Poisson::new(rate).map_or(0, |p| p.sample(&mut self.rng) as u64)
+        Poisson::new(rate).map_or(0, |p| whole_count(p.sample(&mut self.rng)))
     }
 
     fn pick_source(&mut self, parts: &[(Source, f64)]) -> Source {

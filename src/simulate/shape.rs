@@ -103,10 +103,13 @@ mod tests {
         assert_eq!(outage_rate(outage, outage.onset), 0.0);
         let end = outage.ramp_minutes + outage.plateau_minutes + outage.decay_minutes;
         assert_eq!(
-            outage_rate(outage, outage.onset + TimeDelta::minutes(end as i64)),
+            outage_rate(
+                outage,
+                outage.onset + TimeDelta::minutes(crate::domain::whole(end))
+            ),
             0.0
         );
-        let top = outage.onset + TimeDelta::minutes(outage.ramp_minutes as i64 + 1);
+        let top = outage.onset + TimeDelta::minutes(crate::domain::whole(outage.ramp_minutes) + 1);
         assert_eq!(outage_rate(outage, top), outage.peak_per_minute);
     }
 
