@@ -137,52 +137,101 @@ impl Monitor {
         };
         // Once PostgreSQL fails to answer, this tick stops asking it (every try could cost a
         // whole deadline, and a tick must not outlast the lease) and only observes.
-        let mut failure = None;
-        if state.rolled_until != closed_until {
-            // A failed rollup is retried next tick; it must not stop detection. A backlog (a
-            // new leader, PostgreSQL back after hours) goes a few hours per tick until done.
-            match rollup::roll_up(
-                &self.db,
-                &self.windows,
-                &services,
-                closed_until,
-                self.retention_minutes,
-            )
-            .await
-            {
-                Ok((bins, rolled_until)) => {
-                    report.bins = bins;
-                    state.rolled_until = rolled_until;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "rollup failed; retrying next tick");
-                    if matches!(e, StoreError::Unavailable(_)) {
-                        failure = Some(e);
-                    }
-                }
+        let mut failure = self
+            .roll_up(&mut state, &services, closed_until, &mut report)
+            .await;
+        if failure.is_none() {
+            failure = self
+                .warm_up_missing(&mut state, &services, closed_until)
+                .await;
+        }
+        self.observe(
+            &mut state,
+            &services,
+            closed_until,
+            &mut report,
+            &mut failure,
+        )
+        .await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Rolls closed minutes up into bins. A failed rollup is retried next tick and must not stop
+    /// detection; a backlog (a new leader, PostgreSQL back after hours) goes a few hours per
+    /// tick until done. Returns the failure when PostgreSQL is unavailable.
+    async fn roll_up(
+        &self,
+        state: &mut State,
+        services: &[(Uuid, ServiceSlug)],
+        closed_until: i64,
+        report: &mut TickReport,
+    ) -> Option<StoreError> {
+        if state.rolled_until == closed_until {
+            return None;
+        }
+        match rollup::roll_up(
+            &self.db,
+            &self.windows,
+            services,
+            closed_until,
+            self.retention_minutes,
+        )
+        .await
+        {
+            Ok((bins, rolled_until)) => {
+                report.bins = bins;
+                state.rolled_until = rolled_until;
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "rollup failed; retrying next tick");
+                matches!(e, StoreError::Unavailable(_)).then_some(e)
             }
         }
-        // A tracker that fell far behind (or ahead, after a clock jump) is rebuilt from history.
+    }
+
+    /// Drops trackers that fell far behind (or ahead, after a clock jump) and builds the missing
+    /// ones from history, a bounded number per tick. A service that cannot warm up waits for a
+    /// later tick; the first failure stops the round.
+    async fn warm_up_missing(
+        &self,
+        state: &mut State,
+        services: &[(Uuid, ServiceSlug)],
+        closed_until: i64,
+    ) -> Option<StoreError> {
         let oldest_useful = closed_until - self.replay_minutes();
         state
             .trackers
             .retain(|_, t| (oldest_useful..=closed_until).contains(&t.next_minute));
-        let mut warmed = 0;
-        for (id, slug) in &services {
-            if failure.is_some() || warmed == WARM_UPS_PER_TICK {
-                break;
-            }
-            if !state.trackers.contains_key(id) {
-                warmed += 1;
-                // A service that cannot warm up waits for a later tick; the others go on.
-                match self.warm_up(*id, slug, closed_until).await {
-                    Ok(tracker) => {
-                        state.trackers.insert(*id, tracker);
-                    }
-                    Err(e) => failure = Some(e),
+        let missing: Vec<&(Uuid, ServiceSlug)> = services
+            .iter()
+            .filter(|(id, _)| !state.trackers.contains_key(id))
+            .take(WARM_UPS_PER_TICK)
+            .collect();
+        for (id, slug) in missing {
+            match self.warm_up(*id, slug, closed_until).await {
+                Ok(tracker) => {
+                    state.trackers.insert(*id, tracker);
                 }
+                Err(e) => return Some(e),
             }
         }
+        None
+    }
+
+    /// Feeds every tracker its new minutes, writes their changes (unless PostgreSQL is known to
+    /// be away) and publishes every status.
+    async fn observe(
+        &self,
+        state: &mut State,
+        services: &[(Uuid, ServiceSlug)],
+        closed_until: i64,
+        report: &mut TickReport,
+        failure: &mut Option<StoreError>,
+    ) -> Result<(), StoreError> {
         let tracked: Vec<&(Uuid, ServiceSlug)> = services
             .iter()
             .filter(|(id, _)| state.trackers.contains_key(id))
@@ -207,20 +256,16 @@ impl Monitor {
             match written {
                 Ok(changes) => report.changes += changes,
                 // PostgreSQL is away: the changes wait on the tracker for the next tick.
-                Err(e @ StoreError::Unavailable(_)) => failure = Some(e),
+                Err(e @ StoreError::Unavailable(_)) => *failure = Some(e),
                 Err(e) => {
                     // Anything else: forget what this tracker saw; the next tick rebuilds and
                     // reconciles it from storage.
                     state.trackers.remove(id);
-                    failure = Some(e);
+                    *failure = Some(e);
                 }
             }
         }
-        self.windows.write_statuses(&statuses).await?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(report),
-        }
+        self.windows.write_statuses(&statuses).await
     }
 
     fn replay_minutes(&self) -> i64 {
