@@ -7,6 +7,7 @@ mod breakdown;
 mod charts;
 mod curve;
 mod events;
+mod feeds;
 mod incidents;
 mod interop;
 mod minutes;
@@ -44,5 +45,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(charts::routes)
     .configure(events::routes)
     .configure(openapi::routes)
-    .configure(breakdown::routes);
+    .configure(breakdown::routes)
+    .configure(feeds::routes);
 }

@@ -8,7 +8,8 @@ use crate::http::resource;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    breakdown, charts, curve, events, incidents, interop, minutes, ops, reports, services, status,
+    breakdown, charts, curve, events, feeds, incidents, interop, minutes, ops, reports, services,
+    status,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +26,7 @@ use super::{
         incidents::list, incidents::show,
         charts::service_chart, charts::incident_chart,
         interop::summary, interop::badge,
+        feeds::all, feeds::service, feeds::provider,
         events::stream,
     ),
     components(schemas(

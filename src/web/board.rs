@@ -71,6 +71,7 @@ pub async fn page(
         title: "Is it down? Live status from user reports",
         description: "Which online services people have trouble with right now, from their own reports, updated live.",
         live: true,
+        feed: Some("/feeds/incidents.atom"),
     };
     let main = html! {
         h1 { "Is it down right now?" }

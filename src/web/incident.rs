@@ -169,10 +169,12 @@ pub async fn page(
     let zone = view.zone.name();
     let id = incident.id;
     let plain = incident_headline(&incident, &service.name, view.zone);
+    let feed = format!("/feeds/services/{}.atom", service.slug);
     let head = Head {
         title: &plain,
         description: &plain,
         live: incident.ended_at.is_none(),
+        feed: Some(&feed),
     };
     let csv = format!(
         "/v1/services/{}/curve.csv?from={}&to={}&step={}&tz={zone}",

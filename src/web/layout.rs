@@ -20,6 +20,8 @@ pub struct Head<'a> {
     pub description: &'a str,
     /// Whether the page follows live events.
     pub live: bool,
+    /// The Atom feed of this page's incidents, offered to feed readers.
+    pub feed: Option<&'a str>,
 }
 
 /// A full page: head, site header, `main`, footer.
@@ -71,6 +73,9 @@ fn head_tags(head: &Head<'_>) -> Markup {
             meta name="color-scheme" content="light";
             link rel="icon" type="image/svg+xml" href=(ICON.path());
             link rel="stylesheet" href=(CSS.path());
+            @if let Some(feed) = head.feed {
+                link rel="alternate" type="application/atom+xml" title="Incidents (Atom)" href=(feed);
+            }
             script src=(JS.path()) defer {}
         }
     }
@@ -87,6 +92,7 @@ pub fn error_page(title: &str, detail: &str) -> Markup {
         title,
         description: detail,
         live: false,
+        feed: None,
     };
     page(
         &view,

@@ -73,10 +73,12 @@ pub async fn page(
     let pieces = status_pieces(&service.name, sv.level(), sv.status().and_then(|s| s.since));
     let description = format!("{}.", crate::query::headline::join(&pieces, view.zone));
     let title = format!("Is {} down? Live status and problem reports", service.name);
+    let feed = format!("/feeds/services/{}.atom", service.slug);
     let head = Head {
         title: &title,
         description: &description,
         live: true,
+        feed: Some(&feed),
     };
     let main = html! {
         nav.crumbs aria-label="Breadcrumb" {

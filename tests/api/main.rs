@@ -14,6 +14,7 @@ mod charts;
 mod curve;
 mod errors;
 mod events;
+mod feeds;
 mod floods;
 mod hostile;
 mod incidents;

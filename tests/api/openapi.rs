@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::helpers::TestApp;
 
 /// Every route the server has, method and path.
-const ROUTES: [(&str, &str); 22] = [
+const ROUTES: [(&str, &str); 25] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -28,6 +28,9 @@ const ROUTES: [(&str, &str); 22] = [
     ("get", "/v1/statuspage/summary.json"),
     ("get", "/v1/services/{slug}/badge.json"),
     ("get", "/v1/events"),
+    ("get", "/feeds/incidents.atom"),
+    ("get", "/feeds/services/{slug}.atom"),
+    ("get", "/feeds/providers/{provider}.atom"),
 ];
 
 fn refs(value: &Value, found: &mut Vec<String>) {
