@@ -13,6 +13,7 @@ use actix_web::rt::task::JoinHandle;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::alerts::Dispatcher;
 use crate::api;
 use crate::catalog::{CatalogCache, CatalogFile, SHIPPED_CATALOG};
 use crate::clock::SharedClock;
@@ -113,6 +114,7 @@ impl Application {
         background.push(state.events.spawn_reader());
         if options.run_monitor {
             background.push(spawn_monitor(&state, settings.monitor_tick));
+            background.push(spawn_dispatcher(&state, &settings));
         }
         Ok(Self {
             port,
@@ -250,6 +252,8 @@ async fn build_state(
         admin: AdminAuth::new(settings.admin_token.as_deref()),
         metrics: telemetry::metrics_handle(),
         read_cache: ReadCache::new(settings.read_cache, clock.clone()),
+        webhook_policy: settings.webhook_policy,
+        public_url: settings.public_url.clone(),
         reads: Reads {
             db,
             windows,
@@ -319,6 +323,31 @@ fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> Joi
                 Err(e) => {
                     tracing::warn!(error = %e, "monitor tick failed; the next tick catches up")
                 }
+            }
+        }
+    })
+}
+
+/// Sends alerts every second, from every instance (PostgreSQL hands each delivery to one).
+fn spawn_dispatcher(state: &web::Data<AppState>, settings: &Settings) -> JoinHandle<()> {
+    let (db, clock) = (state.reads.db.clone(), state.reads.clock.clone());
+    let (policy, public_url, timeout) = (
+        settings.webhook_policy,
+        settings.public_url.clone(),
+        settings.webhook_timeout,
+    );
+    actix_web::rt::spawn(async move {
+        let dispatcher = Dispatcher::new(db, clock, policy, public_url, timeout);
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match dispatcher.tick().await {
+                Ok(report) if report.attempted > 0 || report.queued > 0 => {
+                    tracing::debug!(?report, "alert dispatch");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "alert dispatch failed; retrying next second"),
             }
         }
     })

@@ -73,6 +73,12 @@ pub struct Settings {
     pub read_cache: Duration,
     /// Detection parameters.
     pub detect: crate::detect::Params,
+    /// Where this site is reached from outside, for links in alerts (no trailing slash).
+    pub public_url: String,
+    /// Which webhook targets deliveries may reach.
+    pub webhook_policy: crate::alerts::TargetPolicy,
+    /// Upper bound on one webhook attempt.
+    pub webhook_timeout: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -162,6 +168,17 @@ impl Settings {
             )?),
             read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
             detect: env.detect_params()?,
+            public_url: env.public_url()?,
+            webhook_policy: crate::alerts::TargetPolicy {
+                allow_http: env.flag("DOWNWATCH_WEBHOOK_ALLOW_HTTP")?,
+                allow_private: env.flag("DOWNWATCH_WEBHOOK_ALLOW_PRIVATE")?,
+            },
+            webhook_timeout: millis(env.number(
+                "DOWNWATCH_WEBHOOK_TIMEOUT_MS",
+                10_000,
+                100,
+                60_000,
+            )?),
         })
     }
 }
@@ -182,6 +199,37 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         (self.0)(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
+    }
+
+    /// `true` or `false`, false when unset.
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.get(name).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(Self::error(name, "true or false", Some(other))),
+        }
+    }
+
+    /// The site's public address: `DOWNWATCH_PUBLIC_URL`, or the bound address.
+    fn public_url(&self) -> Result<String, ConfigError> {
+        const NAME: &str = "DOWNWATCH_PUBLIC_URL";
+        let Some(raw) = self.get(NAME) else {
+            let bind = self.get("DOWNWATCH_BIND");
+            return Ok(format!(
+                "http://{}",
+                bind.as_deref().unwrap_or("127.0.0.1:8080")
+            ));
+        };
+        match url::Url::parse(&raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+                Ok(raw.trim_end_matches('/').to_owned())
+            }
+            _ => Err(Self::error(
+                NAME,
+                "an http(s) URL like https://downwatch.example.com",
+                Some(&raw),
+            )),
+        }
     }
 
     fn error(

@@ -3,6 +3,7 @@
 //! The binary in `main.rs` only parses the command line; everything else lives here so that
 //! integration tests drive exactly the code that production runs.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod backtest;

@@ -17,6 +17,7 @@ mod reports;
 mod services;
 mod shares;
 mod status;
+mod subscriptions;
 
 use actix_web::web;
 
@@ -46,5 +47,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(events::routes)
     .configure(openapi::routes)
     .configure(breakdown::routes)
-    .configure(feeds::routes);
+    .configure(feeds::routes)
+    .configure(subscriptions::routes);
 }

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
     breakdown, charts, curve, events, feeds, incidents, interop, minutes, ops, reports, services,
-    status,
+    status, subscriptions,
 };
 
 #[derive(OpenApi)]
@@ -27,12 +27,15 @@ use super::{
         charts::service_chart, charts::incident_chart,
         interop::summary, interop::badge,
         feeds::all, feeds::service, feeds::provider,
+        subscriptions::create, subscriptions::list, subscriptions::show, subscriptions::update,
+        subscriptions::remove, subscriptions::test, subscriptions::deliveries,
         events::stream,
     ),
     components(schemas(
         crate::domain::IncidentEvent,
         crate::domain::PeakEvent,
         crate::domain::LevelEvent,
+        crate::alerts::AlertEvent,
     )),
     modifiers(&AdminToken)
 )]

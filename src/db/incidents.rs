@@ -18,7 +18,7 @@ use crate::store::StoreError;
 #[diesel(table_name = incidents)]
 // A reopened incident writes its end back to NULL.
 #[diesel(treat_none_as_null = true)]
-struct IncidentRow {
+pub(super) struct IncidentRow {
     id: Uuid,
     service_id: Uuid,
     started_at: DateTime<Utc>,
@@ -109,7 +109,7 @@ impl TryFrom<IncidentRow> for Incident {
 /// A timeline row as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = incident_updates)]
-struct UpdateRow {
+pub(super) struct UpdateRow {
     at: DateTime<Utc>,
     kind: String,
     level: String,

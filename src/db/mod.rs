@@ -3,6 +3,7 @@
 //! A pool wait, a connection attempt or a query that outlasts the configured timeout becomes a
 //! 503 naming PostgreSQL, never a hang.
 
+pub mod alerts;
 pub mod bins;
 pub mod bootstrap;
 pub mod incidents;

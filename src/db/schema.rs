@@ -9,6 +9,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    deliveries (id) {
+        id -> Int8,
+        subscription_id -> Uuid,
+        update_id -> Nullable<Int8>,
+        webhook_id -> Uuid,
+        event -> Text,
+        body -> Text,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        claimed_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (id) {
+        id -> Int8,
+        delivery_id -> Int8,
+        at -> Timestamptz,
+        status -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        latency_ms -> Int4,
+        response -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     incident_updates (id) {
         id -> Int8,
         incident_id -> Uuid,
@@ -17,6 +46,7 @@ diesel::table! {
         level -> Text,
         reports -> Int4,
         baseline -> Float8,
+        fanned_out -> Bool,
     }
 }
 
@@ -81,16 +111,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    subscriptions (id) {
+        id -> Uuid,
+        name -> Text,
+        url -> Text,
+        format -> Text,
+        min_level -> Text,
+        kinds -> Array<Nullable<Text>>,
+        services -> Array<Nullable<Text>>,
+        providers -> Array<Nullable<Text>>,
+        categories -> Array<Nullable<Text>>,
+        enabled -> Bool,
+        secret -> Text,
+        paused_reason -> Nullable<Text>,
+        permanent_failures -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(deliveries -> incident_updates (update_id));
+diesel::joinable!(deliveries -> subscriptions (subscription_id));
+diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::joinable!(incident_updates -> incidents (incident_id));
 diesel::joinable!(incidents -> services (service_id));
 diesel::joinable!(report_bins -> services (service_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
+    deliveries,
+    delivery_attempts,
     incident_updates,
     incidents,
     report_bin_breakdowns,
     report_bins,
     rollup_progress,
     services,
+    subscriptions,
 );

@@ -30,6 +30,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Rendered answers of the heavy reads, shared for a moment.
     pub read_cache: ReadCache,
+    /// Which webhook targets subscriptions may name.
+    pub webhook_policy: crate::alerts::TargetPolicy,
+    /// Where this site is reached from outside, for links in alerts.
+    pub public_url: String,
 }
 
 impl AppState {

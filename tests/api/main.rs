@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod alerts;
 mod bootstrap;
 mod breakdown;
 mod browser;

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::helpers::TestApp;
 
 /// Every route the server has, method and path.
-const ROUTES: [(&str, &str); 25] = [
+const ROUTES: [(&str, &str); 32] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -31,6 +31,13 @@ const ROUTES: [(&str, &str); 25] = [
     ("get", "/feeds/incidents.atom"),
     ("get", "/feeds/services/{slug}.atom"),
     ("get", "/feeds/providers/{provider}.atom"),
+    ("get", "/v1/admin/subscriptions"),
+    ("post", "/v1/admin/subscriptions"),
+    ("get", "/v1/admin/subscriptions/{id}"),
+    ("patch", "/v1/admin/subscriptions/{id}"),
+    ("delete", "/v1/admin/subscriptions/{id}"),
+    ("post", "/v1/admin/subscriptions/{id}/test"),
+    ("get", "/v1/admin/subscriptions/{id}/deliveries"),
 ];
 
 fn refs(value: &Value, found: &mut Vec<String>) {

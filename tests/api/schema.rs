@@ -9,6 +9,7 @@
 //! schema does not name fails as surely as a missing required one.
 
 use boon::{Compiler, Schemas};
+use downwatch::alerts::{Dispatcher, TargetPolicy};
 use downwatch::clock::Clock;
 use downwatch::detect::Level;
 use downwatch::domain::ServiceSlug;
@@ -132,7 +133,11 @@ fn check(doc: &Value, location: &str, body: &Value) -> Result<(), String> {
 
 #[actix_web::test]
 async fn every_documented_json_answer_matches_its_schema() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder()
+        .var("DOWNWATCH_WEBHOOK_ALLOW_HTTP", "true")
+        .var("DOWNWATCH_WEBHOOK_ALLOW_PRIVATE", "true")
+        .spawn()
+        .await;
     for (problem, country) in [("voice-mode", "US"), ("login", "KR"), ("app", "US")] {
         let reply = app
             .report(json!({"service": "chatgpt", "problem": problem, "country": country}))
@@ -190,6 +195,74 @@ async fn every_documented_json_answer_matches_its_schema() {
         let location = route_schema(&mut doc, "get", path, "200");
         cases.push((concrete, location, reply.json));
     }
+    // Alerts: a subscription (its creation shows the secret), a test delivery and one failed
+    // attempt at it (nobody listens on the discard port).
+    let created = app
+        .admin(
+            "POST",
+            "/v1/admin/subscriptions",
+            &json!({"name": "schema", "url": "http://127.0.0.1:9/hook", "format": "json"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let location = route_schema(&mut doc, "post", "/v1/admin/subscriptions", "201");
+    let subscription = created.json["id"].as_str().unwrap().to_owned();
+    cases.push((
+        "POST /v1/admin/subscriptions".into(),
+        location,
+        created.json,
+    ));
+    let test = app
+        .admin(
+            "POST",
+            &format!("/v1/admin/subscriptions/{subscription}/test"),
+            &json!(null),
+        )
+        .await;
+    assert_eq!(test.status, 202, "{}", test.text);
+    let location = route_schema(&mut doc, "post", "/v1/admin/subscriptions/{id}/test", "202");
+    cases.push(("POST .../test".into(), location, test.json));
+    Dispatcher::new(
+        app.state.reads.db.clone(),
+        app.clock.clone(),
+        TargetPolicy {
+            allow_http: true,
+            allow_private: true,
+        },
+        app.address.clone(),
+        std::time::Duration::from_secs(2),
+    )
+    .tick()
+    .await
+    .unwrap();
+    for (path, concrete) in [
+        (
+            "/v1/admin/subscriptions",
+            "/v1/admin/subscriptions".to_owned(),
+        ),
+        (
+            "/v1/admin/subscriptions/{id}",
+            format!("/v1/admin/subscriptions/{subscription}"),
+        ),
+        (
+            "/v1/admin/subscriptions/{id}/deliveries",
+            format!("/v1/admin/subscriptions/{subscription}/deliveries"),
+        ),
+    ] {
+        let reply = app.admin("GET", &concrete, &json!(null)).await;
+        assert_eq!(reply.status, 200, "{concrete}: {}", reply.text);
+        let location = route_schema(&mut doc, "get", path, "200");
+        cases.push((concrete, location, reply.json));
+    }
+    let log = &cases.last().unwrap().2;
+    let tried = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["event"] == "test")
+        .unwrap();
+    assert_eq!(tried["attempts"].as_array().unwrap().len(), 1, "{log}");
+
     let report = app
         .report(json!({"service": "sora", "problem": "login", "reporter": "schema-check-1"}))
         .await;
