@@ -82,13 +82,13 @@ impl Application {
                 .wrap(security_headers())
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
-                    let method = req.method().to_string();
+                    let is_get = req.method() == actix_web::http::Method::GET;
                     let response = srv.call(req);
                     async move {
                         let mut response = response.await?;
-                        observe(&response, &method, started);
+                        observe(&response, started);
                         crate::web::allow_declared_framing(response.headers_mut());
-                        if method == "GET" {
+                        if is_get {
                             // Reads are public: any page may fetch them.
                             response.headers_mut().insert(
                                 actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -334,10 +334,11 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRespons
     } else {
         "The API lives under /v1 (see README)."
     };
+    // Both are the client's: an answer echoes a bounded part of them.
     Err(ApiError::NotFound(format!(
         "No resource at {} {}. {hint}",
-        req.method(),
-        req.path()
+        telemetry::clip(req.method().as_str(), telemetry::LOG_TEXT_LIMIT),
+        telemetry::clip(req.path(), telemetry::LOG_TEXT_LIMIT)
     )))
 }
 
@@ -353,24 +354,31 @@ fn security_headers() -> DefaultHeaders {
 }
 
 /// Records latency per route and logs the request (never the client address).
-fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, method: &str, started: Instant) {
+///
+/// Every label value is bounded: the route is a registered pattern (or `unmatched`), the method
+/// one of the standard ones (or `other`), the status a number. An invented method is logged,
+/// cut to [`telemetry::LOG_TEXT_LIMIT`] characters, but never becomes a label.
+fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, started: Instant) {
     let elapsed = started.elapsed();
-    let route = response
-        .request()
+    let request = response.request();
+    let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let method = telemetry::method_label(request.method());
     let status = response.status().as_u16();
     metrics::histogram!(
         "downwatch_http_request_duration_seconds",
         "route" => route.clone(),
-        "method" => method.to_owned(),
+        "method" => method,
         "status" => status.to_string()
     )
     .record(elapsed.as_secs_f64());
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let sent = (method == "other")
+        .then(|| telemetry::clip(request.method().as_str(), telemetry::LOG_TEXT_LIMIT));
     if status >= 500 {
-        tracing::warn!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
+        tracing::warn!(http.method = method, http.method_sent = sent.as_deref(), http.route = %route, http.status = status, duration_ms, "request");
     } else {
-        tracing::info!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
+        tracing::info!(http.method = method, http.method_sent = sent.as_deref(), http.route = %route, http.status = status, duration_ms, "request");
     }
 }
