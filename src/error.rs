@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 403: admin endpoints are disabled on this instance.
     #[error("admin endpoints are disabled")]
     AdminDisabled,
+    /// 403: the request is refused for what one of its fields (or headers) says.
+    #[error("{} {}", .0.field, .0.detail)]
+    Forbidden(FieldError),
     /// 405: the resource exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -137,6 +140,7 @@ impl ApiError {
             Self::NotFound(_) | Self::NotFoundField(_) => "not-found",
             Self::Unauthorized => "unauthorized",
             Self::AdminDisabled => "admin-disabled",
+            Self::Forbidden(_) => "forbidden",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "payload-too-large",
@@ -153,6 +157,7 @@ impl ApiError {
             Self::NotFound(_) | Self::NotFoundField(_) => "Not found",
             Self::Unauthorized => "Admin token required",
             Self::AdminDisabled => "Admin endpoints are disabled",
+            Self::Forbidden(_) => "Forbidden",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict(_) => "Conflict",
             Self::TooLarge { .. } => "Request body too large",
@@ -167,7 +172,9 @@ impl ApiError {
         match self {
             Self::Invalid(errors) => format!("Fix these fields and retry: {}.", summarize(errors)),
             Self::NotFound(what) | Self::Conflict(what) => what.clone(),
-            Self::NotFoundField(error) => format!("{}: {}", error.field, error.detail),
+            Self::NotFoundField(error) | Self::Forbidden(error) => {
+                format!("{}: {}", error.field, error.detail)
+            }
             Self::Unauthorized => "Send 'Authorization: Bearer <DOWNWATCH_ADMIN_TOKEN>'.".to_owned(),
             Self::AdminDisabled => {
                 "This instance has no admin token. Set DOWNWATCH_ADMIN_TOKEN (16+ characters) and restart to enable admin endpoints."
@@ -191,7 +198,7 @@ impl ApiError {
     fn field_errors(&self) -> Vec<FieldError> {
         match self {
             Self::Invalid(errors) => errors.clone(),
-            Self::NotFoundField(error) => vec![error.clone()],
+            Self::NotFoundField(error) | Self::Forbidden(error) => vec![error.clone()],
             Self::TooLarge { limit } => vec![FieldError::new(
                 "body",
                 format!("must be at most {limit} bytes"),
@@ -234,7 +241,7 @@ impl ResponseError for ApiError {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) | Self::NotFoundField(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::AdminDisabled => StatusCode::FORBIDDEN,
+            Self::AdminDisabled | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

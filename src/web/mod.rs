@@ -15,6 +15,7 @@ mod board;
 mod embed;
 mod incident;
 mod layout;
+mod origin;
 mod report;
 mod service;
 mod spark;
@@ -82,6 +83,9 @@ fn html(status: StatusCode, markup: Markup, framing: Framing) -> HttpResponse {
             header::CONTENT_SECURITY_POLICY,
             format!("{PAGE_POLICY}; {ancestors}"),
         ))
+        // Same-origin requests keep their referrer (and, for the report form, their real
+        // `Origin` rather than `null`); other sites still get none.
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         // Pages change with every report: always revalidate.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(markup.into_string())
@@ -168,6 +172,7 @@ impl ResponseError for PageError {
         }
         let (title, detail) = match &self.0 {
             ApiError::NotFound(what) => ("Page not found", what.clone()),
+            ApiError::Forbidden(error) => ("Not accepted here", error.detail.clone()),
             ApiError::Unavailable(dep) => (
                 "Temporarily unavailable",
                 format!("{dep} did not answer in time. Please try again in a moment."),
