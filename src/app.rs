@@ -80,14 +80,18 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(security_headers())
-                .wrap_fn(|req, srv| {
+                .wrap_fn(|mut req, srv| {
                     let started = Instant::now();
+                    let head = head_as_get(&mut req);
                     let is_get = req.method() == actix_web::http::Method::GET;
                     let response = srv.call(req);
                     async move {
-                        let mut response = response.await?;
-                        observe(&response, started);
+                        let mut response = response.await?.map_into_boxed_body();
+                        observe(&response, started, head);
                         crate::web::allow_declared_framing(response.headers_mut());
+                        if head {
+                            response = without_streamed_body(response);
+                        }
                         if is_get {
                             // Reads are public: any page may fetch them.
                             response.headers_mut().insert(
@@ -353,18 +357,46 @@ fn security_headers() -> DefaultHeaders {
         ))
 }
 
+/// `HEAD` is answered by the `GET` route, whatever it is: the request goes on as a `GET`, and
+/// the connection writes the headers (`Content-Length` included) without the body. Returns
+/// whether the request was a `HEAD`.
+fn head_as_get(req: &mut actix_web::dev::ServiceRequest) -> bool {
+    let head = req.method() == actix_web::http::Method::HEAD;
+    if head {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    head
+}
+
+/// A `HEAD` answer whose `GET` body is a stream (the live events) ends at once: the
+/// connection would drop the bytes anyway, and must not wait for a stream that never ends.
+fn without_streamed_body(
+    response: actix_web::dev::ServiceResponse,
+) -> actix_web::dev::ServiceResponse {
+    use actix_web::body::{BodySize, BoxBody, MessageBody};
+    if response.response().body().size() == BodySize::Stream {
+        response.map_body(|_, _| BoxBody::new(()))
+    } else {
+        response
+    }
+}
+
 /// Records latency per route and logs the request (never the client address).
 ///
 /// Every label value is bounded: the route is a registered pattern (or `unmatched`), the method
 /// one of the standard ones (or `other`), the status a number. An invented method is logged,
 /// cut to [`telemetry::LOG_TEXT_LIMIT`] characters, but never becomes a label.
-fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, started: Instant) {
+fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, started: Instant, head: bool) {
     let elapsed = started.elapsed();
     let request = response.request();
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = telemetry::method_label(request.method());
+    let method = if head {
+        "HEAD"
+    } else {
+        telemetry::method_label(request.method())
+    };
     let status = response.status().as_u16();
     metrics::histogram!(
         "downwatch_http_request_duration_seconds",

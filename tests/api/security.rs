@@ -438,3 +438,80 @@ async fn the_report_form_checks_origin_then_referer_when_sec_fetch_site_is_absen
         assert_eq!(response.status(), status, "{origin}");
     }
 }
+
+#[actix_web::test]
+async fn head_answers_every_get_route_like_get_without_a_body() {
+    let app = TestApp::builder()
+        .start_at(seed_onset() + TimeDelta::hours(8))
+        .spawn()
+        .await;
+    let id = store(&app, "chatgpt", seed_onset(), None, 120).await;
+    let doc = app.get("/openapi.json").await;
+    let mut paths: Vec<String> = doc.json["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, ops)| ops.get("get").is_some())
+        .map(|(path, _)| {
+            path.replace("{slug}", "chatgpt")
+                .replace("{id}", &id.to_string())
+        })
+        .collect();
+    assert!(paths.iter().any(|p| p == "/v1/events"), "{paths:?}");
+    paths.extend(
+        [
+            "/",
+            "/s/zoom",
+            "/embed/chatgpt",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/docs",
+            "/favicon.ico",
+            "/s/nope",
+        ]
+        .map(String::from),
+    );
+    paths.push(format!("/incidents/{id}"));
+    paths.push(format!("/embed/incident/{id}"));
+    let client = awc::Client::builder()
+        .disable_redirects()
+        .timeout(std::time::Duration::from_secs(5))
+        .finish();
+    for path in &paths {
+        let url = format!("{}{path}", app.address);
+        let mut head = client.head(&url).send().await.unwrap();
+        let body = head.body().await.unwrap();
+        assert!(body.is_empty(), "HEAD {path} sent a body");
+        if path == "/v1/events" {
+            // The stream's headers, and an end at once instead of a stream.
+            assert_eq!(head.status(), 200, "HEAD {path}");
+            assert_eq!(
+                head.headers().get("content-type").unwrap(),
+                "text/event-stream"
+            );
+            continue;
+        }
+        let mut get = client.get(&url).send().await.unwrap();
+        let full = get.body().limit(1 << 24).await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_ne!(head.status(), 405, "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert_security_headers(&format!("HEAD {path}"), head.headers());
+        if path == "/v1/status" || path.ends_with("/curve.csv") {
+            let length = head.headers().get("content-length").unwrap();
+            assert_eq!(length.to_str().unwrap(), full.len().to_string(), "{path}");
+        }
+    }
+    // HEAD on a route without GET is refused like any other method it lacks.
+    let refused = client
+        .head(format!("{}/v1/reports", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 405);
+}
