@@ -21,7 +21,7 @@ use crate::db::{self, Db};
 use crate::error::ApiError;
 use crate::events::Events;
 use crate::http::read_cache::ReadCache;
-use crate::http::{AdminAuth, AppState};
+use crate::http::{AdminAuth, AppState, deadline};
 use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
 use crate::monitor::{Deps, Monitor};
 use crate::query::Reads;
@@ -76,17 +76,20 @@ impl Application {
             .with_context(|| format!("cannot listen on {} (DOWNWATCH_BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
+        let body_timeout = settings.body_timeout;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(security_headers())
-                .wrap_fn(|mut req, srv| {
+                .wrap_fn(move |mut req, srv| {
                     let started = Instant::now();
                     let head = head_as_get(&mut req);
+                    let expired = deadline::limit_body(&mut req, body_timeout);
                     let is_get = req.method() == actix_web::http::Method::GET;
                     let response = srv.call(req);
                     async move {
-                        let mut response = response.await?.map_into_boxed_body();
+                        let response = response.await?.map_into_boxed_body();
+                        let mut response = deadline::answer(response, &expired, body_timeout);
                         observe(&response, started, head);
                         crate::web::allow_declared_framing(response.headers_mut());
                         if head {

@@ -53,6 +53,12 @@ pub enum ApiError {
         /// The largest accepted body, in bytes.
         limit: usize,
     },
+    /// 408: the body did not arrive within the deadline.
+    #[error("request body not received within {} ms", within.as_millis())]
+    BodyTimeout {
+        /// How long a body may take.
+        within: Duration,
+    },
     /// 415: the body is not JSON.
     #[error("request body is not application/json")]
     UnsupportedMediaType,
@@ -144,6 +150,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "payload-too-large",
+            Self::BodyTimeout { .. } => "request-timeout",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "dependency-unavailable",
@@ -161,6 +168,7 @@ impl ApiError {
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict(_) => "Conflict",
             Self::TooLarge { .. } => "Request body too large",
+            Self::BodyTimeout { .. } => "Request body too slow",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::RateLimited { .. } => "Too many reports",
             Self::Unavailable(_) => "A dependency is unavailable",
@@ -182,6 +190,10 @@ impl ApiError {
             }
             Self::MethodNotAllowed => "This resource does not take that method; see the README for the API.".to_owned(),
             Self::TooLarge { limit } => format!("Send at most {limit} bytes."),
+            Self::BodyTimeout { within } => format!(
+                "The body did not arrive within {} ms of the request; send it whole, at once.",
+                within.as_millis()
+            ),
             Self::UnsupportedMediaType => "Send the body as JSON with 'Content-Type: application/json'.".to_owned(),
             Self::RateLimited { retry_after, .. } => format!(
                 "This address sent too many reports. Retry after {} seconds.",
@@ -202,6 +214,10 @@ impl ApiError {
             Self::TooLarge { limit } => vec![FieldError::new(
                 "body",
                 format!("must be at most {limit} bytes"),
+            )],
+            Self::BodyTimeout { within } => vec![FieldError::new(
+                "body",
+                format!("must arrive within {} ms", within.as_millis()),
             )],
             Self::UnsupportedMediaType => {
                 vec![FieldError::new("content-type", "must be application/json")]
@@ -245,6 +261,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -173,6 +173,10 @@ impl ResponseError for PageError {
         let (title, detail) = match &self.0 {
             ApiError::NotFound(what) => ("Page not found", what.clone()),
             ApiError::Forbidden(error) => ("Not accepted here", error.detail.clone()),
+            ApiError::BodyTimeout { .. } => (
+                "Too slow",
+                "Your report did not arrive in time. Please go back and try again.".to_owned(),
+            ),
             ApiError::Unavailable(dep) => (
                 "Temporarily unavailable",
                 format!("{dep} did not answer in time. Please try again in a moment."),

@@ -176,3 +176,99 @@ async fn a_coordinated_fake_outage_from_many_addresses_is_counted_with_its_signa
     assert_eq!(countries.json["countries"][0]["country"], "NL");
     assert_eq!(countries.json["countries"][0]["share"], 1.0);
 }
+
+/// Sends `path`'s headers, then its body one byte every `every`, and reads the answer: its
+/// status line and headers, and how long after the headers the connection was closed.
+async fn dribble(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: &str,
+    every: Duration,
+) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = app.address.rsplit(':').next().unwrap();
+    let stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    write.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let bytes = body.as_bytes().to_vec();
+    let writer = actix_web::rt::spawn(async move {
+        for byte in bytes {
+            if write.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            actix_web::rt::time::sleep(every).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let read_all = read.read_to_end(&mut answer);
+    actix_web::rt::time::timeout(Duration::from_secs(20), read_all)
+        .await
+        .expect("the server closed the connection")
+        .ok();
+    let closed_after = started.elapsed();
+    writer.abort();
+    (String::from_utf8_lossy(&answer).into_owned(), closed_after)
+}
+
+#[actix_web::test]
+async fn a_body_slower_than_the_deadline_gets_408_and_its_connection_is_closed() {
+    let app = TestApp::builder()
+        .var("DOWNWATCH_BODY_TIMEOUT_MS", "1000")
+        .spawn()
+        .await;
+    let json = r#"{"service": "chatgpt", "problem": "login", "reporter": "slow-one"}"#;
+    // One byte every 300 ms: the whole body would take 20 s, the deadline is 1 s.
+    let (answer, closed_after) = dribble(
+        &app,
+        "/v1/reports",
+        "application/json",
+        json,
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    assert!(answer.contains("\"field\":\"body\""), "{answer}");
+    assert!(
+        closed_after >= Duration::from_millis(1000) && closed_after < Duration::from_secs(5),
+        "closed after {closed_after:?}"
+    );
+    // The form's errors are pages.
+    let (answer, closed_after) = dribble(
+        &app,
+        "/s/chatgpt/report",
+        "application/x-www-form-urlencoded",
+        "problem=login&padding=xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("content-type: text/html"), "{answer}");
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "closed after {closed_after:?}"
+    );
+    assert_eq!(app.total("chatgpt", "").await, 0, "nothing was counted");
+    // A body that arrives in pieces, but within the deadline, is a report like any other.
+    let (answer, _) = dribble(
+        &app,
+        "/v1/reports",
+        "application/json",
+        json,
+        Duration::ZERO,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert_eq!(app.total("chatgpt", "").await, 1);
+}
