@@ -198,7 +198,18 @@ async fn build_state(
     clock: SharedClock,
     clock_speed: f64,
 ) -> anyhow::Result<AppState> {
-    let db = Db::new(&settings.database_url, settings.database_timeout, 16)?;
+    let db = Db::new(
+        &settings.database_url,
+        settings.database_timeout,
+        settings.database_pool,
+    )?;
+    // The monitor, rollups and catalog refresh have connections of their own: a flood of
+    // reads can empty the request pool, never stop detection.
+    let background = Db::new(
+        &settings.database_url,
+        settings.database_timeout,
+        settings.background_pool,
+    )?;
     let secret = match &settings.reporter_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => {
@@ -233,7 +244,7 @@ async fn build_state(
     )?;
     let monitor = Arc::new(Monitor::new(
         Deps {
-            db: db.clone(),
+            db: background.clone(),
             windows: windows.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
@@ -256,7 +267,8 @@ async fn build_state(
         proxies: ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
         admin: AdminAuth::new(settings.admin_token.as_deref()),
         metrics: telemetry::metrics_handle(),
-        read_cache: ReadCache::new(settings.read_cache, clock.clone()),
+        read_cache: ReadCache::new(settings.read_cache, settings.heavy_reads, clock.clone()),
+        background_db: background,
         reads: Reads {
             db,
             windows,

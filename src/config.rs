@@ -63,6 +63,14 @@ pub struct Settings {
     pub redis_timeout: Duration,
     /// Upper bound on a PostgreSQL connection wait or query before answering 503.
     pub database_timeout: Duration,
+    /// Connections of the pool that serves requests.
+    pub database_pool: usize,
+    /// Connections of the pool of the monitor, rollups and catalog refresh, which no request
+    /// can take.
+    pub background_pool: usize,
+    /// Expensive reads (curve, chart, breakdown and board renderings) at once per instance;
+    /// more answer 503 at once.
+    pub heavy_reads: usize,
     /// How often each instance reloads the service catalog into memory.
     pub catalog_refresh: Duration,
     /// HTTP worker threads; `None` means one per CPU core.
@@ -146,6 +154,9 @@ impl Settings {
                 10,
                 60_000,
             )?),
+            database_pool: env.count("DOWNWATCH_DATABASE_POOL", 16, 1, 1_000)?,
+            background_pool: env.count("DOWNWATCH_DATABASE_BACKGROUND_POOL", 4, 1, 100)?,
+            heavy_reads: env.count("DOWNWATCH_HEAVY_READS", 8, 1, 10_000)?,
             catalog_refresh: Duration::from_secs(env.number(
                 "DOWNWATCH_CATALOG_REFRESH_SECONDS",
                 10,
@@ -229,6 +240,19 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         } else {
             Err(Self::error(name, expected, Some(&value.to_string())))
         }
+    }
+
+    /// A count of things held in memory (connections, permits) as a `usize`.
+    fn count(
+        &self,
+        name: &'static str,
+        default: usize,
+        min: usize,
+        max: usize,
+    ) -> Result<usize, ConfigError> {
+        let widen = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let value = self.number(name, widen(default), widen(min), widen(max))?;
+        Ok(usize::try_from(value).expect("at most max, itself a usize"))
     }
 
     fn nonzero(

@@ -70,6 +70,9 @@ pub enum ApiError {
         /// The burst size the client is allowed.
         limit: u32,
     },
+    /// 503: this instance is already rendering as many expensive reads as it allows.
+    #[error("too many expensive reads at once")]
+    Busy,
     /// 503: a dependency did not answer in time.
     #[error("{0} is unavailable")]
     Unavailable(Dependency),
@@ -154,6 +157,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "dependency-unavailable",
+            Self::Busy => "busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -172,6 +176,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::RateLimited { .. } => "Too many reports",
             Self::Unavailable(_) => "A dependency is unavailable",
+            Self::Busy => "Too many reads at once",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -200,6 +205,7 @@ impl ApiError {
                 retry_after_secs(*retry_after)
             ),
             Self::Unavailable(dep) => format!("{dep} did not answer in time. Nothing was recorded; retry shortly."),
+            Self::Busy => "This instance is rendering as many curves, charts and breakdowns as it allows; retry after a second (answers already rendered are still served).".to_owned(),
             Self::Internal(_) => "Something went wrong on our side. It has been logged.".to_owned(),
         }
     }
@@ -264,7 +270,7 @@ impl ResponseError for ApiError {
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -301,6 +307,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+            }
+            Self::Busy => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             Self::Unauthorized => {
                 response

@@ -103,3 +103,33 @@ async fn invented_methods_are_counted_as_other_and_never_become_label_values() {
         text.len()
     );
 }
+
+#[actix_web::test]
+async fn one_instant_written_four_ways_is_one_miss_and_three_hits() {
+    // The only test of this binary with the read cache on: its counts are exact.
+    let app = TestApp::builder()
+        .var("DOWNWATCH_READ_CACHE_MS", "1000")
+        .spawn()
+        .await;
+    for from in [
+        "2025-06-10T06:00:00Z",
+        "2025-06-10T06:00:00.0Z",
+        "2025-06-10T06:00:00.00Z",
+        "2025-06-10T11:30:00%2B05:30",
+    ] {
+        let reply = app
+            .get(&format!("/v1/services/chatgpt/curve?step=1m&from={from}"))
+            .await;
+        assert_eq!(reply.status, 200, "{from}: {}", reply.text);
+    }
+    let text = app.get("/metrics").await.text;
+    assert_eq!(
+        counter(&text, "downwatch_read_cache_total{outcome=\"miss\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        counter(&text, "downwatch_read_cache_total{outcome=\"hit\"}"),
+        3.0
+    );
+}

@@ -189,7 +189,7 @@ impl ResponseError for PageError {
         };
         let markup = layout::error_page(title, &detail);
         let mut response = html(self.status_code(), markup, Framing::Deny);
-        if matches!(self.0, ApiError::Unavailable(_)) {
+        if matches!(self.0, ApiError::Unavailable(_) | ApiError::Busy) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
