@@ -263,6 +263,11 @@ async fn build_state(
             keyer: ReporterKeyer::new(&secret),
             windows: windows.clone(),
             clock: clock.clone(),
+            caps: crate::windows::Caps {
+                per_address: settings.cap_per_address,
+                per_network: settings.cap_per_network,
+                window: settings.cap_window,
+            },
         },
         proxies: ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
         admin: AdminAuth::new(settings.admin_token.as_deref()),

@@ -55,6 +55,12 @@ pub struct Settings {
     pub rate_per_minute: NonZeroU32,
     /// Reports a client IP may send at once before the sustained rate applies.
     pub rate_burst: NonZeroU32,
+    /// Counted reports per client address (IPv6: per /64) per service per cap window.
+    pub cap_per_address: u32,
+    /// Counted reports per network (IPv4 /24, IPv6 /48) per service per cap window.
+    pub cap_per_network: u32,
+    /// The sliding window both caps apply over.
+    pub cap_window: Duration,
     /// How long minute buckets stay in Redis.
     pub retention: Duration,
     /// Log output format.
@@ -145,6 +151,13 @@ impl Settings {
             dedup_window: minutes(env.number("DOWNWATCH_DEDUP_MINUTES", 60, 1, 7 * 24 * 60)?),
             rate_per_minute: env.nonzero("DOWNWATCH_RATE_PER_MINUTE", 30, 1_000_000)?,
             rate_burst: env.nonzero("DOWNWATCH_RATE_BURST", 10, 1_000_000)?,
+            cap_per_address: env
+                .nonzero("DOWNWATCH_CAP_PER_ADDRESS", 6, 1_000_000)?
+                .get(),
+            cap_per_network: env
+                .nonzero("DOWNWATCH_CAP_PER_NETWORK", 18, 1_000_000)?
+                .get(),
+            cap_window: minutes(env.number("DOWNWATCH_CAP_WINDOW_MINUTES", 60, 1, 24 * 60)?),
             retention: minutes(60 * env.number("DOWNWATCH_RETENTION_HOURS", 48, 1, 24 * 90)?),
             log_format: env.log_format()?,
             redis_timeout: millis(env.number("DOWNWATCH_REDIS_TIMEOUT_MS", 500, 10, 60_000)?),

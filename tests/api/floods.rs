@@ -141,6 +141,8 @@ async fn a_coordinated_fake_outage_from_many_addresses_is_counted_with_its_signa
     // What SECURITY.md describes: reports from many real addresses are indistinguishable from
     // an outage to the counting path. Each /64 counts once per reporter token, at most its
     // burst; the data shows the campaign's shape (one problem, one country, one minute).
+    // The caps per address and network are opened wide (the test default) to show a campaign
+    // over many networks; SECURITY.md tells what the shipped caps leave of it.
     let app = TestApp::builder()
         .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
         .var("DOWNWATCH_RATE_BURST", "3")
@@ -271,4 +273,70 @@ async fn a_body_slower_than_the_deadline_gets_408_and_its_connection_is_closed()
     .await;
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
     assert_eq!(app.total("chatgpt", "").await, 1);
+}
+
+/// Reports of `service` from `client` with `count` fresh tokens, one after another.
+async fn fresh_tokens(app: &TestApp, client: &str, service: &str, count: usize) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for i in 0..count {
+        let token = format!("fresh-{}-{i:04}", client.replace([':', '.'], "-"));
+        replies.push(app.report_via(client, report(service, &token)).await);
+    }
+    replies
+}
+
+#[actix_web::test]
+async fn one_address_with_fresh_tokens_adds_at_most_its_cap_to_one_service() {
+    // The shipped caps: 6 per address and 18 per /24 or /48, per service, per hour. The rate
+    // limit is opened wide so that only the caps bind.
+    let app = TestApp::builder()
+        .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
+        .var("DOWNWATCH_RATE_BURST", "100000")
+        .var("DOWNWATCH_CAP_PER_ADDRESS", "<unset>")
+        .var("DOWNWATCH_CAP_PER_NETWORK", "<unset>")
+        .spawn()
+        .await;
+    let one = fresh_tokens(&app, "198.51.100.7", "zoom", 40).await;
+    assert_eq!(tally(&one), (6, 34), "the address's cap");
+    let capped = one.last().unwrap();
+    let wait: u64 = capped.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (3_590..=3_600).contains(&wait),
+        "until the first leaves the hour: {wait}"
+    );
+    assert_eq!(app.total("zoom", "").await, 6);
+    // Its cap is per service: another service still takes its reports.
+    assert_eq!(
+        tally(&fresh_tokens(&app, "198.51.100.7", "slack", 3).await),
+        (3, 0)
+    );
+    // Its neighbours in the /24 add their own six, up to the network's 18 in all.
+    for (neighbour, expected) in [
+        ("198.51.100.8", 6),
+        ("198.51.100.9", 6),
+        ("198.51.100.10", 0),
+    ] {
+        let replies = fresh_tokens(&app, neighbour, "zoom", 10).await;
+        assert_eq!(tally(&replies).0, expected, "{neighbour}");
+    }
+    assert_eq!(app.total("zoom", "").await, 18);
+    // A /48 is one network however many /64s it spreads over.
+    let mut from_48 = 0;
+    for i in 0..20 {
+        from_48 += tally(&fresh_tokens(&app, &format!("2001:db8:7:{i:x}::1"), "zoom", 2).await).0;
+    }
+    assert_eq!(from_48, 18);
+    // The quiet service stays normal: 36 reports over an hour are no outage.
+    for _ in 0..3 {
+        app.state.monitor.tick().await.unwrap();
+        app.clock.advance(Duration::from_secs(60));
+    }
+    let zoom = app.get("/v1/services/zoom").await;
+    assert_eq!(zoom.json["status"]["level"], "normal", "{}", zoom.text);
+    // An hour after its first report, the address may count again.
+    app.clock.advance(Duration::from_secs(3_600));
+    assert_eq!(
+        tally(&fresh_tokens(&app, "198.51.100.7", "zoom", 8).await),
+        (6, 2)
+    );
 }
