@@ -22,7 +22,7 @@ use crate::db::{self, Db};
 use crate::error::ApiError;
 use crate::events::Events;
 use crate::http::read_cache::ReadCache;
-use crate::http::{AdminAuth, AppState};
+use crate::http::{AdminAuth, AppState, deadline};
 use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
 use crate::monitor::{Deps, Monitor};
 use crate::query::Reads;
@@ -77,19 +77,26 @@ impl Application {
             .with_context(|| format!("cannot listen on {} (DOWNWATCH_BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
+        let body_timeout = settings.body_timeout;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(security_headers())
-                .wrap_fn(|req, srv| {
+                .wrap_fn(move |mut req, srv| {
                     let started = Instant::now();
-                    let method = req.method().to_string();
+                    let head = head_as_get(&mut req);
+                    let expired = deadline::limit_body(&mut req, body_timeout);
+                    let is_get = req.method() == actix_web::http::Method::GET;
                     let response = srv.call(req);
                     async move {
-                        let mut response = response.await?;
-                        observe(&response, &method, started);
+                        let response = response.await?.map_into_boxed_body();
+                        let mut response = deadline::answer(response, &expired, body_timeout);
+                        observe(&response, started, head);
                         crate::web::allow_declared_framing(response.headers_mut());
-                        if method == "GET" {
+                        if head {
+                            response = without_streamed_body(response);
+                        }
+                        if is_get {
                             // Reads are public: any page may fetch them.
                             response.headers_mut().insert(
                                 actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -193,7 +200,18 @@ async fn build_state(
     clock: SharedClock,
     clock_speed: f64,
 ) -> anyhow::Result<AppState> {
-    let db = Db::new(&settings.database_url, settings.database_timeout, 16)?;
+    let db = Db::new(
+        &settings.database_url,
+        settings.database_timeout,
+        settings.database_pool,
+    )?;
+    // The monitor, rollups and catalog refresh have connections of their own: a flood of
+    // reads can empty the request pool, never stop detection.
+    let background = Db::new(
+        &settings.database_url,
+        settings.database_timeout,
+        settings.background_pool,
+    )?;
     let secret = match &settings.reporter_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => {
@@ -228,7 +246,7 @@ async fn build_state(
     )?;
     let monitor = Arc::new(Monitor::new(
         Deps {
-            db: db.clone(),
+            db: background.clone(),
             windows: windows.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
@@ -247,11 +265,17 @@ async fn build_state(
             keyer: ReporterKeyer::new(&secret),
             windows: windows.clone(),
             clock: clock.clone(),
+            caps: crate::windows::Caps {
+                per_address: settings.cap_per_address,
+                per_network: settings.cap_per_network,
+                window: settings.cap_window,
+            },
         },
         proxies: ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
         admin: AdminAuth::new(settings.admin_token.as_deref()),
         metrics: telemetry::metrics_handle(),
-        read_cache: ReadCache::new(settings.read_cache, clock.clone()),
+        read_cache: ReadCache::new(settings.read_cache, settings.heavy_reads, clock.clone()),
+        background_db: background,
         webhook_policy: settings.webhook_policy,
         public_url: settings.public_url.clone(),
         reads: Reads {
@@ -330,7 +354,7 @@ fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> Joi
 
 /// Sends alerts every second, from every instance (PostgreSQL hands each delivery to one).
 fn spawn_dispatcher(state: &web::Data<AppState>, settings: &Settings) -> JoinHandle<()> {
-    let (db, clock) = (state.reads.db.clone(), state.reads.clock.clone());
+    let (db, clock) = (state.background_db.clone(), state.reads.clock.clone());
     let (policy, public_url, timeout) = (
         settings.webhook_policy,
         settings.public_url.clone(),
@@ -363,10 +387,11 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRespons
     } else {
         "The API lives under /v1 (see README)."
     };
+    // Both are the client's: an answer echoes a bounded part of them.
     Err(ApiError::NotFound(format!(
         "No resource at {} {}. {hint}",
-        req.method(),
-        req.path()
+        telemetry::clip(req.method().as_str(), telemetry::LOG_TEXT_LIMIT),
+        telemetry::clip(req.path(), telemetry::LOG_TEXT_LIMIT)
     )))
 }
 
@@ -381,25 +406,60 @@ fn security_headers() -> DefaultHeaders {
         ))
 }
 
+/// `HEAD` is answered by the `GET` route, whatever it is: the request goes on as a `GET`, and
+/// the connection writes the headers (`Content-Length` included) without the body. Returns
+/// whether the request was a `HEAD`.
+fn head_as_get(req: &mut actix_web::dev::ServiceRequest) -> bool {
+    let head = req.method() == actix_web::http::Method::HEAD;
+    if head {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    head
+}
+
+/// A `HEAD` answer whose `GET` body is a stream (the live events) ends at once: the
+/// connection would drop the bytes anyway, and must not wait for a stream that never ends.
+fn without_streamed_body(
+    response: actix_web::dev::ServiceResponse,
+) -> actix_web::dev::ServiceResponse {
+    use actix_web::body::{BodySize, BoxBody, MessageBody};
+    if response.response().body().size() == BodySize::Stream {
+        response.map_body(|_, _| BoxBody::new(()))
+    } else {
+        response
+    }
+}
+
 /// Records latency per route and logs the request (never the client address).
-fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, method: &str, started: Instant) {
+///
+/// Every label value is bounded: the route is a registered pattern (or `unmatched`), the method
+/// one of the standard ones (or `other`), the status a number. An invented method is logged,
+/// cut to [`telemetry::LOG_TEXT_LIMIT`] characters, but never becomes a label.
+fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, started: Instant, head: bool) {
     let elapsed = started.elapsed();
-    let route = response
-        .request()
+    let request = response.request();
+    let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let method = if head {
+        "HEAD"
+    } else {
+        telemetry::method_label(request.method())
+    };
     let status = response.status().as_u16();
     metrics::histogram!(
         "downwatch_http_request_duration_seconds",
         "route" => route.clone(),
-        "method" => method.to_owned(),
+        "method" => method,
         "status" => status.to_string()
     )
     .record(elapsed.as_secs_f64());
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let sent = (method == "other")
+        .then(|| telemetry::clip(request.method().as_str(), telemetry::LOG_TEXT_LIMIT));
     if status >= 500 {
-        tracing::warn!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
+        tracing::warn!(http.method = method, http.method_sent = sent.as_deref(), http.route = %route, http.status = status, duration_ms, "request");
     } else {
-        tracing::info!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
+        tracing::info!(http.method = method, http.method_sent = sent.as_deref(), http.route = %route, http.status = status, duration_ms, "request");
     }
 }

@@ -55,6 +55,12 @@ pub struct Settings {
     pub rate_per_minute: NonZeroU32,
     /// Reports a client IP may send at once before the sustained rate applies.
     pub rate_burst: NonZeroU32,
+    /// Counted reports per client address (IPv6: per /64) per service per cap window.
+    pub cap_per_address: u32,
+    /// Counted reports per network (IPv4 /24, IPv6 /48) per service per cap window.
+    pub cap_per_network: u32,
+    /// The sliding window both caps apply over.
+    pub cap_window: Duration,
     /// How long minute buckets stay in Redis.
     pub retention: Duration,
     /// Log output format.
@@ -63,12 +69,22 @@ pub struct Settings {
     pub redis_timeout: Duration,
     /// Upper bound on a PostgreSQL connection wait or query before answering 503.
     pub database_timeout: Duration,
+    /// Connections of the pool that serves requests.
+    pub database_pool: usize,
+    /// Connections of the pool of the monitor, rollups and catalog refresh, which no request
+    /// can take.
+    pub background_pool: usize,
+    /// Expensive reads (curve, chart, breakdown and board renderings) at once per instance;
+    /// more answer 503 at once.
+    pub heavy_reads: usize,
     /// How often each instance reloads the service catalog into memory.
     pub catalog_refresh: Duration,
     /// HTTP worker threads; `None` means one per CPU core.
     pub workers: Option<usize>,
     /// How often the monitor evaluates (the leader lease lasts three ticks).
     pub monitor_tick: Duration,
+    /// How long a request body may take to arrive, from the request's headers, before 408.
+    pub body_timeout: Duration,
     /// How long a rendered curve, chart or board is shared between identical requests.
     pub read_cache: Duration,
     /// Detection parameters.
@@ -141,6 +157,13 @@ impl Settings {
             dedup_window: minutes(env.number("DOWNWATCH_DEDUP_MINUTES", 60, 1, 7 * 24 * 60)?),
             rate_per_minute: env.nonzero("DOWNWATCH_RATE_PER_MINUTE", 30, 1_000_000)?,
             rate_burst: env.nonzero("DOWNWATCH_RATE_BURST", 10, 1_000_000)?,
+            cap_per_address: env
+                .nonzero("DOWNWATCH_CAP_PER_ADDRESS", 6, 1_000_000)?
+                .get(),
+            cap_per_network: env
+                .nonzero("DOWNWATCH_CAP_PER_NETWORK", 18, 1_000_000)?
+                .get(),
+            cap_window: minutes(env.number("DOWNWATCH_CAP_WINDOW_MINUTES", 60, 1, 24 * 60)?),
             retention: minutes(60 * env.number("DOWNWATCH_RETENTION_HOURS", 48, 1, 24 * 90)?),
             log_format: env.log_format()?,
             redis_timeout: millis(env.number("DOWNWATCH_REDIS_TIMEOUT_MS", 500, 10, 60_000)?),
@@ -150,6 +173,9 @@ impl Settings {
                 10,
                 60_000,
             )?),
+            database_pool: env.count("DOWNWATCH_DATABASE_POOL", 16, 1, 1_000)?,
+            background_pool: env.count("DOWNWATCH_DATABASE_BACKGROUND_POOL", 4, 1, 100)?,
+            heavy_reads: env.count("DOWNWATCH_HEAVY_READS", 8, 1, 10_000)?,
             catalog_refresh: Duration::from_secs(env.number(
                 "DOWNWATCH_CATALOG_REFRESH_SECONDS",
                 10,
@@ -167,6 +193,7 @@ impl Settings {
                 300,
             )?),
             read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
+            body_timeout: millis(env.number("DOWNWATCH_BODY_TIMEOUT_MS", 5_000, 100, 60_000)?),
             detect: env.detect_params()?,
             public_url: env.public_url()?,
             webhook_policy: crate::alerts::TargetPolicy {
@@ -274,6 +301,19 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         } else {
             Err(Self::error(name, expected, Some(&value.to_string())))
         }
+    }
+
+    /// A count of things held in memory (connections, permits) as a `usize`.
+    fn count(
+        &self,
+        name: &'static str,
+        default: usize,
+        min: usize,
+        max: usize,
+    ) -> Result<usize, ConfigError> {
+        let widen = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let value = self.number(name, widen(default), widen(min), widen(max))?;
+        Ok(usize::try_from(value).expect("at most max, itself a usize"))
     }
 
     fn nonzero(

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 403: admin endpoints are disabled on this instance.
     #[error("admin endpoints are disabled")]
     AdminDisabled,
+    /// 403: the request is refused for what one of its fields (or headers) says.
+    #[error("{} {}", .0.field, .0.detail)]
+    Forbidden(FieldError),
     /// 405: the resource exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -50,6 +53,12 @@ pub enum ApiError {
         /// The largest accepted body, in bytes.
         limit: usize,
     },
+    /// 408: the body did not arrive within the deadline.
+    #[error("request body not received within {} ms", within.as_millis())]
+    BodyTimeout {
+        /// How long a body may take.
+        within: Duration,
+    },
     /// 415: the body is not JSON.
     #[error("request body is not application/json")]
     UnsupportedMediaType,
@@ -61,6 +70,9 @@ pub enum ApiError {
         /// The burst size the client is allowed.
         limit: u32,
     },
+    /// 503: this instance is already rendering as many expensive reads as it allows.
+    #[error("too many expensive reads at once")]
+    Busy,
     /// 503: a dependency did not answer in time.
     #[error("{0} is unavailable")]
     Unavailable(Dependency),
@@ -137,12 +149,15 @@ impl ApiError {
             Self::NotFound(_) | Self::NotFoundField(_) => "not-found",
             Self::Unauthorized => "unauthorized",
             Self::AdminDisabled => "admin-disabled",
+            Self::Forbidden(_) => "forbidden",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "payload-too-large",
+            Self::BodyTimeout { .. } => "request-timeout",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "dependency-unavailable",
+            Self::Busy => "busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -153,12 +168,15 @@ impl ApiError {
             Self::NotFound(_) | Self::NotFoundField(_) => "Not found",
             Self::Unauthorized => "Admin token required",
             Self::AdminDisabled => "Admin endpoints are disabled",
+            Self::Forbidden(_) => "Forbidden",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict(_) => "Conflict",
             Self::TooLarge { .. } => "Request body too large",
+            Self::BodyTimeout { .. } => "Request body too slow",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::RateLimited { .. } => "Too many reports",
             Self::Unavailable(_) => "A dependency is unavailable",
+            Self::Busy => "Too many reads at once",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -167,7 +185,9 @@ impl ApiError {
         match self {
             Self::Invalid(errors) => format!("Fix these fields and retry: {}.", summarize(errors)),
             Self::NotFound(what) | Self::Conflict(what) => what.clone(),
-            Self::NotFoundField(error) => format!("{}: {}", error.field, error.detail),
+            Self::NotFoundField(error) | Self::Forbidden(error) => {
+                format!("{}: {}", error.field, error.detail)
+            }
             Self::Unauthorized => "Send 'Authorization: Bearer <DOWNWATCH_ADMIN_TOKEN>'.".to_owned(),
             Self::AdminDisabled => {
                 "This instance has no admin token. Set DOWNWATCH_ADMIN_TOKEN (16+ characters) and restart to enable admin endpoints."
@@ -175,12 +195,17 @@ impl ApiError {
             }
             Self::MethodNotAllowed => "This resource does not take that method; see the README for the API.".to_owned(),
             Self::TooLarge { limit } => format!("Send at most {limit} bytes."),
+            Self::BodyTimeout { within } => format!(
+                "The body did not arrive within {} ms of the request; send it whole, at once.",
+                within.as_millis()
+            ),
             Self::UnsupportedMediaType => "Send the body as JSON with 'Content-Type: application/json'.".to_owned(),
             Self::RateLimited { retry_after, .. } => format!(
                 "This address sent too many reports. Retry after {} seconds.",
                 retry_after_secs(*retry_after)
             ),
             Self::Unavailable(dep) => format!("{dep} did not answer in time. Nothing was recorded; retry shortly."),
+            Self::Busy => "This instance is rendering as many curves, charts and breakdowns as it allows; retry after a second (answers already rendered are still served).".to_owned(),
             Self::Internal(_) => "Something went wrong on our side. It has been logged.".to_owned(),
         }
     }
@@ -191,10 +216,14 @@ impl ApiError {
     fn field_errors(&self) -> Vec<FieldError> {
         match self {
             Self::Invalid(errors) => errors.clone(),
-            Self::NotFoundField(error) => vec![error.clone()],
+            Self::NotFoundField(error) | Self::Forbidden(error) => vec![error.clone()],
             Self::TooLarge { limit } => vec![FieldError::new(
                 "body",
                 format!("must be at most {limit} bytes"),
+            )],
+            Self::BodyTimeout { within } => vec![FieldError::new(
+                "body",
+                format!("must arrive within {} ms", within.as_millis()),
             )],
             Self::UnsupportedMediaType => {
                 vec![FieldError::new("content-type", "must be application/json")]
@@ -234,13 +263,14 @@ impl ResponseError for ApiError {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) | Self::NotFoundField(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::AdminDisabled => StatusCode::FORBIDDEN,
+            Self::AdminDisabled | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -277,6 +307,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+            }
+            Self::Busy => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             Self::Unauthorized => {
                 response

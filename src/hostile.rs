@@ -157,6 +157,8 @@ mod tests {
             }
             if let Ok(name) = DisplayName::parse(&s) {
                 prop_assert!(!name.as_str().chars().any(char::is_control));
+                let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+                prop_assert!(!name.as_str().chars().any(bidi));
             }
         }
 

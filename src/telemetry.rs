@@ -3,12 +3,43 @@
 //! Logging rules: dotted field names, units in names (`duration_ms`), an error logged once where
 //! it is handled, and never a client address, token or secret.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use actix_web::http::Method;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+
+/// The longest client-supplied string a log line carries, in characters.
+pub const LOG_TEXT_LIMIT: usize = 200;
+
+/// The metric label of an HTTP method: one of the standard methods, or `other`, so a client
+/// inventing methods cannot add label values (each would be a new series held forever).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// `text` cut to at most `limit` characters (with `…` marking the cut), for logging strings a
+/// client wrote: a line stays small whatever was sent.
+pub fn clip(text: &str, limit: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(limit) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+    }
+}
 
 /// Installs the global log subscriber; `RUST_LOG` overrides the default `info` level.
 pub fn init_tracing(format: LogFormat, default_filter: &str) {
@@ -73,4 +104,29 @@ fn describe() {
         "downwatch_rate_limiter_overflow_total",
         "Reports from clients the full rate-limiter table could not hold; they share one allowance"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_methods_are_their_own_label_and_any_other_is_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for invented in ["get", "BREW", "X".repeat(10_000).as_str()] {
+            let method = Method::from_bytes(invented.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{invented:.20}");
+        }
+    }
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_on_a_character_boundary() {
+        assert_eq!(clip("GET", 200), "GET");
+        assert_eq!(clip(&"é".repeat(200), 200).chars().count(), 200);
+        let long = "é".repeat(5_000);
+        let cut = clip(&long, 200);
+        assert_eq!(cut.chars().count(), 201);
+        assert!(cut.ends_with('…'));
+    }
 }

@@ -99,6 +99,18 @@ async fn secrets_tokens_and_client_addresses_never_reach_the_logs() {
         assert!([201, 401].contains(&reply.status.as_u16()));
     }
     app.state.monitor.tick().await.unwrap();
+    // An invented method of 20,000 characters on a 4,000-character path: logged, but cut.
+    let invented = "Q".repeat(20_000);
+    let response = app
+        .client
+        .request(
+            awc::http::Method::from_bytes(invented.as_bytes()).unwrap(),
+            format!("{}/{}", app.address, "p".repeat(4_000)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
 
     // A Redis that does not answer, reached with a password: its failures are logged.
     let unreachable = TestApp::builder()
@@ -126,6 +138,12 @@ async fn secrets_tokens_and_client_addresses_never_reach_the_logs() {
     assert!(
         logs.contains("redis"),
         "the Redis failures were logged: {logs}"
+    );
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2_000, "a log line of {longest} bytes");
+    assert!(
+        logs.contains(&format!("{}…", &invented[..200])) && !logs.contains(&invented[..201]),
+        "the invented method is logged cut to 200 characters"
     );
     for secret in [
         ADMIN_TOKEN,

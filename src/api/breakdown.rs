@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::shares::{self, CountryShare, ProblemShare};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::params::{parse_duration, slug_param};
+use crate::http::read_cache::Rendered;
 use crate::http::{AppState, resource};
 use crate::query::breakdown::{BreakdownRequest, load};
 use crate::query::history::Dimension;
@@ -72,24 +73,29 @@ pub struct BreakdownBody {
 /// What people report as the problem, over a window and per step.
 #[utoipa::path(get, path = "/v1/services/{slug}/problems", tag = "queries", params(("slug" = String, Path), ("window" = Option<String>, Query, description = "15m to 90d, default 1h"), ("step" = Option<String>, Query, description = "1m, 5m, 15m or 1h: adds a series"), ("tz" = Option<String>, Query)), responses((status = 200, body = BreakdownBody), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn problems(
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<BreakdownQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    breakdown(&state, &path, query.into_inner(), Dimension::Problem).await
+    breakdown(&req, &state, &path, query.into_inner(), Dimension::Problem).await
 }
 
 /// Where reports come from, over a window and per step.
 #[utoipa::path(get, path = "/v1/services/{slug}/countries", tag = "queries", params(("slug" = String, Path), ("window" = Option<String>, Query, description = "15m to 90d, default 1h"), ("step" = Option<String>, Query, description = "1m, 5m, 15m or 1h: adds a series"), ("tz" = Option<String>, Query)), responses((status = 200, body = BreakdownBody), (status = 400, body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn countries(
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<BreakdownQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    breakdown(&state, &path, query.into_inner(), Dimension::Country).await
+    breakdown(&req, &state, &path, query.into_inner(), Dimension::Country).await
 }
 
+/// Parses the request and answers it through the read cache, keyed by what was asked: a
+/// 90-day breakdown per hour reads every bin of the range, and is as heavy as a curve.
 async fn breakdown(
+    req: &HttpRequest,
     state: &AppState,
     slug: &str,
     query: BreakdownQuery,
@@ -110,6 +116,24 @@ async fn breakdown(
         window,
         step,
     };
+    let key = format!("breakdown|{slug}|{request:?}|{zone:?}");
+    state
+        .read_cache
+        .respond(req, key, || render(state, slug, request, zone))
+        .await
+}
+
+async fn render(
+    state: &AppState,
+    slug: crate::domain::ServiceSlug,
+    request: BreakdownRequest,
+    zone: Tz,
+) -> Result<Rendered, ApiError> {
+    let BreakdownRequest {
+        dimension,
+        window,
+        step,
+    } = request;
     let found = load(&state.reads, &slug, request).await?;
     let stamp = |minute: i64| minute_start(minute).with_timezone(&zone).to_rfc3339();
     let body = BreakdownBody {
@@ -133,7 +157,7 @@ async fn breakdown(
                 .collect()
         }),
     };
-    Ok(HttpResponse::Ok().json(body))
+    Ok(Rendered::json(&body, "public, max-age=15"))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! this module and the queries in `query/`.
 
 pub mod admin;
+pub mod deadline;
 pub mod params;
 pub mod read_cache;
 mod state;

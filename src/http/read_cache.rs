@@ -7,6 +7,11 @@
 //! with its ETag for conditional requests. Answers are keyed by what was asked, not by the raw
 //! query string, and the cache holds at most [`MAX_ENTRIES`] answers and [`MAX_BYTES`] bytes, so
 //! made-up query strings can neither bypass it nor grow it without bound.
+//!
+//! Renderings are also bounded in number: at most `heavy_reads` at once per instance
+//! (`DOWNWATCH_HEAVY_READS`); past that a request that would render answers 503 with
+//! `Retry-After: 1` at once instead of queueing for a database connection, while answers
+//! already rendered keep being served.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -17,7 +22,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::clock::SharedClock;
 use crate::error::ApiError;
@@ -124,16 +129,37 @@ pub struct ReadCache {
     ttl: TimeDelta,
     clock: SharedClock,
     entries: Mutex<HashMap<String, Arc<Slot>>>,
+    renderings: Arc<Semaphore>,
 }
 
 impl ReadCache {
-    /// Answers live for `ttl` on `clock`; a zero `ttl` renders every request.
-    pub fn new(ttl: Duration, clock: SharedClock) -> Self {
+    /// Answers live for `ttl` on `clock`; a zero `ttl` renders every request. At most
+    /// `heavy_reads` renderings run at once.
+    pub fn new(ttl: Duration, heavy_reads: usize, clock: SharedClock) -> Self {
         Self {
             ttl: TimeDelta::from_std(ttl).unwrap_or(TimeDelta::zero()),
             clock,
             entries: Mutex::new(HashMap::new()),
+            renderings: Arc::new(Semaphore::new(heavy_reads)),
         }
+    }
+
+    /// The permits of renderings; holding them all plays a flood of expensive reads (tests).
+    pub fn renderings(&self) -> Arc<Semaphore> {
+        self.renderings.clone()
+    }
+
+    /// Renders under a permit, or answers [`ApiError::Busy`] at once when none is free.
+    async fn render_bounded<F, Fut>(&self, render: F) -> Result<Rendered, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Rendered, ApiError>>,
+    {
+        let Ok(_permit) = self.renderings.try_acquire() else {
+            metrics::counter!("downwatch_read_cache_total", "outcome" => "busy").increment(1);
+            return Err(ApiError::Busy);
+        };
+        render().await
     }
 
     /// The shared answer for `key` if it is fresh, else `render`'s. `key` names what is asked
@@ -150,7 +176,7 @@ impl ReadCache {
         Fut: Future<Output = Result<Rendered, ApiError>>,
     {
         if self.ttl.is_zero() {
-            return Ok(render().await?.respond(req));
+            return Ok(self.render_bounded(render).await?.respond(req));
         }
         let slot = self.slot(&key, self.clock.now());
         let outcome = if slot.outcome.initialized() {
@@ -161,7 +187,12 @@ impl ReadCache {
         metrics::counter!("downwatch_read_cache_total", "outcome" => outcome).increment(1);
         let result = slot
             .outcome
-            .get_or_init(|| async { render().await.map(Arc::new).map_err(Arc::new) })
+            .get_or_init(|| async {
+                self.render_bounded(render)
+                    .await
+                    .map(Arc::new)
+                    .map_err(Arc::new)
+            })
             .await;
         match result {
             Ok(rendered) => Ok(rendered.respond(req)),
@@ -220,7 +251,7 @@ mod tests {
     fn cache_of(ttl_ms: u64) -> (ReadCache, Arc<ManualClock>) {
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2025, 6, 10, 6, 36, 0).unwrap());
         (
-            ReadCache::new(Duration::from_millis(ttl_ms), clock.clone()),
+            ReadCache::new(Duration::from_millis(ttl_ms), 8, clock.clone()),
             clock,
         )
     }

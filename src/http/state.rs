@@ -30,6 +30,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Rendered answers of the heavy reads, shared for a moment.
     pub read_cache: ReadCache,
+    /// PostgreSQL for background work (the monitor, rollups, catalog refresh): a pool of its
+    /// own, which requests never take from.
+    pub background_db: crate::db::Db,
     /// Which webhook targets subscriptions may name.
     pub webhook_policy: crate::alerts::TargetPolicy,
     /// Where this site is reached from outside, for links in alerts.
@@ -37,9 +40,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Reloads the catalog snapshot from PostgreSQL.
+    /// Reloads the catalog snapshot from PostgreSQL (on the background pool).
     pub async fn refresh_catalog(&self) -> Result<usize, StoreError> {
-        let entries = crate::db::services::catalog_entries(&self.reads.db).await?;
+        let entries = crate::db::services::catalog_entries(&self.background_db).await?;
         let count = entries.len();
         self.reads.catalog.replace(entries);
         Ok(count)

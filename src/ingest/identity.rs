@@ -67,6 +67,18 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The network a client address belongs to for the looser cap: its IPv4 /24 or IPv6 /48 (the
+/// usual smallest allocation to one customer; a /48 holds 65,536 /64s).
+pub fn network_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 80) - 1);
+            IpAddr::V6(Ipv6Addr::from(network))
+        }
+    }
+}
+
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) become plain IPv4.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {

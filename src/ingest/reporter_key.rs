@@ -38,6 +38,22 @@ impl ReporterKeyer {
         let digest = mac.finalize().into_bytes();
         hex::encode(&digest[..16])
     }
+
+    /// The hex key a cap counts `source` (an address or a network) under: HMAC over a label
+    /// and the address, so Redis never holds an address and the two caps never share a key.
+    /// (A reporter key's input starts with the address itself; a label byte of 0xff never
+    /// appears in a reporter token, so the two inputs cannot coincide.)
+    pub fn cap_key(&self, label: &str, source: IpAddr) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(label.as_bytes());
+        mac.update(&[0xff]);
+        match source {
+            IpAddr::V4(v4) => mac.update(&v4.octets()),
+            IpAddr::V6(v6) => mac.update(&v6.octets()),
+        }
+        let digest = mac.finalize().into_bytes();
+        hex::encode(&digest[..16])
+    }
 }
 
 #[cfg(test)]

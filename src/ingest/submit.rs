@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::identity::client_key;
+use super::identity::{client_key, network_key};
 use super::limiter::{Allowance, ReportLimiter};
 use super::reporter_key::ReporterKeyer;
 use crate::catalog::{CatalogCache, CatalogEntry};
@@ -16,7 +16,7 @@ use crate::domain::{CountryCode, ProblemKind, ReporterToken, ServiceSlug};
 use crate::domain::{FieldError, FieldErrors};
 use crate::store::StoreError;
 use crate::time;
-use crate::windows::{CountRequest, Windows};
+use crate::windows::{CapKeys, CapScope, Caps, CountRequest, Counted, Windows};
 
 /// A report as clients send it; every field is checked by [`Ingest::submit`].
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -102,6 +102,8 @@ pub struct Ingest {
     pub windows: Windows,
     /// Time source.
     pub clock: SharedClock,
+    /// Caps on counted reports per address and network per service.
+    pub caps: Caps,
 }
 
 impl Ingest {
@@ -120,19 +122,41 @@ impl Ingest {
         })?;
         let now = self.clock.now();
         let reporter_hex = self.keyer.key(client, report.reporter.as_ref());
-        let counted = self
+        let address_hex = self.keyer.cap_key("address", client);
+        let network_hex = self.keyer.cap_key("network", network_key(client));
+        let counting = self
             .windows
-            .count(CountRequest {
-                service: &report.service.slug,
-                reporter_hex: &reporter_hex,
-                problem: &report.problem,
-                country: report.country,
-                at: now,
-            })
+            .count_capped(
+                CountRequest {
+                    service: &report.service.slug,
+                    reporter_hex: &reporter_hex,
+                    problem: &report.problem,
+                    country: report.country,
+                    at: now,
+                },
+                CapKeys {
+                    address_hex: &address_hex,
+                    network_hex: &network_hex,
+                },
+                self.caps,
+            )
             .await
             .inspect_err(|_| {
                 metrics::counter!("downwatch_reports_total", "outcome" => "failed").increment(1);
             })?;
+        let counted = match counting {
+            Counted::Yes => true,
+            Counted::Duplicate => false,
+            Counted::Capped { scope, retry_after } => {
+                let (label, limit) = match scope {
+                    CapScope::Address => ("address", self.caps.per_address),
+                    CapScope::Network => ("network", self.caps.per_network),
+                };
+                metrics::counter!("downwatch_reports_total", "outcome" => "capped", "scope" => label)
+                    .increment(1);
+                return Err(SubmitError::RateLimited { retry_after, limit });
+            }
+        };
         let outcome = if counted { "counted" } else { "duplicate" };
         metrics::counter!("downwatch_reports_total", "outcome" => outcome).increment(1);
         let id = report_id(now);

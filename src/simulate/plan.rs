@@ -215,10 +215,15 @@ fn pick<T: Clone>(rng: &mut StdRng, mix: &Mix<T>, scale: f64) -> Option<T> {
     mix.pick(rng.random::<f64>() * scale.max(mix.total()))
 }
 
-/// A private address per reporter (10.0.0.1 onwards), distinct for the first 16 million.
+/// A private address per reporter in 10.0.0.0/8, distinct for the first 16 million, each of
+/// the first 65,536 in a /24 of its own (10.0.0.1, 10.1.0.1, ..., 10.0.1.1): people who report
+/// an outage come from many networks, and the per-network cap must not bind a simulation.
 pub fn reporter_ip(reporter: u64) -> IpAddr {
-    let n = (reporter % 0x00ff_fffe) as u32 + 1;
-    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | n))
+    let n = reporter % (65_536 * 255);
+    let network = u8::try_from(n % 256).expect("below 256");
+    let subnet = u8::try_from(n / 256 % 256).expect("below 256");
+    let host = u8::try_from(n / 65_536 + 1).expect("at most 255");
+    IpAddr::V4(Ipv4Addr::new(10, network, subnet, host))
 }
 
 #[cfg(test)]
@@ -289,5 +294,11 @@ mod tests {
         assert_eq!(reporter_ip(0).to_string(), "10.0.0.1");
         assert_eq!(reporter_ip(256).to_string(), "10.0.1.1");
         assert_ne!(reporter_ip(1), reporter_ip(2));
+        assert_eq!(reporter_ip(1).to_string(), "10.1.0.1");
+        assert_eq!(reporter_ip(65_536).to_string(), "10.0.0.2");
+        let networks: std::collections::HashSet<_> = (0..65_536u64)
+            .map(|r| crate::ingest::identity::network_key(reporter_ip(r)))
+            .collect();
+        assert_eq!(networks.len(), 65_536, "a /24 each");
     }
 }

@@ -15,6 +15,7 @@ mod board;
 mod embed;
 mod incident;
 mod layout;
+mod origin;
 mod report;
 mod service;
 mod spark;
@@ -82,6 +83,9 @@ fn html(status: StatusCode, markup: Markup, framing: Framing) -> HttpResponse {
             header::CONTENT_SECURITY_POLICY,
             format!("{PAGE_POLICY}; {ancestors}"),
         ))
+        // Same-origin requests keep their referrer (and, for the report form, their real
+        // `Origin` rather than `null`); other sites still get none.
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         // Pages change with every report: always revalidate.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(markup.into_string())
@@ -168,6 +172,11 @@ impl ResponseError for PageError {
         }
         let (title, detail) = match &self.0 {
             ApiError::NotFound(what) => ("Page not found", what.clone()),
+            ApiError::Forbidden(error) => ("Not accepted here", error.detail.clone()),
+            ApiError::BodyTimeout { .. } => (
+                "Too slow",
+                "Your report did not arrive in time. Please go back and try again.".to_owned(),
+            ),
             ApiError::Unavailable(dep) => (
                 "Temporarily unavailable",
                 format!("{dep} did not answer in time. Please try again in a moment."),
@@ -180,7 +189,7 @@ impl ResponseError for PageError {
         };
         let markup = layout::error_page(title, &detail);
         let mut response = html(self.status_code(), markup, Framing::Deny);
-        if matches!(self.0, ApiError::Unavailable(_)) {
+        if matches!(self.0, ApiError::Unavailable(_) | ApiError::Busy) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));

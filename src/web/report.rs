@@ -16,7 +16,7 @@ use super::layout::problem_label;
 use super::{PageError, not_found};
 use crate::domain::Service;
 use crate::domain::ServiceSlug;
-use crate::error::{ApiError, retry_after_secs};
+use crate::error::retry_after_secs;
 use crate::http::AppState;
 use crate::ingest::{ReportBody, SubmitError};
 
@@ -123,18 +123,8 @@ pub async fn submit(
     form: web::Form<ReportForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    // Another site's form must not report in its visitors' names: browsers say where a
-    // request comes from (older ones send nothing, and are let through).
-    let site = req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok());
-    if site.is_some_and(|s| s != "same-origin" && s != "none") {
-        return Err(PageError(ApiError::field(
-            "form",
-            "reports are taken only from downwatch's own pages",
-        )));
-    }
+    // Another site's form must not report in its visitors' names.
+    super::origin::check_same_origin(&req, &state)?;
     let slug = ServiceSlug::parse(&path)
         .map_err(|_| not_found(format!("We do not watch a service called \"{path}\".")))?;
     let body = ReportBody {

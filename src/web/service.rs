@@ -69,7 +69,7 @@ pub async fn page(
         .report
         .as_deref()
         .and_then(|r| Outcome::from_query(r, query.retry.as_deref().and_then(|s| s.parse().ok())));
-    let origin = public_origin(&req, &state);
+    let origin = super::origin::public_origin(&req, &state);
     let pieces = status_pieces(&service.name, sv.level(), sv.status().and_then(|s| s.since));
     let description = format!("{}.", crate::query::headline::join(&pieces, view.zone));
     let title = format!("Is {} down? Live status and problem reports", service.name);
@@ -147,36 +147,6 @@ fn status_section(sv: &ServiceView, last_hour: u64, view: &View) -> Markup {
             }
         }
     }
-}
-
-/// The scheme and host the embed snippet points at. Forwarding headers (`X-Forwarded-Host`,
-/// `Forwarded`) are believed only from a trusted proxy, as for client addresses; from anyone
-/// else the `Host` header is used, and only if it looks like a host: a snippet people copy into
-/// their articles must not point wherever a request's headers say.
-fn public_origin(req: &HttpRequest, state: &AppState) -> String {
-    let peer = req.peer_addr().map(|a| a.ip());
-    let (scheme, host) = if peer.is_some_and(|ip| state.proxies.trusts(ip)) {
-        let info = req.connection_info();
-        (info.scheme().to_owned(), info.host().to_owned())
-    } else {
-        let host = req
-            .headers()
-            .get(actix_web::http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str()))
-            .unwrap_or_default();
-        ("http".to_owned(), host.to_owned())
-    };
-    let hostlike = !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    let scheme = if scheme == "https" { "https" } else { "http" };
-    format!(
-        "{scheme}://{}",
-        if hostlike { host.as_str() } else { "localhost" }
-    )
 }
 
 fn chart_section(slug: &str, name: &str, origin: &str, view: &View) -> Markup {

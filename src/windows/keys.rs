@@ -4,6 +4,8 @@
 //! | --- | --- | --- | --- |
 //! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, `p:<problem>`, `c:<country>` counts | retention after the last write |
 //! | `{prefix}:{svc:<slug>}:d:<reporter key>` | string | time (ms) of the reporter's last counted report | dedup window |
+//! | `{prefix}:{svc:<slug>}:a:<address key>` | sorted set | the address's counted reports (by time) | cap window |
+//! | `{prefix}:{svc:<slug>}:n:<network key>` | sorted set | the network's counted reports (by time) | cap window |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
 //! | `{prefix}:monitor:lease` | string | the leader's holder id | the lease length |
 //! | `{prefix}:events` | stream | live events, about 10,000 | capped, never expires |
@@ -44,6 +46,16 @@ impl KeySchema {
 }
 
 impl KeySchema {
+    /// The log of one client address's counted reports of one service (for its cap).
+    pub fn address_log(&self, slug: &ServiceSlug, address_hex: &str) -> String {
+        format!("{}:{{svc:{}}}:a:{address_hex}", self.prefix, slug)
+    }
+
+    /// The log of one network's counted reports of one service (for its cap).
+    pub fn network_log(&self, slug: &ServiceSlug, network_hex: &str) -> String {
+        format!("{}:{{svc:{}}}:n:{network_hex}", self.prefix, slug)
+    }
+
     /// The monitor's leader lease (one per deployment).
     pub fn lease(&self) -> String {
         format!("{}:monitor:lease", self.prefix)

@@ -61,6 +61,52 @@ pub struct CountRequest<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// Caps on counted reports per service within a sliding window, shared by every instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Counted reports per client address (IPv6: per /64).
+    pub per_address: u32,
+    /// Counted reports per network (IPv4 /24, IPv6 /48).
+    pub per_network: u32,
+    /// The window both caps apply over.
+    pub window: Duration,
+}
+
+/// The capped sources of one report, as keys that do not reveal them (see
+/// `ingest::reporter_key`).
+#[derive(Debug, Clone, Copy)]
+pub struct CapKeys<'a> {
+    /// Hex key of the client address.
+    pub address_hex: &'a str,
+    /// Hex key of the client's network.
+    pub network_hex: &'a str,
+}
+
+/// Which cap a report ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapScope {
+    /// The client address's.
+    Address,
+    /// The client network's.
+    Network,
+}
+
+/// What counting did with a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted.
+    Yes,
+    /// Its reporter was counted for this service within the dedup window.
+    Duplicate,
+    /// A cap is full; room frees up after `retry_after`.
+    Capped {
+        /// Whose cap.
+        scope: CapScope,
+        /// Until the oldest counted report leaves the window.
+        retry_after: Duration,
+    },
+}
+
 /// Minute buckets of every service, in one Redis.
 #[derive(Clone)]
 pub struct Windows {
@@ -96,6 +142,25 @@ impl Windows {
     /// Counts the report unless its reporter was counted for this service within the dedup
     /// window. Returns whether it was counted. One atomic round trip.
     pub async fn count(&self, report: CountRequest<'_>) -> Result<bool, StoreError> {
+        Ok(self.count_within(report, None).await? == Counted::Yes)
+    }
+
+    /// [`Self::count`], and only while the report's address and network are under `caps`
+    /// for this service (checked and recorded in the same atomic round trip).
+    pub async fn count_capped(
+        &self,
+        report: CountRequest<'_>,
+        keys: CapKeys<'_>,
+        caps: Caps,
+    ) -> Result<Counted, StoreError> {
+        self.count_within(report, Some((keys, caps))).await
+    }
+
+    async fn count_within(
+        &self,
+        report: CountRequest<'_>,
+        caps: Option<(CapKeys<'_>, Caps)>,
+    ) -> Result<Counted, StoreError> {
         let dedup_key = self.keys.dedup(report.service, report.reporter_hex);
         let bucket_key = self.keys.bucket(report.service, minute_of(report.at));
         let mut invocation = self.script.prepare_invoke();
@@ -103,17 +168,37 @@ impl Windows {
             .key(dedup_key)
             .key(bucket_key)
             .arg(report.at.timestamp_millis())
-            .arg(self.dedup_window.as_millis() as u64)
+            .arg(u64::try_from(self.dedup_window.as_millis()).unwrap_or(u64::MAX))
             .arg(self.retention.as_secs())
             .arg(report.problem.as_str())
             .arg(report.country.as_ref().map_or("", |c| c.as_str()));
-        let counted: i64 = self
+        if let Some((keys, caps)) = caps {
+            invocation
+                .key(self.keys.address_log(report.service, keys.address_hex))
+                .key(self.keys.network_log(report.service, keys.network_hex))
+                .arg(u64::try_from(caps.window.as_millis()).unwrap_or(u64::MAX))
+                .arg(caps.per_address)
+                .arg(caps.per_network);
+        }
+        let (code, wait_ms): (i64, i64) = self
             .redis
             .run("count-report", |mut c| async move {
                 invocation.invoke_async(&mut c).await
             })
             .await?;
-        Ok(counted == 1)
+        let retry_after = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+        Ok(match code {
+            1 => Counted::Yes,
+            2 => Counted::Capped {
+                scope: CapScope::Address,
+                retry_after,
+            },
+            3 => Counted::Capped {
+                scope: CapScope::Network,
+                retry_after,
+            },
+            _ => Counted::Duplicate,
+        })
     }
 
     /// Buckets for every minute in `[from, to)` (minute numbers), zeros included, oldest first.

@@ -141,6 +141,8 @@ async fn a_coordinated_fake_outage_from_many_addresses_is_counted_with_its_signa
     // What SECURITY.md describes: reports from many real addresses are indistinguishable from
     // an outage to the counting path. Each /64 counts once per reporter token, at most its
     // burst; the data shows the campaign's shape (one problem, one country, one minute).
+    // The caps per address and network are opened wide (the test default) to show a campaign
+    // over many networks; SECURITY.md tells what the shipped caps leave of it.
     let app = TestApp::builder()
         .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
         .var("DOWNWATCH_RATE_BURST", "3")
@@ -175,4 +177,166 @@ async fn a_coordinated_fake_outage_from_many_addresses_is_counted_with_its_signa
     let countries = app.get("/v1/services/discord/countries").await;
     assert_eq!(countries.json["countries"][0]["country"], "NL");
     assert_eq!(countries.json["countries"][0]["share"], 1.0);
+}
+
+/// Sends `path`'s headers, then its body one byte every `every`, and reads the answer: its
+/// status line and headers, and how long after the headers the connection was closed.
+async fn dribble(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: &str,
+    every: Duration,
+) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = app.address.rsplit(':').next().unwrap();
+    let stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    write.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let bytes = body.as_bytes().to_vec();
+    let writer = actix_web::rt::spawn(async move {
+        for byte in bytes {
+            if write.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            actix_web::rt::time::sleep(every).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let read_all = read.read_to_end(&mut answer);
+    actix_web::rt::time::timeout(Duration::from_secs(20), read_all)
+        .await
+        .expect("the server closed the connection")
+        .ok();
+    let closed_after = started.elapsed();
+    writer.abort();
+    (String::from_utf8_lossy(&answer).into_owned(), closed_after)
+}
+
+#[actix_web::test]
+async fn a_body_slower_than_the_deadline_gets_408_and_its_connection_is_closed() {
+    let app = TestApp::builder()
+        .var("DOWNWATCH_BODY_TIMEOUT_MS", "1000")
+        .spawn()
+        .await;
+    let json = r#"{"service": "chatgpt", "problem": "login", "reporter": "slow-one"}"#;
+    // One byte every 300 ms: the whole body would take 20 s, the deadline is 1 s.
+    let (answer, closed_after) = dribble(
+        &app,
+        "/v1/reports",
+        "application/json",
+        json,
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    assert!(answer.contains("\"field\":\"body\""), "{answer}");
+    assert!(
+        closed_after >= Duration::from_millis(1000) && closed_after < Duration::from_secs(5),
+        "closed after {closed_after:?}"
+    );
+    // The form's errors are pages.
+    let (answer, closed_after) = dribble(
+        &app,
+        "/s/chatgpt/report",
+        "application/x-www-form-urlencoded",
+        "problem=login&padding=xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("content-type: text/html"), "{answer}");
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "closed after {closed_after:?}"
+    );
+    assert_eq!(app.total("chatgpt", "").await, 0, "nothing was counted");
+    // A body that arrives in pieces, but within the deadline, is a report like any other.
+    let (answer, _) = dribble(
+        &app,
+        "/v1/reports",
+        "application/json",
+        json,
+        Duration::ZERO,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert_eq!(app.total("chatgpt", "").await, 1);
+}
+
+/// Reports of `service` from `client` with `count` fresh tokens, one after another.
+async fn fresh_tokens(app: &TestApp, client: &str, service: &str, count: usize) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for i in 0..count {
+        let token = format!("fresh-{}-{i:04}", client.replace([':', '.'], "-"));
+        replies.push(app.report_via(client, report(service, &token)).await);
+    }
+    replies
+}
+
+#[actix_web::test]
+async fn one_address_with_fresh_tokens_adds_at_most_its_cap_to_one_service() {
+    // The shipped caps: 6 per address and 18 per /24 or /48, per service, per hour. The rate
+    // limit is opened wide so that only the caps bind.
+    let app = TestApp::builder()
+        .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
+        .var("DOWNWATCH_RATE_BURST", "100000")
+        .var("DOWNWATCH_CAP_PER_ADDRESS", "<unset>")
+        .var("DOWNWATCH_CAP_PER_NETWORK", "<unset>")
+        .spawn()
+        .await;
+    let one = fresh_tokens(&app, "198.51.100.7", "zoom", 40).await;
+    assert_eq!(tally(&one), (6, 34), "the address's cap");
+    let capped = one.last().unwrap();
+    let wait: u64 = capped.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (3_590..=3_600).contains(&wait),
+        "until the first leaves the hour: {wait}"
+    );
+    assert_eq!(app.total("zoom", "").await, 6);
+    // Its cap is per service: another service still takes its reports.
+    assert_eq!(
+        tally(&fresh_tokens(&app, "198.51.100.7", "slack", 3).await),
+        (3, 0)
+    );
+    // Its neighbours in the /24 add their own six, up to the network's 18 in all.
+    for (neighbour, expected) in [
+        ("198.51.100.8", 6),
+        ("198.51.100.9", 6),
+        ("198.51.100.10", 0),
+    ] {
+        let replies = fresh_tokens(&app, neighbour, "zoom", 10).await;
+        assert_eq!(tally(&replies).0, expected, "{neighbour}");
+    }
+    assert_eq!(app.total("zoom", "").await, 18);
+    // A /48 is one network however many /64s it spreads over.
+    let mut from_48 = 0;
+    for i in 0..20 {
+        from_48 += tally(&fresh_tokens(&app, &format!("2001:db8:7:{i:x}::1"), "zoom", 2).await).0;
+    }
+    assert_eq!(from_48, 18);
+    // The quiet service stays normal: 36 reports over an hour are no outage.
+    for _ in 0..3 {
+        app.state.monitor.tick().await.unwrap();
+        app.clock.advance(Duration::from_secs(60));
+    }
+    let zoom = app.get("/v1/services/zoom").await;
+    assert_eq!(zoom.json["status"]["level"], "normal", "{}", zoom.text);
+    // An hour after its first report, the address may count again.
+    app.clock.advance(Duration::from_secs(3_600));
+    assert_eq!(
+        tally(&fresh_tokens(&app, "198.51.100.7", "zoom", 8).await),
+        (6, 2)
+    );
 }

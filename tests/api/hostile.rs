@@ -435,6 +435,37 @@ async fn generated_service_names_are_stored_exactly_and_escaped_everywhere_they_
 }
 
 #[actix_web::test]
+async fn service_names_with_bidi_controls_are_refused_naming_the_field() {
+    let app = TestApp::spawn().await;
+    for (i, c) in [
+        '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}',
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("Zoom {c}gnissim");
+        let created = app
+            .admin(
+                "POST",
+                "/v1/services",
+                &json!({"slug": format!("bidi-{i}"), "name": name, "category": "ai"}),
+            )
+            .await;
+        created.assert_problem(400, Some("name"));
+        let code = format!("U+{:04X}", u32::from(c));
+        assert!(created.text.contains(&code), "{}", created.text);
+        let renamed = app
+            .admin("PATCH", "/v1/services/chatgpt", &json!({"name": name}))
+            .await;
+        renamed.assert_problem(400, Some("name"));
+    }
+    assert_eq!(
+        app.get("/v1/services/chatgpt").await.json["name"],
+        "ChatGPT"
+    );
+}
+
+#[actix_web::test]
 async fn generated_header_values_never_fail() {
     let app = TestApp::builder()
         .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")

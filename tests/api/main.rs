@@ -24,6 +24,7 @@ mod monitor;
 mod openapi;
 mod ops;
 mod pages;
+mod reads;
 mod reports;
 mod schema;
 mod security;

@@ -445,7 +445,7 @@ async fn the_report_form_works_without_javascript() {
         "{limited}"
     );
     let cross_site = post(Some("cross-site")).await.unwrap();
-    assert_eq!(cross_site.status(), 400);
+    assert_eq!(cross_site.status(), 403);
     assert_eq!(app.total("chatgpt", "").await, 1, "one report counted");
 
     let page = text(&app.get("/s/chatgpt?report=counted").await.text);

@@ -11,7 +11,14 @@ use crate::incidents::store;
 fn assert_security_headers(what: &str, headers: &awc::http::header::HeaderMap) {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     assert_eq!(get("x-content-type-options"), Some("nosniff"), "{what}");
-    assert_eq!(get("referrer-policy"), Some("no-referrer"), "{what}");
+    // Pages keep their referrer to their own origin (so the report form's `Origin` is real),
+    // and give none to other sites; everything else gives none at all.
+    let referrer = get("referrer-policy");
+    let page = get("content-type").is_some_and(|t| t.starts_with("text/html"));
+    assert!(
+        referrer == Some("no-referrer") || (page && referrer == Some("same-origin")),
+        "{what}: {referrer:?}"
+    );
     let csp = get("content-security-policy").unwrap_or_else(|| panic!("{what}: no CSP"));
     assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
     if csp.contains("frame-ancestors *") {
@@ -344,4 +351,167 @@ async fn form_bodies_that_cannot_be_read_get_an_error_page_not_bare_text() {
         let page = String::from_utf8_lossy(&page);
         assert!(page.contains("href=\"/\""), "a way back: {page}");
     }
+}
+
+#[actix_web::test]
+async fn the_report_form_checks_origin_then_referer_when_sec_fetch_site_is_absent() {
+    let app = TestApp::spawn().await;
+    let own = app.address.clone();
+    let client = awc::Client::builder().disable_redirects().finish();
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut request = client
+            .post(format!("{}/s/chatgpt/report", app.address))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"));
+        for header in headers {
+            request = request.insert_header(header);
+        }
+        request.send_body("problem=login")
+    };
+    let refused: Vec<Vec<(&str, String)>> = vec![
+        vec![("origin", "https://evil.example".into())],
+        vec![("origin", "null".into())],
+        vec![("origin", format!("{own}.evil.example"))],
+        vec![("referer", "https://evil.example/page".into())],
+        // Origin is read first: a forged Referer does not rescue it.
+        vec![
+            ("origin", "https://evil.example".into()),
+            ("referer", format!("{own}/s/chatgpt")),
+        ],
+        vec![
+            ("sec-fetch-site", "cross-site".into()),
+            ("origin", own.clone()),
+        ],
+    ];
+    for headers in refused {
+        let mut response = post(headers.clone()).await.unwrap();
+        assert_eq!(response.status(), 403, "{headers:?}");
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "text/html; charset=utf-8"
+        );
+        let page = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+        assert!(page.contains("own pages"), "{page}");
+        assert!(!page.contains("evil.example"), "no echo: {page}");
+    }
+    assert_eq!(
+        app.total("chatgpt", "").await,
+        0,
+        "nothing refused was counted"
+    );
+
+    let accepted: Vec<Vec<(&str, String)>> = vec![
+        vec![("origin", own.clone())],
+        vec![("origin", own.to_uppercase().replace("HTTP", "https"))],
+        vec![("referer", format!("{own}/s/chatgpt?report=counted"))],
+        vec![("sec-fetch-site", "same-origin".into())],
+        // Neither header (an old browser, a script): a report like any other.
+        vec![],
+    ];
+    for headers in accepted {
+        let response = post(headers.clone()).await.unwrap();
+        assert_eq!(response.status(), 303, "{headers:?}");
+    }
+    assert_eq!(
+        app.total("chatgpt", "").await,
+        1,
+        "one reporter, counted once"
+    );
+
+    // Behind a trusted proxy, the site is where the proxy says.
+    let proxied = TestApp::builder()
+        .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
+        .spawn()
+        .await;
+    for (origin, status) in [
+        ("https://downwatch.example", 303),
+        (proxied.address.as_str(), 403),
+    ] {
+        let response = client
+            .post(format!("{}/s/chatgpt/report", proxied.address))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .insert_header(("x-forwarded-host", "downwatch.example"))
+            .insert_header(("x-forwarded-proto", "https"))
+            .insert_header(("origin", origin))
+            .send_body("problem=login")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{origin}");
+    }
+}
+
+#[actix_web::test]
+async fn head_answers_every_get_route_like_get_without_a_body() {
+    let app = TestApp::builder()
+        .start_at(seed_onset() + TimeDelta::hours(8))
+        .spawn()
+        .await;
+    let id = store(&app, "chatgpt", seed_onset(), None, 120).await;
+    let doc = app.get("/openapi.json").await;
+    let mut paths: Vec<String> = doc.json["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, ops)| ops.get("get").is_some())
+        .map(|(path, _)| {
+            path.replace("{slug}", "chatgpt")
+                .replace("{id}", &id.to_string())
+        })
+        .collect();
+    assert!(paths.iter().any(|p| p == "/v1/events"), "{paths:?}");
+    paths.extend(
+        [
+            "/",
+            "/s/zoom",
+            "/embed/chatgpt",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/docs",
+            "/favicon.ico",
+            "/s/nope",
+        ]
+        .map(String::from),
+    );
+    paths.push(format!("/incidents/{id}"));
+    paths.push(format!("/embed/incident/{id}"));
+    let client = awc::Client::builder()
+        .disable_redirects()
+        .timeout(std::time::Duration::from_secs(5))
+        .finish();
+    for path in &paths {
+        let url = format!("{}{path}", app.address);
+        let mut head = client.head(&url).send().await.unwrap();
+        let body = head.body().await.unwrap();
+        assert!(body.is_empty(), "HEAD {path} sent a body");
+        if path == "/v1/events" {
+            // The stream's headers, and an end at once instead of a stream.
+            assert_eq!(head.status(), 200, "HEAD {path}");
+            assert_eq!(
+                head.headers().get("content-type").unwrap(),
+                "text/event-stream"
+            );
+            continue;
+        }
+        let mut get = client.get(&url).send().await.unwrap();
+        let full = get.body().limit(1 << 24).await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_ne!(head.status(), 405, "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert_security_headers(&format!("HEAD {path}"), head.headers());
+        if path == "/v1/status" || path.ends_with("/curve.csv") {
+            let length = head.headers().get("content-length").unwrap();
+            assert_eq!(length.to_str().unwrap(), full.len().to_string(), "{path}");
+        }
+    }
+    // HEAD on a route without GET is refused like any other method it lacks.
+    let refused = client
+        .head(format!("{}/v1/reports", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 405);
 }

@@ -1,0 +1,138 @@
+//! Reads under load: one cache entry per question however it is written, breakdowns shared like
+//! curves, a bound on expensive renderings with a fast 503 past it, and a database pool of the
+//! monitor's own that no read flood can empty.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{Reply, TestApp};
+
+fn cached() -> crate::helpers::TestAppBuilder {
+    TestApp::builder().var("DOWNWATCH_READ_CACHE_MS", "1000")
+}
+
+fn reports(reply: &Reply) -> f64 {
+    reply.json["points"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", reply.text))
+        .iter()
+        .map(|p| p["reports"].as_f64().unwrap())
+        .sum()
+}
+
+#[actix_web::test]
+async fn one_instant_written_four_ways_is_one_cache_entry() {
+    let app = cached().spawn().await;
+    let forms = [
+        "2025-06-10T06:00:00Z",
+        "2025-06-10T06:00:00.0Z",
+        "2025-06-10T06:00:00.00Z",
+        "2025-06-10T11:30:00%2B05:30",
+    ];
+    let path = |from: &str| format!("/v1/services/chatgpt/curve?step=1m&from={from}");
+    let first = app.get(&path(forms[0])).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(reports(&first), 0.0);
+    // Counted after the first rendering: an answer rendered afresh would show it.
+    let report = json!({"service": "chatgpt", "problem": "login"});
+    assert_eq!(app.report(report).await.status, 202);
+    for from in &forms[1..] {
+        let reply = app.get(&path(from)).await;
+        assert_eq!(reply.status, 200, "{from}: {}", reply.text);
+        assert_eq!(reports(&reply), 0.0, "{from} rendered afresh");
+        assert_eq!(reply.header("etag"), first.header("etag"), "{from}");
+    }
+    app.clock.advance(Duration::from_secs(1));
+    assert_eq!(reports(&app.get(&path(forms[3])).await), 1.0);
+}
+
+#[actix_web::test]
+async fn breakdowns_are_shared_like_curves() {
+    let app = cached().spawn().await;
+    let report = json!({"service": "chatgpt", "problem": "login", "country": "US"});
+    let problems = "/v1/services/chatgpt/problems?window=1h&step=15m";
+    let first = app.get(problems).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json["total"], 0);
+    assert!(first.header("etag").is_some());
+    assert_eq!(first.header("cache-control"), Some("public, max-age=15"));
+    assert_eq!(app.report(report).await.status, 202);
+    // `60m` is `1h`: the same question, the same answer, until it expires.
+    let again = app
+        .get("/v1/services/chatgpt/problems?step=15m&window=60m")
+        .await;
+    assert_eq!(again.json["total"], 0, "{}", again.text);
+    assert_eq!(again.header("etag"), first.header("etag"));
+    // Countries are another question.
+    let countries = app.get("/v1/services/chatgpt/countries?window=1h").await;
+    assert_eq!(countries.json["total"], 1, "{}", countries.text);
+    app.clock.advance(Duration::from_secs(1));
+    assert_eq!(app.get(problems).await.json["total"], 1);
+}
+
+#[actix_web::test]
+async fn past_the_bound_on_renderings_reads_answer_503_at_once_and_reports_flow() {
+    let app = cached().var("DOWNWATCH_HEAVY_READS", "2").spawn().await;
+    let curve = "/v1/services/chatgpt/curve?step=1h";
+    assert_eq!(app.get(curve).await.status, 200);
+    // A flood holds every rendering permit of the instance.
+    let held = app
+        .state
+        .read_cache
+        .renderings()
+        .acquire_many_owned(2)
+        .await
+        .unwrap();
+    for path in [
+        "/v1/services/chatgpt/curve?step=15m",
+        "/v1/services/zoom/curve.csv",
+        "/v1/services/chatgpt/chart.svg?range=7d",
+        "/v1/services/chatgpt/countries?window=90d&step=1h",
+        "/v1/status",
+    ] {
+        let started = Instant::now();
+        let reply = app.get(path).await;
+        let took = started.elapsed();
+        reply.assert_problem(503, None);
+        assert_eq!(reply.json["type"], "/problems/busy", "{path}");
+        assert_eq!(reply.header("retry-after"), Some("1"), "{path}");
+        assert!(took < Duration::from_millis(500), "{path} took {took:?}");
+    }
+    // What is already rendered is still served; reports and health do not wait.
+    assert_eq!(app.get(curve).await.status, 200);
+    let report = json!({"service": "chatgpt", "problem": "login"});
+    assert_eq!(app.report(report).await.status, 202);
+    assert_eq!(app.get("/healthz").await.status, 200);
+    drop(held);
+    assert_eq!(app.get("/v1/status").await.status, 200);
+}
+
+#[actix_web::test]
+async fn a_read_flood_that_empties_the_request_pool_cannot_stop_the_monitor() {
+    let app = TestApp::builder()
+        .var("DOWNWATCH_DATABASE_TIMEOUT_MS", "500")
+        .spawn()
+        .await;
+    // Every request connection (16 by default) taken, as by 128 clients reading uncached
+    // curves.
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(app.state.reads.db.conn().await.unwrap());
+    }
+    let starved = app
+        .get("/v1/services/chatgpt/curve?step=1h&from=2025-06-01T00:00:00Z")
+        .await;
+    starved.assert_problem(503, None);
+    // The monitor, its rollups and the catalog refresh have connections of their own.
+    for _ in 0..10 {
+        let report = app.state.monitor.tick().await.expect("the monitor ticks");
+        assert!(report.leader);
+        app.clock.advance(Duration::from_secs(60));
+    }
+    assert!(app.state.refresh_catalog().await.unwrap() >= 35);
+    let zoom = app.get("/v1/services/zoom").await;
+    assert_eq!(zoom.status, 200, "{}", zoom.text);
+    assert!(zoom.json["status"].is_object(), "{}", zoom.text);
+    drop(held);
+}
