@@ -22,6 +22,7 @@ mod monitor;
 mod openapi;
 mod ops;
 mod pages;
+mod readme;
 mod reports;
 mod schema;
 mod security;
