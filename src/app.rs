@@ -72,6 +72,14 @@ impl Application {
             prepare_database(&settings.database_url).await?;
         }
         let state = web::Data::new(build_state(&settings, clock, options.clock_speed).await?);
+        // Redis may come later (connections retry in the background): say once, clearly, why
+        // it is not there now, instead of letting each failed call say "timed out".
+        if let Some(why) = state.reads.windows.redis().diagnose().await {
+            tracing::warn!(
+                error = %why,
+                "Redis is unreachable; serving anyway: reports answer 503 and the monitor waits until it answers"
+            );
+        }
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (DOWNWATCH_BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -195,9 +203,17 @@ async fn build_state(
     let secret = match &settings.reporter_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => {
-            db::secrets::get_or_create(&db, REPORTER_SECRET, || rand::random::<[u8; 32]>().to_vec())
-                .await
-                .context("cannot load the reporter secret from PostgreSQL")?
+            match db::secrets::get_or_create(&db, REPORTER_SECRET, || {
+                rand::random::<[u8; 32]>().to_vec()
+            })
+            .await
+            {
+                Ok(secret) => secret,
+                Err(e) => {
+                    let why = db.diagnose().await.unwrap_or_else(|| e.to_string());
+                    anyhow::bail!("cannot load the reporter secret from PostgreSQL: {why}");
+                }
+            }
         }
     };
     seed_catalog(&db, &clock).await?;
@@ -300,16 +316,25 @@ fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) -> Vec<JoinHan
 }
 
 /// Ticks the monitor; a failed tick is logged and the next one catches up.
+///
+/// While a dependency stays away every tick fails the same way: the first failure is a
+/// warning, repeats are logged every 20th tick, and the recovery once.
 fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> JoinHandle<()> {
+    const FAILURE_LOG_EVERY: u64 = 20;
     let state = state.clone();
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing: u64 = 0;
         loop {
             tick.tick().await;
             let ticked = state.monitor.tick().await;
             if let Ok(report) = &ticked {
                 metrics::gauge!("downwatch_monitor_leader").set(f64::from(u8::from(report.leader)));
+            }
+            if ticked.is_ok() && failing > 0 {
+                tracing::info!(failed_ticks = failing, "monitor ticks succeed again");
+                failing = 0;
             }
             match ticked {
                 Ok(report) if report.changes > 0 || report.bins > 0 => {
@@ -317,7 +342,16 @@ fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> Joi
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "monitor tick failed; the next tick catches up")
+                    failing += 1;
+                    if failing % FAILURE_LOG_EVERY == 1 {
+                        tracing::warn!(
+                            error = %e,
+                            failed_ticks = failing,
+                            "monitor tick failed; the next tick catches up"
+                        );
+                    } else {
+                        tracing::debug!(error = %e, "monitor tick failed again");
+                    }
                 }
             }
         }

@@ -184,3 +184,119 @@ fn the_demo_detects_the_seed_outage_and_removes_its_data() {
         .unwrap();
     assert!(keys.is_empty(), "{} keys left under {prefix}", keys.len());
 }
+
+/// A local port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn postgres_on_a_closed_port_names_the_address_and_the_cause() {
+    let port = closed_port();
+    for command in [&["migrate"][..], &["serve"][..]] {
+        let out = downwatch()
+            .args(command)
+            .env(
+                "DATABASE_URL",
+                format!("postgres://postgres@127.0.0.1:{port}/downwatch"),
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("PostgreSQL at 127.0.0.1:{port} (DATABASE_URL)"))
+                && stderr.contains("connection refused"),
+            "{command:?}: {stderr}"
+        );
+    }
+    let out = downwatch()
+        .arg("migrate")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@no-such-host.invalid:5432/downwatch",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PostgreSQL at no-such-host.invalid:5432")
+            && stderr.contains("does not resolve"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn postgres_refusing_a_login_says_so_with_the_address() {
+    let out = downwatch()
+        .arg("migrate")
+        .env("DATABASE_URL", {
+            let server = server_url();
+            let host = server.rsplit('@').next().unwrap().to_owned();
+            format!("postgres://no_such_role_dw@{host}/downwatch")
+        })
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PostgreSQL at ") && stderr.contains("role \"no_such_role_dw\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_with_redis_down_says_once_where_and_why_and_keeps_serving() {
+    use std::io::BufRead;
+    let db = TempDatabase::new();
+    let port = closed_port();
+    let mut child = downwatch()
+        .arg("serve")
+        .env("DATABASE_URL", db.url())
+        .env("REDIS_URL", format!("redis://127.0.0.1:{port}"))
+        .env("DOWNWATCH_BIND", "127.0.0.1:0")
+        .env("DOWNWATCH_REDIS_TIMEOUT_MS", "300")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("downwatch listening"))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = seen.join("\n");
+    let unreachable: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.contains("Redis is unreachable"))
+        .collect();
+    assert_eq!(unreachable.len(), 1, "{log}");
+    assert!(
+        unreachable[0].contains(&format!("Redis at 127.0.0.1:{port} (REDIS_URL)"))
+            && unreachable[0].contains("connection refused"),
+        "{log}"
+    );
+    assert!(log.contains("downwatch listening"), "{log}");
+}
