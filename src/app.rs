@@ -363,7 +363,7 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRespons
     if let Some(page) = crate::web::missing_page(&req) {
         return Ok(page);
     }
-    let hint = if req.path().starts_with("/v1/") {
+    let hint = if req.path() == "/v1" || req.path().starts_with("/v1/") {
         "GET /openapi.json lists the API's routes."
     } else {
         "The API lives under /v1 (see README)."
