@@ -41,6 +41,9 @@ pub struct StartOptions {
     /// How much faster than the wall clock the injected clock runs (the demo's scaled clock);
     /// the monitor's lease, kept on the injected clock, stretches to match.
     pub clock_speed: f64,
+    /// What set the listen addresses, for an error that cannot bind them (`DOWNWATCH_BIND`, or
+    /// the demo's `--port`).
+    pub bind_source: &'static str,
 }
 
 impl Default for StartOptions {
@@ -49,6 +52,7 @@ impl Default for StartOptions {
             skip_migrations: false,
             run_monitor: true,
             clock_speed: 1.0,
+            bind_source: "DOWNWATCH_BIND",
         }
     }
 }
@@ -56,13 +60,14 @@ impl Default for StartOptions {
 /// A bound, not yet running, instance.
 pub struct Application {
     port: u16,
+    addresses: Vec<std::net::SocketAddr>,
     server: Server,
     state: web::Data<AppState>,
     background: Vec<JoinHandle<()>>,
 }
 
 impl Application {
-    /// Prepares storage, loads the catalog and binds `settings.bind`.
+    /// Prepares storage, loads the catalog and binds every address of `settings.bind`.
     pub async fn build(
         settings: Settings,
         clock: SharedClock,
@@ -80,9 +85,12 @@ impl Application {
                 "Redis is unreachable; serving anyway: reports answer 503 and the monitor waits until it answers"
             );
         }
-        let listener = TcpListener::bind(settings.bind)
-            .with_context(|| format!("cannot listen on {} (DOWNWATCH_BIND)", settings.bind))?;
-        let port = listener.local_addr()?.port();
+        let listeners = bind_all(&settings.bind, options.bind_source)?;
+        let addresses = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let port = addresses.first().map_or(0, std::net::SocketAddr::port);
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -110,13 +118,16 @@ impl Application {
                 .configure(api::configure)
                 .default_service(web::to(not_found))
         })
-        .listen(listener)?
         // Signals are ours (see `run_until_stopped`): live event streams must end first.
         .disable_signals();
+        for listener in listeners {
+            server = server.listen(listener)?;
+        }
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
-        tracing::info!(address = %format!("http://{}:{port}", settings.bind.ip()), "downwatch listening");
+        let urls: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
+        tracing::info!(address = %urls.join(" "), "downwatch listening");
         let mut background = spawn_timers(&state, &settings);
         background.push(state.events.spawn_reader());
         if options.run_monitor {
@@ -124,6 +135,7 @@ impl Application {
         }
         Ok(Self {
             port,
+            addresses,
             server: server.run(),
             state,
             background,
@@ -133,6 +145,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Every address listened on (`DOWNWATCH_BIND` may name several); the first has [`Self::port`].
+    pub fn addresses(&self) -> &[std::net::SocketAddr] {
+        &self.addresses
     }
 
     /// A handle to stop the server gracefully from elsewhere.
@@ -169,8 +186,38 @@ impl Application {
     }
 }
 
+/// Listens on every address; one a host name resolved to but this machine lacks (`::1` without
+/// IPv6) is skipped with a warning, as long as another one listens.
+fn bind_all(
+    addresses: &[std::net::SocketAddr],
+    source: &'static str,
+) -> anyhow::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    let mut skipped = Vec::new();
+    for address in addresses {
+        match TcpListener::bind(address) {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable && addresses.len() > 1 => {
+                skipped.push((address, e));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot listen on {address} ({source})"));
+            }
+        }
+    }
+    if listeners.is_empty()
+        && let Some((address, e)) = skipped.pop()
+    {
+        return Err(e).with_context(|| format!("cannot listen on {address} ({source})"));
+    }
+    for (address, e) in skipped {
+        tracing::warn!(%address, error = %e, "cannot listen on this address; listening on the others");
+    }
+    Ok(listeners)
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_requested() {
+pub async fn stop_requested() {
     #[cfg(unix)]
     if let Ok(mut terminate) =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
