@@ -448,7 +448,8 @@ fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, method: &str, start
         "status" => status.to_string()
     )
     .record(elapsed.as_secs_f64());
-    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    // Microseconds are plenty, and `0.110037` reads better than `0.11003700000000001`.
+    let duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     if status >= 500 {
         tracing::warn!(http.method = method, http.route = %route, http.status = status, duration_ms, "request");
     } else {

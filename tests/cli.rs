@@ -435,6 +435,47 @@ fn bind_takes_a_host_name_and_several_addresses() {
             && listening.contains(&format!("http://127.0.0.1:{second}")),
         "{listening}"
     );
+    // Request lines: plain text into a pipe (no colour codes), durations to the microsecond.
+    assert!(
+        serve.wait_for("http.route=/healthz", std::time::Duration::from_secs(30)),
+        "{}",
+        serve.log()
+    );
+    let log = serve.log();
+    assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log:?}");
+    let durations: Vec<&str> = log
+        .split("duration_ms=")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap_or_default())
+        .collect();
+    assert!(!durations.is_empty(), "{log}");
+    for duration in durations {
+        let decimals = duration.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(
+            duration.parse::<f64>().is_ok() && decimals <= 3,
+            "duration_ms={duration}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_rust_log_falls_back_to_info_with_a_warning() {
+    let db = TempDatabase::new();
+    let out = downwatch()
+        .arg("migrate")
+        .env("DATABASE_URL", db.url())
+        .env("RUST_LOG", "verbose")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("RUST_LOG=\"verbose\"") && stdout.contains("using the default \"info\""),
+        "{stdout}"
+    );
+    // Not silenced: the info lines still come.
+    assert!(stdout.contains("applied migrations"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
 }
 
 #[test]
