@@ -42,6 +42,9 @@ pub struct StartOptions {
     /// How much faster than the wall clock the injected clock runs (the demo's scaled clock);
     /// the monitor's lease, kept on the injected clock, stretches to match.
     pub clock_speed: f64,
+    /// What set the listen addresses, for an error that cannot bind them (`DOWNWATCH_BIND`, or
+    /// the demo's `--port`).
+    pub bind_source: &'static str,
 }
 
 impl Default for StartOptions {
@@ -50,6 +53,7 @@ impl Default for StartOptions {
             skip_migrations: false,
             run_monitor: true,
             clock_speed: 1.0,
+            bind_source: "DOWNWATCH_BIND",
         }
     }
 }
@@ -57,13 +61,14 @@ impl Default for StartOptions {
 /// A bound, not yet running, instance.
 pub struct Application {
     port: u16,
+    addresses: Vec<std::net::SocketAddr>,
     server: Server,
     state: web::Data<AppState>,
     background: Vec<JoinHandle<()>>,
 }
 
 impl Application {
-    /// Prepares storage, loads the catalog and binds `settings.bind`.
+    /// Prepares storage, loads the catalog and binds every address of `settings.bind`.
     pub async fn build(
         settings: Settings,
         clock: SharedClock,
@@ -73,9 +78,20 @@ impl Application {
             prepare_database(&settings.database_url).await?;
         }
         let state = web::Data::new(build_state(&settings, clock, options.clock_speed).await?);
-        let listener = TcpListener::bind(settings.bind)
-            .with_context(|| format!("cannot listen on {} (DOWNWATCH_BIND)", settings.bind))?;
-        let port = listener.local_addr()?.port();
+        // Redis may come later (connections retry in the background): say once, clearly, why
+        // it is not there now, instead of letting each failed call say "timed out".
+        if let Some(why) = state.reads.windows.redis().diagnose().await {
+            tracing::warn!(
+                error = %why,
+                "Redis is unreachable; serving anyway: reports answer 503 and the monitor waits until it answers"
+            );
+        }
+        let listeners = bind_all(&settings.bind, options.bind_source)?;
+        let addresses = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let port = addresses.first().map_or(0, std::net::SocketAddr::port);
         let app_state = state.clone();
         let body_timeout = settings.body_timeout;
         let mut server = HttpServer::new(move || {
@@ -110,13 +126,16 @@ impl Application {
                 .configure(api::configure)
                 .default_service(web::to(not_found))
         })
-        .listen(listener)?
         // Signals are ours (see `run_until_stopped`): live event streams must end first.
         .disable_signals();
+        for listener in listeners {
+            server = server.listen(listener)?;
+        }
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
-        tracing::info!(address = %format!("http://{}:{port}", settings.bind.ip()), "downwatch listening");
+        let urls: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
+        tracing::info!(address = %urls.join(" "), "downwatch listening");
         let mut background = spawn_timers(&state, &settings);
         background.push(state.events.spawn_reader());
         if options.run_monitor {
@@ -125,6 +144,7 @@ impl Application {
         }
         Ok(Self {
             port,
+            addresses,
             server: server.run(),
             state,
             background,
@@ -134,6 +154,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Every address listened on (`DOWNWATCH_BIND` may name several); the first has [`Self::port`].
+    pub fn addresses(&self) -> &[std::net::SocketAddr] {
+        &self.addresses
     }
 
     /// A handle to stop the server gracefully from elsewhere.
@@ -170,19 +195,63 @@ impl Application {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_requested() {
-    #[cfg(unix)]
-    if let Ok(mut terminate) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
+/// Listens on every address; one a host name resolved to but this machine lacks (`::1` without
+/// IPv6) is skipped with a warning, as long as another one listens.
+fn bind_all(
+    addresses: &[std::net::SocketAddr],
+    source: &'static str,
+) -> anyhow::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    let mut skipped = Vec::new();
+    for address in addresses {
+        match TcpListener::bind(address) {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable && addresses.len() > 1 => {
+                skipped.push((address, e));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot listen on {address} ({source})"));
+            }
         }
-        return;
     }
-    let _ = tokio::signal::ctrl_c().await;
+    if listeners.is_empty()
+        && let Some((address, e)) = skipped.pop()
+    {
+        return Err(e).with_context(|| format!("cannot listen on {address} ({source})"));
+    }
+    for (address, e) in skipped {
+        tracing::warn!(%address, error = %e, "cannot listen on this address; listening on the others");
+    }
+    Ok(listeners)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled: a signal that arrives between the call and the first poll
+/// (while a message is printed, say) is not lost.
+pub fn stop_requested() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        let terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            match (interrupt, terminate) {
+                (Some(mut interrupt), Some(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Creates the database if needed and applies pending migrations under an advisory lock.
@@ -215,9 +284,17 @@ async fn build_state(
     let secret = match &settings.reporter_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => {
-            db::secrets::get_or_create(&db, REPORTER_SECRET, || rand::random::<[u8; 32]>().to_vec())
-                .await
-                .context("cannot load the reporter secret from PostgreSQL")?
+            match db::secrets::get_or_create(&db, REPORTER_SECRET, || {
+                rand::random::<[u8; 32]>().to_vec()
+            })
+            .await
+            {
+                Ok(secret) => secret,
+                Err(e) => {
+                    let why = db.diagnose().await.unwrap_or_else(|| e.to_string());
+                    anyhow::bail!("cannot load the reporter secret from PostgreSQL: {why}");
+                }
+            }
         }
     };
     seed_catalog(&db, &clock).await?;
@@ -328,16 +405,25 @@ fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) -> Vec<JoinHan
 }
 
 /// Ticks the monitor; a failed tick is logged and the next one catches up.
+///
+/// While a dependency stays away every tick fails the same way: the first failure is a
+/// warning, repeats are logged every 20th tick, and the recovery once.
 fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> JoinHandle<()> {
+    const FAILURE_LOG_EVERY: u64 = 20;
     let state = state.clone();
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing: u64 = 0;
         loop {
             tick.tick().await;
             let ticked = state.monitor.tick().await;
             if let Ok(report) = &ticked {
                 metrics::gauge!("downwatch_monitor_leader").set(f64::from(u8::from(report.leader)));
+            }
+            if ticked.is_ok() && failing > 0 {
+                tracing::info!(failed_ticks = failing, "monitor ticks succeed again");
+                failing = 0;
             }
             match ticked {
                 Ok(report) if report.changes > 0 || report.bins > 0 => {
@@ -345,7 +431,16 @@ fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> Joi
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "monitor tick failed; the next tick catches up")
+                    failing += 1;
+                    if failing % FAILURE_LOG_EVERY == 1 {
+                        tracing::warn!(
+                            error = %e,
+                            failed_ticks = failing,
+                            "monitor tick failed; the next tick catches up"
+                        );
+                    } else {
+                        tracing::debug!(error = %e, "monitor tick failed again");
+                    }
                 }
             }
         }
@@ -382,7 +477,7 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRespons
     if let Some(page) = crate::web::missing_page(&req) {
         return Ok(page);
     }
-    let hint = if req.path().starts_with("/v1/") {
+    let hint = if req.path() == "/v1" || req.path().starts_with("/v1/") {
         "GET /openapi.json lists the API's routes."
     } else {
         "The API lives under /v1 (see README)."
@@ -454,7 +549,8 @@ fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, started: Instant, h
         "status" => status.to_string()
     )
     .record(elapsed.as_secs_f64());
-    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    // Microseconds are plenty, and `0.110037` reads better than `0.11003700000000001`.
+    let duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let sent = (method == "other")
         .then(|| telemetry::clip(request.method().as_str(), telemetry::LOG_TEXT_LIMIT));
     if status >= 500 {

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -37,8 +36,8 @@ pub struct Settings {
     pub database_url: String,
     /// Redis connection URL.
     pub redis_url: String,
-    /// Address the HTTP server binds to.
-    pub bind: SocketAddr,
+    /// Addresses the HTTP server listens on (host names resolved, duplicates dropped).
+    pub bind: Vec<SocketAddr>,
     /// Prefix of every Redis key this instance writes.
     pub redis_prefix: String,
     /// Bearer token for admin endpoints; `None` disables them.
@@ -144,11 +143,7 @@ impl Settings {
                 &["postgres", "postgresql"],
             )?,
             redis_url: env.redis_url()?,
-            bind: env.parsed(
-                "DOWNWATCH_BIND",
-                "127.0.0.1:8080",
-                "an address like 127.0.0.1:8080",
-            )?,
+            bind: env.bind()?,
             redis_prefix: env.redis_prefix()?,
             admin_token: env.secret("DOWNWATCH_ADMIN_TOKEN", 16)?,
             reporter_secret: env.secret("DOWNWATCH_REPORTER_SECRET", 32)?,
@@ -269,17 +264,6 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             expected: expected.into(),
             got: got.map(str::to_owned),
         }
-    }
-
-    fn parsed<T: FromStr>(
-        &self,
-        name: &'static str,
-        default: &str,
-        expected: &str,
-    ) -> Result<T, ConfigError> {
-        let raw = self.get(name).unwrap_or_else(|| default.to_owned());
-        raw.parse()
-            .map_err(|_| Self::error(name, expected, Some(&raw)))
     }
 
     fn number(
@@ -407,6 +391,51 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             .collect()
     }
 
+    /// `DOWNWATCH_BIND`: comma-separated `host:port` items, each an IP address or a host name
+    /// (every address it resolves to is listened on).
+    fn bind(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        use std::net::ToSocketAddrs;
+        const NAME: &str = "DOWNWATCH_BIND";
+        const EXPECTED: &str = "comma-separated addresses with a port, like 127.0.0.1:8080, [::]:8080 or localhost:8080";
+        let raw = self
+            .get(NAME)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let mut all: Vec<SocketAddr> = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let resolved: Vec<SocketAddr> = match item.parse::<SocketAddr>() {
+                Ok(address) => vec![address],
+                Err(_) => {
+                    let (host, port) = item
+                        .rsplit_once(':')
+                        .filter(|(host, _)| !host.is_empty())
+                        .ok_or_else(|| Self::error(NAME, EXPECTED, Some(item)))?;
+                    let port: u16 = port
+                        .parse()
+                        .map_err(|_| Self::error(NAME, EXPECTED, Some(item)))?;
+                    (host, port)
+                        .to_socket_addrs()
+                        .map_err(|e| {
+                            Self::error(
+                                NAME,
+                                format!("{EXPECTED}; {host:?} does not resolve ({e})"),
+                                Some(item),
+                            )
+                        })?
+                        .collect()
+                }
+            };
+            for address in resolved {
+                if !all.contains(&address) {
+                    all.push(address);
+                }
+            }
+        }
+        if all.is_empty() {
+            return Err(Self::error(NAME, EXPECTED, Some(&raw)));
+        }
+        Ok(all)
+    }
+
     fn proxy_header(&self) -> Result<ProxyHeader, ConfigError> {
         match self
             .get("DOWNWATCH_PROXY_HEADER")
@@ -507,7 +536,7 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/downwatch"
         );
         assert_eq!(s.redis_url, "redis://127.0.0.1:6379");
-        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.bind, ["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
         assert_eq!(s.redis_prefix, "dw");
         assert_eq!(s.dedup_window, Duration::from_secs(3600));
         assert_eq!(s.retention, Duration::from_secs(48 * 3600));
@@ -535,6 +564,39 @@ mod tests {
         assert!(!err.to_string().contains("short-secret"));
         let err = settings(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn bind_takes_host_names_and_several_addresses() {
+        let bind = |value: &str| settings(&[("DOWNWATCH_BIND", value)]).map(|s| s.bind);
+        let localhost = bind("localhost:8080").unwrap();
+        assert!(
+            !localhost.is_empty()
+                && localhost
+                    .iter()
+                    .all(|a| a.ip().is_loopback() && a.port() == 8080),
+            "{localhost:?}"
+        );
+        let several = bind("127.0.0.1:8080, [::1]:9090,127.0.0.1:8080").unwrap();
+        assert_eq!(
+            several,
+            [
+                "127.0.0.1:8080".parse::<SocketAddr>().unwrap(),
+                "[::1]:9090".parse().unwrap()
+            ]
+        );
+        for bad in [
+            "localhost",
+            "127.0.0.1",
+            ":8080",
+            "localhost:http",
+            ",",
+            "no-such-host.invalid:80",
+        ] {
+            let err = bind(bad).unwrap_err();
+            assert_eq!(err.variable, "DOWNWATCH_BIND", "{bad}");
+            assert!(err.to_string().contains("localhost:8080"), "{err}");
+        }
     }
 
     #[test]

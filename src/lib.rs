@@ -23,6 +23,7 @@ pub mod http;
 pub mod ingest;
 pub mod monitor;
 pub mod query;
+pub mod reach;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;

@@ -70,10 +70,10 @@ enum Command {
         /// Simulated seconds per real second (180: the ten-hour scenario in under four minutes).
         #[arg(long, default_value_t = 180.0)]
         speed: f64,
-        /// Port to serve the demo on.
+        /// Port to serve the demo on (0: any free port); checked before anything is written.
         #[arg(long, default_value_t = 8080)]
         port: u16,
-        /// Keep the data and keep serving after the replay, until Ctrl-C.
+        /// Keep the data and keep serving after the replay, until Ctrl-C or SIGTERM.
         #[arg(long)]
         keep: bool,
         /// Multiply the scenario's volume.

@@ -4,6 +4,7 @@
 //! it is handled, and never a client address, token or secret.
 
 use std::borrow::Cow;
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use actix_web::http::Method;
@@ -41,17 +42,75 @@ pub fn clip(text: &str, limit: usize) -> Cow<'_, str> {
     }
 }
 
-/// Installs the global log subscriber; `RUST_LOG` overrides the default `info` level.
+/// Installs the global log subscriber; `RUST_LOG` overrides `default_filter`.
+///
+/// A `RUST_LOG` that is not a filter, or names something that is neither a level nor a target
+/// (`RUST_LOG=verbose` would keep only logs of a target called "verbose": silence), falls back
+/// to the default with a warning. Colours only when standard output is a terminal, so files and
+/// pipes get plain text.
 pub fn init_tracing(format: LogFormat, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let raw = std::env::var("RUST_LOG").ok();
+    let (filter, complaint) = log_filter(raw.as_deref(), default_filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    if let Some(complaint) = complaint {
+        tracing::warn!("{complaint}");
+    }
+}
+
+/// The filter `raw` (`RUST_LOG`) asks for, or `default` and why `raw` was not used.
+pub fn log_filter(raw: Option<&str>, default: &str) -> (EnvFilter, Option<String>) {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return (EnvFilter::new(default), None);
+    };
+    let fallback = |why: String| {
+        let complaint = format!(
+            "RUST_LOG={raw:?} {why}; using the default {default:?} (use a level such as info or \
+             debug, or target=level pairs such as downwatch=debug,actix_web=warn)"
+        );
+        (EnvFilter::new(default), Some(complaint))
+    };
+    if let Some(unknown) = raw
+        .split(',')
+        .map(str::trim)
+        .find(|d| !d.is_empty() && !known_directive(d))
+    {
+        return fallback(format!(
+            "names {unknown:?}, which is neither a level nor a target"
+        ));
+    }
+    match EnvFilter::try_new(raw) {
+        Ok(filter) => (filter, None),
+        Err(e) => fallback(format!("is not a log filter ({e})")),
+    }
+}
+
+/// A directive that sets a level, or names a target that exists: `target=level`, a span filter,
+/// a module path, or one of the crates whose logs are worth reading on their own.
+fn known_directive(directive: &str) -> bool {
+    const LEVELS: [&str; 7] = ["trace", "debug", "info", "warn", "warning", "error", "off"];
+    const CRATES: [&str; 9] = [
+        "downwatch",
+        "actix_web",
+        "actix_server",
+        "actix_http",
+        "diesel",
+        "diesel_async",
+        "redis",
+        "tokio_postgres",
+        "hyper",
+    ];
+    directive.contains('=')
+        || directive.contains('[')
+        || directive.contains("::")
+        || LEVELS.iter().any(|l| directive.eq_ignore_ascii_case(l))
+        || CRATES.contains(&directive)
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -128,5 +187,34 @@ mod tests {
         let cut = clip(&long, 200);
         assert_eq!(cut.chars().count(), 201);
         assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn an_unknown_rust_log_falls_back_to_the_default_and_says_why() {
+        for good in [
+            None,
+            Some(""),
+            Some("debug"),
+            Some("WARN"),
+            Some("downwatch=debug,actix_web=warn"),
+            Some("info,downwatch::monitor=trace"),
+            Some("downwatch"),
+        ] {
+            let (_, complaint) = log_filter(good, "info");
+            assert_eq!(complaint, None, "{good:?}");
+        }
+        for (bad, named) in [
+            ("verbose", "\"verbose\""),
+            ("info,loud", "\"loud\""),
+            ("downwatch=loudest", "not a log filter"),
+        ] {
+            let (filter, complaint) = log_filter(Some(bad), "info");
+            let complaint = complaint.unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(
+                complaint.contains(named) && complaint.contains("using the default \"info\""),
+                "{complaint}"
+            );
+            assert_eq!(filter.to_string(), "info");
+        }
     }
 }

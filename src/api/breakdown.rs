@@ -135,7 +135,12 @@ async fn render(
         step,
     } = request;
     let found = load(&state.reads, &slug, request).await?;
-    let stamp = |minute: i64| minute_start(minute).with_timezone(&zone).to_rfc3339();
+    // UTC (and any zero offset) as `Z`, like every other time in the API.
+    let stamp = |minute: i64| {
+        minute_start(minute)
+            .with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
     let body = BreakdownBody {
         service: found.service.slug,
         window_minutes: window,

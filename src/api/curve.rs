@@ -102,8 +102,11 @@ impl CurveBody {
     }
 }
 
+/// RFC 3339 in `zone`; UTC (and any zero offset) as `Z`, like every other time in the API.
 fn stamp(minute: i64, zone: Tz) -> String {
-    minute_start(minute).with_timezone(&zone).to_rfc3339()
+    minute_start(minute)
+        .with_timezone(&zone)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn round2(x: f64) -> f64 {

@@ -50,6 +50,16 @@ impl utoipa::Modify for AdminToken {
             "admin_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // The report body's doc comment speaks to Rust readers (it links the function that
+        // checks it); the document speaks to API clients.
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(body))) =
+            components.schemas.get_mut("ReportBody")
+        {
+            body.description = Some(
+                "A report as clients send it; every field is checked, and every bad one named."
+                    .to_owned(),
+            );
+        }
     }
 }
 

@@ -54,17 +54,32 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         redis: status(&redis),
         postgresql: status(&postgres),
     };
-    let down: Vec<&str> = [("Redis", &redis), ("PostgreSQL", &postgres)]
-        .into_iter()
-        .filter(|(_, r)| r.is_err())
-        .map(|(name, _)| name)
-        .collect();
-    if down.is_empty() {
+    if redis.is_ok() && postgres.is_ok() {
         return HttpResponse::Ok().json(Ready {
             status: "ready",
             checks,
         });
     }
+    // Name the address and the cause of each failure (a fresh connection is tried for that).
+    let (redis_why, postgres_why) = tokio::join!(
+        async {
+            match redis {
+                Err(_) => Some(reads.windows.redis().diagnose().await.unwrap_or_else(|| {
+                    "Redis did not answer in time, and answers again now".to_owned()
+                })),
+                Ok(()) => None,
+            }
+        },
+        async {
+            match postgres {
+                Err(_) => Some(reads.db.diagnose().await.unwrap_or_else(|| {
+                    "PostgreSQL did not answer in time, and answers again now".to_owned()
+                })),
+                Ok(()) => None,
+            }
+        }
+    );
+    let detail: Vec<String> = [redis_why, postgres_why].into_iter().flatten().collect();
     HttpResponse::ServiceUnavailable()
         .insert_header((CONTENT_TYPE, "application/problem+json"))
         .insert_header(("Retry-After", "2"))
@@ -73,7 +88,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 "type": "/problems/not-ready",
                 "title": "Not ready",
                 "status": 503,
-                "detail": format!("{} did not answer in time.", down.join(" and ")),
+                "detail": format!("{}.", detail.join("; ")),
                 "checks": checks,
             })
             .to_string(),

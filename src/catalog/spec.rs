@@ -9,15 +9,17 @@ use crate::domain::{FieldError, FieldErrors};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceInput {
-    /// See [`ServiceSpec::slug`].
+    /// Identifier in URLs and reports, like `chatgpt`: 1 to 64 characters of a-z, 0-9 and `-`,
+    /// starting with a letter or digit.
     pub slug: String,
-    /// See [`ServiceSpec::name`].
+    /// Display name, like `ChatGPT`.
     pub name: String,
-    /// See [`ServiceSpec::category`].
+    /// Category, like `ai` or `social`.
     pub category: String,
-    /// See [`ServiceSpec::provider`]; defaults to the slug.
+    /// Groups related services (ChatGPT, OpenAI API and Sora: `openai`); defaults to the slug.
     pub provider: Option<String>,
-    /// See [`ServiceSpec::problems`]; defaults to [`DEFAULT_PROBLEMS`].
+    /// Problem kinds people may report, 1 to 32 distinct ones; defaults to `website`, `app`,
+    /// `login`, `connection` and `other`.
     pub problems: Option<Vec<String>>,
 }
 

@@ -39,12 +39,17 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     let mut maintenance = parsed.clone();
     maintenance.set_path("/postgres");
     let connect = AsyncPgConnection::establish(maintenance.as_str());
-    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!("PostgreSQL (DATABASE_URL) did not answer within {CONNECT_TIMEOUT:?}")
-        })?
-        .context("cannot reach PostgreSQL (DATABASE_URL) to create the database")?;
+    let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(connect_failure(url, &e.to_string()).await),
+        Err(_) => {
+            return Err(connect_failure(
+                url,
+                &format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            )
+            .await);
+        }
+    };
     if database_exists(&mut conn, &name).await? {
         return Ok(());
     }
@@ -57,6 +62,12 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     }
     tracing::info!(database = %name, "created database");
     Ok(())
+}
+
+/// A failed connection to `url`, naming the address and the cause: the driver says only
+/// "error connecting to server" when TCP fails (see [`crate::reach`]).
+async fn connect_failure(url: &str, driver_error: &str) -> anyhow::Error {
+    anyhow::anyhow!(crate::reach::postgres_failure(url, driver_error, CONNECT_TIMEOUT).await)
 }
 
 /// Drops the database named in `url`, closing its connections (a demo cleaning up).
@@ -98,17 +109,23 @@ where
 {
     let url = url.to_owned();
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let thread_url = url.clone();
     std::thread::spawn(move || {
-        let result = <SyncPgConnection as diesel::Connection>::establish(&url)
-            .context("cannot reach PostgreSQL (DATABASE_URL)")
-            .and_then(|mut conn| work(&mut conn));
+        // Outer error: no connection (explained below, off this thread); inner: the work's.
+        let result = <SyncPgConnection as diesel::Connection>::establish(&thread_url)
+            .map_err(|e| e.to_string())
+            .map(|mut conn| work(&mut conn));
         let _ = tx.send(result);
     });
     // The thread's connect has no deadline of its own: bound the whole wait generously.
-    tokio::time::timeout(CONNECT_TIMEOUT * 30, rx)
+    let done = tokio::time::timeout(CONNECT_TIMEOUT * 30, rx)
         .await
         .map_err(|_| anyhow::anyhow!("PostgreSQL (DATABASE_URL) did not finish migrating in time"))?
-        .context("migration thread stopped")?
+        .context("migration thread stopped")?;
+    match done {
+        Ok(result) => result,
+        Err(driver_error) => Err(connect_failure(&url, &driver_error).await),
+    }
 }
 
 /// Applies pending migrations under an advisory lock; returns the versions applied.

@@ -1,5 +1,6 @@
 //! The connection pool with explicit timeouts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
@@ -16,6 +17,8 @@ pub type DbConn = Object<AsyncPgConnection>;
 pub struct Db {
     pool: Pool<AsyncPgConnection>,
     timeout: Duration,
+    /// The URL, kept to explain a failure (see [`Self::diagnose`]); never logged.
+    url: Arc<str>,
 }
 
 impl Db {
@@ -29,7 +32,11 @@ impl Db {
             .recycle_timeout(Some(timeout))
             .runtime(deadpool::Runtime::Tokio1)
             .build()?;
-        Ok(Self { pool, timeout })
+        Ok(Self {
+            pool,
+            timeout,
+            url: url.into(),
+        })
     }
 
     /// A connection from the pool, or 503 (PostgreSQL) when none comes in time.
@@ -79,6 +86,30 @@ impl Db {
         self.timed(diesel::sql_query("SELECT 1").execute(&mut conn))
             .await
             .map(drop)
+    }
+}
+
+impl Db {
+    /// Why PostgreSQL cannot be used, naming its address and the cause (refused, timed out,
+    /// unknown host, authentication, unknown database), or `None` when a fresh connection
+    /// works. The pool's own errors say only "error connecting to server".
+    pub async fn diagnose(&self) -> Option<String> {
+        use diesel_async::AsyncConnection;
+        let address = crate::reach::postgres_address(&self.url);
+        if let Some(address) = &address
+            && let Some(cause) = crate::reach::diagnose(address, self.timeout).await
+        {
+            return Some(format!("PostgreSQL at {address} (DATABASE_URL): {cause}"));
+        }
+        let at = address.map(|a| format!(" at {a}")).unwrap_or_default();
+        match tokio::time::timeout(self.timeout, AsyncPgConnection::establish(&self.url)).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("PostgreSQL{at} (DATABASE_URL): {e}")),
+            Err(_) => Some(format!(
+                "PostgreSQL{at} (DATABASE_URL): accepted the connection but did not answer within {} ms",
+                self.timeout.as_millis()
+            )),
+        }
     }
 }
 

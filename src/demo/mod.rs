@@ -41,7 +41,8 @@ pub struct DemoOptions {
     pub speed: f64,
     /// Port to serve on (0 picks a free one).
     pub port: u16,
-    /// Keep the database and Redis keys, and keep serving after the replay until Ctrl-C.
+    /// Keep the database and Redis keys, and keep serving after the replay until Ctrl-C or
+    /// SIGTERM.
     pub keep: bool,
     /// Volume multiplier for the replay.
     pub scale: f64,
@@ -62,6 +63,11 @@ pub struct DemoOutcome {
 /// prefix of its own.
 pub async fn run(base: Settings, options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let scenario = Scenario::builtin(SEED_SCENARIO_NAME).expect("the seed scenario is built in");
+    // A busy port must stop the demo before it writes four weeks of history, not after.
+    let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), options.port);
+    drop(std::net::TcpListener::bind(address).with_context(|| {
+        format!("cannot listen on {address} (--port): pick a free port with --port, or 0 for any")
+    })?);
     let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
     let settings = demo_settings(base, &tag, &options)?;
     let outcome = run_in(&settings, &scenario, &options).await;
@@ -97,7 +103,10 @@ fn demo_settings(
     }
     settings.database_url = url.to_string();
     settings.redis_prefix = format!("dwdemo-{tag}");
-    settings.bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), options.port);
+    settings.bind = vec![SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        options.port,
+    )];
     // The simulator tells its people apart with X-Forwarded-For from this machine.
     settings.trusted_proxies = vec!["127.0.0.1/32".parse()?, "::1/128".parse()?];
     // One evaluation per simulated minute (up to 1200x; faster, a tick covers several).
@@ -110,14 +119,15 @@ async fn run_in(
     scenario: &Scenario,
     options: &DemoOptions,
 ) -> anyhow::Result<DemoOutcome> {
-    // Ctrl-C while setting up: nothing runs yet, the caller cleans up.
+    // Ctrl-C or SIGTERM while setting up: nothing runs yet, the caller cleans up.
     let (db, services) = tokio::select! {
         prepared = prepare(settings, scenario) => prepared?,
-        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        () = app::stop_requested() => anyhow::bail!("interrupted"),
     };
     let clock = ScaledClock::new(scenario.start, options.speed);
     let start = StartOptions {
         clock_speed: options.speed,
+        bind_source: "--port",
         ..StartOptions::default()
     };
     let application = Application::build(settings.clone(), clock.clone(), start).await?;
@@ -151,15 +161,16 @@ async fn run_in(
     };
     let outcome = tokio::select! {
         outcome = replay.run() => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        () = app::stop_requested() => Err(anyhow::anyhow!("interrupted")),
     };
     printer.abort();
     if options.keep && outcome.is_ok() {
+        let stop = app::stop_requested();
         println!(
-            "serving on {base_url} until Ctrl-C (the clock keeps running at {}x)",
+            "serving on {base_url} until Ctrl-C or SIGTERM (the clock keeps running at {}x)",
             options.speed
         );
-        let _ = tokio::signal::ctrl_c().await;
+        stop.await;
     }
     // Stop serving and wait for the timers too, before the caller removes the data under them.
     server.stop(true).await;

@@ -170,11 +170,27 @@ impl Ingest {
         })
     }
 
-    /// Checks fields against their formats, then the service and problem against the catalog.
+    /// Checks fields against their formats and the problem against the service's kinds, all
+    /// at once (every bad field is named in one answer); then the service against the catalog.
     fn validate(&self, body: ReportBody) -> Result<Report, SubmitError> {
         let mut errors = FieldErrors::default();
         let slug = errors.required("service", body.service, |s| ServiceSlug::parse(&s));
         let problem = errors.required("problem", body.problem, |p| ProblemKind::parse(&p));
+        let known = slug.as_ref().and_then(|s| self.catalog.get(s.as_str()));
+        if let (Some(service), Some(problem)) = (known.filter(|e| !e.archived), &problem)
+            && !service.problems.contains(problem)
+        {
+            let allowed: Vec<&str> = service.problems.iter().map(ProblemKind::as_str).collect();
+            errors.push(
+                "problem",
+                format!(
+                    "{:?} is not a problem kind of {}; use one of: {}",
+                    problem.as_str(),
+                    service.slug,
+                    allowed.join(", ")
+                ),
+            );
+        }
         let country = errors.optional("country", body.country, |c| CountryCode::parse(&c));
         let reporter = errors.optional("reporter", body.reporter, |r| ReporterToken::parse(&r));
         errors.finish().map_err(SubmitError::Invalid)?;
@@ -198,17 +214,6 @@ impl Ingest {
                 )));
             }
         };
-        if !service.problems.contains(&problem) {
-            let allowed: Vec<&str> = service.problems.iter().map(ProblemKind::as_str).collect();
-            return Err(SubmitError::Invalid(vec![FieldError::new(
-                "problem",
-                format!(
-                    "{:?} is not a problem kind of {slug}; use one of: {}",
-                    problem.as_str(),
-                    allowed.join(", ")
-                ),
-            )]));
-        }
         Ok(Report {
             service,
             problem,

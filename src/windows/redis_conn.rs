@@ -19,8 +19,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion};
+use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
 
+use crate::reach::{self, Address};
 use crate::store::{Dependency, StoreError};
 
 /// Source of handle ids: clones share an id, and so share each thread's connection.
@@ -41,12 +42,25 @@ pub struct RedisConn {
     client: redis::Client,
     config: ConnectionManagerConfig,
     timeout: Duration,
+    address: Address,
 }
 
 impl RedisConn {
     /// Prepares a connection to `url`; nothing is sent until the first command.
     pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let info = url.into_connection_info()?;
+        let address = match info.addr() {
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                Address::Tcp {
+                    host: host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                    port: *port,
+                }
+            }
+            other => Address::Socket(other.to_string()),
+        };
         let resp3 = info
             .redis_settings()
             .clone()
@@ -64,7 +78,38 @@ impl RedisConn {
             client,
             config,
             timeout,
+            address,
         })
+    }
+
+    /// Where this connects to.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Why Redis cannot be used, in words naming the address and the cause (refused, timed
+    /// out, unknown host, authentication...), or `None` when a fresh connection answers PING.
+    ///
+    /// Commands cannot say it themselves: the connection manager retries a refused connection
+    /// until the deadline, so every failure looks like a timeout. This opens a connection of
+    /// its own, first plain TCP, then Redis's handshake and a PING.
+    pub async fn diagnose(&self) -> Option<String> {
+        let at = &self.address;
+        if let Some(cause) = reach::diagnose(at, self.timeout).await {
+            return Some(format!("Redis at {at} (REDIS_URL): {cause}"));
+        }
+        let attempt = async {
+            let mut conn = self.client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("Redis at {at} (REDIS_URL): {e}")),
+            Err(_) => Some(format!(
+                "Redis at {at} (REDIS_URL): accepted the connection but did not answer within {} ms",
+                self.timeout.as_millis()
+            )),
+        }
     }
 
     /// This thread's connection, created (lazily, without connecting) on first use.

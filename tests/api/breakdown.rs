@@ -48,7 +48,17 @@ async fn voice_mode_failing_after_the_rest_recovered_shows_in_the_breakdown() {
         "only voice mode in the last minutes: {}",
         recent.text
     );
-    assert!(series.iter().all(|p| p["t"].is_string()));
+    assert!(
+        series
+            .iter()
+            .all(|p| p["t"].as_str().is_some_and(|t| t.ends_with('Z'))),
+        "UTC times end in Z: {}",
+        recent.text
+    );
+    for field in ["from", "to"] {
+        let at = recent.json[field].as_str().unwrap();
+        assert!(at.ends_with('Z'), "{at}");
+    }
 
     let countries = app.get("/v1/services/chatgpt/countries?window=1h").await;
     assert_eq!(

@@ -58,7 +58,14 @@ async fn the_curve_across_the_postgres_redis_seam_equals_the_raw_minutes() {
         .map(|p| p["reports"].as_f64().unwrap() as u64)
         .collect();
     assert_eq!(reports, per_bin, "no double count, no gap at the seam");
-    assert_eq!(points[0]["t"], "2025-06-10T06:30:00+00:00");
+    assert_eq!(points[0]["t"], "2025-06-10T06:30:00Z");
+    for field in ["from", "to"] {
+        let at = curve.json[field].as_str().unwrap();
+        assert!(
+            at.ends_with('Z'),
+            "UTC times end in Z, like the rest of the API: {at}"
+        );
+    }
     assert!(
         points
             .iter()

@@ -172,6 +172,55 @@ async fn bad_minute_ranges_and_unknown_routes_are_problems() {
 }
 
 #[actix_web::test]
+async fn a_404_under_v1_does_not_say_the_api_lives_under_v1() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/v1",
+        "/v1/nothing-here",
+        "/v1/incidents/01975891-0000-7000-8000-000000000000",
+        "/v1/services/nope",
+        "/v1/services/nope/minutes",
+    ] {
+        let reply = app.get(path).await;
+        reply.assert_problem(404, None);
+        let detail = reply.json["detail"].as_str().unwrap();
+        assert!(!detail.contains("lives under /v1"), "{path}: {detail}");
+    }
+    let outside = app.get("/api/services").await;
+    outside.assert_problem(404, None);
+    assert!(
+        outside.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("lives under /v1"),
+        "{}",
+        outside.text
+    );
+}
+
+#[actix_web::test]
+async fn a_bad_problem_kind_is_named_with_the_other_bad_fields() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .report(json!({"service": "zoom", "problem": "voice", "country": "zz1", "reporter": "x"}))
+        .await;
+    reply.assert_problem(400, Some("problem"));
+    let fields: Vec<&str> = reply.json["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["problem", "country", "reporter"], "{}", reply.text);
+    let detail = reply.json["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("\"voice\" is not a problem kind of zoom")
+            && !detail.contains("ProblemKind"),
+        "{detail}"
+    );
+}
+
+#[actix_web::test]
 async fn wrong_methods_are_405_problems() {
     let app = TestApp::spawn().await;
     app.get("/v1/reports").await.assert_problem(405, None);

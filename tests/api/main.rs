@@ -24,6 +24,7 @@ mod monitor;
 mod openapi;
 mod ops;
 mod pages;
+mod readme;
 mod reads;
 mod reports;
 mod schema;

@@ -109,3 +109,42 @@ async fn the_openapi_document_covers_every_route_and_resolves() {
     assert_eq!(docs.status, 200);
     assert!(docs.text.contains("<code>/v1/reports</code>") && docs.text.contains("/openapi.json"));
 }
+
+/// Every `description` and `summary` in the document, with where it is.
+fn texts(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                let here = format!("{at}/{key}");
+                match inner {
+                    Value::String(text) if key == "description" || key == "summary" => {
+                        found.push((here, text.clone()));
+                    }
+                    _ => texts(inner, &here, found),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                texts(inner, &format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[actix_web::test]
+async fn descriptions_are_for_api_clients_not_rustdoc() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/openapi.json").await.json;
+    let mut found = Vec::new();
+    texts(&doc, "", &mut found);
+    assert!(found.len() > 50, "{} descriptions", found.len());
+    let rustdoc: Vec<&(String, String)> = found
+        .iter()
+        .filter(|(_, text)| text.contains("[`") || text.contains("`]"))
+        .collect();
+    assert!(rustdoc.is_empty(), "rustdoc link syntax: {rustdoc:#?}");
+    let docs = app.get("/docs").await;
+    assert!(!docs.text.contains("[`"), "{}", docs.text);
+}
