@@ -7,6 +7,13 @@
 //!
 //! `cargo bench --bench redis_memory` (uses REDIS_URL, default redis://127.0.0.1:6379)
 
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "benchmark arithmetic on small known counts"
+)]
+
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};

@@ -179,7 +179,9 @@ impl Settings {
             )?),
             workers: match env.get("DOWNWATCH_WORKERS") {
                 None => None,
-                Some(_) => Some(env.number("DOWNWATCH_WORKERS", 0, 1, 256)? as usize),
+                Some(_) => Some(usize::from(
+                    u16::try_from(env.number("DOWNWATCH_WORKERS", 0, 1, 256)?).unwrap_or(256),
+                )),
             },
             monitor_tick: Duration::from_secs(env.number(
                 "DOWNWATCH_MONITOR_TICK_SECONDS",
@@ -307,7 +309,10 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         max: u32,
     ) -> Result<NonZeroU32, ConfigError> {
         let value = self.number(name, u64::from(default), 1, u64::from(max))?;
-        Ok(NonZeroU32::new(value as u32).expect("range starts at 1"))
+        Ok(u32::try_from(value)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .expect("range starts at 1, ends within u32"))
     }
 
     fn url(

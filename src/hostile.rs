@@ -300,7 +300,7 @@ mod tests {
             values in prop::collection::vec(prop_oneof![Just(0.0), Just(MAX_VALUE), Just(f64::MIN_POSITIVE), 0.0..MAX_VALUE, 0.0..1.0f64], 3..40),
         ) {
             let text: String = std::iter::once("timestamp,value\n".to_owned())
-                .chain(values.iter().enumerate().map(|(i, v)| format!("{},{v:e}\n", crate::backtest::rfc3339(1_750_000_000 + 60 * i as i64))))
+                .chain((0_i64..).zip(&values).map(|(i, v)| format!("{},{v:e}\n", crate::backtest::rfc3339(1_750_000_000 + 60 * i))))
                 .collect();
             let rows = read_rows(text.as_bytes()).unwrap();
             let points = run(&rows, Params::default(), infer_step_minutes(&rows).unwrap());

@@ -11,8 +11,9 @@ pub fn clock_time(t: DateTime<Utc>, zone: Tz) -> String {
     t.with_timezone(&zone).format("%-I:%M %p %Z").to_string()
 }
 
-/// `2,014`.
-pub fn thousands(n: i64) -> String {
+/// `2,014`, for any whole count.
+pub fn thousands(n: impl Into<i128>) -> String {
+    let n: i128 = n.into();
     let digits = n.unsigned_abs().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

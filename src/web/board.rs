@@ -110,9 +110,9 @@ fn problem_section(problems: &[&ServiceView], view: &View) -> Markup {
                             p { (sentence(&status_pieces(&service.name, v.level(), v.status().and_then(|s| s.since)), view)) "." }
                             @if let Some(status) = v.status() {
                                 p.numbers {
-                                    strong { (crate::query::headline::thousands(status.reports_15m as i64)) }
+                                    strong { (crate::query::headline::thousands(status.reports_15m)) }
                                     " reports in the last 15 minutes, usually about "
-                                    (status.baseline_15m.round() as i64) "."
+                                    (crate::domain::whole(status.baseline_15m)) "."
                                 }
                             }
                         }
@@ -176,7 +176,8 @@ fn card(v: &ServiceView, spark: &[f64], hidden: bool) -> Markup {
     let last_hour: f64 = spark.iter().rev().take(4).sum();
     let label = format!(
         "{}: reports per 15 minutes over the last 24 hours, {} in the last hour",
-        service.name, last_hour as i64
+        service.name,
+        crate::domain::whole(last_hour)
     );
     html! {
         li class={ "card lvl-" (level.as_str()) } hidden[hidden]

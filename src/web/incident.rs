@@ -144,7 +144,7 @@ fn counts_list(counts: &Counts, label: fn(&str) -> String) -> Markup {
                 @for (key, count, share) in &ranked {
                     li {
                         span.share-label { (label(key)) }
-                        span.share-value { (layout::percent(*share)) " · " (thousands(*count as i64)) }
+                        span.share-value { (layout::percent(*share)) " · " (thousands(*count)) }
                         (share_bar(*share))
                     }
                 }

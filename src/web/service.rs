@@ -126,16 +126,16 @@ fn status_section(sv: &ServiceView, last_hour: u64, view: &View) -> Markup {
             dl.facts {
                 div {
                     dt { "Reports in the last hour" }
-                    dd #recent-count { (thousands(last_hour as i64)) }
+                    dd #recent-count { (thousands(last_hour)) }
                 }
                 @if let Some(status) = sv.status() {
                     div {
                         dt { "Last 15 minutes" }
-                        dd { (thousands(status.reports_15m as i64)) }
+                        dd { (thousands(status.reports_15m)) }
                     }
                     div {
                         dt { "Usual for this time" }
-                        dd { "about " (status.baseline_15m.round() as i64) }
+                        dd { "about " (crate::domain::whole(status.baseline_15m)) }
                     }
                     @if let Some(id) = status.incident_id {
                         div {
@@ -199,7 +199,7 @@ fn breakdown_section(
                     @for (key, count, share) in &ranked {
                         li {
                             span.share-label { (label(key)) }
-                            span.share-value { (layout::percent(*share)) " · " (thousands(*count as i64)) }
+                            span.share-value { (layout::percent(*share)) " · " (thousands(*count)) }
                             (share_bar(*share))
                         }
                     }

@@ -36,7 +36,7 @@ impl Lease {
     /// Takes or renews the lease at `now`; true if this instance is the leader.
     pub async fn acquire(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut invocation = self.script.prepare_invoke();
-        let length_ms = self.length.as_millis() as u64;
+        let length_ms = u64::try_from(self.length.as_millis()).unwrap_or(u64::MAX);
         invocation
             .key(&self.key)
             .arg(&self.holder)

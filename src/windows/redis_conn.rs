@@ -147,7 +147,7 @@ impl RedisConn {
                     .increment(1);
                 tracing::warn!(
                     redis.op = op,
-                    timeout_ms = self.timeout.as_millis() as u64,
+                    timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
                     "redis timed out"
                 );
                 Err(StoreError::Unavailable(Dependency::Redis))

@@ -270,7 +270,11 @@ impl Windows {
             for (country, n) in &bucket.countries {
                 pipe.hincr(&key, format!("c:{country}"), *n).ignore();
             }
-            pipe.expire(&key, self.retention.as_secs() as i64).ignore();
+            pipe.expire(
+                &key,
+                i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX),
+            )
+            .ignore();
         }
         self.redis
             .run("seed-minutes", |mut c| async move {

@@ -3,6 +3,13 @@
 //! Every test spawns its own instance (`helpers::TestApp`) with its own database, its own Redis
 //! key prefix and a manual clock, so tests run in parallel and never sleep.
 
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "test arithmetic on small known counts, ports and durations"
+)]
+
 // A test binary in a folder finds `tests/common` only by its path.
 #[path = "../common/mod.rs"]
 mod common;

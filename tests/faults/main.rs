@@ -6,6 +6,13 @@
 //! of the test's own between downwatch and the shared server. Process faults run the real
 //! binary. The shared Redis and PostgreSQL are never stopped.
 
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "test arithmetic on small known counts, ports and durations"
+)]
+
 // A test binary in a folder finds `tests/common` only by its path.
 #[path = "../common/mod.rs"]
 mod common;
