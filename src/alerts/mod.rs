@@ -21,7 +21,10 @@ mod subscription;
 
 pub use dispatch::{DispatchReport, Dispatcher};
 pub use event::{AlertEvent, AlertIncident, AlertLinks, AlertService};
-pub use format::render;
+pub use format::{
+    AlertmanagerAlert, AlertmanagerPayload, DiscordEmbed, DiscordMessage, SlackBlock, SlackMessage,
+    SlackText, render,
+};
 pub use policy::TargetPolicy;
 pub use sign::{new_secret, signature};
 pub use subscription::{

@@ -36,6 +36,9 @@ use super::{
         crate::domain::PeakEvent,
         crate::domain::LevelEvent,
         crate::alerts::AlertEvent,
+        crate::alerts::SlackMessage,
+        crate::alerts::DiscordMessage,
+        crate::alerts::AlertmanagerPayload,
     )),
     modifiers(&AdminToken)
 )]

@@ -225,10 +225,7 @@ async fn an_incident_reaches_every_format_in_order_and_signed() {
         "DownwatchIncident"
     );
     assert_eq!(alerts[2]["status"], "resolved");
-    assert_eq!(
-        alerts[2]["alerts"][0]["endsAt"],
-        "2025-06-10T08:36:00+00:00"
-    );
+    assert_eq!(alerts[2]["alerts"][0]["endsAt"], "2025-06-10T08:36:00Z");
 
     let picky = receiver.at("/picky");
     let kinds: Vec<String> = picky
