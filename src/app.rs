@@ -321,18 +321,21 @@ async fn build_state(
         windows.redis().clone(),
         windows.keys().events(),
     )?;
-    let monitor = Arc::new(Monitor::new(
-        Deps {
-            db: background.clone(),
-            windows: windows.clone(),
-            catalog: catalog.clone(),
-            clock: clock.clone(),
-            events: events.clone(),
-        },
-        settings.detect,
-        settings.monitor_tick.mul_f64(3.0 * clock_speed),
-        settings.retention,
-    ));
+    let monitor = Arc::new(
+        Monitor::new(
+            Deps {
+                db: background.clone(),
+                windows: windows.clone(),
+                catalog: catalog.clone(),
+                clock: clock.clone(),
+                events: events.clone(),
+            },
+            settings.detect,
+            settings.monitor_tick.mul_f64(3.0 * clock_speed),
+            settings.retention,
+        )
+        .with_history_months(settings.history_months),
+    );
     Ok(AppState {
         monitor,
         events,

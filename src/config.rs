@@ -94,6 +94,8 @@ pub struct Settings {
     pub webhook_policy: crate::alerts::TargetPolicy,
     /// Upper bound on one webhook attempt.
     pub webhook_timeout: Duration,
+    /// Months of 15-minute history kept in PostgreSQL; `None`: all of it.
+    pub history_months: Option<u32>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -203,6 +205,10 @@ impl Settings {
                 100,
                 60_000,
             )?),
+            history_months: match env.number("DOWNWATCH_HISTORY_MONTHS", 0, 0, 1200)? {
+                0 => None,
+                months => u32::try_from(months).ok(),
+            },
         })
     }
 }

@@ -202,3 +202,38 @@ pub async fn breakdowns(
         ));
     db.timed(query.load(&mut conn)).await
 }
+
+/// Creates the monthly partitions of the bin tables covering `from` to `to`, where missing.
+/// Returns how many months were created.
+pub async fn ensure_partitions(
+    db: &Db,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<i32, StoreError> {
+    #[derive(QueryableByName)]
+    struct Created {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        created: i32,
+    }
+    let mut conn = db.conn().await?;
+    let query = diesel::sql_query("SELECT downwatch_ensure_bin_partitions($1, $2) AS created")
+        .bind::<diesel::sql_types::Date, _>(from.date_naive())
+        .bind::<diesel::sql_types::Date, _>(to.date_naive());
+    let rows: Vec<Created> = db.timed(query.load(&mut conn)).await?;
+    Ok(rows.into_iter().next().map_or(0, |r| r.created))
+}
+
+/// Drops the history of every month that ended by `cutoff` (whole partitions, and older rows
+/// of the default one). Returns how many months were dropped.
+pub async fn drop_history_before(db: &Db, cutoff: DateTime<Utc>) -> Result<i32, StoreError> {
+    #[derive(QueryableByName)]
+    struct Dropped {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        dropped: i32,
+    }
+    let mut conn = db.conn().await?;
+    let query = diesel::sql_query("SELECT downwatch_drop_bin_partitions_before($1) AS dropped")
+        .bind::<diesel::sql_types::Date, _>(cutoff.date_naive());
+    let rows: Vec<Dropped> = db.timed(query.load(&mut conn)).await?;
+    Ok(rows.into_iter().next().map_or(0, |r| r.dropped))
+}

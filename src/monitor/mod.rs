@@ -63,7 +63,12 @@ pub struct TickReport {
 struct State {
     trackers: HashMap<Uuid, Tracker>,
     rolled_until: i64,
+    /// The hour (minute number) history partitions were last seen to.
+    partitions_checked: Option<i64>,
 }
+
+/// Monthly history partitions are kept this far ahead of now.
+const PARTITIONS_AHEAD_DAYS: i64 = 62;
 
 /// What the monitor reads and writes.
 pub struct Deps {
@@ -89,6 +94,8 @@ pub struct Monitor {
     params: Params,
     lease: Lease,
     retention_minutes: i64,
+    /// Months of bins kept; `None`: all.
+    history_months: Option<u32>,
     state: Mutex<State>,
 }
 
@@ -108,7 +115,46 @@ impl Monitor {
             state: Mutex::new(State {
                 trackers: HashMap::new(),
                 rolled_until: i64::MIN,
+                partitions_checked: None,
             }),
+            history_months: None,
+        }
+    }
+
+    /// Keeps only this many months of bins (whole months dropped as the leader passes them);
+    /// without it history is kept for ever.
+    pub fn with_history_months(mut self, months: Option<u32>) -> Self {
+        self.history_months = months;
+        self
+    }
+
+    /// Once an hour: the history partitions for the coming months exist, and months past the
+    /// retention are dropped. A failure is logged and retried next hour; it never stops
+    /// detection (a write to a month without a partition lands in the default one).
+    async fn tend_history(&self, state: &mut State, now: chrono::DateTime<chrono::Utc>) {
+        let hour = crate::time::align_down(minute_of(now), 60);
+        if state.partitions_checked == Some(hour) {
+            return;
+        }
+        state.partitions_checked = Some(hour);
+        let ahead = now + TimeDelta::days(PARTITIONS_AHEAD_DAYS);
+        match bins::ensure_partitions(&self.db, now, ahead).await {
+            Ok(0) => {}
+            Ok(created) => tracing::info!(months = created, "history partitions created"),
+            Err(e) => {
+                tracing::warn!(error = %e, "history partitions not created; retrying next hour")
+            }
+        }
+        let Some(months) = self.history_months else {
+            return;
+        };
+        let cutoff = now
+            .checked_sub_months(chrono::Months::new(months))
+            .unwrap_or(now);
+        match bins::drop_history_before(&self.db, cutoff).await {
+            Ok(0) => {}
+            Ok(dropped) => tracing::info!(months = dropped, "history past its retention dropped"),
+            Err(e) => tracing::warn!(error = %e, "old history not dropped; retrying next hour"),
         }
     }
 
@@ -123,6 +169,7 @@ impl Monitor {
             return Ok(TickReport::default());
         }
         let closed_until = minute_of(now);
+        self.tend_history(&mut state, now).await;
         // Archived services are watched too, so an incident open when one was archived ends.
         let services: Vec<(Uuid, ServiceSlug)> = self
             .catalog

@@ -24,6 +24,7 @@ mod errors;
 mod events;
 mod feeds;
 mod floods;
+mod history;
 mod hostile;
 mod incidents;
 mod interop;
