@@ -76,6 +76,14 @@ fn missing(id: Uuid) -> ApiError {
     ))
 }
 
+/// The subscription with `id`, or a 404 saying where to find them.
+async fn existing(state: &AppState, id: Uuid) -> Result<Subscription, ApiError> {
+    let found = stored::find(&state.reads.db, id).await?;
+    found
+        .map(|(subscription, _)| subscription)
+        .ok_or_else(|| missing(id))
+}
+
 /// Checks the target against the delivery policy, now (its addresses included).
 async fn check_target(state: &AppState, url: &str) -> Result<(), ApiError> {
     state
@@ -128,9 +136,7 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     state.admin.authorize(&req)?;
     let id = id_param(&path)?;
-    let (subscription, _) = stored::find(&state.reads.db, id)
-        .await?
-        .ok_or_else(|| missing(id))?;
+    let subscription = existing(&state, id).await?;
     Ok(HttpResponse::Ok().json(subscription))
 }
 
@@ -179,9 +185,7 @@ async fn test(
 ) -> Result<HttpResponse, ApiError> {
     state.admin.authorize(&req)?;
     let id = id_param(&path)?;
-    let (subscription, _) = stored::find(&state.reads.db, id)
-        .await?
-        .ok_or_else(|| missing(id))?;
+    let subscription = existing(&state, id).await?;
     let now = state.reads.clock.now();
     let event = test_event(&state.public_url, now);
     let webhook_id = Uuid::now_v7();
@@ -237,9 +241,7 @@ async fn deliveries(
 ) -> Result<HttpResponse, ApiError> {
     state.admin.authorize(&req)?;
     let id = id_param(&path)?;
-    if stored::find(&state.reads.db, id).await?.is_none() {
-        return Err(missing(id));
-    }
+    existing(&state, id).await?;
     let deliveries = stored::log(&state.reads.db, id, LOG_LENGTH).await?;
     Ok(HttpResponse::Ok().json(DeliveryList { deliveries }))
 }

@@ -124,6 +124,16 @@ async fn outage(app: &TestApp, slug: &str) -> Uuid {
     incident.id
 }
 
+/// The subscription's delivery log, newest first.
+async fn delivery_log(app: &TestApp, id: &str) -> crate::helpers::Reply {
+    app.admin(
+        "GET",
+        &format!("/v1/admin/subscriptions/{id}/deliveries"),
+        &json!(null),
+    )
+    .await
+}
+
 async fn ticks(app: &TestApp, dispatcher: &Dispatcher, n: usize) {
     for _ in 0..n {
         dispatcher.tick().await.unwrap();
@@ -264,13 +274,7 @@ async fn failures_are_retried_with_backoff_and_logged() {
     for _ in 0..3 {
         let report = sender.tick().await.unwrap();
         assert_eq!(report.attempted, 1);
-        let log = app
-            .admin(
-                "GET",
-                &format!("/v1/admin/subscriptions/{id}/deliveries"),
-                &json!(null),
-            )
-            .await;
+        let log = delivery_log(&app, &id).await;
         assert_eq!(log.status, 200, "{}", log.text);
         let delivery = &log.json["deliveries"][0];
         if delivery["state"] == "pending" {
@@ -296,13 +300,7 @@ async fn failures_are_retried_with_backoff_and_logged() {
         retries[1] >= TimeDelta::seconds(16) && retries[1] <= TimeDelta::seconds(24),
         "{retries:?}"
     );
-    let log = app
-        .admin(
-            "GET",
-            &format!("/v1/admin/subscriptions/{id}/deliveries"),
-            &json!(null),
-        )
-        .await;
+    let log = delivery_log(&app, &id).await;
     let delivery = &log.json["deliveries"][0];
     assert_eq!(delivery["state"], "delivered");
     let statuses: Vec<i64> = delivery["attempts"]
@@ -420,13 +418,7 @@ async fn private_targets_are_refused_at_creation_and_at_delivery() {
         receiver.received().is_empty(),
         "nothing reached the private address"
     );
-    let log = app
-        .admin(
-            "GET",
-            &format!("/v1/admin/subscriptions/{id}/deliveries"),
-            &json!(null),
-        )
-        .await;
+    let log = delivery_log(&app, &id).await;
     let error = log.json["deliveries"][0]["attempts"][0]["error"]
         .as_str()
         .unwrap();
