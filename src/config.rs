@@ -85,6 +85,8 @@ pub struct Settings {
     pub monitor_tick: Duration,
     /// How long a request body may take to arrive, from the request's headers, before 408.
     pub body_timeout: Duration,
+    /// Most missed events replayed to a client resuming with `Last-Event-ID`.
+    pub events_replay: usize,
     /// How long a rendered curve, chart or board is shared between identical requests.
     pub read_cache: Duration,
     /// Detection parameters.
@@ -187,6 +189,7 @@ impl Settings {
                 300,
             )?),
             read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
+            events_replay: env.count("DOWNWATCH_EVENTS_REPLAY", 100, 1, 10_000)?,
             body_timeout: millis(env.number("DOWNWATCH_BODY_TIMEOUT_MS", 5_000, 100, 60_000)?),
             detect: env.detect_params()?,
         })

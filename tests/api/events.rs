@@ -97,3 +97,50 @@ async fn every_instance_streams_the_incident_and_resuming_misses_nothing() {
     let rest = until(&mut resumed, "incident.resolved").await;
     assert_eq!(rest, seen[1..]);
 }
+
+#[actix_web::test]
+async fn a_resume_replays_at_most_the_limit_and_an_older_id_gets_a_reset() {
+    use downwatch::domain::{Level, LevelEvent, LiveEvent};
+    let app = TestApp::builder()
+        .var("DOWNWATCH_EVENTS_REPLAY", "10")
+        .spawn()
+        .await;
+    let publish = || async {
+        let event = LiveEvent::Level(LevelEvent {
+            service: "chatgpt".into(),
+            level: Level::Elevated,
+            at: downwatch::clock::Clock::now(app.clock.as_ref()),
+        });
+        app.state.events.publish(&event).await.unwrap();
+        app.state.events.newest_id().await.unwrap().unwrap()
+    };
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(publish().await);
+    }
+    // Ten missed: all ten, in order.
+    let mut resumed = connect(&app, Some(&ids[19])).await;
+    for id in &ids[20..] {
+        let event = resumed.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!((&event.id, event.kind.as_str()), (id, "service.level"));
+    }
+    // Eleven missed, or an id older than the stream: one reset event, with the newest id, so a
+    // client that reconnects after it resumes from there.
+    let mut newest = ids[29].clone();
+    for old in [ids[18].clone(), "0-0".to_owned()] {
+        let mut late = connect(&app, Some(&old)).await;
+        let reset = late.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(reset.kind, "reset", "{old}: {reset:?}");
+        assert_eq!(reset.id, newest);
+        assert_eq!(reset.data["reason"], "missed-too-many");
+        assert_eq!(reset.data["replay_limit"], 10);
+        // Then live events, nothing replayed.
+        let live = publish().await;
+        let next = late.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            (next.id.as_str(), next.kind.as_str()),
+            (live.as_str(), "service.level")
+        );
+        newest = live;
+    }
+}
