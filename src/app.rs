@@ -110,6 +110,9 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
+        // A client that closes its side of a connection is gone: its event stream (and the
+        // stream's slot and descriptor) ends at once, not at the next heartbeat's write.
+        .h1_allow_half_closed(false)
         // Signals are ours (see `run_until_stopped`): live event streams must end first.
         .disable_signals();
         if let Some(workers) = settings.workers {
@@ -276,6 +279,10 @@ async fn build_state(
         metrics: telemetry::metrics_handle(),
         read_cache: ReadCache::new(settings.read_cache, settings.heavy_reads, clock.clone()),
         background_db: background,
+        streams: crate::http::streams::StreamSlots::new(
+            settings.events_max_streams,
+            settings.events_max_per_client,
+        ),
         reads: Reads {
             db,
             windows,

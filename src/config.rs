@@ -85,6 +85,10 @@ pub struct Settings {
     pub monitor_tick: Duration,
     /// How long a request body may take to arrive, from the request's headers, before 408.
     pub body_timeout: Duration,
+    /// Most event streams open at once on an instance.
+    pub events_max_streams: usize,
+    /// Most event streams open at once from one client address (IPv6: /64).
+    pub events_max_per_client: usize,
     /// Most missed events replayed to a client resuming with `Last-Event-ID`.
     pub events_replay: usize,
     /// How long a rendered curve, chart or board is shared between identical requests.
@@ -189,6 +193,8 @@ impl Settings {
                 300,
             )?),
             read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
+            events_max_streams: env.count("DOWNWATCH_EVENTS_MAX_STREAMS", 1_000, 1, 100_000)?,
+            events_max_per_client: env.count("DOWNWATCH_EVENTS_MAX_PER_CLIENT", 8, 1, 100_000)?,
             events_replay: env.count("DOWNWATCH_EVENTS_REPLAY", 100, 1, 10_000)?,
             body_timeout: millis(env.number("DOWNWATCH_BODY_TIMEOUT_MS", 5_000, 100, 60_000)?),
             detect: env.detect_params()?,

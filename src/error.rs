@@ -70,6 +70,14 @@ pub enum ApiError {
         /// The burst size the client is allowed.
         limit: u32,
     },
+    /// 429 (one client's) or 503 (the instance's): no slot for another event stream.
+    #[error("too many event streams")]
+    Streams {
+        /// Whether the client's own limit (429) was reached, rather than the instance's (503).
+        client: bool,
+        /// That limit.
+        limit: usize,
+    },
     /// 503: this instance is already rendering as many expensive reads as it allows.
     #[error("too many expensive reads at once")]
     Busy,
@@ -158,6 +166,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "dependency-unavailable",
             Self::Busy => "busy",
+            Self::Streams { .. } => "too-many-streams",
             Self::Internal(_) => "internal",
         }
     }
@@ -177,6 +186,7 @@ impl ApiError {
             Self::RateLimited { .. } => "Too many reports",
             Self::Unavailable(_) => "A dependency is unavailable",
             Self::Busy => "Too many reads at once",
+            Self::Streams { .. } => "Too many event streams",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -205,6 +215,8 @@ impl ApiError {
                 retry_after_secs(*retry_after)
             ),
             Self::Unavailable(dep) => format!("{dep} did not answer in time. Nothing was recorded; retry shortly."),
+            Self::Streams { client: true, limit } => format!("This address already has {limit} event streams open; close one (one stream carries every event) and retry."),
+            Self::Streams { client: false, limit } => format!("This instance already serves {limit} event streams; retry shortly (possibly reaching another instance)."),
             Self::Busy => "This instance is rendering as many curves, charts and breakdowns as it allows; retry after a second (answers already rendered are still served).".to_owned(),
             Self::Internal(_) => "Something went wrong on our side. It has been logged.".to_owned(),
         }
@@ -271,6 +283,8 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Streams { client: true, .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Streams { client: false, .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -310,6 +324,9 @@ impl ResponseError for ApiError {
             }
             Self::Busy => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            Self::Streams { .. } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
             }
             Self::Unauthorized => {
                 response

@@ -6,6 +6,7 @@
 //! the state), then live events. A comment every 15 s keeps proxies from closing an idle stream.
 
 use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::error::ApiError;
 use crate::events::{Event, Events, Replay, parse_id};
+use crate::http::streams::{Refused, StreamSlot};
 use crate::http::{AppState, resource};
+use crate::ingest::identity::client_key;
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -32,6 +35,8 @@ fn frame(event: &Event) -> Bytes {
 
 /// One client's position in the event stream.
 struct Feed {
+    /// Held for the stream's life; dropped with the response.
+    _slot: StreamSlot,
     events: Arc<Events>,
     receiver: broadcast::Receiver<Event>,
     backlog: VecDeque<Event>,
@@ -118,6 +123,23 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         ),
         None => None,
     };
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let client = client_key(state.proxies.client_ip(peer, req.headers()));
+    let slot = state
+        .streams
+        .take(client)
+        .map_err(|refused| match refused {
+            Refused::Client(limit) => ApiError::Streams {
+                client: true,
+                limit,
+            },
+            Refused::Instance(limit) => ApiError::Streams {
+                client: false,
+                limit,
+            },
+        })?;
     // Subscribe before reading the backlog, so nothing falls between the two.
     let receiver = state.events.subscribe();
     let (backlog, last) = match last_id {
@@ -135,6 +157,7 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         ),
     };
     let feed = Feed {
+        _slot: slot,
         events: state.events.clone(),
         receiver,
         backlog: backlog.into(),

@@ -195,7 +195,7 @@ async fn dribble(
         .unwrap();
     let (mut read, mut write) = stream.into_split();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     write.write_all(head.as_bytes()).await.unwrap();
@@ -208,6 +208,9 @@ async fn dribble(
             }
             actix_web::rt::time::sleep(every).await;
         }
+        // Like any HTTP client, keep sending side open until the answer is read (a client
+        // that half-closes is taken as gone).
+        std::future::pending::<()>().await;
     });
     let mut answer = Vec::new();
     let read_all = read.read_to_end(&mut answer);
