@@ -81,6 +81,16 @@ pub enum ApiError {
     /// 503: this instance is already rendering as many expensive reads as it allows.
     #[error("too many expensive reads at once")]
     Busy,
+    /// 429: the client's address or network has its cap of counted reports of the service.
+    #[error("{} {}", .error.field, .error.detail)]
+    Capped {
+        /// Names `service`, the cap and when to retry.
+        error: FieldError,
+        /// When the next report of the service can count.
+        retry_after: Duration,
+        /// The cap.
+        limit: u32,
+    },
     /// 503: a dependency did not answer in time.
     #[error("{0} is unavailable")]
     Unavailable(Dependency),
@@ -131,6 +141,32 @@ impl From<crate::ingest::SubmitError> for ApiError {
             SubmitError::RateLimited { retry_after, limit } => {
                 Self::RateLimited { retry_after, limit }
             }
+            SubmitError::Capped {
+                service,
+                scope,
+                limit,
+                window,
+                retry_after,
+            } => {
+                let whose = match scope {
+                    crate::windows::CapScope::Address => "this address (IPv6: its /64)",
+                    crate::windows::CapScope::Network => {
+                        "this address's network (IPv4 /24, IPv6 /48)"
+                    }
+                };
+                Self::Capped {
+                    error: FieldError::new(
+                        "service",
+                        format!(
+                            "{whose} already has {limit} reports counted for {service} in the last {} minutes, the most it may; retry after {} seconds",
+                            window.as_secs() / 60,
+                            retry_after_secs(retry_after)
+                        ),
+                    ),
+                    retry_after,
+                    limit,
+                }
+            }
             SubmitError::Store(store) => store.into(),
         }
     }
@@ -163,7 +199,7 @@ impl ApiError {
             Self::TooLarge { .. } => "payload-too-large",
             Self::BodyTimeout { .. } => "request-timeout",
             Self::UnsupportedMediaType => "unsupported-media-type",
-            Self::RateLimited { .. } => "rate-limited",
+            Self::RateLimited { .. } | Self::Capped { .. } => "rate-limited",
             Self::Unavailable(_) => "dependency-unavailable",
             Self::Busy => "busy",
             Self::Streams { .. } => "too-many-streams",
@@ -183,7 +219,7 @@ impl ApiError {
             Self::TooLarge { .. } => "Request body too large",
             Self::BodyTimeout { .. } => "Request body too slow",
             Self::UnsupportedMediaType => "Unsupported media type",
-            Self::RateLimited { .. } => "Too many reports",
+            Self::RateLimited { .. } | Self::Capped { .. } => "Too many reports",
             Self::Unavailable(_) => "A dependency is unavailable",
             Self::Busy => "Too many reads at once",
             Self::Streams { .. } => "Too many event streams",
@@ -195,7 +231,7 @@ impl ApiError {
         match self {
             Self::Invalid(errors) => format!("Fix these fields and retry: {}.", summarize(errors)),
             Self::NotFound(what) | Self::Conflict(what) => what.clone(),
-            Self::NotFoundField(error) | Self::Forbidden(error) => {
+            Self::NotFoundField(error) | Self::Forbidden(error) | Self::Capped { error, .. } => {
                 format!("{}: {}", error.field, error.detail)
             }
             Self::Unauthorized => "Send 'Authorization: Bearer <DOWNWATCH_ADMIN_TOKEN>'.".to_owned(),
@@ -228,7 +264,9 @@ impl ApiError {
     fn field_errors(&self) -> Vec<FieldError> {
         match self {
             Self::Invalid(errors) => errors.clone(),
-            Self::NotFoundField(error) | Self::Forbidden(error) => vec![error.clone()],
+            Self::NotFoundField(error) | Self::Forbidden(error) | Self::Capped { error, .. } => {
+                vec![error.clone()]
+            }
             Self::TooLarge { limit } => vec![FieldError::new(
                 "body",
                 format!("must be at most {limit} bytes"),
@@ -281,7 +319,7 @@ impl ResponseError for ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::Capped { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Streams { client: true, .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Streams { client: false, .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -312,7 +350,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         match self {
-            Self::RateLimited { retry_after, limit } => {
+            Self::RateLimited { retry_after, limit }
+            | Self::Capped {
+                retry_after, limit, ..
+            } => {
                 let secs = retry_after_secs(*retry_after);
                 response.insert_header((header::RETRY_AFTER, secs));
                 response.insert_header(("RateLimit-Limit", *limit));

@@ -302,6 +302,12 @@ async fn one_address_with_fresh_tokens_adds_at_most_its_cap_to_one_service() {
     let one = fresh_tokens(&app, "198.51.100.7", "zoom", 40).await;
     assert_eq!(tally(&one), (6, 34), "the address's cap");
     let capped = one.last().unwrap();
+    capped.assert_problem(429, Some("service"));
+    assert!(
+        capped.text.contains("this address (IPv6: its /64) already has 6 reports counted for zoom in the last 60 minutes"),
+        "{}",
+        capped.text
+    );
     let wait: u64 = capped.header("retry-after").unwrap().parse().unwrap();
     assert!(
         (3_590..=3_600).contains(&wait),
@@ -322,6 +328,14 @@ async fn one_address_with_fresh_tokens_adds_at_most_its_cap_to_one_service() {
         let replies = fresh_tokens(&app, neighbour, "zoom", 10).await;
         assert_eq!(tally(&replies).0, expected, "{neighbour}");
     }
+    let full = fresh_tokens(&app, "198.51.100.11", "zoom", 1).await;
+    assert!(
+        full[0]
+            .text
+            .contains("network (IPv4 /24, IPv6 /48) already has 18 reports counted for zoom"),
+        "{}",
+        full[0].text
+    );
     assert_eq!(app.total("zoom", "").await, 18);
     // A /48 is one network however many /64s it spreads over.
     let mut from_48 = 0;
