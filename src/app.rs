@@ -277,7 +277,15 @@ async fn build_state(
         proxies: ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
         admin: AdminAuth::new(settings.admin_token.as_deref()),
         metrics: telemetry::metrics_handle(),
-        read_cache: ReadCache::new(settings.read_cache, settings.heavy_reads, clock.clone()),
+        read_cache: ReadCache::new(settings.read_cache, settings.heavy_reads, clock.clone())
+            .limit_per_client(
+                Arc::new(ReportLimiter::new(
+                    settings.read_rate_per_minute,
+                    settings.read_burst,
+                    clock.clone(),
+                )),
+                ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
+            ),
         background_db: background,
         streams: crate::http::streams::StreamSlots::new(
             settings.events_max_streams,
@@ -315,6 +323,7 @@ fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) -> Vec<JoinHan
             tick.tick().await;
             let keys = limiter_state.ingest.limiter.housekeep();
             metrics::gauge!("downwatch_rate_limiter_keys").set(keys as f64);
+            limiter_state.read_cache.housekeep();
         }
     });
     let catalog_state = state.clone();

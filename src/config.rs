@@ -74,6 +74,10 @@ pub struct Settings {
     /// Connections of the pool of the monitor, rollups and catalog refresh, which no request
     /// can take.
     pub background_pool: usize,
+    /// Renderings of expensive reads one client address (IPv6: /64) may cause at once.
+    pub read_burst: NonZeroU32,
+    /// ... and per minute after that.
+    pub read_rate_per_minute: NonZeroU32,
     /// Expensive reads (curve, chart, breakdown and board renderings) at once per instance;
     /// more answer 503 at once.
     pub heavy_reads: usize,
@@ -175,6 +179,8 @@ impl Settings {
             )?),
             database_pool: env.count("DOWNWATCH_DATABASE_POOL", 16, 1, 1_000)?,
             background_pool: env.count("DOWNWATCH_DATABASE_BACKGROUND_POOL", 4, 1, 100)?,
+            read_burst: env.nonzero("DOWNWATCH_READ_BURST", 30, 1_000_000)?,
+            read_rate_per_minute: env.nonzero("DOWNWATCH_READ_RATE_PER_MINUTE", 60, 1_000_000)?,
             heavy_reads: env.count("DOWNWATCH_HEAVY_READS", 8, 1, 10_000)?,
             catalog_refresh: Duration::from_secs(env.number(
                 "DOWNWATCH_CATALOG_REFRESH_SECONDS",

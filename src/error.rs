@@ -91,6 +91,14 @@ pub enum ApiError {
         /// The cap.
         limit: u32,
     },
+    /// 429: the client caused as many renderings of expensive reads as it may for now.
+    #[error("too many reads")]
+    ReadsLimited {
+        /// When the next rendering will be allowed.
+        retry_after: Duration,
+        /// The burst the client is allowed.
+        limit: u32,
+    },
     /// 503: a dependency did not answer in time.
     #[error("{0} is unavailable")]
     Unavailable(Dependency),
@@ -199,7 +207,9 @@ impl ApiError {
             Self::TooLarge { .. } => "payload-too-large",
             Self::BodyTimeout { .. } => "request-timeout",
             Self::UnsupportedMediaType => "unsupported-media-type",
-            Self::RateLimited { .. } | Self::Capped { .. } => "rate-limited",
+            Self::RateLimited { .. } | Self::Capped { .. } | Self::ReadsLimited { .. } => {
+                "rate-limited"
+            }
             Self::Unavailable(_) => "dependency-unavailable",
             Self::Busy => "busy",
             Self::Streams { .. } => "too-many-streams",
@@ -220,6 +230,7 @@ impl ApiError {
             Self::BodyTimeout { .. } => "Request body too slow",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::RateLimited { .. } | Self::Capped { .. } => "Too many reports",
+            Self::ReadsLimited { .. } => "Too many reads",
             Self::Unavailable(_) => "A dependency is unavailable",
             Self::Busy => "Too many reads at once",
             Self::Streams { .. } => "Too many event streams",
@@ -253,6 +264,10 @@ impl ApiError {
             Self::Unavailable(dep) => format!("{dep} did not answer in time. Nothing was recorded; retry shortly."),
             Self::Streams { client: true, limit } => format!("This address already has {limit} event streams open; close one (one stream carries every event) and retry."),
             Self::Streams { client: false, limit } => format!("This instance already serves {limit} event streams; retry shortly (possibly reaching another instance)."),
+            Self::ReadsLimited { retry_after, limit } => format!(
+                "This address asked for more fresh curves, charts, breakdowns and boards than it may ({limit} at once, then DOWNWATCH_READ_RATE_PER_MINUTE a minute); answers already rendered are still served. Retry after {} seconds.",
+                retry_after_secs(*retry_after)
+            ),
             Self::Busy => "This instance is rendering as many curves, charts and breakdowns as it allows; retry after a second (answers already rendered are still served).".to_owned(),
             Self::Internal(_) => "Something went wrong on our side. It has been logged.".to_owned(),
         }
@@ -319,7 +334,9 @@ impl ResponseError for ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited { .. } | Self::Capped { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::Capped { .. } | Self::ReadsLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Streams { client: true, .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Streams { client: false, .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -353,7 +370,8 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after, limit }
             | Self::Capped {
                 retry_after, limit, ..
-            } => {
+            }
+            | Self::ReadsLimited { retry_after, limit } => {
                 let secs = retry_after_secs(*retry_after);
                 response.insert_header((header::RETRY_AFTER, secs));
                 response.insert_header(("RateLimit-Limit", *limit));
