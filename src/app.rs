@@ -126,6 +126,9 @@ impl Application {
                 .configure(api::configure)
                 .default_service(web::to(not_found))
         })
+        // A client that closes its side of a connection is gone: its event stream (and the
+        // stream's slot and descriptor) ends at once, not at the next heartbeat's write.
+        .h1_allow_half_closed(false)
         // Signals are ours (see `run_until_stopped`): live event streams must end first.
         .disable_signals();
         for listener in listeners {
@@ -316,10 +319,12 @@ async fn build_state(
         settings.rate_burst,
         clock.clone(),
     ));
+    // Replays and publishing on connections of their own: never on the one that counts.
     let events = Events::new(
         &settings.redis_url,
-        windows.redis().clone(),
+        RedisConn::new(&settings.redis_url, settings.redis_timeout).context("REDIS_URL")?,
         windows.keys().events(),
+        settings.events_replay,
     )?;
     let monitor = Arc::new(
         Monitor::new(
@@ -354,8 +359,20 @@ async fn build_state(
         proxies: ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
         admin: AdminAuth::new(settings.admin_token.as_deref()),
         metrics: telemetry::metrics_handle(),
-        read_cache: ReadCache::new(settings.read_cache, settings.heavy_reads, clock.clone()),
+        read_cache: ReadCache::new(settings.read_cache, settings.heavy_reads, clock.clone())
+            .limit_per_client(
+                Arc::new(ReportLimiter::new(
+                    settings.read_rate_per_minute,
+                    settings.read_burst,
+                    clock.clone(),
+                )),
+                ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
+            ),
         background_db: background,
+        streams: crate::http::streams::StreamSlots::new(
+            settings.events_max_streams,
+            settings.events_max_per_client,
+        ),
         webhook_policy: settings.webhook_policy,
         public_url: settings.public_url.clone(),
         reads: Reads {
@@ -390,6 +407,7 @@ fn spawn_timers(state: &web::Data<AppState>, settings: &Settings) -> Vec<JoinHan
             tick.tick().await;
             let keys = limiter_state.ingest.limiter.housekeep();
             metrics::gauge!("downwatch_rate_limiter_keys").set(keys as f64);
+            limiter_state.read_cache.housekeep();
         }
     });
     let catalog_state = state.clone();

@@ -73,6 +73,10 @@ pub struct Settings {
     /// Connections of the pool of the monitor, rollups and catalog refresh, which no request
     /// can take.
     pub background_pool: usize,
+    /// Renderings of expensive reads one client address (IPv6: /64) may cause at once.
+    pub read_burst: NonZeroU32,
+    /// ... and per minute after that.
+    pub read_rate_per_minute: NonZeroU32,
     /// Expensive reads (curve, chart, breakdown and board renderings) at once per instance;
     /// more answer 503 at once.
     pub heavy_reads: usize,
@@ -84,6 +88,12 @@ pub struct Settings {
     pub monitor_tick: Duration,
     /// How long a request body may take to arrive, from the request's headers, before 408.
     pub body_timeout: Duration,
+    /// Most event streams open at once on an instance.
+    pub events_max_streams: usize,
+    /// Most event streams open at once from one client address (IPv6: /64).
+    pub events_max_per_client: usize,
+    /// Most missed events replayed to a client resuming with `Last-Event-ID`.
+    pub events_replay: usize,
     /// How long a rendered curve, chart or board is shared between identical requests.
     pub read_cache: Duration,
     /// Detection parameters.
@@ -172,6 +182,8 @@ impl Settings {
             )?),
             database_pool: env.count("DOWNWATCH_DATABASE_POOL", 16, 1, 1_000)?,
             background_pool: env.count("DOWNWATCH_DATABASE_BACKGROUND_POOL", 4, 1, 100)?,
+            read_burst: env.nonzero("DOWNWATCH_READ_BURST", 30, 1_000_000)?,
+            read_rate_per_minute: env.nonzero("DOWNWATCH_READ_RATE_PER_MINUTE", 60, 1_000_000)?,
             heavy_reads: env.count("DOWNWATCH_HEAVY_READS", 8, 1, 10_000)?,
             catalog_refresh: Duration::from_secs(env.number(
                 "DOWNWATCH_CATALOG_REFRESH_SECONDS",
@@ -192,6 +204,9 @@ impl Settings {
                 300,
             )?),
             read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
+            events_max_streams: env.count("DOWNWATCH_EVENTS_MAX_STREAMS", 1_000, 1, 100_000)?,
+            events_max_per_client: env.count("DOWNWATCH_EVENTS_MAX_PER_CLIENT", 8, 1, 100_000)?,
+            events_replay: env.count("DOWNWATCH_EVENTS_REPLAY", 100, 1, 10_000)?,
             body_timeout: millis(env.number("DOWNWATCH_BODY_TIMEOUT_MS", 5_000, 100, 60_000)?),
             detect: env.detect_params()?,
             public_url: env.public_url()?,

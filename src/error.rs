@@ -70,9 +70,35 @@ pub enum ApiError {
         /// The burst size the client is allowed.
         limit: u32,
     },
+    /// 429 (one client's) or 503 (the instance's): no slot for another event stream.
+    #[error("too many event streams")]
+    Streams {
+        /// Whether the client's own limit (429) was reached, rather than the instance's (503).
+        client: bool,
+        /// That limit.
+        limit: usize,
+    },
     /// 503: this instance is already rendering as many expensive reads as it allows.
     #[error("too many expensive reads at once")]
     Busy,
+    /// 429: the client's address or network has its cap of counted reports of the service.
+    #[error("{} {}", .error.field, .error.detail)]
+    Capped {
+        /// Names `service`, the cap and when to retry.
+        error: FieldError,
+        /// When the next report of the service can count.
+        retry_after: Duration,
+        /// The cap.
+        limit: u32,
+    },
+    /// 429: the client caused as many renderings of expensive reads as it may for now.
+    #[error("too many reads")]
+    ReadsLimited {
+        /// When the next rendering will be allowed.
+        retry_after: Duration,
+        /// The burst the client is allowed.
+        limit: u32,
+    },
     /// 503: a dependency did not answer in time.
     #[error("{0} is unavailable")]
     Unavailable(Dependency),
@@ -123,6 +149,32 @@ impl From<crate::ingest::SubmitError> for ApiError {
             SubmitError::RateLimited { retry_after, limit } => {
                 Self::RateLimited { retry_after, limit }
             }
+            SubmitError::Capped {
+                service,
+                scope,
+                limit,
+                window,
+                retry_after,
+            } => {
+                let whose = match scope {
+                    crate::windows::CapScope::Address => "this address (IPv6: its /64)",
+                    crate::windows::CapScope::Network => {
+                        "this address's network (IPv4 /24, IPv6 /48)"
+                    }
+                };
+                Self::Capped {
+                    error: FieldError::new(
+                        "service",
+                        format!(
+                            "{whose} already has {limit} reports counted for {service} in the last {} minutes, the most it may; retry after {} seconds",
+                            window.as_secs() / 60,
+                            retry_after_secs(retry_after)
+                        ),
+                    ),
+                    retry_after,
+                    limit,
+                }
+            }
             SubmitError::Store(store) => store.into(),
         }
     }
@@ -155,9 +207,12 @@ impl ApiError {
             Self::TooLarge { .. } => "payload-too-large",
             Self::BodyTimeout { .. } => "request-timeout",
             Self::UnsupportedMediaType => "unsupported-media-type",
-            Self::RateLimited { .. } => "rate-limited",
+            Self::RateLimited { .. } | Self::Capped { .. } | Self::ReadsLimited { .. } => {
+                "rate-limited"
+            }
             Self::Unavailable(_) => "dependency-unavailable",
             Self::Busy => "busy",
+            Self::Streams { .. } => "too-many-streams",
             Self::Internal(_) => "internal",
         }
     }
@@ -174,9 +229,11 @@ impl ApiError {
             Self::TooLarge { .. } => "Request body too large",
             Self::BodyTimeout { .. } => "Request body too slow",
             Self::UnsupportedMediaType => "Unsupported media type",
-            Self::RateLimited { .. } => "Too many reports",
+            Self::RateLimited { .. } | Self::Capped { .. } => "Too many reports",
+            Self::ReadsLimited { .. } => "Too many reads",
             Self::Unavailable(_) => "A dependency is unavailable",
             Self::Busy => "Too many reads at once",
+            Self::Streams { .. } => "Too many event streams",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -185,7 +242,7 @@ impl ApiError {
         match self {
             Self::Invalid(errors) => format!("Fix these fields and retry: {}.", summarize(errors)),
             Self::NotFound(what) | Self::Conflict(what) => what.clone(),
-            Self::NotFoundField(error) | Self::Forbidden(error) => {
+            Self::NotFoundField(error) | Self::Forbidden(error) | Self::Capped { error, .. } => {
                 format!("{}: {}", error.field, error.detail)
             }
             Self::Unauthorized => "Send 'Authorization: Bearer <DOWNWATCH_ADMIN_TOKEN>'.".to_owned(),
@@ -205,6 +262,12 @@ impl ApiError {
                 retry_after_secs(*retry_after)
             ),
             Self::Unavailable(dep) => format!("{dep} did not answer in time. Nothing was recorded; retry shortly."),
+            Self::Streams { client: true, limit } => format!("This address already has {limit} event streams open; close one (one stream carries every event) and retry."),
+            Self::Streams { client: false, limit } => format!("This instance already serves {limit} event streams; retry shortly (possibly reaching another instance)."),
+            Self::ReadsLimited { retry_after, limit } => format!(
+                "This address asked for more fresh curves, charts, breakdowns and boards than it may ({limit} at once, then DOWNWATCH_READ_RATE_PER_MINUTE a minute); answers already rendered are still served. Retry after {} seconds.",
+                retry_after_secs(*retry_after)
+            ),
             Self::Busy => "This instance is rendering as many curves, charts and breakdowns as it allows; retry after a second (answers already rendered are still served).".to_owned(),
             Self::Internal(_) => "Something went wrong on our side. It has been logged.".to_owned(),
         }
@@ -216,7 +279,9 @@ impl ApiError {
     fn field_errors(&self) -> Vec<FieldError> {
         match self {
             Self::Invalid(errors) => errors.clone(),
-            Self::NotFoundField(error) | Self::Forbidden(error) => vec![error.clone()],
+            Self::NotFoundField(error) | Self::Forbidden(error) | Self::Capped { error, .. } => {
+                vec![error.clone()]
+            }
             Self::TooLarge { limit } => vec![FieldError::new(
                 "body",
                 format!("must be at most {limit} bytes"),
@@ -269,8 +334,12 @@ impl ResponseError for ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::Capped { .. } | Self::ReadsLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Streams { client: true, .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Streams { client: false, .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -298,7 +367,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         match self {
-            Self::RateLimited { retry_after, limit } => {
+            Self::RateLimited { retry_after, limit }
+            | Self::Capped {
+                retry_after, limit, ..
+            }
+            | Self::ReadsLimited { retry_after, limit } => {
                 let secs = retry_after_secs(*retry_after);
                 response.insert_header((header::RETRY_AFTER, secs));
                 response.insert_header(("RateLimit-Limit", *limit));
@@ -310,6 +383,9 @@ impl ResponseError for ApiError {
             }
             Self::Busy => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            Self::Streams { .. } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
             }
             Self::Unauthorized => {
                 response

@@ -3,7 +3,12 @@
 //! The leader appends events to a capped Redis stream (`{prefix}:events`, about 10,000
 //! entries); every instance runs one reader that follows the stream and broadcasts to its own
 //! clients. Stream ids are the SSE event ids, so a client that reconnects with `Last-Event-ID`
-//! gets what it missed from the stream, for as long as the stream holds it.
+//! gets what it missed from the stream: up to the last `replay_limit` events
+//! (`DOWNWATCH_EVENTS_REPLAY`); one that missed more gets a `reset` event instead, and reloads
+//! the state from the API.
+//!
+//! Replays and publishing use a Redis connection of their own, not the one that counts
+//! reports: a crowd of reconnecting dashboards must not queue behind, or in front of, intake.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +22,9 @@ use crate::windows::RedisConn;
 
 /// Entries the stream keeps (approximately).
 const STREAM_LENGTH: usize = 10_000;
-/// Events read per round trip when replaying.
-const PAGE: usize = 1_000;
+
+/// The SSE name of the event sent instead of a replay too long to send.
+pub const RESET: &str = "reset";
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,24 +47,43 @@ pub fn parse_id(id: &str) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
+/// What a client resuming after an event gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// The events it missed, oldest first (at most the replay limit).
+    Missed(Vec<Event>),
+    /// It missed more than the replay limit (or events the stream no longer holds): a `reset`
+    /// event carrying the newest id, after which it follows live events.
+    Reset(Event),
+}
+
 /// Publishing and following the event stream.
 pub struct Events {
     redis: RedisConn,
     client: redis::Client,
     key: String,
+    replay_limit: usize,
     sender: broadcast::Sender<Event>,
     /// Set when the instance stops: live streams end, so they do not hold up the drain.
     closing: watch::Sender<bool>,
 }
 
 impl Events {
-    /// Events in the stream at `key` on the Redis at `url` (`KeySchema::events`).
-    pub fn new(url: &str, redis: RedisConn, key: String) -> anyhow::Result<Arc<Self>> {
+    /// Events in the stream at `key` on the Redis at `url` (`KeySchema::events`), published
+    /// and replayed through `redis` (a connection apart from counting's); a resuming client
+    /// gets at most `replay_limit` missed events.
+    pub fn new(
+        url: &str,
+        redis: RedisConn,
+        key: String,
+        replay_limit: usize,
+    ) -> anyhow::Result<Arc<Self>> {
         let (sender, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             redis,
             client: redis::Client::open(url)?,
             key,
+            replay_limit,
             sender,
             closing: watch::channel(false).0,
         }))
@@ -84,36 +109,49 @@ impl Events {
             .map(drop)
     }
 
-    /// Events after `last_id` still in the stream, oldest first (read a page at a time).
-    pub async fn since(&self, last_id: &str) -> Result<Vec<Event>, StoreError> {
-        let mut events: Vec<Event> = Vec::new();
-        let mut after = last_id.to_owned();
-        loop {
-            let mut cmd = redis::cmd("XRANGE");
-            cmd.arg(&self.key)
-                .arg(format!("({after}"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(PAGE);
-            let reply: StreamRangeReply = self
-                .redis
-                .run("replay-events", |mut c| async move {
-                    cmd.query_async(&mut c).await
-                })
-                .await?;
-            let full = reply.ids.len() == PAGE;
-            if let Some(last) = reply.ids.last() {
-                after = last.id.clone();
-            }
-            events.extend(
-                reply
-                    .ids
-                    .into_iter()
-                    .filter_map(|entry| to_event(entry.id, &entry.map)),
-            );
-            if !full || events.len() >= STREAM_LENGTH {
-                return Ok(events);
-            }
+    /// What a client that last saw `last_id` missed: the events after it, oldest first, if
+    /// there are at most the replay limit of them; else a reset. One round trip, reading at
+    /// most one event more than the limit, newest first.
+    pub async fn since(&self, last_id: &str) -> Result<Replay, StoreError> {
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(&self.key)
+            .arg("+")
+            .arg(format!("({last_id}"))
+            .arg("COUNT")
+            .arg(self.replay_limit + 1);
+        let reply: StreamRangeReply = self
+            .redis
+            .run("replay-events", |mut c| async move {
+                cmd.query_async(&mut c).await
+            })
+            .await?;
+        if reply.ids.len() <= self.replay_limit {
+            let mut missed: Vec<Event> = reply
+                .ids
+                .into_iter()
+                .filter_map(|entry| to_event(entry.id, &entry.map))
+                .collect();
+            missed.reverse();
+            return Ok(Replay::Missed(missed));
+        }
+        let newest = reply.ids.first().map(|e| e.id.clone()).unwrap_or_default();
+        Ok(Replay::Reset(self.reset(newest)))
+    }
+
+    /// The `reset` event: the client missed more than can be replayed.
+    fn reset(&self, newest: String) -> Event {
+        let data = serde_json::json!({
+            "reason": "missed-too-many",
+            "replay_limit": self.replay_limit,
+            "detail": format!(
+                "More than {} events happened since Last-Event-ID. Reload the current state (GET /v1/status, GET /v1/incidents?state=open), then follow the events that come next.",
+                self.replay_limit
+            ),
+        });
+        Event {
+            id: newest,
+            kind: RESET.to_owned(),
+            data: data.to_string(),
         }
     }
 

@@ -2,10 +2,11 @@
 //!
 //! Events: `incident.opened`, `incident.updated`, `incident.resolved`, `service.level`. Each
 //! carries its stream id; a client reconnecting with `Last-Event-ID` first gets what it missed
-//! (while the stream still holds it), then live events. A comment every 15 s keeps proxies from
-//! closing an idle stream.
+//! (up to `DOWNWATCH_EVENTS_REPLAY` events; past that, one `reset` event telling it to reload
+//! the state), then live events. A comment every 15 s keeps proxies from closing an idle stream.
 
 use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +15,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::error::ApiError;
-use crate::events::{Event, Events, parse_id};
+use crate::events::{Event, Events, Replay, parse_id};
+use crate::http::streams::{Refused, StreamSlot};
 use crate::http::{AppState, resource};
+use crate::ingest::identity::client_key;
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -32,6 +35,8 @@ fn frame(event: &Event) -> Bytes {
 
 /// One client's position in the event stream.
 struct Feed {
+    /// Held for the stream's life; dropped with the response.
+    _slot: StreamSlot,
     events: Arc<Events>,
     receiver: broadcast::Receiver<Event>,
     backlog: VecDeque<Event>,
@@ -67,7 +72,7 @@ impl Feed {
                         // Too slow for the live feed: catch up from the stream instead.
                         // `last` is None only when the stream was empty at connect: all of it is new.
                         let since = self.last.map_or_else(|| "0-0".to_owned(), |(ms, seq)| format!("{ms}-{seq}"));
-                        self.backlog = self.events.since(&since).await.ok()?.into();
+                        self.backlog = backlog(self.events.since(&since).await.ok()?).into();
                         if let Some(event) = self.backlog.pop_front() {
                             self.last = parse_id(&event.id).or(self.last);
                             return Some(frame(&event));
@@ -83,8 +88,16 @@ impl Feed {
     }
 }
 
+/// What to send before live events: the missed events, or the reset that replaces them.
+fn backlog(replay: Replay) -> Vec<Event> {
+    match replay {
+        Replay::Missed(events) => events,
+        Replay::Reset(reset) => vec![reset],
+    }
+}
+
 /// Live events over Server-Sent Events; `Last-Event-ID` resumes after a disconnect.
-#[utoipa::path(get, path = "/v1/events", tag = "queries", params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")), responses((status = 200, description = "Server-Sent Events: incident.opened, incident.updated, incident.resolved, service.level", body = String, content_type = "text/event-stream")))]
+#[utoipa::path(get, path = "/v1/events", tag = "queries", params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")), responses((status = 200, description = "Server-Sent Events: incident.opened, incident.updated, incident.resolved, service.level; reset when a resume missed more than DOWNWATCH_EVENTS_REPLAY events", body = String, content_type = "text/event-stream")))]
 async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let last_id = req
         .headers()
@@ -110,10 +123,27 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         ),
         None => None,
     };
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let client = client_key(state.proxies.client_ip(peer, req.headers()));
+    let slot = state
+        .streams
+        .take(client)
+        .map_err(|refused| match refused {
+            Refused::Client(limit) => ApiError::Streams {
+                client: true,
+                limit,
+            },
+            Refused::Instance(limit) => ApiError::Streams {
+                client: false,
+                limit,
+            },
+        })?;
     // Subscribe before reading the backlog, so nothing falls between the two.
     let receiver = state.events.subscribe();
     let (backlog, last) = match last_id {
-        Some(id) => (state.events.since(id).await?, last),
+        Some(id) => (backlog(state.events.since(id).await?), last),
         // A new client starts now; should it ever lag, it catches up from here, not from the
         // oldest event in the stream.
         None => (
@@ -127,6 +157,7 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         ),
     };
     let feed = Feed {
+        _slot: slot,
         events: state.events.clone(),
         receiver,
         backlog: backlog.into(),

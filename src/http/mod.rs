@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod params;
 pub mod read_cache;
 mod state;
+pub mod streams;
 
 pub use admin::AdminAuth;
 pub use state::AppState;

@@ -11,10 +11,13 @@
 //! Renderings are also bounded in number: at most `heavy_reads` at once per instance
 //! (`DOWNWATCH_HEAVY_READS`); past that a request that would render answers 503 with
 //! `Retry-After: 1` at once instead of queueing for a database connection, while answers
-//! already rendered keep being served.
+//! already rendered keep being served. With [`ReadCache::limit_per_client`], each client
+//! address (IPv6: /64) may also cause only so many renderings (a burst, then a rate): past
+//! that it gets 429, while answers already rendered are still served to it.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +29,8 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::clock::SharedClock;
 use crate::error::ApiError;
+use crate::ingest::identity::client_key;
+use crate::ingest::{ProxyPolicy, ReportLimiter, SubmitError};
 
 /// Most answers kept at once.
 pub const MAX_ENTRIES: usize = 4096;
@@ -130,6 +135,7 @@ pub struct ReadCache {
     clock: SharedClock,
     entries: Mutex<HashMap<String, Arc<Slot>>>,
     renderings: Arc<Semaphore>,
+    per_client: Option<(Arc<ReportLimiter>, ProxyPolicy)>,
 }
 
 impl ReadCache {
@@ -141,6 +147,40 @@ impl ReadCache {
             clock,
             entries: Mutex::new(HashMap::new()),
             renderings: Arc::new(Semaphore::new(heavy_reads)),
+            per_client: None,
+        }
+    }
+
+    /// Charges each rendering to the requesting client (found through `proxies`) in `limiter`.
+    pub fn limit_per_client(mut self, limiter: Arc<ReportLimiter>, proxies: ProxyPolicy) -> Self {
+        self.per_client = Some((limiter, proxies));
+        self
+    }
+
+    /// Drops the per-client limiter's stale keys; returns how many it holds.
+    pub fn housekeep(&self) -> usize {
+        self.per_client
+            .as_ref()
+            .map_or(0, |(limiter, _)| limiter.housekeep())
+    }
+
+    /// 429 when the client of `req` has no renderings left.
+    fn charge(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        let Some((limiter, proxies)) = &self.per_client else {
+            return Ok(());
+        };
+        let peer = req
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let client = client_key(proxies.client_ip(peer, req.headers()));
+        match limiter.check(client) {
+            Ok(_) => Ok(()),
+            Err(SubmitError::RateLimited { retry_after, limit }) => {
+                metrics::counter!("downwatch_read_cache_total", "outcome" => "client_limited")
+                    .increment(1);
+                Err(ApiError::ReadsLimited { retry_after, limit })
+            }
+            Err(other) => Err(ApiError::Internal(anyhow::anyhow!("read limiter: {other}"))),
         }
     }
 
@@ -150,11 +190,16 @@ impl ReadCache {
     }
 
     /// Renders under a permit, or answers [`ApiError::Busy`] at once when none is free.
-    async fn render_bounded<F, Fut>(&self, render: F) -> Result<Rendered, ApiError>
+    async fn render_bounded<F, Fut>(
+        &self,
+        req: &HttpRequest,
+        render: F,
+    ) -> Result<Rendered, ApiError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Rendered, ApiError>>,
     {
+        self.charge(req)?;
         let Ok(_permit) = self.renderings.try_acquire() else {
             metrics::counter!("downwatch_read_cache_total", "outcome" => "busy").increment(1);
             return Err(ApiError::Busy);
@@ -176,7 +221,7 @@ impl ReadCache {
         Fut: Future<Output = Result<Rendered, ApiError>>,
     {
         if self.ttl.is_zero() {
-            return Ok(self.render_bounded(render).await?.respond(req));
+            return Ok(self.render_bounded(req, render).await?.respond(req));
         }
         let slot = self.slot(&key, self.clock.now());
         let outcome = if slot.outcome.initialized() {
@@ -188,7 +233,7 @@ impl ReadCache {
         let result = slot
             .outcome
             .get_or_init(|| async {
-                self.render_bounded(render)
+                self.render_bounded(req, render)
                     .await
                     .map(Arc::new)
                     .map_err(Arc::new)

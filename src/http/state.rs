@@ -33,6 +33,8 @@ pub struct AppState {
     /// PostgreSQL for background work (the monitor, rollups, catalog refresh): a pool of its
     /// own, which requests never take from.
     pub background_db: crate::db::Db,
+    /// Slots of open event streams.
+    pub streams: Arc<super::streams::StreamSlots>,
     /// Which webhook targets subscriptions may name.
     pub webhook_policy: crate::alerts::TargetPolicy,
     /// Where this site is reached from outside, for links in alerts.

@@ -72,6 +72,20 @@ pub enum SubmitError {
         /// The burst size the client is allowed.
         limit: u32,
     },
+    /// The client's address or network already has its cap of counted reports of the service.
+    #[error("capped")]
+    Capped {
+        /// The service reported.
+        service: String,
+        /// Whose cap: the address's or the network's.
+        scope: CapScope,
+        /// That cap.
+        limit: u32,
+        /// The window it applies over.
+        window: std::time::Duration,
+        /// When the oldest counted report leaves the window.
+        retry_after: std::time::Duration,
+    },
     /// Redis did not count it.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -83,7 +97,7 @@ impl SubmitError {
         match self {
             Self::Invalid(_) => "invalid-request",
             Self::UnknownService(_) => "not-found",
-            Self::RateLimited { .. } => "rate-limited",
+            Self::RateLimited { .. } | Self::Capped { .. } => "rate-limited",
             Self::Store(StoreError::Unavailable(_)) => "dependency-unavailable",
             Self::Store(_) => "internal",
         }
@@ -154,7 +168,13 @@ impl Ingest {
                 };
                 metrics::counter!("downwatch_reports_total", "outcome" => "capped", "scope" => label)
                     .increment(1);
-                return Err(SubmitError::RateLimited { retry_after, limit });
+                return Err(SubmitError::Capped {
+                    service: report.service.slug.to_string(),
+                    scope,
+                    limit,
+                    window: self.caps.window,
+                    retry_after,
+                });
             }
         };
         let outcome = if counted { "counted" } else { "duplicate" };

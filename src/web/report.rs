@@ -140,9 +140,9 @@ pub async fn submit(
     let outcome = match state.ingest.submit(client, body).await {
         Ok(submitted) if submitted.counted => Outcome::Counted,
         Ok(_) => Outcome::Duplicate,
-        Err(SubmitError::RateLimited { retry_after, .. }) => {
-            Outcome::Limited(retry_after_secs(retry_after))
-        }
+        Err(
+            SubmitError::RateLimited { retry_after, .. } | SubmitError::Capped { retry_after, .. },
+        ) => Outcome::Limited(retry_after_secs(retry_after)),
         Err(SubmitError::UnknownService(_)) => {
             return Err(not_found(format!(
                 "We do not watch a service called \"{slug}\", or it no longer takes reports."

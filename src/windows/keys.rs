@@ -8,7 +8,7 @@
 //! | `{prefix}:{svc:<slug>}:n:<network key>` | sorted set | the network's counted reports (by time) | cap window |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
 //! | `{prefix}:monitor:lease` | string | the leader's holder id | the lease length |
-//! | `{prefix}:events` | stream | live events, about 10,000 | capped, never expires |
+//! | `{prefix}:events` | stream | live events, about 10,000 (a resume replays at most the last `DOWNWATCH_EVENTS_REPLAY`) | capped, never expires |
 //!
 //! The `{svc:<slug>}` hash tag puts all of a service's keys in one Redis Cluster slot, so the
 //! counting script may touch them together. The prefix must not contain braces.

@@ -195,7 +195,7 @@ async fn dribble(
         .unwrap();
     let (mut read, mut write) = stream.into_split();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     write.write_all(head.as_bytes()).await.unwrap();
@@ -208,6 +208,9 @@ async fn dribble(
             }
             actix_web::rt::time::sleep(every).await;
         }
+        // Like any HTTP client, keep sending side open until the answer is read (a client
+        // that half-closes is taken as gone).
+        std::future::pending::<()>().await;
     });
     let mut answer = Vec::new();
     let read_all = read.read_to_end(&mut answer);
@@ -299,6 +302,12 @@ async fn one_address_with_fresh_tokens_adds_at_most_its_cap_to_one_service() {
     let one = fresh_tokens(&app, "198.51.100.7", "zoom", 40).await;
     assert_eq!(tally(&one), (6, 34), "the address's cap");
     let capped = one.last().unwrap();
+    capped.assert_problem(429, Some("service"));
+    assert!(
+        capped.text.contains("this address (IPv6: its /64) already has 6 reports counted for zoom in the last 60 minutes"),
+        "{}",
+        capped.text
+    );
     let wait: u64 = capped.header("retry-after").unwrap().parse().unwrap();
     assert!(
         (3_590..=3_600).contains(&wait),
@@ -319,6 +328,14 @@ async fn one_address_with_fresh_tokens_adds_at_most_its_cap_to_one_service() {
         let replies = fresh_tokens(&app, neighbour, "zoom", 10).await;
         assert_eq!(tally(&replies).0, expected, "{neighbour}");
     }
+    let full = fresh_tokens(&app, "198.51.100.11", "zoom", 1).await;
+    assert!(
+        full[0]
+            .text
+            .contains("network (IPv4 /24, IPv6 /48) already has 18 reports counted for zoom"),
+        "{}",
+        full[0].text
+    );
     assert_eq!(app.total("zoom", "").await, 18);
     // A /48 is one network however many /64s it spreads over.
     let mut from_48 = 0;

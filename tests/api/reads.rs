@@ -136,3 +136,52 @@ async fn a_read_flood_that_empties_the_request_pool_cannot_stop_the_monitor() {
     assert!(zoom.json["status"].is_object(), "{}", zoom.text);
     drop(held);
 }
+
+#[actix_web::test]
+async fn one_address_rendering_past_its_read_limit_gets_429_and_others_do_not() {
+    let app = cached()
+        .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
+        .var("DOWNWATCH_READ_BURST", "3")
+        .spawn()
+        .await;
+    let get = |client: &'static str, path: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .get(format!("{}{path}", app.address))
+                .insert_header(("x-forwarded-for", client))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    let curve =
+        |day: u32| format!("/v1/services/chatgpt/curve?step=1h&from=2025-06-0{day}T00:00:00Z");
+    for day in 1..=3 {
+        assert_eq!(get("198.51.100.1", curve(day)).await.0, 200, "day {day}");
+    }
+    // A fourth fresh rendering from the same address waits; what is rendered is still served.
+    let (status, retry) = get("198.51.100.1", curve(4)).await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        retry.as_deref(),
+        Some("1"),
+        "one rendering a second at 60 a minute"
+    );
+    assert_eq!(get("198.51.100.1", curve(1)).await.0, 200, "a cache hit");
+    // Another address renders the same question for itself, and reports are not reads.
+    assert_eq!(get("198.51.100.2", curve(4)).await.0, 200);
+    let report = json!({"service": "chatgpt", "problem": "login"});
+    assert_eq!(app.report_via("198.51.100.1", report).await.status, 202);
+    // Its allowance comes back with time.
+    app.clock.advance(Duration::from_secs(1));
+    assert_eq!(get("198.51.100.1", curve(5)).await.0, 200);
+}

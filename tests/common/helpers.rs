@@ -84,6 +84,8 @@ impl TestAppBuilder {
             // their own.
             ("DOWNWATCH_CAP_PER_ADDRESS".into(), "1000000".into()),
             ("DOWNWATCH_CAP_PER_NETWORK".into(), "1000000".into()),
+            // Likewise the renderings one address may cause.
+            ("DOWNWATCH_READ_BURST".into(), "1000000".into()),
         ];
         vars.extend(self.vars);
         let settings = Settings::from_lookup(|name| {
