@@ -133,7 +133,7 @@ fn status_section(sv: &ServiceView, last_hour: u64, view: &View) -> Markup {
                     }
                     div {
                         dt { "Usual for this time" }
-                        dd { "about " (status.baseline_15m.round() as i64) }
+                        dd { "about " (thousands(crate::domain::whole(status.baseline_15m))) " per 15 minutes" }
                     }
                     @if let Some(id) = status.incident_id {
                         div {
