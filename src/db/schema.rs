@@ -78,6 +78,7 @@ diesel::table! {
         archived -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        status_page -> Nullable<Text>,
     }
 }
 

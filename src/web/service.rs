@@ -87,6 +87,12 @@ pub async fn page(
             h1 { (service.name) }
             (badge(sv.level()))
         }
+        @if let Some(page) = &service.status_page {
+            p.official {
+                "Official status: "
+                a href=(page) rel="noopener external" { (page_label(page)) }
+            }
+        }
         (status_section(&sv, last_hour, &view))
         (report_section(service, outcome.as_ref()))
         (chart_section(&service.slug, &service.name, &origin, &view))
@@ -112,6 +118,12 @@ pub async fn page(
         layout::page(&view, &head, main),
         Framing::Deny,
     ))
+}
+
+/// `https://status.openai.com/` → `status.openai.com`: the address as people say it.
+fn page_label(url: &str) -> &str {
+    let bare = url.strip_prefix("https://").unwrap_or(url);
+    bare.strip_suffix('/').unwrap_or(bare)
 }
 
 fn status_section(sv: &ServiceView, last_hour: u64, view: &View) -> Markup {
