@@ -22,6 +22,8 @@ pub struct Bar {
     pub level: Level,
     /// Whether an incident was open during the step.
     pub in_incident: bool,
+    /// Whether the time axis labels this step (a round time: on the hour, at midnight).
+    pub tick: bool,
 }
 
 /// What to draw.
@@ -213,8 +215,15 @@ pub fn render(chart: &Chart) -> String {
         TOP + plot_h,
         TOP + plot_h
     );
+    // The steps marked as ticks (round times); without any, about six evenly spaced.
     let every = chart.bars.len().div_ceil(6).max(1);
-    for (i, b) in chart.bars.iter().enumerate().step_by(every) {
+    let marked = chart.bars.iter().any(|b| b.tick);
+    let ticks = chart
+        .bars
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| if marked { b.tick } else { i % every == 0 });
+    for (i, b) in ticks {
         let _ = write!(
             svg,
             r##"<text class="tick" x="{:.1}" y="{:.1}" font-size="11" fill="#555" text-anchor="middle">{}</text>"##,
@@ -254,6 +263,7 @@ mod tests {
                 Level::Normal
             },
             in_incident,
+            tick: false,
         }
     }
 
@@ -273,6 +283,29 @@ mod tests {
         assert!(svg.contains("class=\"incident\""));
         assert!(svg.contains("2:30 AM: 2,014</title>"));
         assert_eq!(svg.matches("class=\"bar\"").count(), 3);
+    }
+
+    #[test]
+    fn only_marked_steps_are_labelled_when_some_are() {
+        let mut bars: Vec<Bar> = (0..12).map(|_| bar(1.0, false)).collect();
+        for (i, b) in bars.iter_mut().enumerate() {
+            b.label = format!("L{i}");
+            b.tick = i % 4 == 3;
+        }
+        let chart = Chart {
+            title: "t".into(),
+            subtitle: "s".into(),
+            attribution: "a".into(),
+            bars,
+        };
+        let svg = render(&chart);
+        let labels: Vec<&str> = svg
+            .split("class=\"tick\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('>').nth(1))
+            .map(|text| text.trim_end_matches("</text"))
+            .collect();
+        assert_eq!(labels, ["L3", "L7", "L11"]);
     }
 
     #[test]

@@ -357,11 +357,11 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 
     fn redis_url(&self) -> Result<String, ConfigError> {
-        let url = self.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis"])?;
+        let url = self.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?;
         redis::Client::open(url.as_str()).map(|_| url).map_err(|e| {
             Self::error(
                 "REDIS_URL",
-                format!("a redis:// URL Redis accepts ({e}); TLS is not supported"),
+                format!("a redis:// or rediss:// (TLS) URL Redis accepts ({e})"),
                 None,
             )
         })

@@ -269,6 +269,7 @@ mod tests {
                     upper: 2.0,
                     level: Level::Normal,
                     in_incident: false,
+                    tick: false,
                 }).collect(),
             };
             let svg = render(&chart);

@@ -546,3 +546,218 @@ fn demo_keep_stops_on_sigterm() {
     );
     assert!(log.contains("kept: database"), "{log}");
 }
+
+/// A certificate authority and a server certificate for `localhost` and 127.0.0.1, written by
+/// the `openssl` command into a directory of their own (removed on drop).
+struct TestCerts {
+    dir: std::path::PathBuf,
+}
+
+impl TestCerts {
+    fn generate() -> Self {
+        let dir = std::env::temp_dir().join(format!("dw-tls-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=downwatch test CA",
+            ],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("the openssl command runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+impl Drop for TestCerts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis server of the test's own that speaks only TLS, on a free port (killed on drop).
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsRedis {
+    fn start(certs: &TestCerts) -> Self {
+        let port = closed_port();
+        let server = std::env::var("DOWNWATCH_TEST_REDIS_SERVER")
+            .unwrap_or_else(|_| "/usr/bin/redis-server".into());
+        let child = Command::new(server)
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--tls-cert-file", &certs.path("server.crt")])
+            .args(["--tls-key-file", &certs.path("server.key")])
+            .args(["--tls-ca-cert-file", &certs.path("ca.crt")])
+            .args([
+                "--tls-auth-clients",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Redis with TLS did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a raw HTTP/1.1 request to `127.0.0.1:port`; the whole answer.
+fn http(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn rediss_counts_reports_over_tls_and_names_an_untrusted_certificate() {
+    let certs = TestCerts::generate();
+    let redis = TlsRedis::start(&certs);
+    let db = TempDatabase::new();
+    let url = format!("rediss://localhost:{}", redis.port);
+
+    // Trusting the test's CA (SSL_CERT_FILE): ready, and a report is counted.
+    let port = closed_port();
+    let mut serve = Running::start(
+        &["serve"],
+        &[
+            ("DATABASE_URL", db.url()),
+            ("REDIS_URL", url.clone()),
+            ("SSL_CERT_FILE", certs.path("ca.crt")),
+            ("DOWNWATCH_BIND", format!("127.0.0.1:{port}")),
+            ("DOWNWATCH_REDIS_PREFIX", "dwtls".to_owned()),
+        ],
+    );
+    assert!(
+        serve.wait_for("downwatch listening", std::time::Duration::from_secs(60)),
+        "{}",
+        serve.log()
+    );
+    assert!(
+        !serve.log().contains("Redis is unreachable"),
+        "{}",
+        serve.log()
+    );
+    assert_eq!(http_status(port, "/readyz"), "HTTP/1.1 200 OK");
+    let body = r#"{"service": "chatgpt", "problem": "login", "reporter": "tls-reporter-1"}"#;
+    let answer = http(
+        port,
+        &format!(
+            "POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert!(answer.contains("\"counted\":true"), "{answer}");
+    drop(serve);
+
+    // With the system's roots only (no SSL_CERT_FILE): the start-up line names the address and
+    // the certificate problem.
+    let mut untrusting = Running::start(
+        &["serve"],
+        &[
+            ("DATABASE_URL", db.url()),
+            ("REDIS_URL", url),
+            ("DOWNWATCH_BIND", "127.0.0.1:0".to_owned()),
+            ("DOWNWATCH_REDIS_TIMEOUT_MS", "2000".to_owned()),
+        ],
+    );
+    assert!(
+        untrusting.wait_for("downwatch listening", std::time::Duration::from_secs(60)),
+        "{}",
+        untrusting.log()
+    );
+    let log = untrusting.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("Redis is unreachable"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains(&format!("Redis at localhost:{} (REDIS_URL)", redis.port))
+            && line.to_lowercase().contains("certificate"),
+        "{line}"
+    );
+}

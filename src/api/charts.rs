@@ -57,6 +57,7 @@ fn bars(
 ) -> Vec<Bar> {
     let long = curve.to - curve.from > 2 * 1440;
     let step = TimeDelta::minutes(curve.step.minutes());
+    let every = tick_minutes(curve.to - curve.from, curve.step.minutes());
     curve
         .points
         .iter()
@@ -71,6 +72,8 @@ fn bars(
             let in_incident = spans
                 .iter()
                 .any(|(from, to)| *from < start + step && to.unwrap_or(now) > start);
+            // Minutes since the epoch on the local wall clock: ticks fall on local round times.
+            let wall = local.naive_local().and_utc().timestamp().div_euclid(60);
             Bar {
                 label,
                 reports: p.reports,
@@ -78,20 +81,42 @@ fn bars(
                 upper: p.upper,
                 level: p.level,
                 in_incident,
+                tick: wall.rem_euclid(every) == 0,
             }
         })
         .collect()
 }
 
+/// The round interval between time-axis labels: the shortest of 15 minutes, 30 minutes, 1, 2,
+/// 3, 4, 6 or 12 hours, or 1, 2, 7 or 14 days that gives at most about seven labels over
+/// `span` minutes, and a whole number of steps of `step` minutes.
+fn tick_minutes(span: i64, step: i64) -> i64 {
+    const ROUND: [i64; 12] = [
+        15, 30, 60, 120, 180, 240, 360, 720, 1440, 2880, 10080, 20160,
+    ];
+    ROUND
+        .into_iter()
+        .find(|every| span / every <= 7 && every % step.max(1) == 0)
+        .unwrap_or(20160)
+}
+
+/// The range and zone: `Reports per 15m step, Jun 9, 2025 2:45 AM to Jun 10, 2025 2:45 AM EDT
+/// (America/New_York)`; the zone's name is left out when its abbreviation says it (`UTC`).
 fn subtitle(curve: &Curve) -> String {
     let from = minute_start(curve.from).with_timezone(&curve.zone);
     let to = minute_start(curve.to).with_timezone(&curve.zone);
+    let abbreviation = to.format("%Z").to_string();
+    let name = curve.zone.name();
+    let zone = if abbreviation == name {
+        String::new()
+    } else {
+        format!(" ({name})")
+    };
     format!(
-        "Reports per {} step, {} to {} ({})",
+        "Reports per {} step, {} to {} {abbreviation}{zone}",
         curve.step.label(),
         from.format("%b %-d, %Y %-I:%M %p"),
-        to.format("%b %-d, %Y %-I:%M %p %Z"),
-        curve.zone.name()
+        to.format("%b %-d, %Y %-I:%M %p"),
     )
 }
 

@@ -21,6 +21,9 @@ pub struct ServiceInput {
     /// Problem kinds people may report, 1 to 32 distinct ones; defaults to `website`, `app`,
     /// `login`, `connection` and `other`.
     pub problems: Option<Vec<String>>,
+    /// The provider's official status page, an https URL, like `https://status.openai.com`.
+    #[serde(default)]
+    pub status_page: Option<String>,
 }
 
 /// A valid service definition.
@@ -36,6 +39,8 @@ pub struct ServiceSpec {
     pub provider: Label,
     /// Problem kinds people may report; at least one, no duplicates.
     pub problems: Vec<ProblemKind>,
+    /// The provider's official status page (https), normalised (`https://status.openai.com/`).
+    pub status_page: Option<String>,
 }
 
 impl ServiceSpec {
@@ -53,6 +58,9 @@ impl ServiceSpec {
         let problems = parse_problems(input.problems)
             .map_err(|e| errors.push(field("problems"), e))
             .ok();
+        let status_page = errors.optional(field("status_page"), input.status_page, |v| {
+            parse_status_page(&v)
+        });
         errors.finish()?;
         match (slug, name, category, provider, problems) {
             (Some(slug), Some(name), Some(category), Some(provider), Some(problems)) => Ok(Self {
@@ -61,10 +69,30 @@ impl ServiceSpec {
                 category,
                 provider,
                 problems,
+                status_page,
             }),
             _ => unreachable!("every field is valid when no error was recorded"),
         }
     }
+}
+
+/// An official status page: an absolute https URL with a host and no credentials, at most 300
+/// characters; returned normalised.
+fn parse_status_page(raw: &str) -> Result<String, String> {
+    const RULE: &str = "an https URL of at most 300 characters, like https://status.openai.com";
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("must be {RULE} ({e})"))?;
+    if url.scheme() != "https"
+        || url.host_str().is_none_or(str::is_empty)
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(format!("must be {RULE}"));
+    }
+    let normal = url.to_string();
+    if normal.len() > 300 || normal.chars().any(char::is_whitespace) {
+        return Err(format!("must be {RULE}"));
+    }
+    Ok(normal)
 }
 
 /// Up to 32 distinct problem kinds; `None` gives the default set.
@@ -103,6 +131,8 @@ pub struct ServicePatchInput {
     pub problems: Option<Vec<String>>,
     /// Archive (true) or restore (false).
     pub archived: Option<bool>,
+    /// New official status page (an https URL); an empty string removes it.
+    pub status_page: Option<String>,
 }
 
 /// A validated [`ServicePatchInput`].
@@ -118,6 +148,8 @@ pub struct ServicePatch {
     pub problems: Option<Vec<ProblemKind>>,
     /// New archived flag.
     pub archived: Option<bool>,
+    /// New official status page; `Some(None)` removes it.
+    pub status_page: Option<Option<String>>,
 }
 
 impl ServicePatch {
@@ -130,6 +162,12 @@ impl ServicePatch {
             provider: errors.optional("provider", input.provider, |v| Label::parse(&v)),
             problems: errors.optional("problems", input.problems, |v| parse_problems(Some(v))),
             archived: input.archived,
+            status_page: match input.status_page {
+                Some(v) if v.trim().is_empty() => Some(None),
+                other => errors
+                    .optional("status_page", other, |v| parse_status_page(&v))
+                    .map(Some),
+            },
         };
         errors.finish().map(|()| patch)
     }
@@ -146,7 +184,46 @@ mod tests {
             category: "ai".into(),
             provider: Some("openai".into()),
             problems: problems.map(|p| p.into_iter().map(String::from).collect()),
+            status_page: None,
         }
+    }
+
+    #[test]
+    fn a_status_page_is_an_https_url() {
+        let mut with_page = input("chatgpt", None);
+        with_page.status_page = Some("https://status.openai.com".into());
+        assert_eq!(
+            ServiceSpec::parse(with_page, "")
+                .unwrap()
+                .status_page
+                .as_deref(),
+            Some("https://status.openai.com/")
+        );
+        for bad in [
+            "http://status.openai.com",
+            "javascript:alert(1)",
+            "status.openai.com",
+            "https://user:pw@status.example",
+            "https://",
+        ] {
+            let mut page = input("chatgpt", None);
+            page.status_page = Some(bad.into());
+            let errors = ServiceSpec::parse(page, "service[0].").unwrap_err();
+            assert_eq!(errors[0].field, "service[0].status_page", "{bad}");
+            assert!(
+                errors[0].detail.contains("https URL"),
+                "{bad}: {}",
+                errors[0].detail
+            );
+        }
+        let cleared = ServicePatch::parse(ServicePatchInput {
+            status_page: Some(String::new()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cleared.status_page, Some(None));
+        let kept = ServicePatch::parse(ServicePatchInput::default()).unwrap();
+        assert_eq!(kept.status_page, None);
     }
 
     #[test]

@@ -108,6 +108,7 @@ diesel::table! {
         archived -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        status_page -> Nullable<Text>,
     }
 }
 

@@ -26,6 +26,7 @@ struct ServiceRow {
     archived: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    status_page: Option<String>,
 }
 
 impl From<ServiceRow> for Service {
@@ -40,6 +41,7 @@ impl From<ServiceRow> for Service {
             archived: row.archived,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            status_page: row.status_page,
         }
     }
 }
@@ -50,6 +52,7 @@ fn matches(service: &Service, spec: &ServiceSpec) -> bool {
         && service.category == spec.category.as_str()
         && service.provider == spec.provider.as_str()
         && service.problems == problem_strings(&spec.problems)
+        && service.status_page.as_deref() == spec.status_page.as_deref()
 }
 
 fn problem_strings(kinds: &[ProblemKind]) -> Vec<String> {
@@ -137,6 +140,7 @@ struct NewRow<'a> {
     problems: Vec<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    status_page: Option<&'a str>,
 }
 
 impl<'a> NewRow<'a> {
@@ -150,6 +154,7 @@ impl<'a> NewRow<'a> {
             problems: problem_strings(&spec.problems),
             created_at: now,
             updated_at: now,
+            status_page: spec.status_page.as_deref(),
         }
     }
 }
@@ -198,6 +203,8 @@ pub async fn update(
         problems: Option<Vec<String>>,
         archived: Option<bool>,
         updated_at: DateTime<Utc>,
+        // `Some(None)` clears it.
+        status_page: Option<Option<&'a str>>,
     }
     let changes = Changes {
         name: patch.name.as_ref().map(|n| n.as_str()),
@@ -206,6 +213,7 @@ pub async fn update(
         problems: patch.problems.as_deref().map(problem_strings),
         archived: patch.archived,
         updated_at: now,
+        status_page: patch.status_page.as_ref().map(|p| p.as_deref()),
     };
     let mut conn = db.conn().await?;
     let query = diesel::update(services::table.filter(services::slug.eq(slug)))
@@ -260,6 +268,7 @@ pub async fn import(
                             services::category.eq(spec.category.as_str()),
                             services::provider.eq(spec.provider.as_str()),
                             services::problems.eq(problem_strings(&spec.problems)),
+                            services::status_page.eq(spec.status_page.as_deref()),
                             services::updated_at.eq(now),
                         ))
                         .execute(conn)

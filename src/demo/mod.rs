@@ -165,15 +165,17 @@ async fn run_in(
     };
     printer.abort();
     if options.keep && outcome.is_ok() {
-        let stop = app::stop_requested();
+        // The server stops itself on Ctrl-C or SIGTERM: its handler has listened since it
+        // started, so a signal sent the moment this line is read is not missed (a handler
+        // registered only now would miss it, and the demo would serve on).
         println!(
             "serving on {base_url} until Ctrl-C or SIGTERM (the clock keeps running at {}x)",
             options.speed
         );
-        stop.await;
+    } else {
+        server.stop(true).await;
     }
-    // Stop serving and wait for the timers too, before the caller removes the data under them.
-    server.stop(true).await;
+    // Wait for the timers too, before the caller removes the data under them.
     let _ = serving.await;
     outcome
 }

@@ -25,4 +25,6 @@ pub struct Service {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// The provider's official status page (an https URL), where known.
+    pub status_page: Option<String>,
 }

@@ -129,32 +129,51 @@ impl Monitor {
     }
 
     /// Once an hour: the history partitions for the coming months exist, and months past the
-    /// retention are dropped. A failure is logged and retried next hour; it never stops
-    /// detection (a write to a month without a partition lands in the default one).
-    async fn tend_history(&self, state: &mut State, now: chrono::DateTime<chrono::Utc>) {
+    /// retention are dropped. Runs only when the rollup could reach PostgreSQL; PostgreSQL
+    /// unavailable stops the round (one deadline per tick, as for every other step), anything
+    /// else is logged and retried next hour. It never stops detection: a write to a month
+    /// without a partition lands in the default one.
+    async fn tend_history(
+        &self,
+        state: &mut State,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<StoreError> {
         let hour = crate::time::align_down(minute_of(now), 60);
         if state.partitions_checked == Some(hour) {
-            return;
+            return None;
         }
-        state.partitions_checked = Some(hour);
         let ahead = now + TimeDelta::days(PARTITIONS_AHEAD_DAYS);
-        match bins::ensure_partitions(&self.db, now, ahead).await {
-            Ok(0) => {}
-            Ok(created) => tracing::info!(months = created, "history partitions created"),
-            Err(e) => {
-                tracing::warn!(error = %e, "history partitions not created; retrying next hour")
+        let tended = match bins::ensure_partitions(&self.db, now, ahead).await {
+            Ok(created) => {
+                if created > 0 {
+                    tracing::info!(months = created, "history partitions created");
+                }
+                match self.history_months {
+                    None => Ok(0),
+                    Some(months) => {
+                        let cutoff = now
+                            .checked_sub_months(chrono::Months::new(months))
+                            .unwrap_or(now);
+                        bins::drop_history_before(&self.db, cutoff).await
+                    }
+                }
             }
-        }
-        let Some(months) = self.history_months else {
-            return;
+            Err(e) => Err(e),
         };
-        let cutoff = now
-            .checked_sub_months(chrono::Months::new(months))
-            .unwrap_or(now);
-        match bins::drop_history_before(&self.db, cutoff).await {
-            Ok(0) => {}
-            Ok(dropped) => tracing::info!(months = dropped, "history past its retention dropped"),
-            Err(e) => tracing::warn!(error = %e, "old history not dropped; retrying next hour"),
+        match tended {
+            Ok(dropped) => {
+                if dropped > 0 {
+                    tracing::info!(months = dropped, "history past its retention dropped");
+                }
+                state.partitions_checked = Some(hour);
+                None
+            }
+            Err(e @ StoreError::Unavailable(_)) => Some(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "history partitions not tended; retrying next hour");
+                state.partitions_checked = Some(hour);
+                None
+            }
         }
     }
 
@@ -169,7 +188,6 @@ impl Monitor {
             return Ok(TickReport::default());
         }
         let closed_until = minute_of(now);
-        self.tend_history(&mut state, now).await;
         // Archived services are watched too, so an incident open when one was archived ends.
         let services: Vec<(Uuid, ServiceSlug)> = self
             .catalog
@@ -187,6 +205,9 @@ impl Monitor {
         let mut failure = self
             .roll_up(&mut state, &services, closed_until, &mut report)
             .await;
+        if failure.is_none() {
+            failure = self.tend_history(&mut state, now).await;
+        }
         if failure.is_none() {
             failure = self
                 .warm_up_missing(&mut state, &services, closed_until)

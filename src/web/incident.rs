@@ -244,7 +244,7 @@ pub async fn page(
         }
         @if !related.is_empty() {
             section aria-labelledby="related-title" {
-                h2 #related-title { "Other " (service.provider) " services at the same time" }
+                h2 #related-title { "Other services of the same provider at the same time" }
                 ul.related {
                     @for (other, other_service) in &related {
                         li {

@@ -200,8 +200,37 @@ fn words(label: &str) -> String {
     }
 }
 
-/// `US` → `United States of America`; unknown codes as they are.
+/// `GB` → `United Kingdom`: the name people use, where ISO 3166's is long or formal
+/// (`United Kingdom of Great Britain and Northern Ireland`, `Korea (Republic of)`); unknown codes
+/// as they are.
 pub fn country_label(code: &str) -> String {
+    const SHORT: [(&str, &str); 22] = [
+        ("BN", "Brunei"),
+        ("BO", "Bolivia"),
+        ("CD", "DR Congo"),
+        ("FM", "Micronesia"),
+        ("GB", "United Kingdom"),
+        ("IR", "Iran"),
+        ("KP", "North Korea"),
+        ("KR", "South Korea"),
+        ("LA", "Laos"),
+        ("MD", "Moldova"),
+        ("MK", "North Macedonia"),
+        ("PS", "Palestine"),
+        ("RU", "Russia"),
+        ("SY", "Syria"),
+        ("SZ", "Eswatini"),
+        ("TR", "Türkiye"),
+        ("TW", "Taiwan"),
+        ("TZ", "Tanzania"),
+        ("US", "United States"),
+        ("VA", "Vatican City"),
+        ("VE", "Venezuela"),
+        ("VN", "Vietnam"),
+    ];
+    if let Some((_, name)) = SHORT.iter().find(|(c, _)| c.eq_ignore_ascii_case(code)) {
+        return (*name).to_owned();
+    }
     isocountry::CountryCode::for_alpha2(code)
         .map(|c| c.name().to_owned())
         .unwrap_or_else(|_| code.to_owned())
@@ -222,7 +251,11 @@ mod tests {
         assert_eq!(problem_label("api-errors"), "API errors");
         assert_eq!(category_label("ai"), "AI");
         assert_eq!(category_label("streaming"), "Streaming");
-        assert_eq!(country_label("KR"), "Korea (Republic of)");
+        assert_eq!(country_label("KR"), "South Korea");
+        assert_eq!(country_label("GB"), "United Kingdom");
+        assert_eq!(country_label("US"), "United States");
+        assert_eq!(country_label("DE"), "Germany");
+        assert_eq!(country_label("ZZ"), "ZZ");
         assert_eq!(percent(0.667), "67%");
     }
 }

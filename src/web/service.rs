@@ -89,6 +89,12 @@ pub async fn page(
             h1 { (service.name) }
             (badge(sv.level()))
         }
+        @if let Some(page) = &service.status_page {
+            p.official {
+                "Official status: "
+                a href=(page) rel="noopener external" { (page_label(page)) }
+            }
+        }
         (status_section(&sv, last_hour, &view))
         (report_section(service, outcome.as_ref()))
         (chart_section(&service.slug, &service.name, &origin, &view))
@@ -116,6 +122,12 @@ pub async fn page(
     ))
 }
 
+/// `https://status.openai.com/` → `status.openai.com`: the address as people say it.
+fn page_label(url: &str) -> &str {
+    let bare = url.strip_prefix("https://").unwrap_or(url);
+    bare.strip_suffix('/').unwrap_or(bare)
+}
+
 fn status_section(sv: &ServiceView, last_hour: u64, view: &View) -> Markup {
     let service = sv.service();
     html! {
@@ -135,7 +147,7 @@ fn status_section(sv: &ServiceView, last_hour: u64, view: &View) -> Markup {
                     }
                     div {
                         dt { "Usual for this time" }
-                        dd { "about " (crate::domain::whole(status.baseline_15m)) }
+                        dd { "about " (thousands(crate::domain::whole(status.baseline_15m))) " per 15 minutes" }
                     }
                     @if let Some(id) = status.incident_id {
                         div {

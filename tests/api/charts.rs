@@ -26,6 +26,16 @@ fn parse_svg(reply: &Reply) -> String {
     root.expect("a root element")
 }
 
+/// The time axis's labels, in order.
+fn tick_labels(svg: &str) -> Vec<String> {
+    svg.split("class=\"tick\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('>'))
+        .filter_map(|(_, text)| text.split_once("</text>"))
+        .map(|(label, _)| label.to_owned())
+        .collect()
+}
+
 #[actix_web::test]
 async fn a_service_chart_is_a_valid_titled_svg_with_axes_and_attribution() {
     let app = TestApp::spawn().await;
@@ -44,6 +54,22 @@ async fn a_service_chart_is_a_valid_titled_svg_with_axes_and_attribution() {
     );
     assert!(svg.matches("class=\"tick\"").count() >= 5, "a time axis");
     assert!(svg.contains("class=\"baseline\""));
+    // The 24 hours start at a quarter hour; the labels still fall on round hours.
+    let labels = tick_labels(svg);
+    assert!(
+        labels.len() >= 5
+            && labels
+                .iter()
+                .all(|l| l.ends_with(":00 AM") || l.ends_with(":00 PM")),
+        "{labels:?}"
+    );
+    let utc = app.get("/v1/services/chatgpt/chart.svg").await;
+    assert!(
+        utc.text.contains(" UTC</text>") && !utc.text.contains("UTC (UTC)"),
+        "the zone is named once: {}",
+        utc.text
+    );
+    assert!(tick_labels(&utc.text).iter().all(|l| l.contains(":00 ")));
 
     let long = app.get("/v1/services/chatgpt/chart.svg?range=90d").await;
     assert_eq!(parse_svg(&long), "svg");

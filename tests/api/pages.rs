@@ -158,6 +158,11 @@ async fn services_with_problems_come_first_with_plain_words() {
 
     let service = app.get("/s/chatgpt").await;
     assert!(
+        text(&service.text).contains("Usual for this time about 42 per 15 minutes"),
+        "the usual volume says per what: {}",
+        text(&service.text)
+    );
+    assert!(
         text(&service.text)
             .contains("User reports indicate an outage at ChatGPT since 6:36 AM UTC.")
     );
@@ -182,7 +187,7 @@ async fn a_service_page_reads_without_javascript() {
         "I have a problem with ChatGPT",
         "What is not working?",
         "Most reported problems Last 24 hours Voice mode 67% · 2 Login 33% · 1",
-        "Korea",
+        "South Korea",
         "No incidents recorded for ChatGPT.",
     ] {
         assert!(page.contains(expected), "{expected:?} in {page}");

@@ -207,3 +207,57 @@ async fn admin_endpoints_are_403_when_no_token_is_configured() {
         .await
         .assert_problem(403, None);
 }
+
+#[actix_web::test]
+async fn services_carry_their_official_status_page() {
+    let app = TestApp::spawn().await;
+    let chatgpt = app.get("/v1/services/chatgpt").await;
+    assert_eq!(chatgpt.json["status_page"], "https://status.openai.com/");
+    let unknown = app.get("/v1/services/tiktok").await;
+    assert!(unknown.json["status_page"].is_null(), "{}", unknown.text);
+
+    let created = app
+        .admin(
+            "POST",
+            "/v1/services",
+            &json!({"slug": "bluesky", "name": "Bluesky", "category": "social",
+                    "status_page": "https://status.bsky.app"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.json["status_page"], "https://status.bsky.app/");
+    let renamed = app
+        .admin(
+            "PATCH",
+            "/v1/services/bluesky",
+            &json!({"name": "Bluesky Social"}),
+        )
+        .await;
+    assert_eq!(
+        renamed.json["status_page"], "https://status.bsky.app/",
+        "a patch without it keeps it"
+    );
+    let cleared = app
+        .admin("PATCH", "/v1/services/bluesky", &json!({"status_page": ""}))
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.text);
+    assert!(cleared.json["status_page"].is_null(), "{}", cleared.text);
+    app.admin(
+        "PATCH",
+        "/v1/services/bluesky",
+        &json!({"status_page": "http://status.bsky.app"}),
+    )
+    .await
+    .assert_problem(400, Some("status_page"));
+
+    let page = app.get("/s/chatgpt").await;
+    assert!(
+        page.text.contains(
+            "Official status: <a href=\"https://status.openai.com/\" rel=\"noopener external\">status.openai.com</a>"
+        ),
+        "{}",
+        page.text
+    );
+    let without = app.get("/s/tiktok").await;
+    assert!(!without.text.contains("Official status"));
+}

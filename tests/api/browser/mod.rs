@@ -309,3 +309,85 @@ async fn a_person_reports_a_problem_and_watches_an_outage_arrive_live() {
     assert!(unexpected.is_empty(), "console errors: {unexpected:#?}");
     browser.client.close().await.expect("close the session");
 }
+
+/// A script returning every label on the board whose box leaves its card's box (empty: none).
+const OVERFLOWING_LABELS: &str = r#"
+var out = [];
+document.querySelectorAll('#grid > li.card, #problems li.problem').forEach(function (card) {
+  var box = card.getBoundingClientRect();
+  card.querySelectorAll('.badge, .card-meta, .card-link, svg, p').forEach(function (label) {
+    var r = label.getBoundingClientRect();
+    if (r.width === 0) { return; }
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5) {
+      out.push(card.dataset.slug + ': ' + (label.className.baseVal !== undefined ? label.className.baseVal : label.className) +
+        ' "' + label.textContent.trim() + '" [' + Math.round(r.left) + '..' + Math.round(r.right) + '] outside [' +
+        Math.round(box.left) + '..' + Math.round(box.right) + ']');
+    }
+  });
+});
+return out;
+"#;
+
+#[actix_web::test]
+async fn no_label_on_the_board_overflows_its_card_at_1280_or_390_pixels() {
+    let app = TestApp::spawn().await;
+    // A service with problems, so the problem list is measured too.
+    let since = crate::helpers::seed_onset();
+    let status = json!({
+        "level": "elevated", "since": since, "reports_15m": 180, "baseline_15m": 41.6,
+        "incident_id": null, "evaluated_at": since,
+    })
+    .to_string();
+    app.state
+        .reads
+        .windows
+        .write_statuses(&[(
+            downwatch::domain::ServiceSlug::parse("microsoft-teams").unwrap(),
+            status,
+        )])
+        .await
+        .unwrap();
+    let browser = Browser::start().await;
+    for width in [1280, 390] {
+        browser
+            .client
+            .set_window_size(width, 900)
+            .await
+            .expect("resize");
+        browser.goto(&format!("{}/", app.address)).await;
+        browser
+            .wait_for(
+                "document.querySelectorAll('#grid > li').length === 35",
+                "the grid",
+            )
+            .await;
+        let viewport = browser
+            .run("return document.documentElement.clientWidth;")
+            .await;
+        assert!(
+            viewport.as_u64().is_some_and(|w| w <= u64::from(width)),
+            "{viewport}"
+        );
+        let overflowing = browser.run(OVERFLOWING_LABELS).await;
+        assert_eq!(
+            overflowing,
+            json!([]),
+            "labels outside their card at {width} px"
+        );
+        let page_overflow = browser
+            .run("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+            .await;
+        assert_eq!(
+            page_overflow,
+            json!(0),
+            "the page scrolls sideways at {width} px"
+        );
+        browser
+            .screenshot(width, &artifacts().join(format!("board-{width}.png")))
+            .await;
+        browser
+            .assert_no_console_errors(&format!("on the board at {width} px"))
+            .await;
+    }
+    browser.client.close().await.expect("close the session");
+}
