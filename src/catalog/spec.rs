@@ -24,6 +24,9 @@ pub struct ServiceInput {
     /// The provider's official status page, an https URL, like `https://status.openai.com`.
     #[serde(default)]
     pub status_page: Option<String>,
+    /// The provider's display name, like `OpenAI`; pages show the provider by it.
+    #[serde(default)]
+    pub provider_name: Option<String>,
 }
 
 /// A valid service definition.
@@ -41,6 +44,8 @@ pub struct ServiceSpec {
     pub problems: Vec<ProblemKind>,
     /// The provider's official status page (https), normalised (`https://status.openai.com/`).
     pub status_page: Option<String>,
+    /// The provider's display name (`OpenAI`).
+    pub provider_name: Option<DisplayName>,
 }
 
 impl ServiceSpec {
@@ -61,6 +66,9 @@ impl ServiceSpec {
         let status_page = errors.optional(field("status_page"), input.status_page, |v| {
             parse_status_page(&v)
         });
+        let provider_name = errors.optional(field("provider_name"), input.provider_name, |v| {
+            DisplayName::parse(&v)
+        });
         errors.finish()?;
         match (slug, name, category, provider, problems) {
             (Some(slug), Some(name), Some(category), Some(provider), Some(problems)) => Ok(Self {
@@ -70,6 +78,7 @@ impl ServiceSpec {
                 provider,
                 problems,
                 status_page,
+                provider_name,
             }),
             _ => unreachable!("every field is valid when no error was recorded"),
         }
@@ -133,6 +142,8 @@ pub struct ServicePatchInput {
     pub archived: Option<bool>,
     /// New official status page (an https URL); an empty string removes it.
     pub status_page: Option<String>,
+    /// New provider display name; an empty string removes it.
+    pub provider_name: Option<String>,
 }
 
 /// A validated [`ServicePatchInput`].
@@ -150,6 +161,8 @@ pub struct ServicePatch {
     pub archived: Option<bool>,
     /// New official status page; `Some(None)` removes it.
     pub status_page: Option<Option<String>>,
+    /// New provider display name; `Some(None)` removes it.
+    pub provider_name: Option<Option<DisplayName>>,
 }
 
 impl ServicePatch {
@@ -166,6 +179,12 @@ impl ServicePatch {
                 Some(v) if v.trim().is_empty() => Some(None),
                 other => errors
                     .optional("status_page", other, |v| parse_status_page(&v))
+                    .map(Some),
+            },
+            provider_name: match input.provider_name {
+                Some(v) if v.trim().is_empty() => Some(None),
+                other => errors
+                    .optional("provider_name", other, |v| DisplayName::parse(&v))
                     .map(Some),
             },
         };
@@ -185,6 +204,7 @@ mod tests {
             provider: Some("openai".into()),
             problems: problems.map(|p| p.into_iter().map(String::from).collect()),
             status_page: None,
+            provider_name: None,
         }
     }
 

@@ -109,6 +109,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         status_page -> Nullable<Text>,
+        provider_name -> Nullable<Text>,
     }
 }
 

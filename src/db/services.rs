@@ -27,6 +27,7 @@ struct ServiceRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     status_page: Option<String>,
+    provider_name: Option<String>,
 }
 
 impl From<ServiceRow> for Service {
@@ -42,6 +43,7 @@ impl From<ServiceRow> for Service {
             created_at: row.created_at,
             updated_at: row.updated_at,
             status_page: row.status_page,
+            provider_name: row.provider_name,
         }
     }
 }
@@ -53,6 +55,7 @@ fn matches(service: &Service, spec: &ServiceSpec) -> bool {
         && service.provider == spec.provider.as_str()
         && service.problems == problem_strings(&spec.problems)
         && service.status_page.as_deref() == spec.status_page.as_deref()
+        && service.provider_name.as_deref() == spec.provider_name.as_ref().map(|n| n.as_str())
 }
 
 fn problem_strings(kinds: &[ProblemKind]) -> Vec<String> {
@@ -141,6 +144,7 @@ struct NewRow<'a> {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     status_page: Option<&'a str>,
+    provider_name: Option<&'a str>,
 }
 
 impl<'a> NewRow<'a> {
@@ -155,6 +159,7 @@ impl<'a> NewRow<'a> {
             created_at: now,
             updated_at: now,
             status_page: spec.status_page.as_deref(),
+            provider_name: spec.provider_name.as_ref().map(|n| n.as_str()),
         }
     }
 }
@@ -203,8 +208,9 @@ pub async fn update(
         problems: Option<Vec<String>>,
         archived: Option<bool>,
         updated_at: DateTime<Utc>,
-        // `Some(None)` clears it.
+        // `Some(None)` clears them.
         status_page: Option<Option<&'a str>>,
+        provider_name: Option<Option<&'a str>>,
     }
     let changes = Changes {
         name: patch.name.as_ref().map(|n| n.as_str()),
@@ -214,6 +220,10 @@ pub async fn update(
         archived: patch.archived,
         updated_at: now,
         status_page: patch.status_page.as_ref().map(|p| p.as_deref()),
+        provider_name: patch
+            .provider_name
+            .as_ref()
+            .map(|n| n.as_ref().map(|n| n.as_str())),
     };
     let mut conn = db.conn().await?;
     let query = diesel::update(services::table.filter(services::slug.eq(slug)))
@@ -269,6 +279,8 @@ pub async fn import(
                             services::provider.eq(spec.provider.as_str()),
                             services::problems.eq(problem_strings(&spec.problems)),
                             services::status_page.eq(spec.status_page.as_deref()),
+                            services::provider_name
+                                .eq(spec.provider_name.as_ref().map(|n| n.as_str())),
                             services::updated_at.eq(now),
                         ))
                         .execute(conn)

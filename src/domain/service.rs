@@ -27,4 +27,6 @@ pub struct Service {
     pub updated_at: DateTime<Utc>,
     /// The provider's official status page (an https URL), where known.
     pub status_page: Option<String>,
+    /// The provider's display name (`OpenAI` for `openai`), where known.
+    pub provider_name: Option<String>,
 }

@@ -165,6 +165,12 @@ pub async fn page(
         timeline,
         related,
     } = lookup(&state, &path, incidents::detail).await?;
+    // How pages name the provider (`OpenAI`), from the catalog in memory.
+    let provider_name = state
+        .reads
+        .catalog
+        .get(&service.slug)
+        .and_then(|entry| entry.service.provider_name.clone());
     let (from, to, step) = incident_range(&incident, view.now);
     let zone = view.zone.name();
     let id = incident.id;
@@ -244,7 +250,12 @@ pub async fn page(
         }
         @if !related.is_empty() {
             section aria-labelledby="related-title" {
-                h2 #related-title { "Other services of the same provider at the same time" }
+                h2 #related-title {
+                    @match &provider_name {
+                        Some(provider) => { "Other " (provider) " services at the same time" }
+                        None => { "Other services of the same provider at the same time" }
+                    }
+                }
                 ul.related {
                     @for (other, other_service) in &related {
                         li {

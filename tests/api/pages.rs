@@ -346,11 +346,24 @@ async fn an_incident_page_can_be_cited() {
         2014,
     )
     .await;
+    // Sora's incident at the same time: the provider is named, not its slug.
+    store(
+        &app,
+        "sora",
+        seed_onset() + TimeDelta::minutes(20),
+        Some(seed_onset() + TimeDelta::hours(3)),
+        157,
+    )
+    .await;
     let reply = app
         .get(&format!("/incidents/{id}?tz=America/New_York"))
         .await;
     assert_page(&reply, 200);
     let page = text(&reply.text);
+    assert!(
+        page.contains("Other OpenAI services at the same time") && !page.contains(" openai "),
+        "{page}"
+    );
     for expected in [
         "ChatGPT: problem reports rose from 2:36 AM EDT (detected 2:38 AM EDT) and peaked at \
          2,014 around 3:15 AM EDT",

@@ -213,6 +213,7 @@ async fn services_carry_their_official_status_page() {
     let app = TestApp::spawn().await;
     let chatgpt = app.get("/v1/services/chatgpt").await;
     assert_eq!(chatgpt.json["status_page"], "https://status.openai.com/");
+    assert_eq!(chatgpt.json["provider_name"], "OpenAI");
     let unknown = app.get("/v1/services/tiktok").await;
     assert!(unknown.json["status_page"].is_null(), "{}", unknown.text);
 
@@ -237,11 +238,28 @@ async fn services_carry_their_official_status_page() {
         renamed.json["status_page"], "https://status.bsky.app/",
         "a patch without it keeps it"
     );
+    let named = app
+        .admin(
+            "PATCH",
+            "/v1/services/bluesky",
+            &json!({"provider_name": "Bluesky Social PBC"}),
+        )
+        .await;
+    assert_eq!(
+        named.json["provider_name"], "Bluesky Social PBC",
+        "{}",
+        named.text
+    );
     let cleared = app
-        .admin("PATCH", "/v1/services/bluesky", &json!({"status_page": ""}))
+        .admin(
+            "PATCH",
+            "/v1/services/bluesky",
+            &json!({"status_page": "", "provider_name": ""}),
+        )
         .await;
     assert_eq!(cleared.status, 200, "{}", cleared.text);
     assert!(cleared.json["status_page"].is_null(), "{}", cleared.text);
+    assert!(cleared.json["provider_name"].is_null(), "{}", cleared.text);
     app.admin(
         "PATCH",
         "/v1/services/bluesky",
