@@ -192,10 +192,26 @@ impl Events {
         let events = Arc::clone(self);
         actix_web::rt::spawn(async move {
             let mut last = "$".to_owned();
+            // Failures in a row: the first is logged, then every 20th, and retries back off
+            // from half a second to five seconds, so a Redis that is down is one line, not
+            // a line a second.
+            let mut failures: u32 = 0;
             loop {
+                let started = std::time::Instant::now();
                 if let Err(e) = events.follow(&mut last).await {
-                    tracing::warn!(error = %e, "event stream reader lost Redis; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if started.elapsed() > Duration::from_secs(30) {
+                        // It had been following: this is a new outage.
+                        failures = 0;
+                    }
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(error = %e, "event stream reader lost Redis; retrying with backoff");
+                    } else if failures.is_multiple_of(20) {
+                        tracing::warn!(error = %e, failures, "event stream reader still cannot reach Redis");
+                    }
+                    let backoff =
+                        Duration::from_millis(250 << failures.min(7)).min(Duration::from_secs(30));
+                    tokio::time::sleep(backoff).await;
                 }
             }
         })
