@@ -1,0 +1,66 @@
+//! Where a rise began: a change point found by looking back from the alarm.
+//!
+//! The alarm comes when evidence is strong enough, a few minutes after the rise began. Looking
+//! back over the remembered steps, the onset is the start of the run of steps (ending now)
+//! whose total is least likely under the baseline: the segment with the largest negative
+//! binomial significance. Earlier normal steps dilute the excess, later ones miss part of it, so
+//! the maximum sits where the rise began.
+
+use super::nb::z_score;
+
+/// One remembered step: its start, reports and expectation.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    pub t: i64,
+    pub value: f64,
+    pub expected: f64,
+}
+
+/// The start of the most significant run of `steps` (oldest first) that ends at the last one,
+/// under overdispersion `phi`; `None` if there are no steps.
+pub fn change_point(steps: impl DoubleEndedIterator<Item = Step>, phi: f64) -> Option<i64> {
+    let (mut seen, mut expected) = (0.0, 0.0);
+    let mut best: Option<(f64, i64)> = None;
+    for step in steps.rev() {
+        seen += step.value;
+        expected += step.expected;
+        let z = z_score(seen, expected, phi);
+        if best.is_none_or(|(top, _)| z > top) {
+            best = Some((z, step.t));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_start_of_a_sudden_rise() {
+        let steps: Vec<Step> = (0..60)
+            .map(|i| Step {
+                t: i * 60,
+                value: if i >= 50 {
+                    40.0
+                } else {
+                    [3.0, 7.0, 5.0][i as usize % 3]
+                },
+                expected: 5.0,
+            })
+            .collect();
+        assert_eq!(change_point(steps.into_iter(), 0.1), Some(50 * 60));
+    }
+
+    #[test]
+    fn a_stray_report_long_before_does_not_move_a_quiet_onset() {
+        let steps: Vec<Step> = (0..60)
+            .map(|i| Step {
+                t: i * 60,
+                value: if i >= 45 || i == 10 { 1.0 } else { 0.0 },
+                expected: 0.02,
+            })
+            .collect();
+        assert_eq!(change_point(steps.into_iter(), 0.3), Some(45 * 60));
+    }
+}
