@@ -123,7 +123,11 @@ impl Baseline {
 
     /// What a step of `value` may teach while the service is new, and remembers it.
     pub fn cold_cap(&mut self, value: f64) -> f64 {
-        let cap = if self.minutes_seen < COLD_MEDIAN_AFTER_MINUTES {
+        self.cold.push(value);
+        // Steps of 5 minutes or more average a short burst out: their median starts at once.
+        let cap = if self.minutes_seen < COLD_MEDIAN_AFTER_MINUTES
+            && self.step_minutes < COLD_MEDIAN_AFTER_MINUTES
+        {
             COLD_FLOOR_PER_MINUTE * self.step_minutes
         } else {
             let mut sorted = self.cold.clone();
@@ -131,7 +135,6 @@ impl Baseline {
             let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
             median + 3.0 * median.sqrt() + COLD_FLOOR_PER_MINUTE * self.step_minutes
         };
-        self.cold.push(value);
         value.min(cap)
     }
 

@@ -94,6 +94,13 @@ pub struct Detector {
     resolved_at: Option<i64>,
 }
 
+/// History before the noise and the tail start learning (until then they are the priors): the
+/// first day's residuals measure an unfinished baseline, not the stream.
+const NOISE_AFTER_MINUTES: f64 = 1440.0;
+
+/// The usual largest excursion assumed on a service's first day (ratio of reports to expected).
+const NEW_SERVICE_TAIL_RATIO: f64 = 3.0;
+
 fn steps_for(minutes: f64, step_minutes: f64) -> u32 {
     (minutes / step_minutes).ceil().max(1.0) as u32
 }
@@ -216,7 +223,7 @@ impl Detector {
         self.note_gap(t);
         let pos = self.position(t);
         let expected = self.baseline.expected(&pos);
-        let learned = self.cap(t, value.max(0.0), expected);
+        let learned = self.cap(value.max(0.0), expected);
         self.baseline.learn(&pos, learned);
         self.baseline.count_step();
     }
@@ -259,9 +266,11 @@ impl Detector {
         let mut level = self.machine.advance(evidence, quiet);
         let upper = self.upper(t, expected);
         if level == Level::Normal && evidence == Level::Normal {
-            let learned = self.cap(t, value, expected);
+            let learned = self.cap(value, expected);
             self.baseline.learn(&pos, learned);
-            self.learn_noise(verdicts);
+            if self.baseline.minutes_seen() >= NOISE_AFTER_MINUTES {
+                self.learn_noise(verdicts);
+            }
         }
         self.baseline.shadow(&pos, value);
         if level == Level::Normal {
@@ -276,7 +285,8 @@ impl Detector {
                 level = Level::Normal;
             }
         }
-        self.learn_tail(t, verdicts, level, warm);
+        let settled = self.baseline.minutes_seen() >= NOISE_AFTER_MINUTES;
+        self.learn_tail(t, verdicts, level, settled);
         self.baseline.count_step();
         let alarm = before == Level::Normal && level != Level::Normal;
         if alarm {
@@ -303,12 +313,14 @@ impl Detector {
     }
 
     /// What a normal step may teach the baseline: near the running median while the service is
-    /// new, at most the upper bound afterwards.
-    fn cap(&mut self, t: i64, value: f64, expected: f64) -> f64 {
+    /// new, at most two standard deviations above the expectation afterwards (so a rise too slow
+    /// to alarm cannot drag the baseline up with it faster than the noise allows).
+    fn cap(&mut self, value: f64, expected: f64) -> f64 {
         if self.baseline.is_cold() {
             self.baseline.cold_cap(value)
         } else {
-            value.min(self.upper(t, expected))
+            let sd = (expected * (1.0 + self.windows[0].phi() * expected)).sqrt();
+            value.min(expected + 2.0 * sd + 1.0)
         }
     }
 
@@ -385,6 +397,13 @@ impl Detector {
             let expected = last.total_expected - s.total_expected + s.expected;
             *slot = window.judge(now, seen, expected);
         }
+        if self.baseline.minutes_seen() < NOISE_AFTER_MINUTES {
+            // A new service's daily rhythm is not learned yet: its rise into the busy hours
+            // would look like news, so only a larger excursion counts on the first day.
+            for v in &mut verdicts {
+                v.usual = v.usual.max(NEW_SERVICE_TAIL_RATIO.ln());
+            }
+        }
         verdicts
     }
 
@@ -441,8 +460,8 @@ impl Detector {
     /// if it ends without an incident, its peaks are taught; if an incident opened during it
     /// (a real outage, or a burst too large to be usual) it teaches nothing, and a slow rise
     /// cannot raise the bar ahead of itself.
-    fn learn_tail(&mut self, t: i64, verdicts: &[Verdict], level: Level, warm: bool) {
-        if !warm {
+    fn learn_tail(&mut self, t: i64, verdicts: &[Verdict], level: Level, settled: bool) {
+        if !settled {
             return;
         }
         let beyond = verdicts.iter().any(|v| v.log_ratio > v.usual);

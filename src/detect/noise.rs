@@ -4,7 +4,7 @@
 //! learns an overdispersion `phi` from its own normal residuals (method of moments:
 //! variance = expected + phi·expected²). A 60-minute window learns the slow drift of interest
 //! that a 1-minute window never sees, so each scale is judged by the noise at that scale. Freak
-//! bursts are capped at 4 sd before they are learned: how heavy a service's tail is, is the
+//! bursts are capped at 3 sd before they are learned: how heavy a service's tail is, is the
 //! job of `tail`, not of the bulk noise.
 
 use super::nb::{upper_tail, z_score};
@@ -91,7 +91,7 @@ impl Window {
     pub fn learn_noise(&mut self, verdict: &Verdict, keep: f64) {
         let e = verdict.expected;
         let sd = (e * (1.0 + self.phi() * e)).sqrt().max(0.5);
-        let gap = (verdict.seen - e).clamp(-4.0 * sd, 4.0 * sd);
+        let gap = (verdict.seen - e).clamp(-3.0 * sd, 3.0 * sd);
         self.num = self.num * keep + (gap * gap - e);
         self.den = self.den * keep + e * e;
         self.weight = self.weight * keep + 1.0;
