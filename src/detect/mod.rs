@@ -11,8 +11,8 @@
 //! - `tail`: each service's own largest normal excursions, which an alarm must exceed;
 //! - `onset`: the change point where a rise began;
 //! - `level`: hysteresis, so one outage is one incident;
-//! - `synthetic` and `score`: a seeded generator of realistic streams with ground truth, and the
-//!   scorer of the detection-quality suite.
+//! - `synthetic`, `suite` and `score`: a seeded generator of realistic streams with ground
+//!   truth, the quality suite's streams, and its scorer.
 
 mod baseline;
 mod detector;
@@ -23,6 +23,7 @@ mod onset;
 mod params;
 mod profile;
 pub mod score;
+mod suite;
 pub mod synthetic;
 mod tail;
 
