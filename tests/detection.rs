@@ -75,8 +75,7 @@ fn seed_case_opens_within_three_minutes_escalates_before_the_peak_and_resolves()
         // The tail reads `elevated` before the incident resolves: it is recovering.
         let last_outage = points
             .iter()
-            .filter(|p| p.t < resolved && p.level == Level::Outage)
-            .last()
+            .rfind(|p| p.t < resolved && p.level == Level::Outage)
             .unwrap()
             .t;
         assert!(
@@ -195,7 +194,7 @@ fn an_alarm_soon_after_a_resolution_reopens() {
     );
     feed(10.0, 120, &mut later);
     feed(80.0, 10, &mut later);
-    let last = later.iter().filter(|p| p.alarm).last().unwrap();
+    let last = later.iter().rfind(|p| p.alarm).unwrap();
     assert!(!last.reopen, "two hours later: a new incident");
 }
 
