@@ -79,6 +79,7 @@ pub struct Detector {
     reference: usize,
     /// Standard-normal tail beyond `z_elevated` and `z_outage`.
     p_elevated: f64,
+    p_sustained: f64,
     p_outage: f64,
     machine: LevelMachine,
     confirm_steps: usize,
@@ -97,6 +98,9 @@ pub struct Detector {
 /// History before the noise and the tail start learning (until then they are the priors): the
 /// first day's residuals measure an unfinished baseline, not the stream.
 const NOISE_AFTER_MINUTES: f64 = 1440.0;
+
+/// Windows this long (minutes) or longer judge sustained rises (`Params::z_sustained`).
+const SUSTAINED_MINUTES: f64 = 30.0;
 
 /// The usual largest excursion assumed on a service's first day (ratio of reports to expected).
 const NEW_SERVICE_TAIL_RATIO: f64 = 3.0;
@@ -152,6 +156,7 @@ impl Detector {
             windows,
             reference,
             p_elevated: upper_tail(params.z_elevated),
+            p_sustained: upper_tail(params.z_sustained),
             p_outage: upper_tail(params.z_outage),
             machine,
             confirm_steps: confirm_steps as usize,
@@ -396,6 +401,7 @@ impl Detector {
             let seen = last.total_value - s.total_value + s.value;
             let expected = last.total_expected - s.total_expected + s.expected;
             *slot = window.judge(now, seen, expected);
+            slot.minutes = window.steps as f64 * self.step_minutes;
         }
         if self.baseline.minutes_seen() < NOISE_AFTER_MINUTES {
             // A new service's daily rhythm is not learned yet: its rise into the busy hours
@@ -412,6 +418,11 @@ impl Detector {
         let p = &self.params;
         let (p_max, excess, margin) = match level {
             Level::Outage => (self.p_outage, p.min_excess_outage, p.tail_margin_outage),
+            _ if v.minutes >= SUSTAINED_MINUTES => (
+                self.p_sustained,
+                p.min_excess_elevated,
+                p.tail_margin_elevated,
+            ),
             _ => (
                 self.p_elevated,
                 p.min_excess_elevated,
@@ -531,6 +542,7 @@ mod debug_tests {
         let factor: usize = std::env::var("DBG_FACTOR").map_or(1, |s| s.parse().unwrap());
         let scenario = quality_suite(seed)
             .into_iter()
+            .chain(crate::detect::synthetic::issue_shapes(seed))
             .find(|s| s.name == name)
             .unwrap();
         let series = scenario.series.coarsen(factor);
@@ -540,6 +552,9 @@ mod debug_tests {
         for (i, v) in series.values.iter().enumerate() {
             let t = series.time(i);
             let p = d.step(t, *v);
+            if d.history.is_empty() {
+                continue;
+            }
             let vs = d.judge_windows_peek(t);
             log.push((t, *v, p.baseline, p.level, vs));
             points.push(p);

@@ -39,6 +39,8 @@ pub struct Verdict {
     pub usual: f64,
     /// The log-ratio itself.
     pub log_ratio: f64,
+    /// The window's length in minutes.
+    pub minutes: f64,
 }
 
 impl Verdict {
@@ -84,6 +86,7 @@ impl Window {
             p: upper_tail(z),
             usual: self.tail.usual(t),
             log_ratio,
+            minutes: 0.0,
         }
     }
 

@@ -24,6 +24,10 @@ pub struct Params {
     /// Significance for `elevated`: a window's negative-binomial tail probability, multiplied
     /// by the number of windows (Bonferroni), must be below the standard normal's beyond this.
     pub z_elevated: f64,
+    /// Significance for `elevated` on the 30- and 60-minute windows, whose rises must also beat
+    /// the service's own tail of hour-long excursions: a sustained moderate rise accumulates
+    /// evidence there that no short window sees.
+    pub z_sustained: f64,
     /// Significance for `outage`, on the same scale.
     pub z_outage: f64,
     /// Safety net: reports above baseline in a window needed for `elevated`.
@@ -64,6 +68,7 @@ impl Default for Params {
             prior_overdispersion: 0.1,
             windows_minutes: [1.0, 5.0, 15.0, 30.0, 60.0],
             z_elevated: 5.0,
+            z_sustained: 3.5,
             z_outage: 7.0,
             min_excess_elevated: 3.0,
             min_excess_outage: 6.0,

@@ -9,7 +9,9 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::synthetic::{Outage, SEED_HISTORY_START, Series, Traffic, generate};
+use super::synthetic::{
+    Outage, SEED_HISTORY_START, Series, Traffic, expected_per_minute, generate,
+};
 
 /// One labelled stream of the quality suite.
 #[derive(Debug, Clone)]
@@ -112,24 +114,40 @@ pub fn quality_suite(seed: u64) -> Vec<Scenario> {
 /// 20 minutes; 0.3 a minute getting one more a minute for two hours; 30 a minute getting 20 more
 /// for an hour; 300 a minute getting 200 more for 40 minutes.
 pub fn issue_shapes(seed: u64) -> Vec<Scenario> {
-    let shapes: [(&str, Traffic, f64, f64); 4] = [
-        ("small-on-quiet", Traffic::quiet(1.0 / 60.0), 1.0, 20.0),
-        ("4x-for-2h", Traffic::quiet(0.3), 1.0, 120.0),
-        ("+67%-for-1h", Traffic::busy(30.0), 20.0, 60.0),
-        ("+67%-on-huge", Traffic::busy(300.0), 200.0, 40.0),
+    // (name, traffic, extra per minute, or (for busy services) the extra relative to the
+    // baseline at the time, minutes)
+    let shapes: [(&str, Traffic, f64, bool, f64); 4] = [
+        (
+            "small-on-quiet",
+            Traffic::quiet(1.0 / 60.0),
+            1.0,
+            false,
+            20.0,
+        ),
+        ("4x-for-2h", Traffic::quiet(0.3), 1.0, false, 120.0),
+        ("+67%-for-1h", Traffic::busy(30.0), 2.0 / 3.0, true, 60.0),
+        ("+67%-on-huge", Traffic::busy(300.0), 2.0 / 3.0, true, 40.0),
     ];
     let mut rng = StdRng::seed_from_u64(seed ^ 0x15_5e11);
     shapes
         .iter()
         .enumerate()
-        .map(|(i, (name, traffic, extra, minutes))| {
+        .map(|(i, (name, traffic, extra, relative, minutes))| {
             let start_minute = rng.random_range(8 * 1440..20 * 1440);
+            // A busy service's +67 % is of its volume at that hour (30 a minute on average
+            // is 50 at its daily peak and 9 at night).
+            let extra = if *relative {
+                let t = SEED_HISTORY_START + start_minute as i64 * 60;
+                extra * expected_per_minute(traffic, t, start_minute)
+            } else {
+                *extra
+            };
             let outage = Outage {
                 start_minute,
                 ramp_minutes: 0.5,
                 plateau_minutes: *minutes - 1.5,
                 decay_minutes: 0.5,
-                peak_extra: *extra,
+                peak_extra: extra,
             };
             Scenario {
                 name: format!("issue/{name}"),

@@ -246,6 +246,12 @@ pub fn generate(
     }
 }
 
+/// The expected reports per minute of `traffic` at `t` (`minute` after the series start),
+/// before noise, bursts and outages, on a day without a holiday.
+pub fn expected_per_minute(traffic: &Traffic, t: i64, minute: usize) -> f64 {
+    baseline(traffic, &[], t, minute)
+}
+
 /// The expected reports per minute before noise, bursts and outages.
 fn baseline(traffic: &Traffic, holidays: &[usize], t: i64, minute: usize) -> f64 {
     let hour = (t.rem_euclid(86_400)) as f64 / 3600.0;
