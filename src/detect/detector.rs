@@ -86,6 +86,9 @@ pub struct Detector {
     incident_minutes: f64,
     /// The open incident's largest excess in the reference window.
     peak_excess: f64,
+    /// Normal steps waiting to teach the baseline: each teaches once it has left the longest
+    /// window without an alarm, so a rise that alarms late has not taught it its first hour.
+    pending: VecDeque<(Position, f64)>,
     /// The excursion under way, taught to the tail only if it ends without an incident.
     excursion: Option<Excursion>,
     last_t: Option<i64>,
@@ -136,7 +139,8 @@ impl Detector {
                 )
             })
             .collect();
-        let confirm_steps = steps_for(params.confirm_minutes, step_minutes);
+        // Two steps at least, whatever the step: one lonely burst in one step is not an outage.
+        let confirm_steps = steps_for(params.confirm_minutes, step_minutes).max(2);
         let machine = LevelMachine::new(Hysteresis {
             confirm_steps,
             deescalate_steps: steps_for(params.deescalate_minutes, step_minutes),
@@ -162,6 +166,7 @@ impl Detector {
             confirm_steps: confirm_steps as usize,
             incident_minutes: 0.0,
             peak_excess: 0.0,
+            pending: VecDeque::new(),
             excursion: None,
             last_t: None,
             started: false,
@@ -272,7 +277,7 @@ impl Detector {
         let upper = self.upper(t, expected);
         if level == Level::Normal && evidence == Level::Normal {
             let learned = self.cap(value, expected);
-            self.baseline.learn(&pos, learned);
+            self.learn_later(pos, learned);
             if self.baseline.minutes_seen() >= NOISE_AFTER_MINUTES {
                 self.learn_noise(verdicts);
             }
@@ -296,6 +301,8 @@ impl Detector {
         let alarm = before == Level::Normal && level != Level::Normal;
         if alarm {
             self.peak_excess = reference.excess();
+            // The steps that led up to the alarm were the rise itself: they teach nothing.
+            self.pending.clear();
         }
         let reopen = alarm
             && self
@@ -326,6 +333,22 @@ impl Detector {
         } else {
             let sd = (expected * (1.0 + self.windows[0].phi() * expected)).sqrt();
             value.min(expected + 2.0 * sd + 1.0)
+        }
+    }
+
+    /// Queues a normal step for the baseline (at once while the service is new: the cold-start
+    /// cap guards it then, and the baseline must find its level).
+    fn learn_later(&mut self, pos: Position, value: f64) {
+        if self.baseline.is_cold() {
+            self.baseline.learn(&pos, value);
+            return;
+        }
+        self.pending.push_back((pos, value));
+        let delay = self.windows.last().map_or(1, |w| w.steps);
+        while self.pending.len() > delay {
+            if let Some((pos, value)) = self.pending.pop_front() {
+                self.baseline.learn(&pos, value);
+            }
         }
     }
 
