@@ -106,7 +106,7 @@ const NOISE_AFTER_MINUTES: f64 = 1440.0;
 const SUSTAINED_MINUTES: f64 = 30.0;
 
 /// The usual largest excursion assumed on a service's first day (ratio of reports to expected).
-const NEW_SERVICE_TAIL_RATIO: f64 = 3.0;
+const NEW_SERVICE_TAIL_RATIO: f64 = 4.0;
 
 fn steps_for(minutes: f64, step_minutes: f64) -> u32 {
     (minutes / step_minutes).ceil().max(1.0) as u32
@@ -336,10 +336,11 @@ impl Detector {
         }
     }
 
-    /// Queues a normal step for the baseline (at once while the service is new: the cold-start
-    /// cap guards it then, and the baseline must find its level).
+    /// Queues a normal step for the baseline (at once on the first day: the caps guard it then,
+    /// and the baseline must find its level and rhythm).
     fn learn_later(&mut self, pos: Position, value: f64) {
-        if self.baseline.is_cold() {
+        if self.baseline.minutes_seen() < NOISE_AFTER_MINUTES {
+            // The first day: the daily rhythm is still being learned and must be followed.
             self.baseline.learn(&pos, value);
             return;
         }
