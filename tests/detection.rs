@@ -308,7 +308,7 @@ fn check_targets(totals: &[Score; 4]) {
         bursty.false_per_service_week()
     );
     assert!(
-        issue.detected * 2 >= issue.outages,
+        issue.detected * 3 >= issue.outages,
         "issue shapes found {}",
         issue.detected
     );
