@@ -503,13 +503,13 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             min_excess_elevated: self.decimal(
                 "DOWNWATCH_DETECT_MIN_EXCESS_ELEVATED",
                 d.min_excess_elevated,
-                1.0,
+                0.0,
                 1e6,
             )?,
             min_excess_outage: self.decimal(
                 "DOWNWATCH_DETECT_MIN_EXCESS_OUTAGE",
                 d.min_excess_outage,
-                1.0,
+                0.0,
                 1e6,
             )?,
             confirm_minutes: self.decimal(

@@ -37,12 +37,16 @@ enum Command {
     /// Replay a `timestamp,value` CSV through the production model; write baseline, upper,
     /// level and alarm per row, and a summary of incidents to stderr.
     Backtest {
-        /// Input CSV with header `timestamp,value`.
+        /// Input CSV with header `timestamp,value`, or a folder of them.
         #[arg(long)]
         input: PathBuf,
-        /// Output CSV (default: standard output).
+        /// Output CSV (default: standard output), or a folder for a folder of inputs.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Labelled incidents: CSV rows `start,end` (RFC 3339), or a folder of them named as the
+        /// inputs. Prints found/labelled, latency, false incidents, onset error and a score.
+        #[arg(long)]
+        labels: Option<PathBuf>,
     },
     /// Send real HTTP reports to a running server following a scenario, then check that
     /// every acknowledged report is counted. The server must trust this machine as a proxy
@@ -98,9 +102,19 @@ enum ServicesCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Backtest { input, output } = &cli.command {
+    if let Command::Backtest {
+        input,
+        output,
+        labels,
+    } = &cli.command
+    {
         // Pure computation: no configuration, no services.
-        return match backtest(input, output.as_deref()) {
+        let result = if input.is_dir() {
+            backtest_folder(input, labels.as_deref(), output.as_deref())
+        } else {
+            backtest(input, output.as_deref(), labels.as_deref())
+        };
+        return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("downwatch backtest: {e:#}");
@@ -129,7 +143,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn backtest(input: &Path, output: Option<&Path>) -> anyhow::Result<()> {
+fn backtest_folder(
+    input: &Path,
+    labels: Option<&Path>,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    let results =
+        downwatch::backtest::folder::run_folder(input, labels, output, Params::default())?;
+    println!("{}", downwatch::backtest::folder::table(&results));
+    Ok(())
+}
+
+fn backtest(input: &Path, output: Option<&Path>, labels: Option<&Path>) -> anyhow::Result<()> {
     use downwatch::backtest::{incidents, infer_step_minutes, read_rows, run, write_csv};
     let file =
         std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
@@ -164,6 +189,14 @@ fn backtest(input: &Path, output: Option<&Path>) -> anyhow::Result<()> {
             incident.end.as_deref().unwrap_or("(still open)"),
             incident.highest
         );
+    }
+    if let Some(path) = labels {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let labelled = downwatch::backtest::labels::read_labels(std::io::BufReader::new(file))
+            .with_context(|| path.display().to_string())?;
+        let evaluation = downwatch::backtest::labels::evaluate(&points, &labelled, step);
+        eprintln!("{}", evaluation.summary());
     }
     Ok(())
 }

@@ -1,11 +1,21 @@
 //! The detector for one series: baseline, upper bound and level for each step.
+//!
+//! Each step is judged on five windows (1 to 60 minutes) by the negative-binomial chance of
+//! its count (`noise`), corrected for testing several windows, and by its magnitude against the
+//! service's own tail of normal excursions (`tail`). Short windows catch sudden outages within
+//! minutes; the 30- and 60-minute windows let a moderate rise accumulate evidence (+67 % for an
+//! hour on a busy service, one report a minute on a quiet one). Only steps that stay normal
+//! teach the baseline, the noise and the tail.
 
 use std::collections::VecDeque;
 
+use super::baseline::{Baseline, ewma_rate};
 use super::level::{Hysteresis, Level, LevelMachine};
+use super::nb::upper_tail;
 use super::noise::{Verdict, Window};
-use super::params::Params;
-use super::profile::{Position, Profile};
+use super::onset::{Step, change_point};
+use super::params::{Params, WINDOWS};
+use super::profile::Position;
 use crate::domain::Evidence;
 
 /// The detector's reading of one step.
@@ -32,11 +42,28 @@ pub struct Point {
     pub reopen: bool,
 }
 
+/// A remembered step, with running totals for O(1) window sums.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     t: i64,
     value: f64,
     expected: f64,
+    /// Totals of value and expected over every step up to and including this one.
+    total_value: f64,
+    total_expected: f64,
+}
+
+/// An excursion beyond the service's usual tail, held back until it proves normal.
+#[derive(Debug, Clone, Copy)]
+struct Excursion {
+    /// When it began.
+    t: i64,
+    /// Each window's largest log-ratio during it.
+    peak: [f64; WINDOWS],
+    /// Whether an incident was open at any time during it: then it teaches nothing.
+    incident: bool,
+    /// Steps since a window was last beyond its usual tail.
+    calm_steps: usize,
 }
 
 /// Streaming detector for one series at a fixed step. Feed steps in time order.
@@ -45,86 +72,44 @@ pub struct Detector {
     params: Params,
     step_minutes: f64,
     step_seconds: i64,
-    profile: Profile,
-    /// Deseasonalized reports per minute over the last days.
-    level: f64,
-    /// How the last hour or two compares with `level` × profile (a ratio of decaying sums).
-    recent: Ratio,
-    /// The same ratio, learning during incidents too (for re-baselining after a long one).
-    shadow: Ratio,
-    steps_seen: f64,
-    minutes_seen: f64,
+    baseline: Baseline,
     history: VecDeque<Seen>,
     windows: Vec<Window>,
+    /// Index of the window nearest 15 minutes: resolution and step-down read it.
+    reference: usize,
+    /// Standard-normal tail beyond `z_elevated` and `z_outage`.
+    p_elevated: f64,
+    p_sustained: f64,
+    p_outage: f64,
     machine: LevelMachine,
+    confirm_steps: usize,
     incident_minutes: f64,
+    /// The open incident's largest excess in the reference window.
+    peak_excess: f64,
+    /// Normal steps waiting to teach the baseline: each teaches once it has left the longest
+    /// window without an alarm, so a rise that alarms late has not taught it its first hour.
+    pending: VecDeque<(Position, f64)>,
+    /// The excursion under way, taught to the tail only if it ends without an incident.
+    excursion: Option<Excursion>,
     last_t: Option<i64>,
-    /// Whether a report has been seen: steps before the first are not history (the service,
-    /// or the data, is new).
+    /// Whether a report has been seen: steps before the first are not history.
     started: bool,
     /// When the last incident resolved, for the reopening rule.
     resolved_at: Option<i64>,
 }
 
-/// Weekday factors learn only after this much history (three days), once the daily shape holds.
-const WEEKLY_AFTER_MINUTES: f64 = 3.0 * 1440.0;
-/// Half-life of the recent-volume correction, in minutes.
-const RECENT_HALF_LIFE_MINUTES: f64 = 90.0;
-/// Pseudo-reports that keep the recent correction near 1 while data is sparse.
-const RECENT_PRIOR_REPORTS: f64 = 5.0;
+/// History before the noise and the tail start learning (until then they are the priors): the
+/// first day's residuals measure an unfinished baseline, not the stream.
+const NOISE_AFTER_MINUTES: f64 = 1440.0;
 
-/// A ratio of decaying sums: seen over predicted, shrunk towards 1.
-#[derive(Debug, Clone, Copy, Default)]
-struct Ratio {
-    seen: f64,
-    predicted: f64,
-}
+/// Windows this long (minutes) or longer judge sustained rises (`Params::z_sustained`).
+const SUSTAINED_MINUTES: f64 = 30.0;
 
-impl Ratio {
-    fn factor(&self) -> f64 {
-        ((self.seen + RECENT_PRIOR_REPORTS) / (self.predicted + RECENT_PRIOR_REPORTS))
-            .clamp(0.1, 10.0)
-    }
-
-    /// The plain ratio, for re-baselining after a lasting change of any size.
-    fn raw_factor(&self) -> f64 {
-        if self.predicted > 0.0 {
-            (self.seen / self.predicted).max(0.01)
-        } else {
-            1.0
-        }
-    }
-
-    fn learn(&mut self, keep: f64, seen: f64, predicted: f64) {
-        self.seen = self.seen * keep + seen;
-        self.predicted = self.predicted * keep + predicted;
-    }
-}
-
-/// The chance that a standard normal variable exceeds `z` (Abramowitz and Stegun 7.1.26,
-/// absolute error below 1.5e-7).
-fn upper_tail(z: f64) -> f64 {
-    let x = z.abs() / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let poly = t
-        * (0.254_829_592
-            + t * (-0.284_496_736
-                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-    let erfc = poly * (-x * x).exp();
-    if z >= 0.0 {
-        erfc / 2.0
-    } else {
-        1.0 - erfc / 2.0
-    }
-}
+/// The usual largest excursion assumed on a service's first day (ratio of reports to expected).
+const NEW_SERVICE_TAIL_RATIO: f64 = 4.0;
 
 fn steps_for(minutes: f64, step_minutes: f64) -> u32 {
     (minutes / step_minutes).ceil().max(1.0) as u32
-}
-
-/// Per-step weight of an exponential average with the given half-life.
-fn ewma_rate(half_life_minutes: f64, step_minutes: f64) -> f64 {
-    1.0 - 0.5f64.powf(step_minutes / half_life_minutes)
 }
 
 impl Detector {
@@ -139,12 +124,25 @@ impl Detector {
         spans.dedup();
         // The prior is worth about a day of observations, but never less than 30 steps.
         let prior_weight = (1440.0 / step_minutes).clamp(30.0, 1440.0);
+        let reference = spans
+            .iter()
+            .position(|s| *s as f64 * step_minutes >= 15.0)
+            .unwrap_or(spans.len() - 1);
         let windows = spans
             .into_iter()
-            .map(|steps| Window::new(steps, params.prior_overdispersion, prior_weight))
+            .map(|steps| {
+                Window::new(
+                    steps,
+                    params.prior_overdispersion,
+                    prior_weight,
+                    params.prior_tail_ratio,
+                )
+            })
             .collect();
+        // Two steps at least, whatever the step: one lonely burst in one step is not an outage.
+        let confirm_steps = steps_for(params.confirm_minutes, step_minutes).max(2);
         let machine = LevelMachine::new(Hysteresis {
-            confirm_steps: steps_for(params.confirm_minutes, step_minutes),
+            confirm_steps,
             deescalate_steps: steps_for(params.deescalate_minutes, step_minutes),
             resolve_steps: steps_for(params.resolve_minutes, step_minutes),
         });
@@ -152,16 +150,24 @@ impl Detector {
             params,
             step_minutes,
             step_seconds: (step_minutes * 60.0).round() as i64,
-            profile: Profile::new(params.daily_profile_rate, params.weekly_profile_rate),
-            level: 0.0,
-            recent: Ratio::default(),
-            shadow: Ratio::default(),
-            steps_seen: 0.0,
-            minutes_seen: 0.0,
+            baseline: Baseline::new(
+                step_minutes,
+                params.level_half_life_minutes,
+                params.daily_profile_rate,
+                params.weekly_profile_rate,
+            ),
             history: VecDeque::new(),
             windows,
+            reference,
+            p_elevated: upper_tail(params.z_elevated),
+            p_sustained: upper_tail(params.z_sustained),
+            p_outage: upper_tail(params.z_outage),
             machine,
+            confirm_steps: confirm_steps as usize,
             incident_minutes: 0.0,
+            peak_excess: 0.0,
+            pending: VecDeque::new(),
+            excursion: None,
             last_t: None,
             started: false,
             resolved_at: None,
@@ -175,7 +181,7 @@ impl Detector {
 
     /// Reports expected for a step starting at `t` (no state change).
     pub fn expected_at(&self, t: i64) -> f64 {
-        self.seasonal(&self.position(t)) * self.recent.factor().max(1.0)
+        self.baseline.expected(&self.position(t))
     }
 
     /// Where a step falls in the day and week: at its middle, so an hourly step is filed
@@ -195,7 +201,7 @@ impl Detector {
             t,
             value,
             baseline: expected,
-            upper: self.upper(expected),
+            upper: self.upper(t, expected),
             level: self.machine.level(),
             alarm: false,
             onset: None,
@@ -213,25 +219,23 @@ impl Detector {
     /// that it ends by the usual rules rather than by the replay's opinion.
     pub fn assume_level(&mut self, level: Level) {
         self.machine.assume(level);
+        self.excursion = None;
     }
 
-    /// Reports the level and the seasonal profile expect for one step at `pos`.
-    fn seasonal(&self, pos: &Position) -> f64 {
-        self.level * self.profile.factor(pos) * self.step_minutes
-    }
-
-    /// Learns the baseline from history without judging it (no levels, no noise learning);
-    /// for warming up from coarser stored history. `value` covers one step at `t`.
+    /// Learns the baseline from history without judging it (no levels, no noise or tail
+    /// learning); for warming up from coarser stored history. `value` covers one step at `t`.
+    /// The same caps as for live steps apply, so a burst in the history teaches little.
     pub fn learn_history(&mut self, t: i64, value: f64) {
         self.started |= value > 0.0;
         if !self.started || !value.is_finite() {
             return;
         }
+        self.note_gap(t);
         let pos = self.position(t);
-        self.learn_baseline(&pos, value.max(0.0));
-        self.last_t = Some(t);
-        self.steps_seen += 1.0;
-        self.minutes_seen += self.step_minutes;
+        let expected = self.baseline.expected(&pos);
+        let learned = self.cap(value.max(0.0), expected);
+        self.baseline.learn(&pos, learned);
+        self.baseline.count_step();
     }
 
     /// Judges and learns one step of `value` reports starting at Unix time `t`.
@@ -243,59 +247,63 @@ impl Detector {
         self.started = true;
         let value = value.max(0.0);
         let pos = self.position(t);
-        let seasonal = self.seasonal(&pos);
-        // A busier recent hour raises the baseline; a quieter one (a holiday, a lull) does not
-        // lower it, so a return to the usual volume is never mistaken for a surge.
-        let expected = seasonal * self.recent.factor().max(1.0);
+        let expected = self.baseline.expected(&pos);
+        self.note_gap(t);
         self.remember(t, value, expected);
-        let mut judged = [Verdict::default(); 3];
-        for (slot, window) in judged.iter_mut().zip(&self.windows) {
-            *slot = self.window_verdict(window, t);
-        }
-        let verdicts = &judged[..self.windows.len()];
-        let warm = self.minutes_seen >= self.params.warmup_minutes;
-        // Window evidence must be refreshed by this step: a burst that has stopped still sits
-        // in the longer windows for a while, but it is no longer happening.
-        let fresh = verdicts
-            .first()
-            .is_some_and(|v| v.z >= 1.0 && v.excess() >= 1.0);
-        let evidence = if warm && fresh {
+        let verdicts = self.judge_windows(t);
+        let verdicts = &verdicts[..self.windows.len()];
+        let warm = self.baseline.minutes_seen() >= self.params.warmup_minutes;
+        // Evidence must be refreshed by this step: a burst that has stopped still sits in the
+        // longer windows for a while, but it is no longer happening.
+        let fresh = verdicts[0].z >= 1.0 && verdicts[0].excess() >= 1.0;
+        let mut evidence = if warm && fresh {
             self.evidence(verdicts)
         } else {
             Level::Normal
         };
-        let longest = verdicts.last().copied().unwrap_or_default();
-        let quiet = longest.z < 2.0 || longest.excess() < self.params.min_excess_elevated / 2.0;
+        let reference = verdicts[self.reference];
         let before = self.machine.level();
-        let mut level = self.machine.advance(evidence, quiet);
-        let upper = self.upper(expected);
-
-        let recent_keep = 1.0 - ewma_rate(RECENT_HALF_LIFE_MINUTES, self.step_minutes);
-        if level == Level::Normal && evidence == Level::Normal {
-            // Once warm, a surge that did not quite alarm is capped so it cannot drag the
-            // baseline up; while cold, the model must follow the data to find its level.
-            let learned = if warm { value.min(upper) } else { value };
-            self.recent.learn(recent_keep, learned, seasonal);
-            self.learn(&pos, learned, verdicts);
+        if before != Level::Normal {
+            self.peak_excess = self.peak_excess.max(reference.excess());
+            // The tail of an outage reads `elevated`: well below its own worst, it is recovering.
+            if evidence == Level::Outage
+                && reference.excess() < self.params.step_down_share * self.peak_excess
+            {
+                evidence = Level::Elevated;
+            }
         }
-        self.shadow.learn(recent_keep, value, seasonal);
+        let quiet = reference.z < 2.0 || reference.excess() < self.params.min_excess_elevated;
+        let mut level = self.machine.advance(evidence, quiet);
+        let upper = self.upper(t, expected);
+        if level == Level::Normal && evidence == Level::Normal {
+            let learned = self.cap(value, expected);
+            self.learn_later(pos, learned);
+            if self.baseline.minutes_seen() >= NOISE_AFTER_MINUTES {
+                self.learn_noise(verdicts);
+            }
+        }
+        self.baseline.shadow(&pos, value);
         if level == Level::Normal {
             self.incident_minutes = 0.0;
         } else {
             self.incident_minutes += self.step_minutes;
             if self.incident_minutes > self.params.max_incident_hours * 60.0 {
                 // Volume has stayed high for a day: that is the new normal.
-                self.level *= self.shadow.raw_factor();
-                self.recent = Ratio::default();
-                self.shadow = Ratio::default();
+                self.baseline.rebase();
                 self.machine.reset();
                 self.incident_minutes = 0.0;
                 level = Level::Normal;
             }
         }
-        self.steps_seen += 1.0;
-        self.minutes_seen += self.step_minutes;
+        let settled = self.baseline.minutes_seen() >= NOISE_AFTER_MINUTES;
+        self.learn_tail(t, verdicts, level, settled);
+        self.baseline.count_step();
         let alarm = before == Level::Normal && level != Level::Normal;
+        if alarm {
+            self.peak_excess = reference.excess();
+            // The steps that led up to the alarm were the rise itself: they teach nothing.
+            self.pending.clear();
+        }
         let reopen = alarm
             && self
                 .resolved_at
@@ -311,121 +319,215 @@ impl Detector {
             level,
             alarm,
             onset: alarm.then(|| self.onset(t)),
-            evidence: alarm.then(|| self.strongest(verdicts)).flatten(),
+            evidence: alarm.then(|| self.decisive(verdicts, level)),
             reopen,
         }
     }
 
-    /// Where the rise that alarmed at `now` began: the first step of the run of steps above
-    /// their expectation that ends at `now`, within the remembered history.
-    fn onset(&self, now: i64) -> i64 {
-        self.history
-            .iter()
-            .rev()
-            .take_while(|s| s.value > s.expected)
-            .last()
-            .map_or(now, |s| s.t)
+    /// What a normal step may teach the baseline: near the running median while the service is
+    /// new, at most two standard deviations above the expectation afterwards (so a rise too slow
+    /// to alarm cannot drag the baseline up with it faster than the noise allows).
+    fn cap(&mut self, value: f64, expected: f64) -> f64 {
+        if self.baseline.is_cold() {
+            self.baseline.cold_cap(value)
+        } else {
+            let sd = (expected * (1.0 + self.windows[0].phi() * expected)).sqrt();
+            value.min(expected + 2.0 * sd + 1.0)
+        }
     }
 
-    /// The window with the strongest evidence, as an incident records it.
-    fn strongest(&self, verdicts: &[Verdict]) -> Option<Evidence> {
-        let (window, verdict) = self
-            .windows
-            .iter()
-            .zip(verdicts)
-            .max_by(|a, b| a.1.z.total_cmp(&b.1.z))?;
-        Some(Evidence {
+    /// Queues a normal step for the baseline (at once on the first day: the caps guard it then,
+    /// and the baseline must find its level and rhythm).
+    fn learn_later(&mut self, pos: Position, value: f64) {
+        if self.baseline.minutes_seen() < NOISE_AFTER_MINUTES {
+            // The first day: the daily rhythm is still being learned and must be followed.
+            self.baseline.learn(&pos, value);
+            return;
+        }
+        self.pending.push_back((pos, value));
+        let delay = self.windows.last().map_or(1, |w| w.steps);
+        while self.pending.len() > delay {
+            if let Some((pos, value)) = self.pending.pop_front() {
+                self.baseline.learn(&pos, value);
+            }
+        }
+    }
+
+    /// Counts a gap since the last step as history (in minutes).
+    fn note_gap(&mut self, t: i64) {
+        if let Some(last) = self.last_t {
+            let gap_minutes = ((t - last) as f64 / 60.0).max(0.0);
+            self.baseline.skip(gap_minutes - self.step_minutes);
+        }
+        self.last_t = Some(t);
+    }
+
+    /// Where the rise that alarmed at `now` began (see `onset`).
+    fn onset(&self, now: i64) -> i64 {
+        let steps = self.history.iter().map(|s| Step {
+            t: s.t,
+            value: s.value,
+            expected: s.expected,
+        });
+        change_point(steps, self.windows[0].phi()).unwrap_or(now)
+    }
+
+    /// The window that carried the alarm: the least likely among those that met `level`, as an
+    /// incident records it.
+    fn decisive(&self, verdicts: &[Verdict], level: Level) -> Evidence {
+        let n = verdicts.len() as f64;
+        let meets = |v: &Verdict| self.meets(v, level, n);
+        let candidates = verdicts.iter().zip(&self.windows);
+        let (verdict, window) = candidates
+            .clone()
+            .filter(|(v, _)| meets(v))
+            .chain(candidates)
+            .min_by(|a, b| a.0.p.total_cmp(&b.0.p))
+            .expect("at least one window");
+        Evidence {
             window_minutes: (window.steps as f64 * self.step_minutes).round() as u32,
             observed: verdict.seen,
             expected: verdict.expected,
-            probability: upper_tail(verdict.z),
-        })
+            probability: (verdict.p * n).min(1.0),
+        }
     }
 
     fn remember(&mut self, t: i64, value: f64, expected: f64) {
-        if let Some(last) = self.last_t {
-            // Gaps count in minutes of history; steps are what the data says they are.
-            let gap_minutes = ((t - last) as f64 / 60.0).max(0.0);
-            self.minutes_seen += (gap_minutes - self.step_minutes).max(0.0);
-        }
-        self.last_t = Some(t);
+        let (total_value, total_expected) = self
+            .history
+            .back()
+            .map_or((0.0, 0.0), |s| (s.total_value, s.total_expected));
+        self.history.push_back(Seen {
+            t,
+            value,
+            expected,
+            total_value: total_value + value,
+            total_expected: total_expected + expected,
+        });
         let longest = self.windows.last().map_or(1, |w| w.steps);
-        self.history.push_back(Seen { t, value, expected });
         while self.history.len() > longest {
             self.history.pop_front();
         }
     }
 
-    fn window_verdict(&self, window: &Window, now: i64) -> Verdict {
-        let oldest = now - (window.steps as i64 - 1) * self.step_seconds;
-        let (seen, expected) = self
+    /// Every window's verdict on the step just remembered (missing steps count as absent).
+    fn judge_windows(&mut self, now: i64) -> [Verdict; WINDOWS] {
+        let mut verdicts = [Verdict::default(); WINDOWS];
+        let last = self
             .history
-            .iter()
-            .rev()
-            .take(window.steps)
-            .filter(|s| s.t >= oldest)
-            .fold((0.0, 0.0), |(s, e), x| (s + x.value, e + x.expected));
-        window.judge(seen, expected)
+            .back()
+            .copied()
+            .expect("a step was just remembered");
+        for (slot, window) in verdicts.iter_mut().zip(&self.windows) {
+            let oldest = now - (window.steps as i64 - 1) * self.step_seconds;
+            let first = self.history.partition_point(|s| s.t < oldest);
+            let s = self.history[first];
+            let seen = last.total_value - s.total_value + s.value;
+            let expected = last.total_expected - s.total_expected + s.expected;
+            *slot = window.judge(now, seen, expected);
+            slot.minutes = window.steps as f64 * self.step_minutes;
+        }
+        if self.baseline.minutes_seen() < NOISE_AFTER_MINUTES {
+            // A new service's daily rhythm is not learned yet: its rise into the busy hours
+            // would look like news, so only a larger excursion counts on the first day.
+            for v in &mut verdicts {
+                v.usual = v.usual.max(NEW_SERVICE_TAIL_RATIO.ln());
+            }
+        }
+        verdicts
+    }
+
+    /// Whether `verdict` (one of `n` windows) supports `level`.
+    fn meets(&self, v: &Verdict, level: Level, n: f64) -> bool {
+        let p = &self.params;
+        let (p_max, excess, margin) = match level {
+            Level::Outage => (self.p_outage, p.min_excess_outage, p.tail_margin_outage),
+            _ if v.minutes >= SUSTAINED_MINUTES => (
+                self.p_sustained,
+                p.min_excess_elevated,
+                p.tail_margin_elevated,
+            ),
+            _ => (
+                self.p_elevated,
+                p.min_excess_elevated,
+                p.tail_margin_elevated,
+            ),
+        };
+        v.p * n <= p_max && v.excess() >= excess && v.log_ratio > margin * v.usual
     }
 
     fn evidence(&self, verdicts: &[Verdict]) -> Level {
-        let p = &self.params;
-        let passes = |v: &Verdict, z: f64, excess: f64, ratio: f64| {
-            v.z >= z && v.excess() >= excess && v.ratio() >= ratio
-        };
-        if verdicts
-            .iter()
-            .any(|v| passes(v, p.z_outage, p.min_excess_outage, p.min_ratio_outage))
-        {
+        let n = verdicts.len() as f64;
+        if verdicts.iter().any(|v| self.meets(v, Level::Outage, n)) {
             Level::Outage
-        } else if verdicts
-            .iter()
-            .any(|v| passes(v, p.z_elevated, p.min_excess_elevated, p.min_ratio_elevated))
-        {
+        } else if verdicts.iter().any(|v| self.meets(v, Level::Elevated, n)) {
             Level::Elevated
         } else {
             Level::Normal
         }
     }
 
-    fn upper(&self, expected: f64) -> f64 {
+    fn upper(&self, t: i64, expected: f64) -> f64 {
         let p = &self.params;
-        let by_noise = self
-            .windows
-            .first()
-            .map_or(expected, |w| w.threshold(expected, p.z_elevated));
-        by_noise
+        let window = &self.windows[0];
+        let k = super::tail::PSEUDO_REPORTS;
+        let by_tail = (expected + k) * (p.tail_margin_elevated * window.tail.usual(t)).exp() - k;
+        window
+            .threshold(expected, p.z_elevated)
             .max(expected + p.min_excess_elevated)
-            .max(expected * p.min_ratio_elevated)
+            .max(by_tail)
     }
 
-    /// Learns baseline and noise from a normal step.
-    fn learn(&mut self, pos: &Position, value: f64, verdicts: &[Verdict]) {
-        self.learn_baseline(pos, value);
-        let keep = 1.0
-            - ewma_rate(
-                self.params
-                    .noise_half_life_minutes
-                    .max(100.0 * self.step_minutes),
-                self.step_minutes,
-            );
+    /// Learns the noise from a normal step.
+    fn learn_noise(&mut self, verdicts: &[Verdict]) {
+        let half_life = self
+            .params
+            .noise_half_life_minutes
+            .max(100.0 * self.step_minutes);
+        let keep = 1.0 - ewma_rate(half_life, self.step_minutes);
         for (window, verdict) in self.windows.iter_mut().zip(verdicts) {
-            window.learn(verdict, keep);
+            window.learn_noise(verdict, keep);
         }
     }
 
-    fn learn_baseline(&mut self, pos: &Position, value: f64) {
-        let factor = self.profile.factor(pos);
-        let rate = value / (factor * self.step_minutes);
-        // Cold start: a running mean until the average has seen a half-life's worth of steps.
-        let alpha = ewma_rate(self.params.level_half_life_minutes, self.step_minutes)
-            .max(1.0 / (self.steps_seen + 1.0));
-        let level_expected = self.level * self.step_minutes;
-        if self.steps_seen > 0.0 {
-            let weekly = self.minutes_seen >= WEEKLY_AFTER_MINUTES;
-            self.profile
-                .learn(pos, self.step_minutes, value, level_expected, weekly);
+    /// Follows excursions beyond the usual tail. Only the steps beyond it can change the tail,
+    /// and they are held back until the excursion has been calm for `confirm_steps` + 1 steps:
+    /// if it ends without an incident, its peaks are taught; if an incident opened during it
+    /// (a real outage, or a burst too large to be usual) it teaches nothing, and a slow rise
+    /// cannot raise the bar ahead of itself.
+    fn learn_tail(&mut self, t: i64, verdicts: &[Verdict], level: Level, settled: bool) {
+        if !settled {
+            return;
         }
-        self.level += alpha * (rate - self.level);
+        let beyond = verdicts.iter().any(|v| v.log_ratio > v.usual);
+        let incident = level != Level::Normal;
+        if beyond || incident {
+            let excursion = self.excursion.get_or_insert(Excursion {
+                t,
+                peak: [f64::NEG_INFINITY; WINDOWS],
+                incident: false,
+                calm_steps: 0,
+            });
+            excursion.incident |= incident;
+            excursion.calm_steps = 0;
+            for (peak, v) in excursion.peak.iter_mut().zip(verdicts) {
+                *peak = peak.max(v.log_ratio);
+            }
+            return;
+        }
+        let Some(excursion) = self.excursion.as_mut() else {
+            return;
+        };
+        excursion.calm_steps += 1;
+        if excursion.calm_steps <= self.confirm_steps {
+            return;
+        }
+        let done = *excursion;
+        self.excursion = None;
+        if !done.incident {
+            for (window, peak) in self.windows.iter_mut().zip(done.peak) {
+                window.tail.learn(done.t, peak);
+            }
+        }
     }
 }

@@ -1,17 +1,16 @@
 //! Evidence windows and the stream's own noise.
 //!
-//! Counts are compared on the square-root scale, where Poisson noise has a standard deviation of
-//! 1/2 whatever the volume. Real report streams are burstier than Poisson, more so the busier
-//! they are, so each window learns an overdispersion `phi` from its own recent residuals:
-//! sd = 1/2 · sqrt(1 + phi · expected). A window of 15 minutes learns its own `phi`, so bursts
-//! that span minutes are judged at the scale they happen.
+//! Real report streams are burstier than Poisson, more so the busier they are, so each window
+//! learns an overdispersion `phi` from its own normal residuals (method of moments:
+//! variance = expected + phi·expected²). A 60-minute window learns the slow drift of interest
+//! that a 1-minute window never sees, so each scale is judged by the noise at that scale. Freak
+//! bursts are capped at 3 sd before they are learned: how heavy a service's tail is, is the
+//! job of `tail`, not of the bulk noise.
 
-/// Stabilized distance of `seen` above `expected`, in units of Poisson noise (before `phi`).
-fn root_gap(seen: f64, expected: f64) -> f64 {
-    (seen + 0.375).sqrt() - (expected + 0.375).sqrt()
-}
+use super::nb::{upper_tail, z_score};
+use super::tail::{Tail, log_ratio};
 
-/// One evidence window: a span of the most recent steps.
+/// One evidence window: a span of the most recent steps, its noise and its tail.
 #[derive(Debug, Clone)]
 pub struct Window {
     /// Steps summed.
@@ -21,6 +20,8 @@ pub struct Window {
     weight: f64,
     prior_phi: f64,
     prior_weight: f64,
+    /// The service's normal excursions at this window's scale.
+    pub tail: Tail,
 }
 
 /// A window's verdict on the latest step.
@@ -30,8 +31,16 @@ pub struct Verdict {
     pub seen: f64,
     /// Reports the baseline expected in the window.
     pub expected: f64,
-    /// Significance of the excess, in standard deviations.
+    /// Significance of the excess under the negative binomial (standard-normal quantile).
     pub z: f64,
+    /// Chance of at least `seen` reports, before correcting for the number of windows.
+    pub p: f64,
+    /// The service's usual largest log-ratio at this window's scale.
+    pub usual: f64,
+    /// The log-ratio itself.
+    pub log_ratio: f64,
+    /// The window's length in minutes.
+    pub minutes: f64,
 }
 
 impl Verdict {
@@ -39,16 +48,12 @@ impl Verdict {
     pub fn excess(&self) -> f64 {
         self.seen - self.expected
     }
-
-    /// Seen over expected (large when nothing was expected).
-    pub fn ratio(&self) -> f64 {
-        self.seen / self.expected.max(1e-9)
-    }
 }
 
 impl Window {
-    /// A window over `steps` steps with a prior overdispersion worth `prior_weight` observations.
-    pub fn new(steps: usize, prior_phi: f64, prior_weight: f64) -> Self {
+    /// A window over `steps` steps with a prior overdispersion worth `prior_weight` observations
+    /// and a prior tail ratio.
+    pub fn new(steps: usize, prior_phi: f64, prior_weight: f64, prior_tail: f64) -> Self {
         Self {
             steps,
             num: 0.0,
@@ -56,6 +61,7 @@ impl Window {
             weight: 0.0,
             prior_phi,
             prior_weight,
+            tail: Tail::new(prior_tail),
         }
     }
 
@@ -69,33 +75,36 @@ impl Window {
         (own * self.weight + self.prior_phi * self.prior_weight) / (self.weight + self.prior_weight)
     }
 
-    /// Standard deviation on the root scale for a window expecting `expected` reports.
-    pub fn sd(&self, expected: f64) -> f64 {
-        0.5 * (1.0 + self.phi() * expected).sqrt()
-    }
-
-    /// Judges `seen` against `expected`.
-    pub fn judge(&self, seen: f64, expected: f64) -> Verdict {
+    /// Judges `seen` against `expected` at time `t`.
+    pub fn judge(&self, t: i64, seen: f64, expected: f64) -> Verdict {
+        let z = z_score(seen, expected, self.phi());
+        let log_ratio = log_ratio(seen, expected);
         Verdict {
             seen,
             expected,
-            z: root_gap(seen, expected) / self.sd(expected),
+            z,
+            p: upper_tail(z),
+            usual: self.tail.usual(t),
+            log_ratio,
+            minutes: 0.0,
         }
     }
 
-    /// Learns from a normal window, forgetting old windows at `keep` per step. Residuals are
-    /// capped at 4 sd so one freak burst cannot blind the detector for days.
-    pub fn learn(&mut self, verdict: &Verdict, keep: f64) {
-        let sd = self.sd(verdict.expected);
-        let gap = root_gap(verdict.seen, verdict.expected).clamp(-4.0 * sd, 4.0 * sd);
-        self.num = self.num * keep + (4.0 * gap * gap - 1.0);
-        self.den = self.den * keep + verdict.expected;
+    /// Learns the noise from a normal window, forgetting old windows at `keep` per step.
+    pub fn learn_noise(&mut self, verdict: &Verdict, keep: f64) {
+        let e = verdict.expected;
+        let sd = (e * (1.0 + self.phi() * e)).sqrt().max(0.5);
+        let gap = (verdict.seen - e).clamp(-3.0 * sd, 3.0 * sd);
+        self.num = self.num * keep + (gap * gap - e);
+        self.den = self.den * keep + e * e;
         self.weight = self.weight * keep + 1.0;
     }
 
-    /// The smallest count over `expected` that this window would call significant at `z`.
+    /// The smallest count over `expected` that this window would call significant at `z`
+    /// (a normal approximation on the square-root scale; for display).
     pub fn threshold(&self, expected: f64, z: f64) -> f64 {
-        let root = (expected + 0.375).sqrt() + z * self.sd(expected);
+        let sd = 0.5 * (1.0 + self.phi() * expected).sqrt();
+        let root = (expected + 0.375).sqrt() + z * sd;
         root * root - 0.375
     }
 }
@@ -105,25 +114,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn poisson_noise_is_one_half_on_the_root_scale() {
-        let w = Window::new(1, 0.0, 1.0);
-        assert!((w.sd(1000.0) - 0.5).abs() < 1e-12);
-        let v = w.judge(100.0, 100.0);
-        assert!(v.z.abs() < 1e-12);
-        assert!(w.judge(50.0, 0.1).z > 10.0);
-    }
-
-    #[test]
     fn learns_overdispersion_from_bursty_residuals() {
-        let mut w = Window::new(1, 0.1, 10.0);
+        let mut w = Window::new(1, 0.1, 10.0, 1.5);
         // Alternating 50 and 150 around an expectation of 100: variance 2500 = 100 + phi·100².
         for i in 0..2000 {
             let seen = if i % 2 == 0 { 50.0 } else { 150.0 };
-            let v = w.judge(seen, 100.0);
-            w.learn(&v, 0.999);
+            let v = w.judge(i, seen, 100.0);
+            w.learn_noise(&v, 0.999);
         }
         let phi = w.phi();
         assert!((0.15..0.35).contains(&phi), "phi {phi}");
         assert!(w.threshold(100.0, 4.5) > 180.0);
+        assert!(w.judge(0, 180.0, 100.0).z < 4.0);
     }
 }

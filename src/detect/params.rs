@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+/// Number of evidence windows.
+pub const WINDOWS: usize = 5;
+
 /// Tuning of the baseline model and the level state machine. Counts are reports; times are
 /// minutes, so the same parameters hold at any step from 1 minute to 1 hour.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -17,19 +20,30 @@ pub struct Params {
     /// Overdispersion assumed before the stream has taught us its own.
     pub prior_overdispersion: f64,
     /// Evidence windows, in minutes (each at least one step).
-    pub windows_minutes: [f64; 3],
-    /// Significance (on the variance-stabilized scale) for `elevated`.
+    pub windows_minutes: [f64; WINDOWS],
+    /// Significance for `elevated`: a window's negative-binomial tail probability, multiplied
+    /// by the number of windows (Bonferroni), must be below the standard normal's beyond this.
     pub z_elevated: f64,
-    /// Significance for `outage`.
+    /// Significance for `elevated` on the 30- and 60-minute windows, whose rises must also beat
+    /// the service's own tail of hour-long excursions: a sustained moderate rise accumulates
+    /// evidence there that no short window sees.
+    pub z_sustained: f64,
+    /// Significance for `outage`, on the same scale.
     pub z_outage: f64,
-    /// Reports above baseline in a window needed for `elevated`.
+    /// Safety net: reports above baseline in a window needed for `elevated`.
     pub min_excess_elevated: f64,
-    /// Reports above baseline in a window needed for `outage`.
+    /// Safety net: reports above baseline in a window needed for `outage`.
     pub min_excess_outage: f64,
-    /// Count / baseline ratio in a window needed for `elevated`.
-    pub min_ratio_elevated: f64,
-    /// Count / baseline ratio needed for `outage`.
-    pub min_ratio_outage: f64,
+    /// A service's usual largest excursion before it has shown its own (ratio of reports to
+    /// expected in a window, with two pseudo-reports on each side).
+    pub prior_tail_ratio: f64,
+    /// `elevated` needs a window's log-ratio above this many times the service's usual largest.
+    pub tail_margin_elevated: f64,
+    /// `outage` needs a window's log-ratio above this many times the service's usual largest.
+    pub tail_margin_outage: f64,
+    /// `outage` steps down to `elevated` once the 15-minute excess falls below this share of
+    /// the incident's own largest 15-minute excess.
+    pub step_down_share: f64,
     /// Evidence must hold this long (minutes, at least one step) before the level rises.
     pub confirm_minutes: f64,
     /// Outage evidence must be absent this long before `outage` drops to `elevated`.
@@ -52,13 +66,16 @@ impl Default for Params {
             weekly_profile_rate: 0.25,
             noise_half_life_minutes: 2.0 * 1440.0,
             prior_overdispersion: 0.1,
-            windows_minutes: [1.0, 5.0, 15.0],
-            z_elevated: 4.5,
-            z_outage: 8.0,
-            min_excess_elevated: 20.0,
-            min_excess_outage: 40.0,
-            min_ratio_elevated: 1.6,
-            min_ratio_outage: 3.0,
+            windows_minutes: [1.0, 5.0, 15.0, 30.0, 60.0],
+            z_elevated: 5.0,
+            z_sustained: 3.5,
+            z_outage: 7.0,
+            min_excess_elevated: 3.0,
+            min_excess_outage: 6.0,
+            prior_tail_ratio: 1.3,
+            tail_margin_elevated: 1.15,
+            tail_margin_outage: 2.0,
+            step_down_share: 0.25,
             confirm_minutes: 2.0,
             deescalate_minutes: 10.0,
             resolve_minutes: 20.0,

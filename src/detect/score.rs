@@ -19,6 +19,11 @@ pub struct Score {
     pub latencies_minutes: Vec<f64>,
     /// Alarms outside every outage window: incidents nobody should have seen.
     pub false_incidents: usize,
+    /// Of those, alarms during an unlabelled burst larger than every earlier burst of the
+    /// series in the four weeks before it (count data alone cannot tell those from an outage).
+    pub false_beyond_history: usize,
+    /// Estimated onset minus true onset, in minutes, for each detected outage.
+    pub onset_errors_minutes: Vec<f64>,
     /// Second and later alarms inside one outage: one outage split into several incidents.
     pub split_alarms: usize,
     /// Length of the scored series, in service-weeks.
@@ -32,10 +37,10 @@ impl Score {
     pub fn of(series: &Series, points: &[Point]) -> Self {
         let step = (series.step_minutes * 60.0) as i64;
         // An alarm on a step covers the whole step, which may begin before the onset.
-        let alarms: Vec<i64> = points
+        let alarms: Vec<(i64, Option<i64>)> = points
             .iter()
             .filter(|p| p.alarm)
-            .map(|p| p.t + step)
+            .map(|p| (p.t + step, p.onset))
             .collect();
         let mut score = Score {
             outages: series.truth.len(),
@@ -48,19 +53,27 @@ impl Score {
                 .iter()
                 .position(|(from, to)| t > *from && t <= to + GRACE_SECONDS)
         };
-        let mut first_alarm: Vec<Option<i64>> = vec![None; series.truth.len()];
-        for t in alarms {
+        let mut first_alarm: Vec<Option<(i64, Option<i64>)>> = vec![None; series.truth.len()];
+        for (t, onset) in alarms {
             match inside(t) {
-                Some(i) if first_alarm[i].is_none() => first_alarm[i] = Some(t),
+                Some(i) if first_alarm[i].is_none() => first_alarm[i] = Some((t, onset)),
                 Some(_) => score.split_alarms += 1,
-                None => score.false_incidents += 1,
+                None => {
+                    score.false_incidents += 1;
+                    score.false_beyond_history += usize::from(beyond_history(series, t));
+                }
             }
         }
         for (index, ((from, to), alarm)) in series.truth.iter().zip(&first_alarm).enumerate() {
-            match alarm.filter(|t| *t <= to + step) {
-                Some(t) => {
+            match alarm.filter(|(t, _)| *t <= to + step) {
+                Some((t, onset)) => {
                     score.detected += 1;
                     score.latencies_minutes.push((t - from) as f64 / 60.0);
+                    if let Some(onset) = onset {
+                        score
+                            .onset_errors_minutes
+                            .push((onset - from) as f64 / 60.0);
+                    }
                 }
                 None => score.missed.push(index),
             }
@@ -74,6 +87,9 @@ impl Score {
         self.detected += other.detected;
         self.latencies_minutes.extend(&other.latencies_minutes);
         self.false_incidents += other.false_incidents;
+        self.false_beyond_history += other.false_beyond_history;
+        self.onset_errors_minutes
+            .extend(&other.onset_errors_minutes);
         self.split_alarms += other.split_alarms;
         self.service_weeks += other.service_weeks;
         self.missed.extend(&other.missed);
@@ -95,9 +111,35 @@ impl Score {
 
     /// The `q` quantile (0-1) of detection latency in minutes, if anything was detected.
     pub fn latency_quantile(&self, q: f64) -> Option<f64> {
-        let mut sorted = self.latencies_minutes.clone();
-        sorted.sort_by(f64::total_cmp);
-        let last = sorted.len().checked_sub(1)?;
-        Some(sorted[((last as f64) * q).round() as usize])
+        quantile(&self.latencies_minutes, q)
     }
+
+    /// The `q` quantile (0-1) of the absolute onset error in minutes.
+    pub fn onset_error_quantile(&self, q: f64) -> Option<f64> {
+        let errors: Vec<f64> = self.onset_errors_minutes.iter().map(|e| e.abs()).collect();
+        quantile(&errors, q)
+    }
+}
+
+/// The `q` quantile (0-1) of `values`, if any.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let last = sorted.len().checked_sub(1)?;
+    Some(sorted[((last as f64) * q).round() as usize])
+}
+
+/// Whether an alarm at `t` falls in (or within an hour after) an unlabelled burst larger than
+/// every burst of the series in the four weeks before it.
+fn beyond_history(series: &Series, t: i64) -> bool {
+    const FOUR_WEEKS: i64 = 28 * 86_400;
+    series.bursts.iter().any(|(from, to, size)| {
+        t > *from
+            && t <= to + GRACE_SECONDS
+            && series
+                .bursts
+                .iter()
+                .filter(|(f, _, _)| f < from && *f >= from - FOUR_WEEKS)
+                .all(|(_, _, s)| s < size)
+    })
 }

@@ -11,6 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Gamma, Normal, Pareto, Poisson};
 
+pub use super::suite::{SHAPES, Scenario, issue_shapes, quality_suite};
+
 /// How a service's normal traffic looks.
 #[derive(Debug, Clone, Copy)]
 pub struct Traffic {
@@ -32,6 +34,13 @@ pub struct Traffic {
     pub bursts_per_day: f64,
     /// Largest burst, as extra volume relative to the baseline (heavy-tailed below it).
     pub burst_max_ratio: f64,
+    /// Unlabelled bursts of the kind real streams have, per week: +50 % to +900 % of the
+    /// baseline (heavy-tailed), 5 to 90 minutes long. 0 for a calm service.
+    pub wild_bursts_per_week: f64,
+    /// A slow regime shift: from this day on, the volume doubles over a week.
+    pub doubling_from_day: Option<usize>,
+    /// Stretches of missing data (1 to 30 minutes) per day.
+    pub gaps_per_day: f64,
 }
 
 impl Traffic {
@@ -47,6 +56,9 @@ impl Traffic {
             drift_sd: 0.12,
             bursts_per_day: 6.0,
             burst_max_ratio: 0.8,
+            wild_bursts_per_week: 0.0,
+            doubling_from_day: None,
+            gaps_per_day: 0.0,
         }
     }
 
@@ -62,6 +74,19 @@ impl Traffic {
             drift_sd: 0.2,
             bursts_per_day: 3.0,
             burst_max_ratio: 0.0,
+            wild_bursts_per_week: 0.0,
+            doubling_from_day: None,
+            gaps_per_day: 0.0,
+        }
+    }
+
+    /// The same service with real streams' habits: heavy-tailed bursts `per_week`, a gap in the
+    /// data now and then.
+    pub fn bursty(self, per_week: f64) -> Self {
+        Self {
+            wild_bursts_per_week: per_week,
+            gaps_per_day: 0.5,
+            ..self
         }
     }
 }
@@ -118,6 +143,8 @@ pub struct Series {
     pub values: Vec<f64>,
     /// Outage windows `[start, end)` in Unix seconds.
     pub truth: Vec<(i64, i64)>,
+    /// Unlabelled wild bursts: start, end (Unix seconds) and extra volume over the baseline.
+    pub bursts: Vec<(i64, i64, f64)>,
 }
 
 impl Series {
@@ -133,6 +160,7 @@ impl Series {
             step_minutes: self.step_minutes * factor as f64,
             values: self.values.chunks(factor).map(|c| c.iter().sum()).collect(),
             truth: self.truth.clone(),
+            bursts: self.bursts.clone(),
         }
     }
 }
@@ -151,10 +179,26 @@ pub fn generate(
     let burst_size = Pareto::new(0.08, 1.6).expect("valid pareto");
     let mut drift = 0.0f64;
     let mut bursts: Vec<(usize, f64, f64)> = Vec::new();
+    let mut wild: Vec<(usize, usize, f64)> = Vec::new();
+    let mut gap_until = 0usize;
     let mut values = Vec::with_capacity(minutes);
     for minute in 0..minutes {
         let t = start + minute as i64 * 60;
         let base = baseline(traffic, holidays, t, minute);
+        if rng.random::<f64>() < traffic.wild_bursts_per_week / 10_080.0 {
+            // Sizes from +50 % to +900 %, heavy-tailed (Pareto, index 1.2).
+            let size = (0.5 * rng.random::<f64>().max(1e-9).powf(-1.0 / 1.2)).min(9.0);
+            let length = rng.random_range(5..=90);
+            wild.push((minute, minute + length, size));
+        }
+        let wild_extra: f64 = wild
+            .iter()
+            .filter(|(from, to, _)| (*from..*to).contains(&minute))
+            .map(|(_, _, size)| size * base)
+            .sum();
+        if rng.random::<f64>() < traffic.gaps_per_day / 1440.0 {
+            gap_until = minute + rng.random_range(1..=30);
+        }
         // Interest drifts slowly (mean-reverting over about half an hour).
         drift = drift * (1.0 - 1.0 / 30.0) + drift_step.sample(&mut rng);
         if rng.random::<f64>() < traffic.bursts_per_day / 1440.0 {
@@ -179,7 +223,8 @@ pub fn generate(
         let extra: f64 = outages.iter().map(|o| o.extra(minute)).sum();
         // Everyday interest is overdispersed; bursts and outages are Poisson on top of it.
         let everyday = sample_count(&mut rng, base * drift.exp(), traffic.overdispersion);
-        values.push(everyday + sample_count(&mut rng, burst + extra, 0.0));
+        let value = everyday + sample_count(&mut rng, burst + extra + wild_extra, 0.0);
+        values.push(if minute < gap_until { f64::NAN } else { value });
     }
     let truth = outages
         .iter()
@@ -188,12 +233,23 @@ pub fn generate(
             (from, from + o.length_minutes() as i64 * 60)
         })
         .collect();
+    let bursts = wild
+        .iter()
+        .map(|(from, to, size)| (start + *from as i64 * 60, start + *to as i64 * 60, *size))
+        .collect();
     Series {
         start,
         step_minutes: 1.0,
         values,
         truth,
+        bursts,
     }
+}
+
+/// The expected reports per minute of `traffic` at `t` (`minute` after the series start),
+/// before noise, bursts and outages, on a day without a holiday.
+pub fn expected_per_minute(traffic: &Traffic, t: i64, minute: usize) -> f64 {
+    baseline(traffic, &[], t, minute)
 }
 
 /// The expected reports per minute before noise, bursts and outages.
@@ -210,7 +266,11 @@ fn baseline(traffic: &Traffic, holidays: &[usize], t: i64, minute: usize) -> f64
     let day = minute / 1440;
     let holiday = if holidays.contains(&day) { 0.5 } else { 1.0 };
     let growth = (1.0 + traffic.growth_per_week).powf(minute as f64 / 10_080.0);
-    traffic.mean_per_minute * daily * weekly * holiday * growth
+    let shift = traffic.doubling_from_day.map_or(1.0, |from| {
+        let weeks = (minute as f64 / 1440.0 - from as f64) / 7.0;
+        2.0f64.powf(weeks.clamp(0.0, 1.0))
+    });
+    traffic.mean_per_minute * daily * weekly * holiday * growth * shift
 }
 
 fn sample_count(rng: &mut StdRng, mean: f64, overdispersion: f64) -> f64 {
@@ -249,6 +309,9 @@ pub fn seed_case(seed: u64) -> Series {
         drift_sd: 0.12,
         bursts_per_day: 4.0,
         burst_max_ratio: 0.8,
+        wild_bursts_per_week: 0.0,
+        doubling_from_day: None,
+        gaps_per_day: 0.0,
     };
     let onset_minute = 14 * 1440 + 6 * 60 + 36;
     let outage = Outage {
@@ -296,85 +359,4 @@ mod tests {
             "about 2,000 at the peak: {peak}"
         );
     }
-}
-
-/// One labelled stream of the quality suite.
-#[derive(Debug, Clone)]
-pub struct Scenario {
-    /// What the stream is, e.g. `busy/ramping`.
-    pub name: String,
-    /// The stream at one-minute steps.
-    pub series: Series,
-}
-
-/// The outage shapes of [`quality_suite`], in the order of each series' truth.
-pub const SHAPES: [&str; 6] = ["sudden", "ramping", "short", "long", "small", "huge"];
-
-/// The detection-quality suite: 28 days for each volume class, each with outages of several
-/// shapes and sizes placed at random times, plus one outage-free stream per class.
-pub fn quality_suite(seed: u64) -> Vec<Scenario> {
-    let classes: [(&str, Traffic); 5] = [
-        ("quiet", Traffic::quiet(0.03)),
-        ("low", Traffic::quiet(0.4)),
-        ("medium", Traffic::busy(5.0)),
-        ("busy", Traffic::busy(150.0)),
-        ("huge", Traffic::busy(2500.0)),
-    ];
-    let days = 28;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut suite = Vec::new();
-    for (class_index, (class, traffic)) in classes.iter().enumerate() {
-        let base = traffic.mean_per_minute;
-        // (shape, ramp, plateau, decay, peak extra per minute)
-        let shapes: [(&str, f64, f64, f64, f64); 6] = [
-            ("sudden", 1.0, 30.0, 20.0, (8.0 * base).max(15.0)),
-            ("ramping", 15.0, 30.0, 30.0, (6.0 * base).max(12.0)),
-            ("short", 1.0, 4.0, 4.0, (5.0 * base).max(15.0)),
-            ("long", 5.0, 240.0, 120.0, (4.0 * base).max(10.0)),
-            ("small", 3.0, 20.0, 15.0, (2.0 * base).max(8.0)),
-            ("huge", 2.0, 60.0, 90.0, (60.0 * base).max(150.0)),
-        ];
-        let mut outages = Vec::new();
-        for (i, shape) in shapes.iter().enumerate() {
-            // One outage every four to five days, at a random time of day.
-            let day = 2 + i * 4 + rng.random_range(0..2);
-            let start_minute = day * 1440 + rng.random_range(0..1440);
-            outages.push((
-                shape.0,
-                Outage {
-                    start_minute,
-                    ramp_minutes: shape.1,
-                    plateau_minutes: shape.2,
-                    decay_minutes: shape.3,
-                    peak_extra: shape.4,
-                },
-            ));
-        }
-        let all: Vec<Outage> = outages.iter().map(|(_, o)| *o).collect();
-        let holidays = [9, 23];
-        let class_seed = seed ^ ((class_index as u64 + 1) << 32);
-        suite.push(Scenario {
-            name: format!("{class}/outages"),
-            series: generate(
-                traffic,
-                &all,
-                &holidays,
-                SEED_HISTORY_START,
-                days * 1440,
-                class_seed,
-            ),
-        });
-        suite.push(Scenario {
-            name: format!("{class}/normal"),
-            series: generate(
-                traffic,
-                &[],
-                &holidays,
-                SEED_HISTORY_START,
-                days * 1440,
-                class_seed ^ 0xdead,
-            ),
-        });
-    }
-    suite
 }

@@ -1,4 +1,5 @@
-//! `downwatch backtest`: replays a count series through the production model.
+//! `downwatch backtest`: replays a count series through the production model, and with
+//! `--labels` scores it against known incidents (`labels`), one file or a folder (`folder`).
 //!
 //! Input is CSV with the header `timestamp,value`; timestamps are RFC 3339 or
 //! `YYYY-MM-DD HH:MM:SS` (UTC). The step is inferred from the data (the most common gap between
@@ -14,6 +15,9 @@ use std::io::{BufRead, Write};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::detect::{Detector, Level, Params, Point};
+
+pub mod folder;
+pub mod labels;
 
 /// Largest count a row may hold: far above any real service's reports per step, and small
 /// enough that the model's sums of squares stay finite.
@@ -121,7 +125,7 @@ pub fn read_rows(input: impl BufRead) -> Result<Vec<Row>, InputError> {
     Ok(rows)
 }
 
-fn parse_time(text: &str) -> Option<i64> {
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp());
     }

@@ -1,0 +1,180 @@
+//! The baseline: reports expected per step, at the service's current level, for the time of day
+//! and week, corrected by the last hour or two.
+//!
+//! Nothing abnormal teaches it. Steps during an incident or with evidence of a rise are skipped;
+//! normal steps are capped at the upper bound before they are learned; and while the service is
+//! new (its first hours), steps are capped near the median of what it has shown so far, so that
+//! a first burst (70 reports in two minutes from one address on a service with no history) does
+//! not become the level that judges the next one.
+
+use super::profile::{Position, Profile};
+
+/// Weekday factors learn only after this much history (three days), once the daily shape holds.
+const WEEKLY_AFTER_MINUTES: f64 = 3.0 * 1440.0;
+/// Half-life of the recent-volume correction, in minutes.
+const RECENT_HALF_LIFE_MINUTES: f64 = 90.0;
+/// Pseudo-reports that keep the recent correction near 1 while data is sparse.
+const RECENT_PRIOR_REPORTS: f64 = 5.0;
+/// How long a service is new: its steps are capped near their running median.
+const COLD_MINUTES: f64 = 240.0;
+/// While fewer minutes than this have been seen there is no median yet: steps are capped at
+/// `COLD_FLOOR_PER_MINUTE`.
+const COLD_MEDIAN_AFTER_MINUTES: f64 = 5.0;
+const COLD_FLOOR_PER_MINUTE: f64 = 2.0;
+
+/// A ratio of decaying sums: seen over predicted, shrunk towards 1.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ratio {
+    seen: f64,
+    predicted: f64,
+}
+
+impl Ratio {
+    fn factor(&self) -> f64 {
+        ((self.seen + RECENT_PRIOR_REPORTS) / (self.predicted + RECENT_PRIOR_REPORTS))
+            .clamp(0.1, 10.0)
+    }
+
+    /// The plain ratio, for re-baselining after a lasting change of any size.
+    fn raw_factor(&self) -> f64 {
+        if self.predicted > 0.0 {
+            (self.seen / self.predicted).max(0.01)
+        } else {
+            1.0
+        }
+    }
+
+    fn learn(&mut self, keep: f64, seen: f64, predicted: f64) {
+        self.seen = self.seen * keep + seen;
+        self.predicted = self.predicted * keep + predicted;
+    }
+}
+
+/// Per-step weight of an exponential average with the given half-life.
+pub fn ewma_rate(half_life_minutes: f64, step_minutes: f64) -> f64 {
+    1.0 - 0.5f64.powf(step_minutes / half_life_minutes)
+}
+
+/// Level × profile × recent correction, learned from capped normal steps.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    step_minutes: f64,
+    level_half_life_minutes: f64,
+    profile: Profile,
+    /// Deseasonalized reports per minute over the last days.
+    level: f64,
+    /// How the last hour or two compares with `level` × profile.
+    recent: Ratio,
+    /// The same ratio, learning during incidents too (for re-baselining after a long one).
+    shadow: Ratio,
+    steps_seen: f64,
+    minutes_seen: f64,
+    /// Raw values of the first hours, for the cold-start median.
+    cold: Vec<f64>,
+}
+
+impl Baseline {
+    /// A flat baseline at zero for steps of `step_minutes`.
+    pub fn new(
+        step_minutes: f64,
+        level_half_life_minutes: f64,
+        daily_rate: f64,
+        weekly_rate: f64,
+    ) -> Self {
+        Self {
+            step_minutes,
+            level_half_life_minutes,
+            profile: Profile::new(daily_rate, weekly_rate),
+            level: 0.0,
+            recent: Ratio::default(),
+            shadow: Ratio::default(),
+            steps_seen: 0.0,
+            minutes_seen: 0.0,
+            cold: Vec::new(),
+        }
+    }
+
+    /// Reports the level and the seasonal profile expect for one step at `pos`.
+    pub fn seasonal(&self, pos: &Position) -> f64 {
+        self.level * self.profile.factor(pos) * self.step_minutes
+    }
+
+    /// Reports expected for one step at `pos`. A busier recent hour raises the baseline; a
+    /// quieter one (a holiday, a lull) does not lower it, so a return to the usual volume is
+    /// never mistaken for a surge.
+    pub fn expected(&self, pos: &Position) -> f64 {
+        self.seasonal(pos) * self.recent.factor().max(1.0)
+    }
+
+    /// Minutes of history learned (gaps included once the series has started).
+    pub fn minutes_seen(&self) -> f64 {
+        self.minutes_seen
+    }
+
+    /// Counts a gap of `minutes` without data as history.
+    pub fn skip(&mut self, minutes: f64) {
+        self.minutes_seen += minutes.max(0.0);
+    }
+
+    /// Whether the service is still new (its steps are capped near their median).
+    pub fn is_cold(&self) -> bool {
+        self.minutes_seen < COLD_MINUTES
+    }
+
+    /// What a step of `value` may teach while the service is new, and remembers it.
+    pub fn cold_cap(&mut self, value: f64) -> f64 {
+        self.cold.push(value);
+        // Steps of 5 minutes or more average a short burst out: their median starts at once.
+        let cap = if self.minutes_seen < COLD_MEDIAN_AFTER_MINUTES
+            && self.step_minutes < COLD_MEDIAN_AFTER_MINUTES
+        {
+            COLD_FLOOR_PER_MINUTE * self.step_minutes
+        } else {
+            let mut sorted = self.cold.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+            median + 3.0 * median.sqrt() + COLD_FLOOR_PER_MINUTE * self.step_minutes
+        };
+        value.min(cap)
+    }
+
+    /// Learns a normal step of `value` reports (already capped) at `pos`.
+    pub fn learn(&mut self, pos: &Position, value: f64) {
+        let keep = 1.0 - ewma_rate(RECENT_HALF_LIFE_MINUTES, self.step_minutes);
+        self.recent.learn(keep, value, self.seasonal(pos));
+        let factor = self.profile.factor(pos);
+        let rate = value / (factor * self.step_minutes);
+        // Cold start: a running mean until the average has seen a half-life's worth of steps.
+        let alpha = ewma_rate(self.level_half_life_minutes, self.step_minutes)
+            .max(1.0 / (self.steps_seen + 1.0));
+        let level_expected = self.level * self.step_minutes;
+        if self.steps_seen > 0.0 {
+            let weekly = self.minutes_seen >= WEEKLY_AFTER_MINUTES;
+            self.profile
+                .learn(pos, self.step_minutes, value, level_expected, weekly);
+        }
+        self.level += alpha * (rate - self.level);
+        if !self.is_cold() {
+            self.cold = Vec::new();
+        }
+    }
+
+    /// Counts one step as seen (learned or not).
+    pub fn count_step(&mut self) {
+        self.steps_seen += 1.0;
+        self.minutes_seen += self.step_minutes;
+    }
+
+    /// Learns any step's raw volume into the shadow ratio (for re-baselining).
+    pub fn shadow(&mut self, pos: &Position, value: f64) {
+        let keep = 1.0 - ewma_rate(RECENT_HALF_LIFE_MINUTES, self.step_minutes);
+        self.shadow.learn(keep, value, self.seasonal(pos));
+    }
+
+    /// Takes the volume of the last hours as the new normal.
+    pub fn rebase(&mut self) {
+        self.level *= self.shadow.raw_factor();
+        self.recent = Ratio::default();
+        self.shadow = Ratio::default();
+    }
+}
