@@ -131,7 +131,7 @@ fn a_first_burst_does_not_poison_a_new_service() {
     let points: Vec<Point> = values
         .iter()
         .enumerate()
-        .map(|(i, v)| detector.step(start + 60 * i as i64, *v))
+        .map(|(i, v)| detector.step(start + 60 * i64::try_from(i).unwrap(), *v))
         .collect();
     let fifteen = |from: usize| {
         points[from..from + 15]

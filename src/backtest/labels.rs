@@ -79,7 +79,7 @@ fn credit(y: f64) -> f64 {
 
 /// Compares the incidents opened in `points` (at `step_minutes`) with `labels`.
 pub fn evaluate(points: &[Point], labels: &[Label], step_minutes: f64) -> Evaluation {
-    let step = (step_minutes * 60.0).round() as i64;
+    let step = crate::domain::whole(step_minutes * 60.0);
     let mut evaluation = Evaluation {
         labelled: labels.len(),
         weeks: match (points.first(), points.last()) {

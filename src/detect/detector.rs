@@ -109,7 +109,10 @@ const SUSTAINED_MINUTES: f64 = 30.0;
 const NEW_SERVICE_TAIL_RATIO: f64 = 4.0;
 
 fn steps_for(minutes: f64, step_minutes: f64) -> u32 {
-    (minutes / step_minutes).ceil().max(1.0) as u32
+    u32::try_from(crate::domain::whole_count(
+        (minutes / step_minutes).ceil().max(1.0),
+    ))
+    .unwrap_or(u32::MAX)
 }
 
 impl Detector {
@@ -149,7 +152,7 @@ impl Detector {
         Self {
             params,
             step_minutes,
-            step_seconds: (step_minutes * 60.0).round() as i64,
+            step_seconds: crate::domain::whole(step_minutes * 60.0),
             baseline: Baseline::new(
                 step_minutes,
                 params.level_half_life_minutes,
@@ -385,7 +388,10 @@ impl Detector {
             .min_by(|a, b| a.0.p.total_cmp(&b.0.p))
             .expect("at least one window");
         Evidence {
-            window_minutes: (window.steps as f64 * self.step_minutes).round() as u32,
+            window_minutes: u32::try_from(crate::domain::whole_count(
+                window.steps as f64 * self.step_minutes,
+            ))
+            .unwrap_or(u32::MAX),
             observed: verdict.seen,
             expected: verdict.expected,
             probability: (verdict.p * n).min(1.0),
@@ -419,7 +425,7 @@ impl Detector {
             .copied()
             .expect("a step was just remembered");
         for (slot, window) in verdicts.iter_mut().zip(&self.windows) {
-            let oldest = now - (window.steps as i64 - 1) * self.step_seconds;
+            let oldest = now - (crate::domain::signed(window.steps) - 1) * self.step_seconds;
             let first = self.history.partition_point(|s| s.t < oldest);
             let s = self.history[first];
             let seen = last.total_value - s.total_value + s.value;

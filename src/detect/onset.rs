@@ -58,7 +58,7 @@ mod tests {
                 value: if i >= 50 {
                     40.0
                 } else {
-                    [3.0, 7.0, 5.0][i as usize % 3]
+                    [3.0, 7.0, 5.0][usize::try_from(i % 3).unwrap()]
                 },
                 expected: 5.0,
             })

@@ -98,11 +98,11 @@ impl Position {
         let second_of_day = t.rem_euclid(SECONDS_PER_DAY);
         // Slot centres are at half past each hour; interpolate between the two nearest.
         let hour = (second_of_day as f64 / 3600.0 - 0.5).rem_euclid(24.0);
-        let low = hour.floor() as usize % 24;
+        let low = crate::domain::whole_usize(hour.floor()) % 24;
         let frac = hour - hour.floor();
         // 1 January 1970 was a Thursday; slot 0 is Monday. Weekdays blend around midnight
         // (centres at noon) so the baseline never jumps at a day boundary.
-        let day = (t.div_euclid(SECONDS_PER_DAY) + 3).rem_euclid(7) as usize;
+        let day = usize::try_from((t.div_euclid(SECONDS_PER_DAY) + 3).rem_euclid(7)).unwrap_or(0);
         let from_noon = second_of_day as f64 / SECONDS_PER_DAY as f64 - 0.5;
         let neighbour = if from_noon < 0.0 {
             (day + 6) % 7

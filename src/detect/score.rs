@@ -35,7 +35,7 @@ pub struct Score {
 impl Score {
     /// Scores `points` (the detector's output for `series`).
     pub fn of(series: &Series, points: &[Point]) -> Self {
-        let step = (series.step_minutes * 60.0) as i64;
+        let step = crate::domain::whole(series.step_minutes * 60.0);
         // An alarm on a step covers the whole step, which may begin before the onset.
         let alarms: Vec<(i64, Option<i64>)> = points
             .iter()
@@ -126,7 +126,7 @@ pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let last = sorted.len().checked_sub(1)?;
-    Some(sorted[((last as f64) * q).round() as usize])
+    Some(sorted[crate::domain::whole_usize((last as f64) * q).min(last)])
 }
 
 /// Whether an alarm at `t` falls in (or within an hour after) an unlabelled burst larger than

@@ -137,7 +137,7 @@ pub fn issue_shapes(seed: u64) -> Vec<Scenario> {
             // A busy service's +67 % is of its volume at that hour (30 a minute on average
             // is 50 at its daily peak and 9 at night).
             let extra = if *relative {
-                let t = SEED_HISTORY_START + start_minute as i64 * 60;
+                let t = SEED_HISTORY_START + crate::domain::signed(start_minute) * 60;
                 extra * expected_per_minute(traffic, t, start_minute)
             } else {
                 *extra

@@ -128,7 +128,7 @@ impl Outage {
     fn length_minutes(&self) -> usize {
         let floor = (0.01 * self.peak_extra).max(0.5);
         let decay = self.decay_minutes * (self.peak_extra / floor).max(1.0).ln();
-        (3.0 * self.ramp_minutes + self.plateau_minutes + decay).ceil() as usize
+        crate::domain::whole_usize((3.0 * self.ramp_minutes + self.plateau_minutes + decay).ceil())
     }
 }
 
@@ -150,7 +150,7 @@ pub struct Series {
 impl Series {
     /// Unix time of step `i`.
     pub fn time(&self, i: usize) -> i64 {
-        self.start + (i as f64 * self.step_minutes * 60.0) as i64
+        self.start + crate::domain::whole((i as f64 * self.step_minutes * 60.0).trunc())
     }
 
     /// The same series summed into steps of `factor` times the length.
@@ -183,7 +183,7 @@ pub fn generate(
     let mut gap_until = 0usize;
     let mut values = Vec::with_capacity(minutes);
     for minute in 0..minutes {
-        let t = start + minute as i64 * 60;
+        let t = start + crate::domain::signed(minute) * 60;
         let base = baseline(traffic, holidays, t, minute);
         if rng.random::<f64>() < traffic.wild_bursts_per_week / 10_080.0 {
             // Sizes from +50 % to +900 %, heavy-tailed (Pareto, index 1.2).
@@ -202,13 +202,13 @@ pub fn generate(
         // Interest drifts slowly (mean-reverting over about half an hour).
         drift = drift * (1.0 - 1.0 / 30.0) + drift_step.sample(&mut rng);
         if rng.random::<f64>() < traffic.bursts_per_day / 1440.0 {
-            let duration = rng.random_range(1.0..12.0);
+            let duration: f64 = rng.random_range(1.0..12.0);
             let size = if traffic.burst_max_ratio > 0.0 {
                 Distribution::<f64>::sample(&burst_size, &mut rng).min(traffic.burst_max_ratio)
                     * base
             } else {
                 // Quiet services: a stray cluster of 1 to 6 reports in all.
-                let spread: f64 = (0..(4.0 * duration) as usize)
+                let spread: f64 = (0..crate::domain::whole_usize((4.0 * duration).trunc()))
                     .map(|k| (-(k as f64) / duration).exp())
                     .sum();
                 rng.random_range(1.0..6.0) / spread
@@ -229,13 +229,16 @@ pub fn generate(
     let truth = outages
         .iter()
         .map(|o| {
-            let from = start + o.start_minute as i64 * 60;
-            (from, from + o.length_minutes() as i64 * 60)
+            let from = start + crate::domain::signed(o.start_minute) * 60;
+            (from, from + crate::domain::signed(o.length_minutes()) * 60)
         })
         .collect();
     let bursts = wild
         .iter()
-        .map(|(from, to, size)| (start + *from as i64 * 60, start + *to as i64 * 60, *size))
+        .map(|(from, to, size)| {
+            let at = |minute: usize| start + crate::domain::signed(minute) * 60;
+            (at(*from), at(*to), *size)
+        })
         .collect();
     Series {
         start,

@@ -41,7 +41,7 @@ impl Tail {
         let week = t.div_euclid(WEEK_SECONDS);
         self.weeks
             .iter()
-            .filter(|(w, _)| *w + WEEKS as i64 >= week)
+            .filter(|(w, _)| *w + crate::domain::signed(WEEKS) >= week)
             .map(|(_, max)| *max)
             .fold(self.prior, f64::max)
     }

@@ -21,6 +21,16 @@ pub fn whole_count(x: f64) -> u64 {
     x.round().max(0.0) as u64
 }
 
+/// `x` rounded to a whole length or index; negative and NaN read as 0.
+pub fn whole_usize(x: f64) -> usize {
+    usize::try_from(whole_count(x)).unwrap_or(usize::MAX)
+}
+
+/// A length or index as a signed number (no slice is longer than `i64::MAX`).
+pub fn signed(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

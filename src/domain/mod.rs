@@ -14,7 +14,7 @@ mod reporter;
 mod service;
 mod slug;
 
-pub use count::{whole, whole_count};
+pub use count::{signed, whole, whole_count, whole_usize};
 pub use country::CountryCode;
 pub use fields::{FieldError, FieldErrors};
 pub use incident::{

@@ -503,7 +503,10 @@ mod tests {
         }
         let (opened, first) = &changes[0];
         assert!(matches!(opened, Change::Opened(_)));
-        assert!(first.began_at < first.started_at, "onset before detection: {first:?}");
+        assert!(
+            first.began_at < first.started_at,
+            "onset before detection: {first:?}"
+        );
         assert!(
             first.began_at >= minute_start(start + 247),
             "not before the rise"
