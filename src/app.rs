@@ -355,6 +355,10 @@ async fn build_state(
                 per_network: settings.cap_per_network,
                 window: settings.cap_window,
             },
+            rate: crate::windows::SharedRate {
+                interval: std::time::Duration::from_secs(60) / settings.rate_per_minute.get(),
+                burst: settings.rate_burst.get(),
+            },
         },
         proxies: ProxyPolicy::new(settings.trusted_proxies.clone(), settings.proxy_header),
         admin: AdminAuth::new(settings.admin_token.as_deref()),

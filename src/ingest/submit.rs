@@ -16,7 +16,7 @@ use crate::domain::{CountryCode, ProblemKind, ReporterToken, ServiceSlug};
 use crate::domain::{FieldError, FieldErrors};
 use crate::store::StoreError;
 use crate::time;
-use crate::windows::{CapKeys, CapScope, Caps, CountRequest, Counted, Windows};
+use crate::windows::{CapKeys, CapScope, Caps, CountRequest, Counted, SharedRate, Windows};
 
 /// A report as clients send it; every field is checked by [`Ingest::submit`].
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -118,6 +118,9 @@ pub struct Ingest {
     pub clock: SharedClock,
     /// Caps on counted reports per address and network per service.
     pub caps: Caps,
+    /// The per-client rate, shared by every instance through Redis (the in-process limiter is
+    /// the cheap first line against floods; this one holds across instances).
+    pub rate: SharedRate,
 }
 
 impl Ingest {
@@ -138,6 +141,7 @@ impl Ingest {
         let reporter_hex = self.keyer.key(client, report.reporter.as_ref());
         let address_hex = self.keyer.cap_key("address", client);
         let network_hex = self.keyer.cap_key("network", network_key(client));
+        let client_hex = self.keyer.cap_key("rate", client);
         let counting = self
             .windows
             .count_capped(
@@ -151,8 +155,10 @@ impl Ingest {
                 CapKeys {
                     address_hex: &address_hex,
                     network_hex: &network_hex,
+                    client_hex: &client_hex,
                 },
                 self.caps,
+                self.rate,
             )
             .await
             .inspect_err(|_| {
@@ -161,6 +167,14 @@ impl Ingest {
         let counted = match counting {
             Counted::Yes => true,
             Counted::Duplicate => false,
+            Counted::RateLimited { retry_after } => {
+                metrics::counter!("downwatch_reports_total", "outcome" => "rate_limited")
+                    .increment(1);
+                return Err(SubmitError::RateLimited {
+                    retry_after: retry_after.max(std::time::Duration::from_millis(1)),
+                    limit: self.rate.burst,
+                });
+            }
             Counted::Capped { scope, retry_after } => {
                 let (label, limit) = match scope {
                     CapScope::Address => ("address", self.caps.per_address),

@@ -56,6 +56,12 @@ impl KeySchema {
         format!("{}:{{svc:{}}}:n:{network_hex}", self.prefix, slug)
     }
 
+    /// One client's rate-limit state, shared by every instance. Keyed by the client, not a
+    /// service, so it has no service hash tag: single-node Redis.
+    pub fn rate_limit(&self, client_hex: &str) -> String {
+        format!("{}:rl:{client_hex}", self.prefix)
+    }
+
     /// The monitor's leader lease (one per deployment).
     pub fn lease(&self) -> String {
         format!("{}:monitor:lease", self.prefix)

@@ -13,4 +13,6 @@ mod store;
 pub use keys::KeySchema;
 pub use lease::Lease;
 pub use redis_conn::RedisConn;
-pub use store::{CapKeys, CapScope, Caps, CountRequest, Counted, MinuteBucket, Windows};
+pub use store::{
+    CapKeys, CapScope, Caps, CountRequest, Counted, MinuteBucket, SharedRate, Windows,
+};

@@ -80,6 +80,18 @@ pub struct CapKeys<'a> {
     pub address_hex: &'a str,
     /// Hex key of the client's network.
     pub network_hex: &'a str,
+    /// Hex key of the client for the shared rate limit (address, IPv6 /64).
+    pub client_hex: &'a str,
+}
+
+/// The per-client report rate every instance shares: `burst` at once, then one report per
+/// `interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedRate {
+    /// Time between reports at the sustained rate.
+    pub interval: Duration,
+    /// Reports allowed at once.
+    pub burst: u32,
 }
 
 /// Which cap a report ran into.
@@ -103,6 +115,11 @@ pub enum Counted {
         /// Whose cap.
         scope: CapScope,
         /// Until the oldest counted report leaves the window.
+        retry_after: Duration,
+    },
+    /// The client is over the rate every instance shares; room after `retry_after`.
+    RateLimited {
+        /// Until the next report is allowed.
         retry_after: Duration,
     },
 }
@@ -152,14 +169,15 @@ impl Windows {
         report: CountRequest<'_>,
         keys: CapKeys<'_>,
         caps: Caps,
+        rate: SharedRate,
     ) -> Result<Counted, StoreError> {
-        self.count_within(report, Some((keys, caps))).await
+        self.count_within(report, Some((keys, caps, rate))).await
     }
 
     async fn count_within(
         &self,
         report: CountRequest<'_>,
-        caps: Option<(CapKeys<'_>, Caps)>,
+        caps: Option<(CapKeys<'_>, Caps, SharedRate)>,
     ) -> Result<Counted, StoreError> {
         let dedup_key = self.keys.dedup(report.service, report.reporter_hex);
         let bucket_key = self.keys.bucket(report.service, minute_of(report.at));
@@ -172,13 +190,17 @@ impl Windows {
             .arg(self.retention.as_secs())
             .arg(report.problem.as_str())
             .arg(report.country.as_ref().map_or("", |c| c.as_str()));
-        if let Some((keys, caps)) = caps {
+        if let Some((keys, caps, rate)) = caps {
+            let interval_ms = u64::try_from(rate.interval.as_millis()).unwrap_or(u64::MAX);
             invocation
                 .key(self.keys.address_log(report.service, keys.address_hex))
                 .key(self.keys.network_log(report.service, keys.network_hex))
+                .key(self.keys.rate_limit(keys.client_hex))
                 .arg(u64::try_from(caps.window.as_millis()).unwrap_or(u64::MAX))
                 .arg(caps.per_address)
-                .arg(caps.per_network);
+                .arg(caps.per_network)
+                .arg(interval_ms)
+                .arg(interval_ms.saturating_mul(u64::from(rate.burst.saturating_sub(1))));
         }
         let (code, wait_ms): (i64, i64) = self
             .redis
@@ -197,6 +219,7 @@ impl Windows {
                 scope: CapScope::Network,
                 retry_after,
             },
+            4 => Counted::RateLimited { retry_after },
             _ => Counted::Duplicate,
         })
     }

@@ -357,3 +357,45 @@ async fn one_address_with_fresh_tokens_adds_at_most_its_cap_to_one_service() {
         (6, 2)
     );
 }
+
+#[actix_web::test]
+async fn one_address_through_three_instances_gets_one_quota_not_three() {
+    // Three instances of one deployment: one database, one Redis prefix, one clock time.
+    let first = TestApp::spawn().await;
+    let mut instances = vec![first];
+    for _ in 0..2 {
+        let sibling = TestApp::builder()
+            .database(&instances[0].db_name)
+            .prefix(&instances[0].prefix)
+            .spawn()
+            .await;
+        instances.push(sibling);
+    }
+    // Defaults: a burst of 10, then 30 a minute. Each instance's own limiter would let 10
+    // through; the limit kept in Redis lets 10 through in all.
+    let mut replies = Vec::new();
+    for round in 0..10 {
+        for (n, app) in instances.iter().enumerate() {
+            let token = format!("spread-{round:02}-{n}");
+            replies.push(app.report(report("sora", &token)).await);
+        }
+    }
+    assert_eq!(tally(&replies), (10, 20), "one burst across the deployment");
+    assert_eq!(
+        instances[0].total("sora", "").await,
+        10,
+        "what was accepted was counted"
+    );
+    // The sustained rate is shared too: two seconds later, one more report, wherever it goes.
+    for app in &instances {
+        app.clock.advance(Duration::from_secs(2));
+    }
+    let after: Vec<Reply> = join_all(
+        instances
+            .iter()
+            .enumerate()
+            .map(|(n, app)| app.report(report("sora", &format!("later-token-{n}")))),
+    )
+    .await;
+    assert_eq!(tally(&after), (1, 2));
+}

@@ -35,6 +35,7 @@ pub struct TestAppBuilder {
     start: Option<DateTime<Utc>>,
     database: Option<String>,
     keep_database: bool,
+    prefix: Option<String>,
 }
 
 impl TestAppBuilder {
@@ -57,6 +58,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Uses another app's Redis key prefix: the two are instances of one deployment.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
     /// Starts the instance and waits until it listens.
     pub async fn spawn(self) -> TestApp {
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -64,7 +71,10 @@ impl TestAppBuilder {
             .database
             .clone()
             .unwrap_or_else(|| format!("dw_test_{id}"));
-        let prefix = format!("dwtest-{id}");
+        let prefix = self
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("dwtest-{id}"));
         let mut vars: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), format!("{}/{db_name}", server_url())),
             ("REDIS_URL".into(), redis_url()),
@@ -199,6 +209,7 @@ impl TestApp {
             start: None,
             database: None,
             keep_database: false,
+            prefix: None,
         }
     }
 
