@@ -405,14 +405,19 @@ pub async fn claim(
     let mut conn = db.conn().await?;
     let query = diesel::sql_query(
         "WITH heads AS (
-             SELECT DISTINCT ON (d.subscription_id) d.id
+             SELECT DISTINCT ON (d.subscription_id) d.id, d.next_attempt_at, d.claimed_until
              FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
              WHERE d.state = 'pending' AND s.enabled
              ORDER BY d.subscription_id, d.id
+         ), due AS (
+             SELECT id FROM heads
+             WHERE next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1)
+             ORDER BY next_attempt_at
+             LIMIT $3
          )
          UPDATE deliveries d SET claimed_until = $2
          FROM subscriptions s
-         WHERE d.id IN (SELECT id FROM heads LIMIT $3)
+         WHERE d.id IN (SELECT id FROM due)
            AND s.id = d.subscription_id
            AND d.state = 'pending'
            AND d.next_attempt_at <= $1
