@@ -33,6 +33,9 @@ const PAUSE_AFTER: i32 = 5;
 /// The first retry waits about this long; each next one twice as long, up to an hour.
 const FIRST_RETRY_SECONDS: f64 = 10.0;
 const LONGEST_RETRY_SECONDS: f64 = 3600.0;
+/// How long a claimed delivery is this instance's: longer than any attempt (the timeout is at
+/// most a minute), so a claim outlives its attempt unless the instance died during it.
+const CLAIM_HOLD: TimeDelta = TimeDelta::seconds(120);
 /// Bytes of a receiver's answer kept in the log.
 const RESPONSE_PREFIX: usize = 256;
 
@@ -90,8 +93,7 @@ impl Dispatcher {
     pub async fn tick(&self) -> Result<DispatchReport, StoreError> {
         let now = self.clock.now();
         let queued = self.fan_out(now).await?;
-        let hold = TimeDelta::seconds(120);
-        let claimed = alerts::claim(&self.db, now, hold, SEND_BATCH).await?;
+        let claimed = alerts::claim(&self.db, now, CLAIM_HOLD, SEND_BATCH).await?;
         let attempts = join_all(claimed.iter().map(|c| self.attempt(c))).await;
         let mut report = DispatchReport {
             queued,
