@@ -365,3 +365,53 @@ async fn a_restart_hours_into_an_incident_resumes_it_and_a_long_gap_is_caught_up
     assert_eq!(kinds.first().copied(), Some("opened"));
     assert_eq!(kinds.last().copied(), Some("resolved"));
 }
+
+/// The monitor's cost at scale, measured, not asserted: run it by hand with
+/// `DOWNWATCH_SCALE_SERVICES=10000 cargo test --release --test api monitor::scale -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore = "a measurement: minutes of work at 10,000 services"]
+async fn scale_tick_times_with_many_services() {
+    let services: usize = std::env::var("DOWNWATCH_SCALE_SERVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let app = TestApp::spawn().await;
+    let url = app.settings.database_url.clone();
+    downwatch::db::bootstrap::with_sync_connection(&url, move |conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!(
+            "INSERT INTO services (id, slug, name, category, provider, problems, archived, \
+             created_at, updated_at) \
+             SELECT gen_random_uuid(), 'scale-' || n, 'Scale ' || n, 'test', 'scale', \
+             ARRAY['login'], false, now(), now() FROM generate_series(1, {services}) AS n"
+        ))
+        .execute(conn)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    app.state.refresh_catalog().await.unwrap();
+    let watch = monitor(&app);
+    let started = std::time::Instant::now();
+    let mut warm_ticks: u32 = 0;
+    loop {
+        let report = watch.tick().await.unwrap();
+        warm_ticks += 1;
+        app.clock.advance(Duration::from_secs(15));
+        if usize::try_from(warm_ticks).unwrap() * 100 >= report.services + 100 {
+            break;
+        }
+    }
+    let warm = started.elapsed();
+    app.clock.advance(Duration::from_secs(60));
+    let steady = std::time::Instant::now();
+    let report = watch.tick().await.unwrap();
+    let tick = steady.elapsed();
+    eprintln!(
+        "{} services: warm-up {warm_ticks} ticks in {warm:?} ({:?} a tick); a steady tick over \
+         {} minutes took {tick:?}",
+        report.services,
+        warm / warm_ticks,
+        report.minutes
+    );
+}
