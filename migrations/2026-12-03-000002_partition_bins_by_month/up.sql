@@ -30,26 +30,30 @@ CREATE TABLE report_bin_breakdowns (
 CREATE TABLE report_bin_breakdowns_default PARTITION OF report_bin_breakdowns DEFAULT;
 
 -- Creates the monthly partitions of both tables from the month of `first` to the month of
--- `last`, where missing. A month whose rows already sit in a default partition stays there
+-- `last`, where missing. Months are UTC months, whatever the session's time zone. A month whose rows already sit in a default partition stays there
 -- (moving them would lock both tables); it is skipped. Returns how many months were created.
 CREATE FUNCTION downwatch_ensure_bin_partitions(first date, last date) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     month date := date_trunc('month', first)::date;
     next date;
+    lo timestamptz;
+    hi timestamptz;
     suffix text;
     created integer := 0;
 BEGIN
     WHILE month <= last LOOP
         next := (month + interval '1 month')::date;
+        lo := month::timestamp AT TIME ZONE 'UTC';
+        hi := next::timestamp AT TIME ZONE 'UTC';
         suffix := to_char(month, '"y"YYYY"m"MM');
         IF to_regclass('report_bins_' || suffix) IS NULL
            AND NOT EXISTS (SELECT 1 FROM report_bins_default
-                           WHERE bin_start >= month AND bin_start < next) THEN
+                           WHERE bin_start >= lo AND bin_start < hi) THEN
             EXECUTE format('CREATE TABLE %I PARTITION OF report_bins FOR VALUES FROM (%L) TO (%L)',
-                           'report_bins_' || suffix, month, next);
+                           'report_bins_' || suffix, lo, hi);
             EXECUTE format('CREATE TABLE %I PARTITION OF report_bin_breakdowns FOR VALUES FROM (%L) TO (%L)',
-                           'report_bin_breakdowns_' || suffix, month, next);
+                           'report_bin_breakdowns_' || suffix, lo, hi);
             created := created + 1;
         END IF;
         month := next;
@@ -80,15 +84,17 @@ BEGIN
             dropped := dropped + 1;
         END IF;
     END LOOP;
-    DELETE FROM report_bins_default WHERE bin_start < cutoff;
+    DELETE FROM report_bins_default WHERE bin_start < cutoff::timestamp AT TIME ZONE 'UTC';
     RETURN dropped;
 END $$;
 
 -- Every month that has data, and the months around now, then the rows moved over.
-SELECT downwatch_ensure_bin_partitions(min(bin_start)::date, max(bin_start)::date)
+SELECT downwatch_ensure_bin_partitions((min(bin_start) AT TIME ZONE 'UTC')::date,
+                                       (max(bin_start) AT TIME ZONE 'UTC')::date)
 FROM report_bins_unpartitioned
 HAVING count(*) > 0;
-SELECT downwatch_ensure_bin_partitions(now()::date, (now() + interval '2 months')::date);
+SELECT downwatch_ensure_bin_partitions((now() AT TIME ZONE 'UTC')::date,
+                                       ((now() + interval '2 months') AT TIME ZONE 'UTC')::date);
 INSERT INTO report_bins SELECT service_id, bin_start, total FROM report_bins_unpartitioned;
 INSERT INTO report_bin_breakdowns
     SELECT service_id, bin_start, dimension, key, count FROM report_bin_breakdowns_unpartitioned;

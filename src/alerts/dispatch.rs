@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::event::{AlertEvent, AlertService};
 use super::format::render;
-use super::policy::{PolicyResolver, TargetPolicy};
+use super::policy::{PolicyResolver, TargetError, TargetPolicy};
 use super::sign::signature;
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -57,6 +57,7 @@ pub struct Dispatcher {
     policy: TargetPolicy,
     client: awc::Client,
     base_url: String,
+    timeout: Duration,
 }
 
 impl Dispatcher {
@@ -86,6 +87,7 @@ impl Dispatcher {
             policy,
             client,
             base_url,
+            timeout,
         }
     }
 
@@ -112,7 +114,12 @@ impl Dispatcher {
             } else {
                 tracing::info!(delivery = claimed.id, subscription = %claimed.subscription_id, status = ?attempt.status, error = ?attempt.error, "webhook delivery failed");
             }
-            alerts::record(&self.db, claimed, &attempt, outcome, PAUSE_AFTER).await?;
+            // One delivery's record failing must not strand the others: its claim lapses and
+            // it is tried again.
+            if let Err(e) = alerts::record(&self.db, claimed, &attempt, outcome, PAUSE_AFTER).await
+            {
+                tracing::warn!(delivery = claimed.id, error = %e, "webhook attempt not recorded; retried once its claim lapses");
+            }
         }
         if let Ok((waiting, oldest)) = alerts::backlog(&self.db, now).await {
             metrics::gauge!("downwatch_webhook_queue_depth").set(waiting as f64);
@@ -194,10 +201,14 @@ impl Dispatcher {
             .map_err(|e| format!("refused: the target {e}"))?;
         let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or(443);
-        self.policy
-            .resolve(host, port)
-            .await
-            .map_err(|e| format!("refused: the target {e}"))?;
+        // Only a forbidden address is a refusal (permanent); a name that does not resolve now
+        // may resolve in a minute.
+        match tokio::time::timeout(self.timeout, self.policy.resolve(host, port)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(TargetError::Refused(e))) => return Err(format!("refused: the target {e}")),
+            Ok(Err(TargetError::Unresolved(e))) => return Err(format!("no answer: {e}")),
+            Err(_) => return Err(format!("no answer: {host} did not resolve in time")),
+        }
         let webhook_id = claimed.webhook_id.to_string();
         let timestamp = at.timestamp();
         let signed = signature(
@@ -288,6 +299,7 @@ mod tests {
             url: "https://example.com".to_owned(),
             secret: "whsec_".to_owned(),
             format: "json".to_owned(),
+            claimed_until: now,
         }
     }
 

@@ -15,6 +15,17 @@ use actix_tls::connect::Resolve;
 use futures_util::future::LocalBoxFuture;
 use url::Url;
 
+/// Why a target's host cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// The name did not resolve (DNS down, a typo): worth retrying.
+    #[error("{0}")]
+    Unresolved(String),
+    /// It resolves to an address the policy forbids: retrying will not help.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// The rules for targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TargetPolicy {
@@ -44,20 +55,26 @@ fn v4_is_public(ip: Ipv4Addr) -> bool {
 }
 
 fn v6_is_public(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
+    if ip.is_loopback() || ip.is_unspecified() {
+        return false;
+    }
+    // IPv4-mapped ::ffff:a.b.c.d and the deprecated IPv4-compatible ::a.b.c.d.
+    if let Some(v4) = ip.to_ipv4() {
         return v4_is_public(v4);
     }
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        // Unique local fc00::/7 and link-local fe80::/10.
+    let [first, second, ..] = ip.segments();
+    !(ip.is_multicast()
+        // Unique local fc00::/7, link-local fe80::/10, the old site-local fec0::/10.
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
+        || (first & 0xffc0) == 0xfec0
         // Documentation 2001:db8::/32.
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
-        // NAT64 64:ff9b::/96 could reach any IPv4 address, private ones included.
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b))
+        || (first == 0x2001 && second == 0x0db8)
+        // Tunnels that can lead to any IPv4 address, private ones included: Teredo 2001::/32,
+        // 6to4 2002::/16, NAT64 64:ff9b::/96 and the local-use 64:ff9b:1::/48.
+        || (first == 0x2001 && second == 0)
+        || first == 0x2002
+        || (first == 0x0064 && second == 0xff9b))
 }
 
 /// Whether `ip` is an ordinary public address.
@@ -104,22 +121,24 @@ impl TargetPolicy {
         let url = self.check_url(raw)?;
         let host = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().unwrap_or(443);
-        self.resolve(&host, port).await?;
+        self.resolve(&host, port).await.map_err(|e| e.to_string())?;
         Ok(url)
     }
 
     /// The host's addresses, all of which must be allowed.
-    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, TargetError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
-            .map_err(|e| format!("{host} does not resolve: {e}"))?
+            .map_err(|e| TargetError::Unresolved(format!("{host} does not resolve: {e}")))?
             .collect();
         if addrs.is_empty() {
-            return Err(format!("{host} does not resolve to any address"));
+            return Err(TargetError::Unresolved(format!(
+                "{host} does not resolve to any address"
+            )));
         }
         if let Some(bad) = addrs.iter().find(|a| !self.allows(a.ip())) {
-            return Err(refusal(bad.ip()));
+            return Err(TargetError::Refused(refusal(bad.ip())));
         }
         Ok(addrs)
     }
@@ -165,7 +184,11 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::10.0.0.1",
             "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

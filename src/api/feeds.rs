@@ -117,8 +117,10 @@ async fn feed(
         },
     )
     .await?;
-    let info = req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
+    // Links come from the configured public address, never from request headers a client (or
+    // a cache in front) could set; the feed's id is its path there, whatever the query.
+    let base = state.public_url.as_str();
+    let feed_id = format!("{base}{}", req.path());
     let self_url = format!("{base}{}", req.uri());
     let now = state.reads.clock.now();
     let entries: Vec<Entry<'_>> = rows
@@ -129,7 +131,12 @@ async fn feed(
             title: incident_headline(incident, &service.name, zone),
         })
         .collect();
-    let body = render(&base, &self_url, title, now, &entries);
+    let links = Links {
+        base,
+        id: &feed_id,
+        this: &self_url,
+    };
+    let body = render(&links, title, now, &entries);
     Ok(HttpResponse::Ok()
         .content_type("application/atom+xml; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=60"))
@@ -142,18 +149,20 @@ struct Entry<'a> {
     title: String,
 }
 
+/// Where a feed lives: the site, the feed's stable id, and the address it was read at.
+struct Links<'a> {
+    base: &'a str,
+    id: &'a str,
+    this: &'a str,
+}
+
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// The feed document. `updated` is the newest entry's, or `now` for an empty feed.
-fn render(
-    base: &str,
-    self_url: &str,
-    title: &str,
-    now: DateTime<Utc>,
-    entries: &[Entry<'_>],
-) -> String {
+fn render(links: &Links<'_>, title: &str, now: DateTime<Utc>, entries: &[Entry<'_>]) -> String {
+    let base = links.base;
     let updated = entries
         .iter()
         .map(|e| e.incident.updated_at)
@@ -168,10 +177,10 @@ fn render(
          <link rel=\"self\" type=\"application/atom+xml\" href=\"{self_url}\"/>\n\
          <link rel=\"alternate\" type=\"text/html\" href=\"{base}/\"/>\n\
          <subtitle>Incidents detected from crowd-sourced user reports</subtitle>\n",
-        id = escape(self_url),
+        id = escape(links.id),
         title = escape(title),
         updated = stamp(updated),
-        self_url = escape(self_url),
+        self_url = escape(links.this),
         base = escape(base),
     );
     for entry in entries {

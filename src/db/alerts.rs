@@ -391,6 +391,9 @@ pub struct Claimed {
     /// The subscription's format (for the metrics).
     #[diesel(sql_type = Text)]
     pub format: String,
+    /// Until when this claim holds; recording the attempt checks it still does.
+    #[diesel(sql_type = Timestamptz)]
+    pub claimed_until: DateTime<Utc>,
 }
 
 /// Claims, until `now + hold`, the deliveries due now: for each enabled subscription its
@@ -423,7 +426,7 @@ pub async fn claim(
            AND d.next_attempt_at <= $1
            AND (d.claimed_until IS NULL OR d.claimed_until <= $1)
          RETURNING d.id, d.subscription_id, d.webhook_id, d.body, d.attempts, d.created_at,
-                   s.url, s.secret, s.format",
+                   s.url, s.secret, s.format, d.claimed_until",
     )
     .bind::<Timestamptz, _>(now)
     .bind::<Timestamptz, _>(now + hold)
@@ -466,7 +469,9 @@ pub enum Outcome {
 }
 
 /// Records an attempt and its outcome; after `pause_after` permanent failures in a row the
-/// subscription is paused with `reason`.
+/// subscription is paused with `reason`. The attempt is always logged, but the outcome only
+/// while the claim is still this one's: an instance that overran its claim (and whose delivery
+/// another instance took over) changes nothing.
 pub async fn record(
     db: &Db,
     claimed: &Claimed,
@@ -493,14 +498,25 @@ pub async fn record(
             .execute(conn)
             .await?;
         let target = deliveries::table.find(claimed.id);
-        let attempts = deliveries::attempts.eq(claimed.attempts + 1);
-        let unclaimed = deliveries::claimed_until.eq(None::<DateTime<Utc>>);
+        let still_ours = diesel::update(
+            target
+                .filter(deliveries::state.eq("pending"))
+                .filter(deliveries::claimed_until.eq(claimed.claimed_until)),
+        )
+        .set((
+            deliveries::attempts.eq(deliveries::attempts + 1),
+            deliveries::claimed_until.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await?
+            == 1;
+        if !still_ours {
+            return Ok(());
+        }
         let permanent = match outcome {
             Outcome::Delivered => {
                 diesel::update(target)
                     .set((
-                        attempts,
-                        unclaimed,
                         deliveries::state.eq("delivered"),
                         deliveries::finished_at.eq(attempt.at),
                     ))
@@ -514,7 +530,7 @@ pub async fn record(
             }
             Outcome::Retry { at, permanent } => {
                 diesel::update(target)
-                    .set((attempts, unclaimed, deliveries::next_attempt_at.eq(at)))
+                    .set(deliveries::next_attempt_at.eq(at))
                     .execute(conn)
                     .await?;
                 permanent
@@ -522,8 +538,6 @@ pub async fn record(
             Outcome::Failed { permanent } => {
                 diesel::update(target)
                     .set((
-                        attempts,
-                        unclaimed,
                         deliveries::state.eq("failed"),
                         deliveries::finished_at.eq(attempt.at),
                     ))

@@ -216,10 +216,18 @@ impl Tracker {
             self.record(minute, bucket);
             return Change::Reopened(update(UpdateKind::Reopened, point.level));
         }
+        // Never further back than the lookback, nor into the incident that ended before it
+        // (the two would overlap and share reports).
+        let previous_end = self
+            .last_resolved
+            .take()
+            .and_then(|i| i.ended_at)
+            .map_or(i64::MIN, minute_of);
         let onset = point
             .onset
             .map_or(minute, |t| t.div_euclid(60))
-            .clamp(minute - LOOKBACK_MINUTES, minute);
+            .clamp(minute - LOOKBACK_MINUTES, minute)
+            .max(previous_end.min(minute));
         let mut incident = self.new_incident(minute, point.level);
         incident.began_at = minute_start(onset);
         incident.evidence = point.evidence;

@@ -22,7 +22,7 @@ if #KEYS >= 5 then
     return {4, tat - tolerance - now}
   end
   local next_tat = tat + tonumber(ARGV[9])
-  redis.call('SET', KEYS[5], next_tat, 'PX', next_tat - now)
+  redis.call('SET', KEYS[5], next_tat, 'PX', math.max(1, next_tat - now))
 end
 local last = redis.call('GET', KEYS[1])
 if last and now - tonumber(last) < tonumber(ARGV[2]) then

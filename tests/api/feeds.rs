@@ -156,6 +156,22 @@ async fn feeds_are_atom_and_list_the_incidents_of_their_scope() {
          2,014 around 3:15 AM EDT"
     );
 
+    // Links come from the configured address, not from headers a client sends.
+    let mut spoofed = app
+        .client
+        .get(format!("{}/feeds/incidents.atom", app.address))
+        .insert_header(("x-forwarded-host", "evil.example"))
+        .insert_header(("forwarded", "host=evil.example;proto=https"))
+        .send()
+        .await
+        .unwrap();
+    let body = String::from_utf8(spoofed.body().await.unwrap().to_vec()).unwrap();
+    assert!(body.contains(&format!(
+        "<id>{}/feeds/incidents.atom</id>",
+        app.settings.public_url
+    )));
+    assert!(!body.contains("evil.example"), "{body}");
+
     let service = parse(&app.get("/feeds/services/chatgpt.atom").await.text);
     assert_atom(&service);
     assert_eq!(ids(&service), [chatgpt.as_str()]);
