@@ -41,9 +41,10 @@ use crate::windows::{Lease, Windows};
 const HISTORY_DAYS: i64 = 28;
 /// Minutes of Redis history a tracker replays (at most the retention).
 const REPLAY_MINUTES: i64 = 180;
-/// Trackers built per tick: a leader with many services spreads its warm-up over ticks, so
-/// one tick never outlasts the lease.
-const WARM_UPS_PER_TICK: usize = 100;
+/// Longest a tick spends building trackers (wall time): a leader with many services spreads its
+/// warm-up over ticks, so one tick never outlasts the lease, yet warms as many as fit (a fixed
+/// count per tick would leave a new leader of 10,000 services half blind for many minutes).
+const MOST_WARM_UP_PER_TICK: Duration = Duration::from_secs(5);
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct TickReport {
     pub changes: usize,
     /// Bins written by the rollup.
     pub bins: usize,
+    /// Services with a tracker after the tick (the rest are still warming up).
+    pub watched: usize,
 }
 
 struct State {
@@ -96,6 +99,8 @@ pub struct Monitor {
     retention_minutes: i64,
     /// Months of bins kept; `None`: all.
     history_months: Option<u32>,
+    /// Wall time a tick may spend building trackers.
+    warm_up_budget: Duration,
     state: Mutex<State>,
 }
 
@@ -103,6 +108,7 @@ impl Monitor {
     /// A monitor over the catalog's services with the given lease length.
     pub fn new(deps: Deps, params: Params, lease_length: Duration, retention: Duration) -> Self {
         let lease = deps.windows.leader_lease(lease_length);
+        let warm_up_budget = (lease_length / 6).min(MOST_WARM_UP_PER_TICK);
         Self {
             db: deps.db,
             windows: deps.windows,
@@ -111,6 +117,7 @@ impl Monitor {
             events: deps.events,
             params,
             lease,
+            warm_up_budget,
             retention_minutes: i64::try_from(retention.as_secs() / 60).unwrap_or(i64::MAX),
             state: Mutex::new(State {
                 trackers: HashMap::new(),
@@ -221,6 +228,7 @@ impl Monitor {
             &mut failure,
         )
         .await?;
+        report.watched = state.trackers.len();
         match failure {
             Some(e) => Err(e),
             None => Ok(report),
@@ -277,9 +285,12 @@ impl Monitor {
         let missing: Vec<&(Uuid, ServiceSlug)> = services
             .iter()
             .filter(|(id, _)| !state.trackers.contains_key(id))
-            .take(WARM_UPS_PER_TICK)
             .collect();
+        let started = std::time::Instant::now();
         for (id, slug) in missing {
+            if started.elapsed() >= self.warm_up_budget {
+                break;
+            }
             match self.warm_up(*id, slug, closed_until).await {
                 Ok(tracker) => {
                     state.trackers.insert(*id, tracker);

@@ -398,20 +398,30 @@ async fn scale_tick_times_with_many_services() {
         let report = watch.tick().await.unwrap();
         warm_ticks += 1;
         app.clock.advance(Duration::from_secs(15));
-        if usize::try_from(warm_ticks).unwrap() * 100 >= report.services + 100 {
+        if report.watched == report.services {
             break;
         }
     }
     let warm = started.elapsed();
-    app.clock.advance(Duration::from_secs(60));
-    let steady = std::time::Instant::now();
-    let report = watch.tick().await.unwrap();
-    let tick = steady.elapsed();
+    // A new leader also rolls up the Redis history it finds, a few hours a tick: the steady tick
+    // is measured once that is done.
+    let mut ticks = Vec::new();
+    let mut report = None;
+    for _ in 0..30 {
+        app.clock.advance(Duration::from_secs(60));
+        let steady = std::time::Instant::now();
+        report = Some(watch.tick().await.unwrap());
+        ticks.push(steady.elapsed());
+    }
+    let report = report.unwrap();
+    let settled = ticks[20..].iter().min().unwrap();
     eprintln!(
         "{} services: warm-up {warm_ticks} ticks in {warm:?} ({:?} a tick); a steady tick over \
-         {} minutes took {tick:?}",
+         {} minutes took {settled:?} (first ticks after warm-up, with the rollup catching up: \
+         {:?})",
         report.services,
         warm / warm_ticks,
-        report.minutes
+        report.minutes,
+        &ticks[..3]
     );
 }
