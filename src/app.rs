@@ -106,7 +106,12 @@ impl Application {
                     let response = srv.call(req);
                     async move {
                         let response = response.await?.map_into_boxed_body();
-                        let mut response = deadline::answer(response, &expired, body_timeout);
+                        let mut response =
+                            deadline::answer(response, &expired, body_timeout, |error| {
+                                actix_web::ResponseError::error_response(
+                                    &crate::web::PageError::from(error),
+                                )
+                            });
                         observe(&response, started, head);
                         crate::web::allow_declared_framing(response.headers_mut());
                         if head {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::subscription::AlertKind;
+use crate::domain::AlertKind;
 use crate::domain::{Incident, Level, Update};
 use crate::query::headline::incident_headline;
 

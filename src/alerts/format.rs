@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::event::AlertEvent;
-use super::subscription::{AlertKind, Format};
 use crate::domain::Level;
+use crate::domain::{AlertKind, Format};
 
 /// The body for `format`.
 pub fn render(format: Format, event: &AlertEvent) -> Value {

@@ -17,7 +17,6 @@ mod event;
 mod format;
 mod policy;
 mod sign;
-mod subscription;
 
 pub use dispatch::{DispatchReport, Dispatcher};
 pub use event::{AlertEvent, AlertIncident, AlertLinks, AlertService};
@@ -27,7 +26,8 @@ pub use format::{
 };
 pub use policy::TargetPolicy;
 pub use sign::{new_secret, signature};
-pub use subscription::{
+// The subscription itself is domain data: storage keeps it without depending on this module.
+pub use crate::domain::{
     AlertKind, Filter, Format, NewSubscription, Subscription, SubscriptionInput, SubscriptionPatch,
     SubscriptionPatchInput,
 };

@@ -20,7 +20,7 @@ use super::pool::Db;
 use super::schema::{
     deliveries, delivery_attempts, incident_updates, incidents, services, subscriptions,
 };
-use crate::alerts::{AlertKind, Filter, Format, NewSubscription, Subscription, SubscriptionPatch};
+use crate::domain::{AlertKind, Filter, Format, NewSubscription, Subscription, SubscriptionPatch};
 use crate::domain::{Incident, Level, Update};
 use crate::store::StoreError;
 

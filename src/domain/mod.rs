@@ -13,6 +13,7 @@ mod name;
 mod reporter;
 mod service;
 mod slug;
+mod subscription;
 
 pub use count::{signed, whole, whole_count, whole_usize};
 pub use country::CountryCode;
@@ -26,6 +27,10 @@ pub use name::DisplayName;
 pub use reporter::ReporterToken;
 pub use service::Service;
 pub use slug::{Label, ProblemKind, ServiceSlug};
+pub use subscription::{
+    AlertKind, Filter, Format, NewSubscription, Subscription, SubscriptionInput, SubscriptionPatch,
+    SubscriptionPatchInput,
+};
 
 /// Problem kinds a service gets when its catalog entry names none.
 pub const DEFAULT_PROBLEMS: [&str; 5] = ["website", "app", "login", "connection", "other"];

@@ -50,24 +50,26 @@ pub fn limit_body(req: &mut ServiceRequest, within: Duration) -> Expired {
     expired
 }
 
-/// The answer to a request whose body missed its deadline: 408 naming `body` (a page for a
-/// form, whose errors are pages), and the connection closed; any other answer as it was.
+/// The answer to a request whose body missed its deadline: 408 naming `body` (rendered by
+/// `page` for a form, whose errors are pages: the pages are not this module's to draw), and the
+/// connection closed; any other answer as it was.
 pub fn answer(
     response: ServiceResponse<BoxBody>,
     expired: &Expired,
     within: Duration,
+    page: impl FnOnce(ApiError) -> HttpResponse,
 ) -> ServiceResponse<BoxBody> {
     if !expired.get() {
         return response;
     }
-    let page = response
+    let is_page = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("text/html"));
     let error = ApiError::BodyTimeout { within };
-    let mut replaced: HttpResponse = if page {
-        crate::web::PageError::from(error).error_response()
+    let mut replaced: HttpResponse = if is_page {
+        page(error)
     } else {
         error.error_response()
     };

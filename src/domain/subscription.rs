@@ -1,4 +1,5 @@
-//! A subscription: where to send, in which format, and which incident changes.
+//! An alert subscription: where to send, in which format, and which incident changes. Plain
+//! domain data (storage keeps it, `alerts` delivers by it), so neither depends on the other.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{FieldError, FieldErrors, Label, Level, ServiceSlug, UpdateKind};
+use super::{FieldError, FieldErrors, Label, Level, ServiceSlug, UpdateKind};
 
 /// The body a target receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
