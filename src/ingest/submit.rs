@@ -141,7 +141,6 @@ impl Ingest {
         let reporter_hex = self.keyer.key(client, report.reporter.as_ref());
         let address_hex = self.keyer.cap_key("address", client);
         let network_hex = self.keyer.cap_key("network", network_key(client));
-        let client_hex = self.keyer.cap_key("rate", client);
         let counting = self
             .windows
             .count_capped(
@@ -155,7 +154,6 @@ impl Ingest {
                 CapKeys {
                     address_hex: &address_hex,
                     network_hex: &network_hex,
-                    client_hex: &client_hex,
                 },
                 self.caps,
                 self.rate,

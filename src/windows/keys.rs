@@ -58,8 +58,8 @@ impl KeySchema {
 
     /// One client's rate-limit state, shared by every instance. Keyed by the client, not a
     /// service, so it has no service hash tag: single-node Redis.
-    pub fn rate_limit(&self, client_hex: &str) -> String {
-        format!("{}:rl:{client_hex}", self.prefix)
+    pub fn rate_limit(&self, address_hex: &str) -> String {
+        format!("{}:rl:{address_hex}", self.prefix)
     }
 
     /// The monitor's leader lease (one per deployment).

@@ -80,8 +80,6 @@ pub struct CapKeys<'a> {
     pub address_hex: &'a str,
     /// Hex key of the client's network.
     pub network_hex: &'a str,
-    /// Hex key of the client for the shared rate limit (address, IPv6 /64).
-    pub client_hex: &'a str,
 }
 
 /// The per-client report rate every instance shares: `burst` at once, then one report per
@@ -195,7 +193,8 @@ impl Windows {
             invocation
                 .key(self.keys.address_log(report.service, keys.address_hex))
                 .key(self.keys.network_log(report.service, keys.network_hex))
-                .key(self.keys.rate_limit(keys.client_hex))
+                // The rate is the address's too: the same key, in its own namespace.
+                .key(self.keys.rate_limit(keys.address_hex))
                 .arg(u64::try_from(caps.window.as_millis()).unwrap_or(u64::MAX))
                 .arg(caps.per_address)
                 .arg(caps.per_network)
