@@ -72,8 +72,9 @@ pub struct Tracker {
     bin_start: i64,
     /// The open incident, if any.
     pub incident: Option<Incident>,
-    /// The last 15 minutes: reports and baseline.
-    recent: std::collections::VecDeque<(u64, f64)>,
+    /// The last hour of minutes with their baselines: the status's last 15, the peak bin's
+    /// minutes, and the reports an incident counts from its onset.
+    recent: std::collections::VecDeque<Seen>,
     /// The minute the current level began.
     level_since: i64,
     /// Changes observed but not yet written, oldest first: they wait while PostgreSQL is away.
@@ -82,15 +83,21 @@ pub struct Tracker {
     pub written_peak: Option<(Uuid, i32)>,
     /// The last incident that resolved, which a rise soon after continues.
     last_resolved: Option<Incident>,
-    /// The last hour of minutes, so an incident counts its reports from its onset.
-    lookback: std::collections::VecDeque<(i64, MinuteBucket)>,
+}
+
+/// One observed minute.
+#[derive(Debug, Clone)]
+struct Seen {
+    minute: i64,
+    bucket: MinuteBucket,
+    baseline: f64,
 }
 
 /// How far back from its alarm an incident's onset may lie, in minutes (and as a length).
 const LOOKBACK_MINUTES: i64 = 60;
-const ONSET_LOOKBACK: usize = 60;
+const LOOKBACK: usize = 60;
 /// Minutes of the status's recent window: one bin (`BIN_MINUTES`).
-const RECENT: usize = 15;
+const STATUS_MINUTES: usize = 15;
 
 impl Tracker {
     /// A tracker for `service_id` that will observe minutes from `first_minute` on.
@@ -101,21 +108,17 @@ impl Tracker {
             next_minute: first_minute,
             bin_start: align_down(first_minute, BIN_MINUTES),
             incident: None,
-            recent: std::collections::VecDeque::with_capacity(RECENT),
+            recent: std::collections::VecDeque::with_capacity(LOOKBACK),
             level_since: first_minute,
             pending: std::collections::VecDeque::new(),
             written_peak: None,
             last_resolved: None,
-            lookback: std::collections::VecDeque::with_capacity(ONSET_LOOKBACK),
         }
     }
 
     /// The service's status after the last observed minute.
     pub fn status(&self) -> Status {
-        let (reports, baseline) = self
-            .recent
-            .iter()
-            .fold((0, 0.0), |(r, b), (v, e)| (r + v, b + e));
+        let (reports, baseline) = self.last_minutes(STATUS_MINUTES);
         Status {
             level: self.level(),
             since: (self.level() != Level::Normal).then(|| minute_start(self.level_since)),
@@ -170,14 +173,15 @@ impl Tracker {
         if point.level != before {
             self.level_since = minute;
         }
-        if self.recent.len() == RECENT {
+        if self.recent.len() == LOOKBACK {
             self.recent.pop_front();
         }
-        self.recent.push_back((bucket.total, point.baseline));
-        let bin_start = align_down(minute, BIN_MINUTES);
-        if bin_start != self.bin_start {
-            self.bin_start = bin_start;
-        }
+        self.recent.push_back(Seen {
+            minute,
+            bucket: bucket.clone(),
+            baseline: point.baseline,
+        });
+        self.bin_start = align_down(minute, BIN_MINUTES);
         let update = |kind: UpdateKind, level: Level| Update {
             at: minute_start(minute),
             kind,
@@ -185,16 +189,22 @@ impl Tracker {
             reports: saturating_i32(bucket.total),
             baseline: point.baseline,
         };
-        let change = if point.alarm {
+        if point.alarm {
             Some(self.alarm(minute, bucket, &point, update))
         } else {
             self.follow(minute, bucket, point.level, previous_change, update)
-        };
-        if self.lookback.len() == ONSET_LOOKBACK {
-            self.lookback.pop_front();
         }
-        self.lookback.push_back((minute, bucket.clone()));
-        change
+    }
+
+    /// Reports and baseline over the last `minutes` observed minutes.
+    fn last_minutes(&self, minutes: usize) -> (u64, f64) {
+        self.recent
+            .iter()
+            .rev()
+            .take(minutes)
+            .fold((0, 0.0), |(r, b), seen| {
+                (r + seen.bucket.total, b + seen.baseline)
+            })
     }
 
     /// An alarm: the last incident continues if it resolved moments ago, otherwise a new one
@@ -232,14 +242,14 @@ impl Tracker {
         incident.began_at = minute_start(onset);
         incident.evidence = point.evidence;
         self.incident = Some(incident);
-        let before: Vec<(i64, MinuteBucket)> = self
-            .lookback
+        let before: Vec<Seen> = self
+            .recent
             .iter()
-            .filter(|(m, _)| *m >= onset)
+            .filter(|seen| (onset..minute).contains(&seen.minute))
             .cloned()
             .collect();
-        for (earlier, counts) in &before {
-            self.count(*earlier, counts);
+        for seen in &before {
+            self.count(seen.minute, &seen.bucket);
         }
         self.record(minute, bucket);
         Change::Opened(update(UpdateKind::Opened, point.level))
@@ -355,21 +365,19 @@ impl Tracker {
 
     /// Adds a minute of an open incident to its statistics.
     fn record(&mut self, minute: i64, bucket: &MinuteBucket) {
-        let Some(incident) = self.incident.as_mut() else {
+        let Some(began_at) = self.incident.as_ref().map(|i| i.began_at) else {
             return;
         };
         // The busiest 15 minutes count only the incident's own minutes: a bin that began before
         // the onset counts from the onset, so the peak is never before the start nor above the
         // total.
-        let from = self.bin_start.max(minute_of(incident.began_at));
+        let from = self.bin_start.max(minute_of(began_at));
         let own = usize::try_from(minute - from + 1).unwrap_or(0);
-        let (total, baseline) = self
-            .recent
-            .iter()
-            .rev()
-            .take(own)
-            .fold((0, 0.0), |(r, b), (v, e)| (r + v, b + e));
+        let (total, baseline) = self.last_minutes(own);
         let total = saturating_i32(total);
+        let Some(incident) = self.incident.as_mut() else {
+            return;
+        };
         if total >= incident.peak_bin_count {
             incident.peak_bin_count = total;
             incident.peak_bin_at = minute_start(from);
