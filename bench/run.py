@@ -27,7 +27,9 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "target", "bench")
+# Cargo's target directory (CARGO_TARGET_DIR when set, as cargo itself does).
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+OUT = os.path.join(TARGET, "bench")
 DURATION = os.environ.get("BENCH_DURATION", "15s")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 WIDE_CONNECTIONS = int(os.environ.get("BENCH_WIDE_CONNECTIONS", "256"))
@@ -244,14 +246,14 @@ def main():
         DOWNWATCH_RATE_BURST="1000000",
         RUST_LOG="warn",
     )
-    binary = os.path.join(ROOT, "target", "release", "downwatch")
+    binary = os.path.join(TARGET, "release", "downwatch")
     catalog = os.path.join(OUT, f"catalog-{CATALOG_SIZE}.toml")
     write_catalog(catalog, CATALOG_SIZE)
     run([binary, "services", "import", catalog], env=env)
     log = open(os.path.join(OUT, "downwatch.log"), "w")
     downwatch = subprocess.Popen([binary, "serve"], cwd=ROOT, env=env, stdout=log, stderr=log)
     bare = subprocess.Popen(
-        [os.path.join(ROOT, "target", "release", "examples", "bare"), f"127.0.0.1:{BARE_PORT}"],
+        [os.path.join(TARGET, "release", "examples", "bare"), f"127.0.0.1:{BARE_PORT}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -331,10 +333,11 @@ def main():
     print("bench: group commit alone")
     grouped = run(["cargo", "bench", "--bench", "group_commit"], quiet=True)
     results["group-commit"] = [
-        {"concurrency": int(c), "rate": float(rate), "per_call": float(per_call)}
-        for c, rate, per_call in re.findall(
-            r"group commit at (\d+) concurrent: ([\d.]+) reports/s, ([\d.]+) reports per call",
-            grouped)
+        {"concurrency": int(c), "rate": float(rate), "per_call": float(per_call),
+         "allocations": float(allocations)}
+        for c, rate, per_call, allocations in re.findall(
+            r"group commit at (\d+) concurrent: ([\d.]+) reports/s, ([\d.]+) reports per call"
+            r"[^,]*, ([\d.]+) allocations per report", grouped)
     ]
     print("bench: model throughput (criterion)")
     model = run(["cargo", "bench", "--bench", "model"], quiet=True)
@@ -443,9 +446,11 @@ def lost_check(name, f):
 
 
 def group_commit_lines(r):
-    lines = ["| Requests at once | Reports/s | Reports per Redis call |", "| ---: | ---: | ---: |"]
+    lines = ["| Requests at once | Reports/s | Reports per Redis call | Allocations per report |",
+             "| ---: | ---: | ---: | ---: |"]
     for g in r["group-commit"]:
-        lines.append(f"| {g['concurrency']} | {g['rate']:,.0f} | {g['per_call']:.2f} |")
+        lines.append(f"| {g['concurrency']} | {g['rate']:,.0f} | {g['per_call']:.2f} | "
+                     f"{g['allocations']:.1f} |")
     return lines
 
 
