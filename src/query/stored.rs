@@ -35,6 +35,9 @@ struct Stretch {
     bins: Arc<Vec<StoredBin>>,
 }
 
+/// Bins after the span, and when they were read.
+type Recent = (DateTime<Utc>, Arc<Vec<StoredBin>>);
+
 /// Kept progress and bins.
 pub struct StoredCache {
     ttl: TimeDelta,
@@ -42,7 +45,7 @@ pub struct StoredCache {
     progress: Mutex<Option<(DateTime<Utc>, Progress)>>,
     stretches: Mutex<HashMap<Uuid, Stretch>>,
     /// The bins after the span, by service and range, with when they were read.
-    recent: Mutex<HashMap<(Uuid, i64, i64), (DateTime<Utc>, Arc<Vec<StoredBin>>)>>,
+    recent: Mutex<HashMap<(Uuid, i64, i64), Recent>>,
 }
 
 impl StoredCache {
