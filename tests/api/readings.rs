@@ -22,9 +22,12 @@ use downwatch::time::{minute_of, minute_start};
 use crate::helpers::{TestApp, count_direct};
 use crate::monitor::monitor;
 
+/// 15-minute bins as (minute number, total).
+type Bins = Vec<(i64, i32)>;
+
 /// 15-minute totals of a busy service over `days` ending at `end`, with an outage on the
 /// last day but one and a quiet service with a few stray reports.
-fn history(end: DateTime<Utc>, days: usize) -> (Vec<(i64, i32)>, Vec<(i64, i32)>) {
+fn history(end: DateTime<Utc>, days: usize) -> (Bins, Bins) {
     let start = end - TimeDelta::days(i64::try_from(days).unwrap());
     let outage = Outage {
         start_minute: (days - 2) * 1440 + 600,
