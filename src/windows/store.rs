@@ -234,7 +234,8 @@ impl Windows {
         Ok(all.pop().unwrap_or_default())
     }
 
-    /// [`Self::minutes`] for several services at once, in pipelined round trips.
+    /// [`Self::minutes`] for several services at once, in pipelined round trips (on a cluster,
+    /// one per service, many at once).
     pub async fn minutes_many(
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
@@ -246,21 +247,19 @@ impl Windows {
                 (*from..*to).map(move |m| (i, m, self.keys.bucket(slug, m)))
             })
             .collect();
+        let commands = keys
+            .iter()
+            .map(|(_, _, key)| {
+                let mut hgetall = redis::cmd("HGETALL");
+                hgetall.arg(key);
+                (key.clone(), hgetall)
+            })
+            .collect();
+        let hashes: Vec<HashMap<String, u64>> =
+            self.redis.pipelined("read-minutes", commands).await?;
         let mut result: Vec<Vec<MinuteBucket>> = ranges.iter().map(|_| Vec::new()).collect();
-        for chunk in keys.chunks(PIPELINE_KEYS) {
-            let mut pipe = redis::pipe();
-            for (_, _, key) in chunk {
-                pipe.hgetall(key);
-            }
-            let hashes: Vec<HashMap<String, u64>> = self
-                .redis
-                .run("read-minutes", |mut c| async move {
-                    pipe.query_async(&mut c).await
-                })
-                .await?;
-            for ((i, minute, _), hash) in chunk.iter().zip(hashes) {
-                result[*i].push(MinuteBucket::from_hash(minute_start(*minute), hash));
-            }
+        for ((i, minute, _), hash) in keys.iter().zip(hashes) {
+            result[*i].push(MinuteBucket::from_hash(minute_start(*minute), hash));
         }
         Ok(result)
     }
@@ -306,43 +305,34 @@ impl Windows {
     }
 
     /// Deletes every key under this schema's prefix (a demo cleaning up after itself); returns
-    /// how many went. Uses SCAN, so a large keyspace is not blocked. Every key starting with
-    /// `<prefix>:` goes, including those of a deployment whose prefix extends this one
-    /// (`dw` would take `dw:staging`'s): only for prefixes of one's own, like the demo's.
+    /// how many went. Uses SCAN (on a cluster, on every master), so a large keyspace is not
+    /// blocked. Every key starting with `<prefix>:` goes, including those of a deployment
+    /// whose prefix extends this one (`dw` would take `dw:staging`'s): only for prefixes of
+    /// one's own, like the demo's.
     pub async fn purge(&self) -> Result<u64, StoreError> {
         let pattern = format!("{}:*", self.keys.prefix());
-        let mut cursor: u64 = 0;
         let mut deleted = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let (next, keys): (u64, Vec<String>) = self
-                .redis
-                .run("purge-scan", |mut c| async move {
-                    scan.query_async(&mut c).await
-                })
-                .await?;
-            if !keys.is_empty() {
-                let mut unlink = redis::cmd("UNLINK");
-                unlink.arg(&keys);
-                deleted += self
-                    .redis
-                    .run("purge-unlink", |mut c| async move {
-                        unlink.query_async::<u64>(&mut c).await
-                    })
-                    .await?;
+        for node in self.redis.scan_nodes().await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys) = self.redis.scan_page(&node, cursor, &pattern, 1000).await?;
+                if !keys.is_empty() {
+                    // On a cluster, redis-rs splits UNLINK by slot and adds up the replies.
+                    let mut unlink = redis::cmd("UNLINK");
+                    unlink.arg(&keys);
+                    deleted += self
+                        .redis
+                        .run("purge-unlink", |mut c| async move {
+                            unlink.query_async::<u64>(&mut c).await
+                        })
+                        .await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
         }
+        Ok(deleted)
     }
 }
-
-/// Most bucket reads in one pipelined round trip.
-const PIPELINE_KEYS: usize = 4096;

@@ -20,6 +20,7 @@ mod support;
 
 use common::{helpers, sse};
 
+mod cluster;
 mod instances;
 mod leader_gap;
 mod postgres_outage;
