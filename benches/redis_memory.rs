@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use downwatch::domain::{CountryCode, ProblemKind, ServiceSlug};
+use downwatch::domain::{CountryCode, ProblemKind, ReporterKey, ServiceSlug};
 use downwatch::windows::{CountRequest, KeySchema, RedisConn, Windows};
 use futures_util::StreamExt;
 
@@ -98,11 +98,14 @@ async fn measure() {
             let problems = &problems;
             let countries = &countries;
             async move {
-                let reporter = format!("{:064x}", (minute as usize * SERVICES + s) * 1000 + r);
+                let reporter = ReporterKey::from_label(&format!(
+                    "{}",
+                    (minute as usize * SERVICES + s) * 1000 + r
+                ));
                 let counted = windows
                     .count(CountRequest {
                         service: &services[s],
-                        reporter_hex: &reporter,
+                        reporter,
                         problem: &problems[r % problems.len()],
                         country: Some(countries[r % countries.len()]),
                         at: start + TimeDelta::minutes(minute) + TimeDelta::seconds(r as i64),
