@@ -16,6 +16,9 @@ use crate::support::sse::Sse;
 use crate::support::{TempDatabase, eventually, lease, seed, unlimited_client, windows};
 
 const TICK: Duration = Duration::from_secs(1);
+
+/// Held by whichever side-by-side scenario runs.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const LEASE: Duration = Duration::from_secs(3);
 
 /// Which instances say they lead (the `downwatch_monitor_leader` gauge).
@@ -48,6 +51,9 @@ async fn on_a_redis_cluster_one_leads_a_killed_leader_hands_over_within_the_leas
 /// leads within the lease and finds an outage the dead leader had judged as quiet minutes,
 /// and both survivors stream its `incident.opened`, which is opened once.
 async fn one_leader_hands_over_and_events_reach_all(redis_url: &str) {
+    // Three processes each, timed against a 3 s lease: the two variants take turns rather than
+    // share two cores.
+    let _turn = ONE_AT_A_TIME.lock().await;
     let database = TempDatabase::new();
     let prefix = format!("dwfault-{}", uuid::Uuid::new_v4().simple());
     let vars = [
