@@ -2,8 +2,9 @@
 //! load written through the production counting script.
 //!
 //! 100 services × 60 minutes, 20 reports per bucket from distinct reporters, with problem kinds
-//! and countries: what a busy hour looks like. Dedup keys (one per reporter per service, gone
-//! after the dedup window) are measured apart from the buckets, which stay for the retention.
+//! and countries: what a busy hour looks like. Dedup entries (one per reporter per service, in
+//! the service's hash for the dedup epoch, gone two windows after the epoch began) are measured
+//! apart from the buckets, which stay for the retention.
 //!
 //! `cargo bench --bench redis_memory` (uses REDIS_URL, default redis://127.0.0.1:6379)
 
@@ -155,11 +156,11 @@ async fn measure() {
         (buckets_only - before) / buckets
     );
     println!(
-        "bytes per dedup key (one per reporter per service, for the dedup window): {}",
+        "bytes per dedup entry (one per reporter per service, in the epoch's hash): {}",
         (with_dedup - buckets_only) / reports
     );
     println!(
-        "bytes per bucket with its reporters' dedup keys: {}",
+        "bytes per bucket with its reporters' dedup entries: {}",
         (with_dedup - before) / buckets
     );
 }
