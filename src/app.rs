@@ -330,11 +330,10 @@ async fn build_state(
     ));
     // Replays and publishing on connections of their own: never on the one that counts.
     let events = Events::new(
-        &settings.redis_url,
         RedisConn::new(&settings.redis_url, settings.redis_timeout).context("REDIS_URL")?,
         windows.keys().events(),
         settings.events_replay,
-    )?;
+    );
     let monitor = Arc::new(
         Monitor::new(
             Deps {
