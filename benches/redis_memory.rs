@@ -2,8 +2,9 @@
 //! load written through the production counting script.
 //!
 //! 100 services × 60 minutes, 20 reports per bucket from distinct reporters, with problem kinds
-//! and countries: what a busy hour looks like. Dedup keys (one per reporter per service, gone
-//! after the dedup window) are measured apart from the buckets, which stay for the retention.
+//! and countries: what a busy hour looks like. Dedup entries (one per reporter per service, in
+//! the service's hash for the dedup epoch, gone two windows after the epoch began) are measured
+//! apart from the buckets, which stay for the retention.
 //!
 //! `cargo bench --bench redis_memory` (uses REDIS_URL, default redis://127.0.0.1:6379)
 
@@ -17,7 +18,7 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use downwatch::domain::{CountryCode, ProblemKind, ServiceSlug};
+use downwatch::domain::{CountryCode, ProblemKind, ReporterKey, ServiceSlug};
 use downwatch::windows::{CountRequest, KeySchema, RedisConn, Windows};
 use futures_util::StreamExt;
 
@@ -98,11 +99,14 @@ async fn measure() {
             let problems = &problems;
             let countries = &countries;
             async move {
-                let reporter = format!("{:064x}", (minute as usize * SERVICES + s) * 1000 + r);
+                let reporter = ReporterKey::from_label(&format!(
+                    "{}",
+                    (minute as usize * SERVICES + s) * 1000 + r
+                ));
                 let counted = windows
                     .count(CountRequest {
                         service: &services[s],
-                        reporter_hex: &reporter,
+                        reporter,
                         problem: &problems[r % problems.len()],
                         country: Some(countries[r % countries.len()]),
                         at: start + TimeDelta::minutes(minute) + TimeDelta::seconds(r as i64),
@@ -152,11 +156,11 @@ async fn measure() {
         (buckets_only - before) / buckets
     );
     println!(
-        "bytes per dedup key (one per reporter per service, for the dedup window): {}",
+        "bytes per dedup entry (one per reporter per service, in the epoch's hash): {}",
         (with_dedup - buckets_only) / reports
     );
     println!(
-        "bytes per bucket with its reporters' dedup keys: {}",
+        "bytes per bucket with its reporters' dedup entries: {}",
         (with_dedup - before) / buckets
     );
 }

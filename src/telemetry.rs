@@ -147,6 +147,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "HTTP request latency by route, method and status"
     );
+    metrics::describe_histogram!(
+        "downwatch_redis_batch_reports",
+        "Reports carried by each counting call to Redis (group commit)"
+    );
     metrics::describe_counter!(
         "downwatch_dependency_errors_total",
         "Failed or timed-out calls to Redis or PostgreSQL"

@@ -1,5 +1,7 @@
--- POST /v1/reports as a crowd: every request a new reporter token from a new address, so no
--- report is a duplicate and (with the rate limit raised for the run) none is limited.
+-- POST /v1/reports as a crowd: every request a new reporter token from a new address in a
+-- network (/24) of its own, as a real crowd is spread, so no report is a duplicate, none meets
+-- the per-address or per-network cap, and (with the rate limit raised for the run) none is
+-- limited. Each run starts at another place in the 5.9 million /24s of 11.0.0.0-100.255.255.255.
 -- At the end, prints how many 202s the threads saw, so the harness can check them against
 -- what Redis counted.
 
@@ -18,12 +20,15 @@ function init(args)
   counter = 0
   service = os.getenv("BENCH_SERVICE") or "chatgpt"
   run = tostring(os.time())
+  networks = 90 * 65536
+  first = (os.time() * 7919) % networks
 end
 
 function request()
   counter = counter + 1
-  local ip = string.format("10.%d.%d.%d", (id * 16 + math.floor(counter / 65536)) % 256,
-    math.floor(counter / 256) % 256, counter % 256)
+  local n = (first + id * 2000003 + counter) % networks
+  local ip = string.format("%d.%d.%d.%d", 11 + math.floor(n / 65536), math.floor(n / 256) % 256,
+    n % 256, id)
   local body = string.format(
     '{"service":"%s","problem":"website","country":"US","reporter":"bench%s-%d-%d"}',
     service, run, id, counter)

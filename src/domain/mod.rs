@@ -24,7 +24,7 @@ pub use incident::{
 };
 pub use level::Level;
 pub use name::DisplayName;
-pub use reporter::ReporterToken;
+pub use reporter::{REPORTER_KEY_BYTES, ReporterKey, ReporterToken};
 pub use service::Service;
 pub use slug::{Label, ProblemKind, ServiceSlug};
 pub use subscription::{

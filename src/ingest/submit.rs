@@ -138,7 +138,7 @@ impl Ingest {
             metrics::counter!("downwatch_reports_total", "outcome" => "rate_limited").increment(1);
         })?;
         let now = self.clock.now();
-        let reporter_hex = self.keyer.key(client, report.reporter.as_ref());
+        let reporter = self.keyer.key(client, report.reporter.as_ref());
         let address_hex = self.keyer.cap_key("address", client);
         let network_hex = self.keyer.cap_key("network", network_key(client));
         let counting = self
@@ -146,7 +146,7 @@ impl Ingest {
             .count_capped(
                 CountRequest {
                     service: &report.service.slug,
-                    reporter_hex: &reporter_hex,
+                    reporter,
                     problem: &report.problem,
                     country: report.country,
                     at: now,

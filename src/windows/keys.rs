@@ -3,7 +3,7 @@
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
 //! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, `p:<problem>`, `c:<country>` counts | retention after the last write |
-//! | `{prefix}:{svc:<slug>}:d:<reporter key>` | string | time (ms) of the reporter's last counted report | dedup window |
+//! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | reporter key (14 bytes) → when it was counted (ms into the epoch, 4 bytes little-endian), for reports counted in the epoch (`window` ms from `epoch × window`) | two windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:a:<address key>` | sorted set | the address's counted reports (by time) | cap window |
 //! | `{prefix}:{svc:<slug>}:n:<network key>` | sorted set | the network's counted reports (by time) | cap window |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
@@ -39,9 +39,11 @@ impl KeySchema {
         format!("{}:{{svc:{}}}:m:{minute}", self.prefix, slug)
     }
 
-    /// The dedup key of one reporter for one service.
-    pub fn dedup(&self, slug: &ServiceSlug, reporter_hex: &str) -> String {
-        format!("{}:{{svc:{}}}:d:{reporter_hex}", self.prefix, slug)
+    /// The dedup hash of one service for one epoch (`epoch × window_ms` to the next): who was
+    /// counted in it, and when. A report is checked against its epoch's hash and the one before,
+    /// which between them hold every report of the last window.
+    pub fn dedup(&self, slug: &ServiceSlug, window_ms: u64, epoch: i64) -> String {
+        format!("{}:{{svc:{}}}:d:{window_ms}:{epoch}", self.prefix, slug)
     }
 }
 
@@ -90,6 +92,9 @@ mod tests {
             keys.bucket(&slug, 29_157_996),
             "dw:{svc:chatgpt}:m:29157996"
         );
-        assert_eq!(keys.dedup(&slug, "ab12"), "dw:{svc:chatgpt}:d:ab12");
+        assert_eq!(
+            keys.dedup(&slug, 3_600_000, 485_966),
+            "dw:{svc:chatgpt}:d:3600000:485966"
+        );
     }
 }

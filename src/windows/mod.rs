@@ -1,18 +1,21 @@
 //! Minute buckets and dedup keys in Redis: the hot path of every report.
 //!
-//! One report is one Lua script call (one round trip, atomic): it checks the reporter's dedup key
-//! and, for a first report, counts into the service's minute bucket. Reads return whole minutes
-//! with zeros for minutes nobody reported in. See [`keys`] for the key schema.
+//! Reports are counted by a Lua script (atomic): it checks the reporter against the service's
+//! dedup hashes and, for a first report, counts into the service's minute bucket. Reports that
+//! arrive together share one call ([`group_commit`]). Reads return whole minutes with zeros for
+//! minutes nobody reported in. See [`keys`] for the key schema.
 
+mod count;
+pub mod group_commit;
 pub mod keys;
 mod lease;
 mod redis_conn;
 mod status;
 mod store;
 
+pub use count::{CapKeys, CapScope, Caps, CountRequest, Counted, SharedRate};
+pub use group_commit::Carried;
 pub use keys::KeySchema;
 pub use lease::Lease;
 pub use redis_conn::RedisConn;
-pub use store::{
-    CapKeys, CapScope, Caps, CountRequest, Counted, MinuteBucket, SharedRate, Windows,
-};
+pub use store::{MAX_BATCH, MinuteBucket, Windows};

@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
 
@@ -82,6 +84,11 @@ impl RedisConn {
         })
     }
 
+    /// The longest a command may take before it fails.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Where this connects to.
     pub fn address(&self) -> &Address {
         &self.address
@@ -127,14 +134,30 @@ impl RedisConn {
         })
     }
 
-    /// Runs `f` on a connection, failing with 503 (Redis) on any error or after the deadline.
+    /// Runs `f` on a connection, failing with 503 (Redis) on any error or after the timeout.
     pub async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.run_by(Instant::now() + self.timeout, op, f).await
+    }
+
+    /// [`Self::run`] with a deadline of the caller's: a batch of reports must fail by the time
+    /// its oldest report's own deadline passes, or a report refused at its deadline could still
+    /// be counted after it.
+    pub async fn run_by<T, F, Fut>(
+        &self,
+        deadline: Instant,
+        op: &'static str,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let attempt = async { f(self.manager()?).await };
-        match tokio::time::timeout(self.timeout, attempt).await {
+        match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 metrics::counter!("downwatch_dependency_errors_total", "dependency" => "redis")

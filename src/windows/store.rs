@@ -1,15 +1,20 @@
 //! Counting reports into minute buckets and reading them back.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::count::{self, CapKeys, Caps, CountRequest, Counted, Limits, Queued, SharedRate};
+use super::group_commit::{Carried, GroupCommit};
 use super::keys::KeySchema;
 use super::redis_conn::RedisConn;
-use crate::domain::{CountryCode, ProblemKind, ServiceSlug};
-use crate::store::StoreError;
+use crate::domain::ServiceSlug;
+use crate::store::{Dependency, StoreError};
 use crate::time::{minute_of, minute_start};
 
 /// One minute of one service's reports.
@@ -46,91 +51,27 @@ impl MinuteBucket {
     }
 }
 
-/// One report to count.
-#[derive(Debug)]
-pub struct CountRequest<'a> {
-    /// The service reported.
-    pub service: &'a ServiceSlug,
-    /// Hex reporter key (see `ingest::reporter_key`).
-    pub reporter_hex: &'a str,
-    /// The problem kind.
-    pub problem: &'a ProblemKind,
-    /// The reporter's country, if given.
-    pub country: Option<CountryCode>,
-    /// When the report arrived.
-    pub at: DateTime<Utc>,
-}
-
-/// Caps on counted reports per service within a sliding window, shared by every instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    /// Counted reports per client address (IPv6: per /64).
-    pub per_address: u32,
-    /// Counted reports per network (IPv4 /24, IPv6 /48).
-    pub per_network: u32,
-    /// The window both caps apply over.
-    pub window: Duration,
-}
-
-/// The capped sources of one report, as keys that do not reveal them (see
-/// `ingest::reporter_key`).
-#[derive(Debug, Clone, Copy)]
-pub struct CapKeys<'a> {
-    /// Hex key of the client address.
-    pub address_hex: &'a str,
-    /// Hex key of the client's network.
-    pub network_hex: &'a str,
-}
-
-/// The per-client report rate every instance shares: `burst` at once, then one report per
-/// `interval`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SharedRate {
-    /// Time between reports at the sustained rate.
-    pub interval: Duration,
-    /// Reports allowed at once.
-    pub burst: u32,
-}
-
-/// Which cap a report ran into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapScope {
-    /// The client address's.
-    Address,
-    /// The client network's.
-    Network,
-}
-
-/// What counting did with a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Counted {
-    /// Counted.
-    Yes,
-    /// Its reporter was counted for this service within the dedup window.
-    Duplicate,
-    /// A cap is full; room frees up after `retry_after`.
-    Capped {
-        /// Whose cap.
-        scope: CapScope,
-        /// Until the oldest counted report leaves the window.
-        retry_after: Duration,
-    },
-    /// The client is over the rate every instance shares; room after `retry_after`.
-    RateLimited {
-        /// Until the next report is allowed.
-        retry_after: Duration,
-    },
-}
-
 /// Minute buckets of every service, in one Redis.
 #[derive(Clone)]
 pub struct Windows {
     redis: RedisConn,
     keys: KeySchema,
+    dedup_window: Duration,
+    counter: Arc<Counter>,
+    group: GroupCommit<Queued, Result<Counted, StoreError>>,
+}
+
+/// Sends batches of reports to the counting script.
+struct Counter {
+    redis: RedisConn,
     script: redis::Script,
     dedup_window: Duration,
     retention: Duration,
 }
+
+/// Most reports in one script call: enough to carry every connection's report of a busy
+/// worker, small enough that one call holds Redis for well under a millisecond.
+pub const MAX_BATCH: usize = 128;
 
 impl Windows {
     /// Buckets under `keys`, kept for `retention`, dedup per `dedup_window`.
@@ -141,11 +82,16 @@ impl Windows {
         retention: Duration,
     ) -> Self {
         Self {
+            counter: Arc::new(Counter {
+                redis: redis.clone(),
+                script: redis::Script::new(include_str!("count.lua")),
+                dedup_window,
+                retention,
+            }),
             redis,
             keys,
-            script: redis::Script::new(include_str!("count.lua")),
             dedup_window,
-            retention,
+            group: GroupCommit::new(MAX_BATCH),
         }
     }
 
@@ -155,13 +101,15 @@ impl Windows {
     }
 
     /// Counts the report unless its reporter was counted for this service within the dedup
-    /// window. Returns whether it was counted. One atomic round trip.
+    /// window. Returns whether it was counted. Reports counted concurrently on one thread share
+    /// script calls (see [`super::group_commit`]); each is answered once its call has returned.
     pub async fn count(&self, report: CountRequest<'_>) -> Result<bool, StoreError> {
         Ok(self.count_within(report, None).await? == Counted::Yes)
     }
 
     /// [`Self::count`], and only while the report's address and network are under `caps`
-    /// for this service (checked and recorded in the same atomic round trip).
+    /// for this service and the client under its shared `rate` (checked and recorded in the
+    /// same atomic script call).
     pub async fn count_capped(
         &self,
         report: CountRequest<'_>,
@@ -169,58 +117,41 @@ impl Windows {
         caps: Caps,
         rate: SharedRate,
     ) -> Result<Counted, StoreError> {
-        self.count_within(report, Some((keys, caps, rate))).await
+        self.count_within(report, Some((keys, Limits { caps, rate })))
+            .await
     }
 
     async fn count_within(
         &self,
         report: CountRequest<'_>,
-        caps: Option<(CapKeys<'_>, Caps, SharedRate)>,
+        limited: Option<(CapKeys<'_>, Limits)>,
     ) -> Result<Counted, StoreError> {
-        let dedup_key = self.keys.dedup(report.service, report.reporter_hex);
-        let bucket_key = self.keys.bucket(report.service, minute_of(report.at));
-        let mut invocation = self.script.prepare_invoke();
-        invocation
-            .key(dedup_key)
-            .key(bucket_key)
-            .arg(report.at.timestamp_millis())
-            .arg(u64::try_from(self.dedup_window.as_millis()).unwrap_or(u64::MAX))
-            .arg(self.retention.as_secs())
-            .arg(report.problem.as_str())
-            .arg(report.country.as_ref().map_or("", |c| c.as_str()));
-        if let Some((keys, caps, rate)) = caps {
-            let interval_ms = u64::try_from(rate.interval.as_millis()).unwrap_or(u64::MAX);
-            invocation
-                .key(self.keys.address_log(report.service, keys.address_hex))
-                .key(self.keys.network_log(report.service, keys.network_hex))
-                // The rate is the address's too: the same key, in its own namespace.
-                .key(self.keys.rate_limit(keys.address_hex))
-                .arg(u64::try_from(caps.window.as_millis()).unwrap_or(u64::MAX))
-                .arg(caps.per_address)
-                .arg(caps.per_network)
-                .arg(interval_ms)
-                .arg(interval_ms.saturating_mul(u64::from(rate.burst.saturating_sub(1))));
+        // The deadline is the request's, queueing included: behind a call to a hung Redis, a
+        // report fails when its own time is up, not after that call's and its own.
+        let deadline = Instant::now() + self.redis.timeout();
+        let queued = Queued::new(&self.keys, self.dedup_window, &report, limited, deadline);
+        let counter = Arc::clone(&self.counter);
+        let call = move |batch| {
+            let counter = Arc::clone(&counter);
+            async move { counter.send(batch).await }
+        };
+        match tokio::time::timeout_at(deadline, self.group.submit(queued, call)).await {
+            Ok(Some(counted)) => counted,
+            Ok(None) => {
+                tracing::error!("a counting call ended without answering; the report gets 503");
+                Err(unavailable())
+            }
+            Err(_) => {
+                metrics::counter!("downwatch_dependency_errors_total", "dependency" => "redis")
+                    .increment(1);
+                Err(unavailable())
+            }
         }
-        let (code, wait_ms): (i64, i64) = self
-            .redis
-            .run("count-report", |mut c| async move {
-                invocation.invoke_async(&mut c).await
-            })
-            .await?;
-        let retry_after = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
-        Ok(match code {
-            1 => Counted::Yes,
-            2 => Counted::Capped {
-                scope: CapScope::Address,
-                retry_after,
-            },
-            3 => Counted::Capped {
-                scope: CapScope::Network,
-                retry_after,
-            },
-            4 => Counted::RateLimited { retry_after },
-            _ => Counted::Duplicate,
-        })
+    }
+
+    /// Script calls made and reports they carried, since this handle was created.
+    pub fn carried(&self) -> Carried {
+        self.group.carried()
     }
 
     /// Buckets for every minute in `[from, to)` (minute numbers), zeros included, oldest first.
@@ -294,7 +225,7 @@ impl Windows {
             }
             pipe.expire(
                 &key,
-                i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX),
+                i64::try_from(self.counter.retention.as_secs()).unwrap_or(i64::MAX),
             )
             .ignore();
         }
@@ -342,6 +273,48 @@ impl Windows {
             cursor = next;
         }
     }
+}
+
+impl Counter {
+    /// Counts `batch` in one script call per run of reports under the same limits (in practice
+    /// one), answering each report in order. A failed call fails only its own reports: each gets
+    /// 503, whether or not Redis had counted it before failing, so nothing is acknowledged that
+    /// was not counted.
+    async fn send(&self, batch: Vec<Queued>) -> Vec<Result<Counted, StoreError>> {
+        let mut answers = Vec::with_capacity(batch.len());
+        for group in batch.chunk_by(|a, b| a.limits() == b.limits()) {
+            let invocation =
+                count::invocation(&self.script, group, self.dedup_window, self.retention);
+            let oldest = group.iter().map(|q| q.deadline).min();
+            let deadline = oldest.unwrap_or_else(|| Instant::now() + self.redis.timeout());
+            let reply = self
+                .redis
+                .run_by(deadline, "count-reports", |mut c| async move {
+                    invocation.invoke_async::<Vec<i64>>(&mut c).await
+                })
+                .await
+                .map(|reply: Vec<i64>| count::answers(&reply));
+            match reply {
+                Ok(counted) if counted.len() == group.len() => {
+                    answers.extend(counted.into_iter().map(Ok));
+                }
+                Ok(counted) => {
+                    tracing::error!(
+                        reports = group.len(),
+                        answers = counted.len(),
+                        "the counting script answered the wrong number of reports"
+                    );
+                    answers.extend(group.iter().map(|_| Err(unavailable())));
+                }
+                Err(_) => answers.extend(group.iter().map(|_| Err(unavailable()))),
+            }
+        }
+        answers
+    }
+}
+
+fn unavailable() -> StoreError {
+    StoreError::Unavailable(Dependency::Redis)
 }
 
 /// Most bucket reads in one pipelined round trip.

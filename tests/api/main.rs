@@ -15,6 +15,7 @@
 mod common;
 
 mod alerts;
+mod batching;
 mod bootstrap;
 mod breakdown;
 mod browser;

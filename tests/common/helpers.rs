@@ -25,7 +25,8 @@ fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-fn redis_url() -> String {
+/// The Redis the tests use (`DOWNWATCH_TEST_REDIS_URL`, default the local one).
+pub fn redis_url() -> String {
     std::env::var("DOWNWATCH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -351,16 +352,16 @@ impl Drop for TestApp {
 /// reporter of its own (bulk traffic without HTTP).
 pub async fn count_direct(app: &TestApp, slug: &str, count: usize, tag: &str) {
     use downwatch::clock::Clock;
-    use downwatch::domain::{ProblemKind, ServiceSlug};
+    use downwatch::domain::{ProblemKind, ReporterKey, ServiceSlug};
     use downwatch::windows::CountRequest;
     let service = ServiceSlug::parse(slug).unwrap();
     let problem = ProblemKind::parse("login").unwrap();
     let at = app.clock.now();
     for i in 0..count {
-        let reporter = format!("{tag}{:x}{i:08x}", at.timestamp());
+        let reporter = ReporterKey::from_label(&format!("{tag}{:x}{i:08x}", at.timestamp()));
         let request = CountRequest {
             service: &service,
-            reporter_hex: &reporter,
+            reporter,
             problem: &problem,
             country: None,
             at,

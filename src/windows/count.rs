@@ -1,0 +1,260 @@
+//! Counting reports: what a report asks, what counting answers, and how a batch of reports
+//! becomes one call of the counting script (`count.lua`).
+//!
+//! A batch names each distinct key once and each report points at its keys by position, so a
+//! batch of a hundred reports of one service in one minute sends its bucket key once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::keys::KeySchema;
+use crate::domain::{CountryCode, ProblemKind, ReporterKey, ServiceSlug};
+use crate::time::minute_of;
+
+/// One report to count.
+#[derive(Debug)]
+pub struct CountRequest<'a> {
+    /// The service reported.
+    pub service: &'a ServiceSlug,
+    /// Who reported (see `ingest::reporter_key`).
+    pub reporter: ReporterKey,
+    /// The problem kind.
+    pub problem: &'a ProblemKind,
+    /// The reporter's country, if given.
+    pub country: Option<CountryCode>,
+    /// When the report arrived.
+    pub at: DateTime<Utc>,
+}
+
+/// Caps on counted reports per service within a sliding window, shared by every instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Counted reports per client address (IPv6: per /64).
+    pub per_address: u32,
+    /// Counted reports per network (IPv4 /24, IPv6 /48).
+    pub per_network: u32,
+    /// The window both caps apply over.
+    pub window: Duration,
+}
+
+/// The capped sources of one report, as keys that do not reveal them (see
+/// `ingest::reporter_key`).
+#[derive(Debug, Clone, Copy)]
+pub struct CapKeys<'a> {
+    /// Hex key of the client address.
+    pub address_hex: &'a str,
+    /// Hex key of the client's network.
+    pub network_hex: &'a str,
+}
+
+/// The per-client report rate every instance shares: `burst` at once, then one report per
+/// `interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedRate {
+    /// Time between reports at the sustained rate.
+    pub interval: Duration,
+    /// Reports allowed at once.
+    pub burst: u32,
+}
+
+/// Which cap a report ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapScope {
+    /// The client address's.
+    Address,
+    /// The client network's.
+    Network,
+}
+
+/// What counting did with a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted.
+    Yes,
+    /// Its reporter was counted for this service within the dedup window.
+    Duplicate,
+    /// A cap is full; room frees up after `retry_after`.
+    Capped {
+        /// Whose cap.
+        scope: CapScope,
+        /// Until the oldest counted report leaves the window.
+        retry_after: Duration,
+    },
+    /// The client is over the rate every instance shares; room after `retry_after`.
+    RateLimited {
+        /// Until the next report is allowed.
+        retry_after: Duration,
+    },
+}
+
+/// The limits a report is counted under; reports under the same limits share a script call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Limits {
+    pub caps: Caps,
+    pub rate: SharedRate,
+}
+
+/// A report waiting in the group-commit queue: its keys already built, nothing borrowed.
+#[derive(Debug)]
+pub(super) struct Queued {
+    /// When the report's request stops waiting for an answer.
+    pub deadline: Instant,
+    at_ms: i64,
+    reporter: ReporterKey,
+    problem: ProblemKind,
+    country: Option<CountryCode>,
+    bucket: String,
+    dedup_now: String,
+    dedup_before: String,
+    limited: Option<Limited>,
+}
+
+/// A capped, rate-limited report's own keys and limits.
+#[derive(Debug)]
+struct Limited {
+    limits: Limits,
+    address_log: String,
+    network_log: String,
+    rate: String,
+}
+
+impl Queued {
+    /// `report` with its keys under `keys`, dedup epochs of `dedup_window`.
+    pub fn new(
+        keys: &KeySchema,
+        dedup_window: Duration,
+        report: &CountRequest<'_>,
+        limited: Option<(CapKeys<'_>, Limits)>,
+        deadline: Instant,
+    ) -> Self {
+        let at_ms = report.at.timestamp_millis();
+        let window_ms = millis(dedup_window).max(1);
+        let epoch = at_ms.div_euclid(i64::try_from(window_ms).unwrap_or(i64::MAX));
+        Self {
+            deadline,
+            at_ms,
+            reporter: report.reporter,
+            problem: report.problem.clone(),
+            country: report.country,
+            bucket: keys.bucket(report.service, minute_of(report.at)),
+            dedup_now: keys.dedup(report.service, window_ms, epoch),
+            dedup_before: keys.dedup(report.service, window_ms, epoch - 1),
+            limited: limited.map(|(cap_keys, limits)| Limited {
+                limits,
+                address_log: keys.address_log(report.service, cap_keys.address_hex),
+                network_log: keys.network_log(report.service, cap_keys.network_hex),
+                // The rate is the address's too: the same key, in its own namespace.
+                rate: keys.rate_limit(cap_keys.address_hex),
+            }),
+        }
+    }
+
+    /// The limits this report is counted under.
+    pub fn limits(&self) -> Option<Limits> {
+        self.limited.as_ref().map(|l| l.limits)
+    }
+}
+
+/// One call of the counting script for `batch` (every report under the same limits).
+pub(super) fn invocation<'a>(
+    script: &'a redis::Script,
+    batch: &[Queued],
+    dedup_window: Duration,
+    retention: Duration,
+) -> redis::ScriptInvocation<'a> {
+    let mut call = script.prepare_invoke();
+    let limits = batch.first().and_then(Queued::limits);
+    let (caps, rate) = limits.map_or(
+        (
+            Caps {
+                per_address: 0,
+                per_network: 0,
+                window: Duration::ZERO,
+            },
+            SharedRate {
+                interval: Duration::ZERO,
+                burst: 1,
+            },
+        ),
+        |l| (l.caps, l.rate),
+    );
+    let interval_ms = millis(rate.interval);
+    call.arg(millis(dedup_window).max(1))
+        .arg(retention.as_secs())
+        .arg(millis(caps.window))
+        .arg(caps.per_address)
+        .arg(caps.per_network)
+        .arg(interval_ms)
+        .arg(interval_ms.saturating_mul(u64::from(rate.burst.saturating_sub(1))));
+    let mut positions = KeyPositions::default();
+    let mut position = |call: &mut redis::ScriptInvocation<'_>, key| positions.of(call, key);
+    for report in batch {
+        let bucket = position(&mut call, &report.bucket);
+        let now = position(&mut call, &report.dedup_now);
+        let before = position(&mut call, &report.dedup_before);
+        let (mut address, mut network, mut rate) = (0, 0, 0);
+        if let Some(limited) = &report.limited {
+            address = position(&mut call, &limited.address_log);
+            network = position(&mut call, &limited.network_log);
+            rate = position(&mut call, &limited.rate);
+        }
+        call.arg(report.at_ms)
+            .arg(report.reporter.as_bytes())
+            .arg(report.problem.as_str())
+            .arg(report.country.as_ref().map_or("", |c| c.as_str()))
+            .arg(bucket)
+            .arg(now)
+            .arg(before)
+            .arg(address)
+            .arg(network)
+            .arg(rate);
+    }
+    call
+}
+
+/// Where each key of a call stands in its KEYS (1-based), each key added once.
+#[derive(Default)]
+struct KeyPositions<'b> {
+    seen: HashMap<&'b str, usize>,
+}
+
+impl<'b> KeyPositions<'b> {
+    fn of(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str) -> usize {
+        let next = self.seen.len() + 1;
+        let at = *self.seen.entry(key).or_insert(next);
+        if at == next {
+            call.key(key);
+        }
+        at
+    }
+}
+
+/// The script's answer (a code and a wait per report) as one [`Counted`] per report.
+pub(super) fn answers(reply: &[i64]) -> Vec<Counted> {
+    reply
+        .chunks_exact(2)
+        .map(|pair| {
+            let retry_after = Duration::from_millis(u64::try_from(pair[1]).unwrap_or(0));
+            match pair[0] {
+                1 => Counted::Yes,
+                2 => Counted::Capped {
+                    scope: CapScope::Address,
+                    retry_after,
+                },
+                3 => Counted::Capped {
+                    scope: CapScope::Network,
+                    retry_after,
+                },
+                4 => Counted::RateLimited { retry_after },
+                _ => Counted::Duplicate,
+            }
+        })
+        .collect()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,265 @@
+//! Group commit and lean dedup against the real Redis: reports counted together still get
+//! their own answers, a failed call acknowledges nothing it did not count, and dedup holds
+//! exactly across the boundary of its epochs.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use downwatch::domain::{ProblemKind, ReporterKey, ServiceSlug};
+use downwatch::store::StoreError;
+use downwatch::windows::{CountRequest, Windows};
+use futures_util::future::join_all;
+
+use downwatch::clock::Clock;
+
+use crate::helpers::{TestApp, redis_url};
+
+fn windows(app: &TestApp) -> &Windows {
+    &app.state.reads.windows
+}
+
+/// Counts each `(service, reporter label)` at `at`, all at once (so they share calls).
+async fn count_together(
+    windows: &Windows,
+    reports: &[(&str, String)],
+    at: DateTime<Utc>,
+) -> Vec<Result<bool, StoreError>> {
+    let problem = ProblemKind::parse("login").unwrap();
+    let services: Vec<ServiceSlug> = reports
+        .iter()
+        .map(|(slug, _)| ServiceSlug::parse(slug).unwrap())
+        .collect();
+    join_all(reports.iter().zip(&services).map(|((_, label), service)| {
+        windows.count(CountRequest {
+            service,
+            reporter: ReporterKey::from_label(label),
+            problem: &problem,
+            country: None,
+            at,
+        })
+    }))
+    .await
+}
+
+async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn reports_counted_together_each_get_their_own_answer() {
+    let app = TestApp::spawn().await;
+    let at = app.clock.now();
+    let windows = windows(&app);
+    // Counted before: its reporter is a duplicate in the batch below.
+    let earlier = count_together(windows, &[("chatgpt", "person-early".into())], at).await;
+    assert!(matches!(earlier[..], [Ok(true)]));
+    let before = windows.carried();
+
+    let mut reports: Vec<(&str, String)> = (0..50)
+        .map(|i| ("chatgpt", format!("person-{i}")))
+        .collect();
+    // The same reporters again in the same batch, and on another service (not duplicates).
+    reports.extend((0..10).map(|i| ("chatgpt", format!("person-{i}"))));
+    reports.extend((0..10).map(|i| ("sora", format!("person-{i}"))));
+    reports.push(("chatgpt", "person-early".into()));
+    let answers = count_together(windows, &reports, at).await;
+
+    let expected: Vec<bool> = (0..50)
+        .map(|_| true)
+        .chain((0..10).map(|_| false))
+        .chain((0..10).map(|_| true))
+        .chain([false])
+        .collect();
+    let got: Vec<bool> = answers.into_iter().map(|a| a.unwrap()).collect();
+    assert_eq!(got, expected);
+    let carried = windows.carried();
+    assert_eq!(carried.items - before.items, 71);
+    assert!(
+        carried.calls - before.calls <= 2,
+        "71 reports at once took {} calls",
+        carried.calls - before.calls
+    );
+    assert_eq!(app.total("chatgpt", "").await, 51);
+    assert_eq!(app.total("sora", "").await, 10);
+}
+
+#[actix_web::test]
+async fn a_call_that_fails_acknowledges_and_writes_nothing_and_a_resend_counts_each_report_once() {
+    let app = TestApp::spawn().await;
+    let at = app.clock.now();
+    let windows = windows(&app);
+    // Sora's minute bucket is a string: the call fails, with ten chatgpt reports before the
+    // sora one and ten after it.
+    let minute = at.timestamp().div_euclid(60);
+    let bucket = format!("{}:{{svc:sora}}:m:{minute}", app.prefix);
+    let mut conn = redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(&bucket)
+        .arg("not a hash")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let mut reports: Vec<(&str, String)> =
+        (0..10).map(|i| ("chatgpt", format!("first-{i}"))).collect();
+    reports.push(("sora", "the-sora-one".into()));
+    reports.extend((0..10).map(|i| ("chatgpt", format!("second-{i}"))));
+    let answers = count_together(windows, &reports, at).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Err(StoreError::Unavailable(_)))),
+        "every report of the failed call is refused: {answers:?}"
+    );
+    // The call failed before it wrote anything: no count, and no reporter remembered.
+    assert_eq!(app.total("chatgpt", "").await, 0);
+
+    // The clients retry once Redis is sane: every report counts, once.
+    let _: () = redis::cmd("DEL")
+        .arg(&bucket)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let retried = count_together(windows, &reports, at).await;
+    assert!(retried.iter().all(|a| matches!(a, Ok(true))), "{retried:?}");
+    assert_eq!(app.total("chatgpt", "").await, 20);
+    assert_eq!(app.total("sora", "").await, 1);
+    let again = count_together(windows, &reports, at).await;
+    assert!(again.iter().all(|a| matches!(a, Ok(false))), "{again:?}");
+}
+
+#[actix_web::test]
+async fn dedup_is_exact_across_the_boundary_of_its_epochs() {
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    let once = |at: DateTime<Utc>| async move {
+        let answer = count_together(windows, &[("chatgpt", "night-owl".into())], at).await;
+        answer.into_iter().next().unwrap().unwrap()
+    };
+    // The default window is 60 minutes; its epochs start on the hour.
+    let t0 = Utc.with_ymd_and_hms(2025, 6, 10, 5, 59, 0).unwrap();
+    assert!(once(t0).await, "first report counts");
+    assert!(
+        !once(t0 + TimeDelta::minutes(2)).await,
+        "06:01 is within the hour"
+    );
+    assert!(
+        !once(t0 + TimeDelta::minutes(60) - TimeDelta::milliseconds(1)).await,
+        "one millisecond short of the window"
+    );
+    let t1 = t0 + TimeDelta::minutes(60);
+    assert!(once(t1).await, "a full window later it counts again");
+    // Counted at 06:59 (the previous epoch by 07:30): still a duplicate.
+    assert!(!once(t1 + TimeDelta::minutes(31)).await);
+    assert!(once(t1 + TimeDelta::minutes(60)).await);
+}
+
+#[actix_web::test]
+async fn a_dedup_entry_costs_at_most_64_bytes_of_redis_memory_at_scale() {
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    let at = app.clock.now();
+    let key = format!(
+        "{}:{{svc:chatgpt}}:d:3600000:{}",
+        app.prefix,
+        at.timestamp_millis().div_euclid(3_600_000)
+    );
+    let reporters = 20_000;
+    let labels: Vec<(&str, String)> = (0..reporters)
+        .map(|i| ("chatgpt", format!("crowd-{i}")))
+        .collect();
+    for chunk in labels.chunks(500) {
+        let answers = count_together(windows, chunk, at).await;
+        assert!(answers.iter().all(|a| matches!(a, Ok(true))));
+    }
+    let mut conn = redis().await;
+    let bytes: u64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(&key)
+        .arg("SAMPLES")
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let per_entry = bytes / reporters;
+    eprintln!("dedup: {bytes} bytes for {reporters} reporters, {per_entry} per entry");
+    assert!(per_entry <= 64, "{per_entry} bytes per dedup entry");
+}
+
+#[actix_web::test]
+async fn caps_and_the_shared_rate_hold_within_one_call() {
+    use downwatch::windows::{CapKeys, CapScope, Caps, Counted, SharedRate};
+    use std::time::Duration;
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    let at = app.clock.now();
+    let service = ServiceSlug::parse("chatgpt").unwrap();
+    let problem = ProblemKind::parse("login").unwrap();
+    let caps = Caps {
+        per_address: 6,
+        per_network: 18,
+        window: Duration::from_secs(3600),
+    };
+    let rate = SharedRate {
+        interval: Duration::from_secs(2),
+        burst: 12,
+    };
+    // Twelve people behind one address, all at once: the address cap lets six count.
+    let answers = join_all((0..12).map(|i| {
+        windows.count_capped(
+            CountRequest {
+                service: &service,
+                reporter: ReporterKey::from_label(&format!("household-{i}")),
+                problem: &problem,
+                country: None,
+                at,
+            },
+            CapKeys {
+                address_hex: "aa",
+                network_hex: "bb",
+            },
+            caps,
+            rate,
+        )
+    }))
+    .await;
+    let answers: Vec<Counted> = answers.into_iter().map(Result::unwrap).collect();
+    assert_eq!(answers[..6], [Counted::Yes; 6]);
+    for refused in &answers[6..] {
+        match refused {
+            Counted::Capped { scope, retry_after } => {
+                assert_eq!(*scope, CapScope::Address);
+                assert_eq!(*retry_after, Duration::from_secs(3600));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The thirteenth report of the address in the same instant is over its burst of twelve.
+    let over = windows
+        .count_capped(
+            CountRequest {
+                service: &service,
+                reporter: ReporterKey::from_label("household-12"),
+                problem: &problem,
+                country: None,
+                at,
+            },
+            CapKeys {
+                address_hex: "aa",
+                network_hex: "bb",
+            },
+            caps,
+            rate,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        over,
+        Counted::RateLimited {
+            retry_after: Duration::from_secs(2)
+        }
+    );
+    assert_eq!(app.total("chatgpt", "").await, 6);
+}
