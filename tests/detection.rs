@@ -1,8 +1,8 @@
 //! The detection-quality suite: the model on synthetic streams with ground truth.
 //!
 //! The default run checks the seed case, quiet traffic, cold-start poisoning, reopening and the
-//! step-down, and the targets on two of the tuning seeds (1 and 2; the defaults were tuned on 1-10). The held-out table that
-//! DETECTION.md quotes comes from seeds 101-110, never tuned on:
+//! step-down, and the targets on two of the tuning seeds (1 and 2; the defaults were tuned on
+//! 1-10). The held-out table that DETECTION.md quotes comes from seeds 101-110, never tuned on:
 //! `cargo test --release --test detection -- --ignored --nocapture`.
 
 use downwatch::detect::score::{Score, quantile};

@@ -100,7 +100,7 @@ impl Window {
         self.weight = self.weight * keep + 1.0;
         // The prior is forgotten like the observations it stands in for: with a fixed weight it
         // would hold a quarter of the estimate forever, and a prior fit for one minute (0.1)
-        // doubles the learned noise of an hour (0.013 on a busy service).
+        // would more than double the learned noise of an hour (about 0.013 on a busy service).
         self.prior_weight *= keep;
     }
 
