@@ -26,6 +26,7 @@ use crate::http::{AdminAuth, AppState, deadline};
 use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
 use crate::monitor::{Deps, Monitor};
 use crate::query::Reads;
+use crate::query::stored::StoredCache;
 use crate::telemetry;
 use crate::windows::{KeySchema, RedisConn, Windows};
 
@@ -391,9 +392,11 @@ async fn build_state(
             db,
             windows,
             catalog,
-            clock,
+            clock: clock.clone(),
             retention: settings.retention,
             detect: settings.detect,
+            runs: Arc::default(),
+            stored: Arc::new(StoredCache::new(settings.history_cache, clock)),
         },
     })
 }

@@ -96,6 +96,9 @@ pub struct Settings {
     pub events_replay: usize,
     /// How long a rendered curve, chart or board is shared between identical requests.
     pub read_cache: Duration,
+    /// How long the rollup's progress is taken as known by curves (0: looked up every time,
+    /// and no stored bins kept in the process).
+    pub history_cache: Duration,
     /// Detection parameters.
     pub detect: crate::detect::Params,
     /// Where this site is reached from outside, for links in alerts (no trailing slash).
@@ -204,6 +207,7 @@ impl Settings {
                 300,
             )?),
             read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
+            history_cache: millis(env.number("DOWNWATCH_HISTORY_CACHE_MS", 1_000, 0, 60_000)?),
             events_max_streams: env.count("DOWNWATCH_EVENTS_MAX_STREAMS", 1_000, 1, 100_000)?,
             events_max_per_client: env.count("DOWNWATCH_EVENTS_MAX_PER_CLIENT", 8, 1, 100_000)?,
             events_replay: env.count("DOWNWATCH_EVENTS_REPLAY", 100, 1, 10_000)?,

@@ -8,6 +8,7 @@ pub mod bins;
 pub mod bootstrap;
 pub mod incidents;
 mod pool;
+pub mod readings;
 pub mod schema;
 pub mod secrets;
 pub mod services;

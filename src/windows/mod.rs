@@ -1,4 +1,4 @@
-//! Minute buckets and dedup keys in Redis: the hot path of every report.
+//! Minute buckets and dedup entries in Redis: the hot path of every report.
 //!
 //! Reports are counted by a Lua script (atomic): it checks the reporter against the service's
 //! dedup hashes and, for a first report, counts into the service's minute bucket. Reports that
