@@ -1,8 +1,8 @@
 //! The detection-quality suite: the model on synthetic streams with ground truth.
 //!
 //! The default run checks the seed case, quiet traffic, cold-start poisoning, reopening and the
-//! step-down, and the targets on the tuning seeds (1 and 2). The held-out table that
-//! DETECTION.md quotes comes from seeds 101-110, never tuned on:
+//! step-down, and the targets on two of the tuning seeds (1 and 2; the defaults were tuned on
+//! 1-10). The held-out table that DETECTION.md quotes comes from seeds 101-110, never tuned on:
 //! `cargo test --release --test detection -- --ignored --nocapture`.
 
 use downwatch::detect::score::{Score, quantile};
@@ -95,8 +95,8 @@ fn seed_case_opens_within_three_minutes_escalates_before_the_peak_and_resolves()
 }
 
 /// 28 calm days of each class: no incident at the monitor's one-minute step; at coarser steps
-/// (backtest), at most two in all (stray clusters on the quiet class at 5-minute steps open two
-/// on these seeds: the target of none is missed there, see DETECTION.md).
+/// (backtest), at most three in all (stray clusters on the quiet class at 5- and 15-minute steps
+/// open three on these seeds: the target of none is missed there, see DETECTION.md).
 #[test]
 fn twenty_eight_days_of_calm_traffic_open_no_incident() {
     let suites = [42, 43, 44].into_iter().flat_map(quality_suite);
@@ -114,7 +114,7 @@ fn twenty_eight_days_of_calm_traffic_open_no_incident() {
             }
         }
     }
-    assert!(coarse.len() <= 2, "{coarse:?}");
+    assert!(coarse.len() <= 3, "{coarse:?}");
 }
 
 /// Issue 11's poisoning case: a new service, 70 reports in two minutes from one address, then
@@ -295,8 +295,9 @@ fn check_targets(totals: &[Score; 4]) {
         issue.outages,
         one_minute.latency_quantile(0.5).unwrap_or(f64::NAN)
     );
-    // Measured, not the targets: the issue's targets of no false incident on calm classes and
-    // every issue shape found are missed (DETECTION.md says by how much).
+    // Measured, not the targets: the issue's targets of no false incident on calm classes, at
+    // most one per 20 service-weeks from bursts within history, and every issue shape found are
+    // missed (DETECTION.md says by how much).
     assert!(
         calm.false_per_service_week() <= 0.05,
         "calm false incidents per service-week {}",
@@ -308,7 +309,7 @@ fn check_targets(totals: &[Score; 4]) {
         bursty.false_per_service_week()
     );
     assert!(
-        issue.detected * 3 >= issue.outages,
+        issue.detected * 2 >= issue.outages,
         "issue shapes found {}",
         issue.detected
     );

@@ -5,7 +5,8 @@
 //! service's own tail of normal excursions (`tail`). Short windows catch sudden outages within
 //! minutes; the 30- and 60-minute windows let a moderate rise accumulate evidence (+67 % for an
 //! hour on a busy service, one report a minute on a quiet one). Only steps that stay normal
-//! teach the baseline, the noise and the tail.
+//! teach the baseline and the noise; the tail learns normal excursions in full and, up to a cap,
+//! the excursions during which an incident opened.
 
 use std::collections::VecDeque;
 
@@ -16,6 +17,7 @@ use super::noise::{Verdict, Window};
 use super::onset::{Step, change_point};
 use super::params::{Params, WINDOWS};
 use super::profile::Position;
+use super::tail::Tail;
 use crate::domain::Evidence;
 
 /// The detector's reading of one step.
@@ -60,7 +62,7 @@ struct Excursion {
     t: i64,
     /// Each window's largest log-ratio during it.
     peak: [f64; WINDOWS],
-    /// Whether an incident was open at any time during it: then it teaches nothing.
+    /// Whether an incident was open at any time during it: then it teaches as an incident.
     incident: bool,
     /// Steps since a window was last beyond its usual tail.
     calm_steps: usize,
@@ -105,6 +107,9 @@ const NOISE_AFTER_MINUTES: f64 = 1440.0;
 /// Windows this long (minutes) or longer judge sustained rises (`Params::z_sustained`).
 const SUSTAINED_MINUTES: f64 = 30.0;
 
+/// Windows shorter than this (minutes) keep the tail of normal excursions only.
+const INCIDENT_TAIL_MIN_MINUTES: f64 = 5.0;
+
 /// The usual largest excursion assumed on a service's first day (ratio of reports to expected).
 const NEW_SERVICE_TAIL_RATIO: f64 = 4.0;
 
@@ -134,12 +139,18 @@ impl Detector {
         let windows = spans
             .into_iter()
             .map(|steps| {
-                Window::new(
-                    steps,
-                    params.prior_overdispersion,
-                    prior_weight,
+                // The shortest windows catch sudden outages first: incidents never raise their bar.
+                let cap = if steps as f64 * step_minutes >= INCIDENT_TAIL_MIN_MINUTES {
+                    params.incident_tail_cap
+                } else {
+                    1.0
+                };
+                let tail = Tail::new(
                     params.prior_tail_ratio,
-                )
+                    crate::domain::whole(params.incident_tail_hours * 3600.0),
+                    cap,
+                );
+                Window::new(steps, params.prior_overdispersion, prior_weight, tail)
             })
             .collect();
         // Two steps at least, whatever the step: one lonely burst in one step is not an outage.
@@ -372,7 +383,15 @@ impl Detector {
             value: s.value,
             expected: s.expected,
         });
-        change_point(steps, self.windows[0].phi()).unwrap_or(now)
+        let phi = |n: usize| {
+            // The noise of the longest window no longer than the run: each scale by its own.
+            self.windows
+                .iter()
+                .take_while(|w| w.steps <= n)
+                .last()
+                .map_or(self.windows[0].phi(), Window::phi)
+        };
+        change_point(steps, phi).unwrap_or(now)
     }
 
     /// The window that carried the alarm: the least likely among those that met `level`, as an
@@ -498,9 +517,10 @@ impl Detector {
 
     /// Follows excursions beyond the usual tail. Only the steps beyond it can change the tail,
     /// and they are held back until the excursion has been calm for `confirm_steps` + 1 steps:
-    /// if it ends without an incident, its peaks are taught; if an incident opened during it
-    /// (a real outage, or a burst too large to be usual) it teaches nothing, and a slow rise
-    /// cannot raise the bar ahead of itself.
+    /// if it ends without an incident, its peaks are taught as normal; if an incident opened
+    /// during it (a real outage, or a burst too large to be usual) it is remembered as an
+    /// incident's excursion, which raises the bar only up to the cap (see `tail`). Either way a
+    /// slow rise cannot raise the bar ahead of itself.
     fn learn_tail(&mut self, t: i64, verdicts: &[Verdict], level: Level, settled: bool) {
         if !settled {
             return;
@@ -530,8 +550,10 @@ impl Detector {
         }
         let done = *excursion;
         self.excursion = None;
-        if !done.incident {
-            for (window, peak) in self.windows.iter_mut().zip(done.peak) {
+        for (window, peak) in self.windows.iter_mut().zip(done.peak) {
+            if done.incident {
+                window.tail.learn_incident(t, peak);
+            } else {
                 window.tail.learn(done.t, peak);
             }
         }

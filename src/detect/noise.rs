@@ -52,8 +52,8 @@ impl Verdict {
 
 impl Window {
     /// A window over `steps` steps with a prior overdispersion worth `prior_weight` observations
-    /// and a prior tail ratio.
-    pub fn new(steps: usize, prior_phi: f64, prior_weight: f64, prior_tail: f64) -> Self {
+    /// (forgotten like them) and its tail.
+    pub fn new(steps: usize, prior_phi: f64, prior_weight: f64, tail: Tail) -> Self {
         Self {
             steps,
             num: 0.0,
@@ -61,7 +61,7 @@ impl Window {
             weight: 0.0,
             prior_phi,
             prior_weight,
-            tail: Tail::new(prior_tail),
+            tail,
         }
     }
 
@@ -98,6 +98,10 @@ impl Window {
         self.num = self.num * keep + (gap * gap - e);
         self.den = self.den * keep + e * e;
         self.weight = self.weight * keep + 1.0;
+        // The prior is forgotten like the observations it stands in for: with a fixed weight it
+        // would hold a quarter of the estimate forever, and a prior fit for one minute (0.1)
+        // would more than double the learned noise of an hour (about 0.013 on a busy service).
+        self.prior_weight *= keep;
     }
 
     /// The smallest count over `expected` that this window would call significant at `z`
@@ -115,7 +119,7 @@ mod tests {
 
     #[test]
     fn learns_overdispersion_from_bursty_residuals() {
-        let mut w = Window::new(1, 0.1, 10.0, 1.5);
+        let mut w = Window::new(1, 0.1, 10.0, Tail::new(1.5, 0, 1.0));
         // Alternating 50 and 150 around an expectation of 100: variance 2500 = 100 + phi·100².
         for i in 0..2000 {
             let seen = if i % 2 == 0 { 50.0 } else { 150.0 };
@@ -126,5 +130,19 @@ mod tests {
         assert!((0.15..0.35).contains(&phi), "phi {phi}");
         assert!(w.threshold(100.0, 4.5) > 180.0);
         assert!(w.judge(0, 180.0, 100.0).z < 4.0);
+    }
+
+    #[test]
+    fn the_prior_fades_so_a_calm_scale_learns_its_own_small_noise() {
+        let mut w = Window::new(60, 0.1, 1440.0, Tail::new(1.5, 0, 1.0));
+        // Hour counts of 1,800 varying by ±10 %: phi about 0.01 once the prior has faded.
+        let keep = 0.5f64.powf(1.0 / 2880.0);
+        for i in 0..20_000 {
+            let seen = if i % 2 == 0 { 1620.0 } else { 1980.0 };
+            let v = w.judge(i, seen, 1800.0);
+            w.learn_noise(&v, keep);
+        }
+        let phi = w.phi();
+        assert!((0.008..0.012).contains(&phi), "phi {phi}");
     }
 }

@@ -22,21 +22,25 @@ pub struct Step {
 const RAMP_Z: f64 = 1.64;
 
 /// The start of the most significant run of `steps` (oldest first) that ends at the last one,
-/// under overdispersion `phi`, moved back over the clearly raised steps just before it; `None`
-/// if there are no steps.
-pub fn change_point(steps: impl DoubleEndedIterator<Item = Step>, phi: f64) -> Option<i64> {
+/// where a run of `n` steps is judged under overdispersion `phi(n)` (the noise at that scale),
+/// moved back over the clearly raised steps just before it; `None` if there are no steps.
+pub fn change_point(
+    steps: impl DoubleEndedIterator<Item = Step>,
+    phi: impl Fn(usize) -> f64,
+) -> Option<i64> {
     let newest_first: Vec<Step> = steps.rev().collect();
     let (mut seen, mut expected) = (0.0, 0.0);
     let mut best: Option<(f64, usize)> = None;
     for (i, step) in newest_first.iter().enumerate() {
         seen += step.value;
         expected += step.expected;
-        let z = z_score(seen, expected, phi);
+        let z = z_score(seen, expected, phi(i + 1));
         if best.is_none_or(|(top, _)| z > top) {
             best = Some((z, i));
         }
     }
     let (_, mut start) = best?;
+    let phi = phi(1);
     while let Some(before) = newest_first.get(start + 1) {
         if z_score(before.value, before.expected, phi) < RAMP_Z {
             break;
@@ -63,7 +67,7 @@ mod tests {
                 expected: 5.0,
             })
             .collect();
-        assert_eq!(change_point(steps.into_iter(), 0.1), Some(50 * 60));
+        assert_eq!(change_point(steps.into_iter(), |_| 0.1), Some(50 * 60));
     }
 
     #[test]
@@ -76,7 +80,7 @@ mod tests {
                 expected: 3.5,
             })
             .collect();
-        assert_eq!(change_point(steps.into_iter(), 0.1), Some(3 * 60));
+        assert_eq!(change_point(steps.into_iter(), |_| 0.1), Some(3 * 60));
     }
 
     #[test]
@@ -88,6 +92,6 @@ mod tests {
                 expected: 0.02,
             })
             .collect();
-        assert_eq!(change_point(steps.into_iter(), 0.3), Some(45 * 60));
+        assert_eq!(change_point(steps.into_iter(), |_| 0.3), Some(45 * 60));
     }
 }

@@ -41,6 +41,11 @@ pub struct Params {
     pub tail_margin_elevated: f64,
     /// `outage` needs a window's log-ratio above this many times the service's usual largest.
     pub tail_margin_outage: f64,
+    /// How long (hours) an incident's excursion still counts in the service's tail.
+    pub incident_tail_hours: f64,
+    /// An incident raises a window's usual excursion at most to this multiple (log scale) of
+    /// the usual learned from normal excursions.
+    pub incident_tail_cap: f64,
     /// `outage` steps down to `elevated` once the 15-minute excess falls below this share of
     /// the incident's own largest 15-minute excess.
     pub step_down_share: f64,
@@ -75,6 +80,8 @@ impl Default for Params {
             prior_tail_ratio: 1.3,
             tail_margin_elevated: 1.15,
             tail_margin_outage: 2.0,
+            incident_tail_hours: 28.0 * 24.0,
+            incident_tail_cap: 2.0,
             step_down_share: 0.25,
             confirm_minutes: 2.0,
             deescalate_minutes: 10.0,

@@ -6,7 +6,15 @@
 //! expected (with a few pseudo-reports on both sides, so that one report where 0.1 was expected
 //! is not a ratio of ten) in each of the last weeks. An alarm needs an excursion beyond that,
 //! so a service that bursts 3x twice a week needs more than 3x, and one that never bursts is
-//! judged against the prior. Only steps that stayed normal teach it: incidents never do.
+//! judged against the prior. Steps that stayed normal teach it in full.
+//!
+//! An excursion during which an incident opened may have been a real outage, or one of the
+//! service's habitual bursts (count data alone cannot tell): if such excursions taught nothing,
+//! a bursty service would alarm on every burst no larger than the last one that alarmed. So
+//! it is remembered for four weeks too, but it can raise the usual only up to twice the normal
+//! usual on the log scale (where `outage` already was): a service whose normal excursions are
+//! small keeps a low bar after one outage, while one that bursts widely without alarming, and
+//! whose alarms were bursts of the same kind, gets a bar above its bursts.
 
 /// Pseudo-reports added to both sides of a ratio.
 pub const PSEUDO_REPORTS: f64 = 2.0;
@@ -19,31 +27,61 @@ pub fn log_ratio(seen: f64, expected: f64) -> f64 {
     ((seen + PSEUDO_REPORTS) / (expected + PSEUDO_REPORTS)).ln()
 }
 
+/// Incidents remembered by the tail (the most recent ones).
+const INCIDENTS: usize = 8;
+
 /// The largest normal log-ratio of each of the last weeks, for one window.
 #[derive(Debug, Clone)]
 pub struct Tail {
     /// (week number, largest log-ratio seen that week), newest last.
     weeks: [(i64, f64); WEEKS + 1],
+    /// (end, peak log-ratio) of the last incidents' excursions, newest last.
+    incidents: [(i64, f64); INCIDENTS],
+    /// How long an incident's excursion counts, in seconds.
+    incident_memory: i64,
+    /// An incident raises the usual at most to this multiple of the normal one (log scale).
+    incident_cap: f64,
     prior: f64,
 }
 
 impl Tail {
-    /// A tail that knows only the prior ratio (a floor that never decays).
-    pub fn new(prior_ratio: f64) -> Self {
+    /// A tail that knows only the prior ratio (a floor that never decays), and remembers
+    /// incidents' excursions for `incident_memory` seconds, raising the usual at most to
+    /// `incident_cap` times the normal one (log scale; 1 = incidents teach nothing).
+    pub fn new(prior_ratio: f64, incident_memory: i64, incident_cap: f64) -> Self {
         Self {
             weeks: [(i64::MIN, 0.0); WEEKS + 1],
+            incidents: [(i64::MIN, 0.0); INCIDENTS],
+            incident_memory,
+            incident_cap,
             prior: prior_ratio.max(1.0).ln(),
         }
     }
 
-    /// The usual largest excursion at time `t` (log-ratio): over the current and last four weeks.
+    /// Remembers the peak log-ratio of an excursion, ended at `t`, during which an incident
+    /// opened.
+    pub fn learn_incident(&mut self, t: i64, log_ratio: f64) {
+        self.incidents.rotate_left(1);
+        self.incidents[INCIDENTS - 1] = (t, log_ratio);
+    }
+
+    /// The usual largest excursion at time `t` (log-ratio): over the current and last four weeks,
+    /// raised by recent incidents' excursions up to the cap.
     pub fn usual(&self, t: i64) -> f64 {
         let week = t.div_euclid(WEEK_SECONDS);
-        self.weeks
+        let normal = self
+            .weeks
             .iter()
             .filter(|(w, _)| *w + crate::domain::signed(WEEKS) >= week)
             .map(|(_, max)| *max)
-            .fold(self.prior, f64::max)
+            .fold(self.prior, f64::max);
+        let learned = self
+            .incidents
+            .iter()
+            .filter(|(at, _)| at.saturating_add(self.incident_memory) >= t)
+            .map(|(_, v)| *v)
+            .fold(normal, f64::max);
+        learned.min(normal * self.incident_cap)
     }
 
     /// Learns a normal step's log-ratio at time `t`.
@@ -65,7 +103,7 @@ mod tests {
 
     #[test]
     fn remembers_the_largest_burst_for_four_weeks_then_forgets() {
-        let mut tail = Tail::new(1.3);
+        let mut tail = Tail::new(1.3, 0, 1.0);
         let week = WEEK_SECONDS;
         assert!((tail.usual(0) - 1.3f64.ln()).abs() < 1e-12);
         tail.learn(10, 3.0f64.ln());
@@ -77,6 +115,23 @@ mod tests {
         assert!((tail.usual(4 * week + 6) - 3.0f64.ln()).abs() < 1e-12);
         tail.learn(5 * week + 5, 1.2f64.ln());
         assert!((tail.usual(5 * week + 6) - 1.3f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_incident_raises_the_bar_up_to_the_cap_for_its_memory_only() {
+        let memory = 7 * 86_400;
+        let mut tail = Tail::new(1.3, memory, 2.0);
+        tail.learn(10, 1.5f64.ln());
+        tail.learn_incident(100, 10.0f64.ln());
+        // Capped at twice the normal usual (log scale): 1.5² = 2.25.
+        assert!((tail.usual(200) - 2.25f64.ln()).abs() < 1e-12);
+        tail.learn_incident(300, 2.0f64.ln());
+        assert!((tail.usual(400) - 2.25f64.ln()).abs() < 1e-12);
+        assert!((tail.usual(100 + memory + 1) - 2.0f64.ln()).abs() < 1e-12);
+        assert!((tail.usual(300 + memory + 1) - 1.5f64.ln()).abs() < 1e-12);
+        let mut untaught = Tail::new(1.3, memory, 1.0);
+        untaught.learn_incident(100, 10.0f64.ln());
+        assert!((untaught.usual(200) - 1.3f64.ln()).abs() < 1e-12);
     }
 
     #[test]
