@@ -10,7 +10,9 @@ Environment: BENCH_DURATION (wrk run length, default 15s), BENCH_CONNECTIONS (de
 ingest runs also at BENCH_WIDE_CONNECTIONS, default 256), BENCH_FACEBOOK_SPEED (the Facebook
 replay's scenario seconds per real second, default 10; 0 sends unpaced), BENCH_FACEBOOK_SCALE
 (its volume, default 1: the record's), DATABASE_URL's server and REDIS_URL as for downwatch
-itself (defaults: the local ones).
+itself (defaults: the local ones), CARGO_TARGET_DIR as for cargo. BENCH_ONLY=reads measures
+only the bare GET and the reads without the read cache with the release binaries already
+built, prints them and leaves BENCHMARKS.md alone.
 """
 
 import datetime
@@ -27,7 +29,9 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "target", "bench")
+# Cargo's target directory (CARGO_TARGET_DIR when set, as cargo itself does).
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+OUT = os.path.join(TARGET, "bench")
 DURATION = os.environ.get("BENCH_DURATION", "15s")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 WIDE_CONNECTIONS = int(os.environ.get("BENCH_WIDE_CONNECTIONS", "256"))
@@ -36,6 +40,8 @@ CATALOG_SIZE = 1000
 FACEBOOK_SCALE = float(os.environ.get("BENCH_FACEBOOK_SCALE", "1"))
 FACEBOOK_SPEED = float(os.environ.get("BENCH_FACEBOOK_SPEED", "10"))
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+ONLY = os.environ.get("BENCH_ONLY", "")
 
 
 def free_port():
@@ -70,10 +76,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(url, script=None, watch=(), profile=None, connections=CONNECTIONS):
+def wrk(url, script=None, watch=(), profile=None, connections=CONNECTIONS, clients=None):
     """One wrk run; `watch` maps names to pids whose CPU time per request is measured, and
-    `profile` is a pid to sample with perf during the run (when perf works here)."""
-    cmd = ["wrk", "-t", str(THREADS), "-c", str(connections), "-d", DURATION, "--latency"]
+    `profile` is a pid to sample with perf during the run (when perf works here). `clients`
+    runs that many threads of one connection each instead."""
+    threads, connections = (clients, clients) if clients else (THREADS, connections)
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", DURATION, "--latency"]
     if script:
         cmd += ["-s", os.path.join(ROOT, "bench", "wrk", script)]
     before = {name: cpu_seconds(pid) for name, pid in watch}
@@ -229,8 +237,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is missing (apt-get install wrk)")
-    print("bench: building release binaries")
-    run(["cargo", "build", "--release", "--bin", "downwatch", "--example", "bare"], quiet=True)
+    if ONLY != "reads":
+        print("bench: building release binaries")
+        run(["cargo", "build", "--release", "--bin", "downwatch", "--example", "bare"], quiet=True)
     tag = uuid.uuid4().hex[:8]
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/downwatch")
     server = server.rsplit("/", 1)[0]
@@ -244,14 +253,14 @@ def main():
         DOWNWATCH_RATE_BURST="1000000",
         RUST_LOG="warn",
     )
-    binary = os.path.join(ROOT, "target", "release", "downwatch")
+    binary = os.path.join(TARGET, "release", "downwatch")
     catalog = os.path.join(OUT, f"catalog-{CATALOG_SIZE}.toml")
     write_catalog(catalog, CATALOG_SIZE)
     run([binary, "services", "import", catalog], env=env)
     log = open(os.path.join(OUT, "downwatch.log"), "w")
     downwatch = subprocess.Popen([binary, "serve"], cwd=ROOT, env=env, stdout=log, stderr=log)
     bare = subprocess.Popen(
-        [os.path.join(ROOT, "target", "release", "examples", "bare"), f"127.0.0.1:{BARE_PORT}"],
+        [os.path.join(TARGET, "release", "examples", "bare"), f"127.0.0.1:{BARE_PORT}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -261,6 +270,11 @@ def main():
         wait_for(f"http://127.0.0.1:{BARE_PORT}/", "the bare server", bare)
         base, bare_base = f"http://127.0.0.1:{PORT}", f"http://127.0.0.1:{BARE_PORT}"
         print(f"bench: wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION} per run")
+        if ONLY == "reads":
+            results["bare-get"] = wrk(bare_base + "/v1/services/chatgpt/curve")
+            results.update(reads_without_cache(binary, env, log))
+            print_reads(results)
+            return
         info = subprocess.run(["redis-cli", "-u", REDIS_URL, "info", "server"],
                               capture_output=True, text=True).stdout
         redis_pid = int(info.split("process_id:")[1].split()[0])
@@ -279,19 +293,7 @@ def main():
                                         profile=downwatch.pid).get("profile")
         results["bare-get"] = wrk(bare_base + "/v1/services/chatgpt/curve")
         results["curve-15m"] = wrk(base + "/v1/services/chatgpt/curve?step=15m")
-        # A second instance on the same data with the read cache off: every request renders.
-        uncached_port = free_port()
-        uncached = subprocess.Popen(
-            [binary, "serve"], cwd=ROOT, stdout=log, stderr=log,
-            env=dict(env, DOWNWATCH_BIND=f"127.0.0.1:{uncached_port}", DOWNWATCH_READ_CACHE_MS="0"),
-        )
-        try:
-            wait_for(f"http://127.0.0.1:{uncached_port}/readyz", "the uncached instance", uncached)
-            results["curve-15m-uncached"] = wrk(
-                f"http://127.0.0.1:{uncached_port}/v1/services/chatgpt/curve?step=15m")
-        finally:
-            uncached.terminate()
-            uncached.wait(timeout=30)
+        results.update(reads_without_cache(binary, env, log))
         results["curve-1m"] = wrk(base + "/v1/services/chatgpt/curve?step=1m")
         services = len(get_json(base + "/v1/services")["services"])
         results["status"] = wrk(base + "/v1/status")
@@ -331,10 +333,11 @@ def main():
     print("bench: group commit alone")
     grouped = run(["cargo", "bench", "--bench", "group_commit"], quiet=True)
     results["group-commit"] = [
-        {"concurrency": int(c), "rate": float(rate), "per_call": float(per_call)}
-        for c, rate, per_call in re.findall(
-            r"group commit at (\d+) concurrent: ([\d.]+) reports/s, ([\d.]+) reports per call",
-            grouped)
+        {"concurrency": int(c), "rate": float(rate), "per_call": float(per_call),
+         "allocations": float(allocations)}
+        for c, rate, per_call, allocations in re.findall(
+            r"group commit at (\d+) concurrent: ([\d.]+) reports/s, ([\d.]+) reports per call"
+            r"[^,]*, ([\d.]+) allocations per report", grouped)
     ]
     print("bench: model throughput (criterion)")
     model = run(["cargo", "bench", "--bench", "model"], quiet=True)
@@ -343,6 +346,79 @@ def main():
         json.dump(results, f, indent=2)
     write_report(results)
     print("bench: wrote BENCHMARKS.md")
+
+
+# Days of 15-minute bins seeded for the reads without the read cache (a 90-day curve and the
+# week before it).
+SEEDED_DAYS = 97
+
+SEED_BINS = """
+SELECT downwatch_ensure_bin_partitions((now() - interval '{days} days')::date, now()::date);
+INSERT INTO report_bins (service_id, bin_start, total)
+SELECT s.id, t, greatest(0, round(40 + 25 * sin(2 * pi() * extract(epoch FROM t) / 86400)
+                                  + 10 * random()))::int
+FROM services s, generate_series(
+    to_timestamp(floor(extract(epoch FROM now()) / 86400) * 86400) - interval '{days} days',
+    to_timestamp(floor(extract(epoch FROM now()) / 900) * 900) - interval '15 minutes',
+    interval '15 minutes') t
+WHERE s.slug = 'chatgpt'
+ON CONFLICT (service_id, bin_start) DO UPDATE SET total = greatest(report_bins.total, excluded.total);
+INSERT INTO rollup_progress (id, complete_before)
+VALUES (true, to_timestamp(floor(extract(epoch FROM now()) / 900) * 900))
+ON CONFLICT (id) DO UPDATE SET complete_before = excluded.complete_before;
+"""
+
+
+def reads_without_cache(binary, env, log):
+    """Curves with the read cache off, over 97 days of bins seeded into the database and read
+    by the monitor: the 24-hour curve at 15 minutes under load (as a ratio to the bare GET),
+    and the 90-day curve at one hour from one client (its p50)."""
+    psql = ["psql", "-qAtX", "-v", "ON_ERROR_STOP=1", env["DATABASE_URL"]]
+    run(psql + ["-c", SEED_BINS.format(days=SEEDED_DAYS)], quiet=True)
+    port = free_port()
+    # Every request renders: no shared answers, and the bounds on renderings (per client and at
+    # once) opened to the load generator's connections.
+    uncached = subprocess.Popen(
+        [binary, "serve"], cwd=ROOT, stdout=log, stderr=log,
+        env=dict(env, DOWNWATCH_BIND=f"127.0.0.1:{port}", DOWNWATCH_READ_CACHE_MS="0",
+                 DOWNWATCH_HEAVY_READS=str(CONNECTIONS), DOWNWATCH_READ_BURST="1000000",
+                 DOWNWATCH_READ_RATE_PER_MINUTE="1000000"),
+    )
+    figures = {}
+    try:
+        wait_for(f"http://127.0.0.1:{port}/readyz", "the uncached instance", uncached)
+        # As on a service that has been running: rolled up to now, and every bin read.
+        read = ("SELECT coalesce(readings_from <= (SELECT min(bin_start) FROM report_bins)"
+                " AND readings_before >= now() - interval '45 minutes', false) FROM rollup_progress")
+        started = time.time()
+        while run(psql + ["-c", read], quiet=True).strip() != "t":
+            if time.time() - started > 300:
+                sys.exit("bench: the monitor did not read the seeded history in 5 minutes")
+            time.sleep(1)
+        figures["readings-seconds"] = time.time() - started
+        base = f"http://127.0.0.1:{port}/v1/services/chatgpt/curve"
+        figures["curve-15m-uncached"] = wrk(base + "?step=15m", watch=[("downwatch", uncached.pid)])
+        since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=89, hours=23))
+        figures["curve-90d-uncached"] = wrk(
+            base + "?step=1h&from=" + since.strftime("%Y-%m-%dT%H:%M:%SZ"), clients=1)
+    finally:
+        uncached.terminate()
+        uncached.wait(timeout=30)
+    return figures
+
+
+def print_reads(r):
+    """The reads without the read cache, as BENCHMARKS.md gives them."""
+    with open(os.path.join(OUT, "reads.json"), "w") as f:
+        json.dump(r, f, indent=2)
+    bare, day, quarter = r["bare-get"], r["curve-15m-uncached"], r["curve-90d-uncached"]
+    print(f"bare GET: {bare['rps']:,.0f}/s, p50 {bare['p50']:.2f} ms")
+    print(f"curve 24 h/15 m, read cache off: {day['rps']:,.0f}/s, p50 {day['p50']:.2f} ms, "
+          f"p99 {day['p99']:.2f} ms, {day['rps'] / bare['rps']:.2f}x bare (target 0.2), "
+          f"{day['non2xx']} non-2xx, downwatch {day['cpu_us']['downwatch']:.0f} µs/request")
+    print(f"curve 90 d/1 h, read cache off, one client: p50 {quarter['p50']:.2f} ms "
+          f"(target < 50), p99 {quarter['p99']:.2f} ms, {quarter['non2xx']} non-2xx")
+    print(f"history read by the monitor in {r['readings-seconds']:.0f} s")
 
 
 def ingest_with_aof(binary, env, log):
@@ -443,9 +519,11 @@ def lost_check(name, f):
 
 
 def group_commit_lines(r):
-    lines = ["| Requests at once | Reports/s | Reports per Redis call |", "| ---: | ---: | ---: |"]
+    lines = ["| Requests at once | Reports/s | Reports per Redis call | Allocations per report |",
+             "| ---: | ---: | ---: | ---: |"]
     for g in r["group-commit"]:
-        lines.append(f"| {g['concurrency']} | {g['rate']:,.0f} | {g['per_call']:.2f} |")
+        lines.append(f"| {g['concurrency']} | {g['rate']:,.0f} | {g['per_call']:.2f} | "
+                     f"{g['allocations']:.1f} |")
     return lines
 
 
@@ -503,9 +581,12 @@ def write_report(r):
         "- Ceiling: `examples/bare.rs`, the same actix-web server doing no work, measured in "
         "the same run with the same requests (POST with `bench/wrk/ingest.lua`, or GET).",
         "- Reads go through the read cache at its default (`DOWNWATCH_READ_CACHE_MS=1000`): "
-        "one rendering a second per distinct question, shared by every request. The row marked "
-        "\"read cache off\" is a second instance on the same data with "
-        "`DOWNWATCH_READ_CACHE_MS=0`.",
+        "one rendering a second per distinct question, shared by every request. The rows marked "
+        "\"read cache off\" are a second instance on the same data with "
+        "`DOWNWATCH_READ_CACHE_MS=0` (and the bounds on renderings per client and at once "
+        f"opened to wrk's connections), after {SEEDED_DAYS} days of chatgpt's bins were "
+        "seeded into the database and the monitor had stored the model's readings of them "
+        f"(in {r['readings-seconds']:.0f} s).",
         "",
         "| Endpoint | Requests/s | p50 ms | p99 ms | Ratio to bare |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -520,8 +601,10 @@ def write_report(r):
             "bare-post-wide", 0.6),
         row("bare GET (ceiling)", "bare-get", "bare-get"),
         row("`GET /v1/services/chatgpt/curve` 24 h at 15 m", "curve-15m", "bare-get", 0.3),
-        row("the same, read cache off (every request renders)", "curve-15m-uncached",
-            "bare-get"),
+        row("the same, read cache off (every request renders; 97 days of bins)",
+            "curve-15m-uncached", "bare-get", 0.2),
+        row("`GET /v1/services/chatgpt/curve` 90 d at 1 h, read cache off, one client "
+            "(p50 target < 50 ms)", "curve-90d-uncached", "bare-get"),
         row("`GET /v1/services/chatgpt/curve` 24 h at 1 m", "curve-1m", "bare-get"),
         row(f"`GET /v1/status`, {r['status']['services']:,} services", "status", "bare-get"),
         "",

@@ -2,10 +2,13 @@
 //! requests count at once on one thread (one actix-web worker), against the real Redis.
 //!
 //! Every report is from a new reporter, so each is counted (no duplicates, no limits): the
-//! figure is the counting path's own, without HTTP.
+//! figure is the counting path's own, without HTTP. A counting allocator gives the heap
+//! allocations per report on that path (the runtime's, redis-rs's and ours).
 //!
 //! `cargo bench --bench group_commit` (uses REDIS_URL, default redis://127.0.0.1:6379)
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -15,6 +18,34 @@ use futures_util::StreamExt;
 
 /// Reports counted at each level of concurrency.
 const REPORTS: usize = 40_000;
+
+/// The system allocator, counting allocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed on unchanged to the system allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -37,6 +68,7 @@ async fn measure() {
     let problem = ProblemKind::parse("login").unwrap();
     for concurrency in [1, 8, 64] {
         let before = windows.carried();
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed);
         let started = Instant::now();
         futures_util::stream::iter(0..REPORTS)
             .for_each_concurrent(concurrency, |i| {
@@ -57,14 +89,16 @@ async fn measure() {
             })
             .await;
         let took = started.elapsed().as_secs_f64();
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations;
         let after = windows.carried();
         let calls = after.calls - before.calls;
         let items = after.items - before.items;
         println!(
             "group commit at {concurrency} concurrent: {:.0} reports/s, {:.2} reports per call \
-             ({items} reports in {calls} calls)",
+             ({items} reports in {calls} calls), {:.1} allocations per report",
             items as f64 / took,
             items as f64 / calls as f64,
+            allocations as f64 / items as f64,
         );
     }
     windows.purge().await.expect("cleanup");

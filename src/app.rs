@@ -26,6 +26,7 @@ use crate::http::{AdminAuth, AppState, deadline};
 use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
 use crate::monitor::{Deps, Monitor};
 use crate::query::Reads;
+use crate::query::stored::StoredCache;
 use crate::telemetry;
 use crate::windows::{KeySchema, RedisConn, Windows};
 
@@ -329,11 +330,10 @@ async fn build_state(
     ));
     // Replays and publishing on connections of their own: never on the one that counts.
     let events = Events::new(
-        &settings.redis_url,
         RedisConn::new(&settings.redis_url, settings.redis_timeout).context("REDIS_URL")?,
         windows.keys().events(),
         settings.events_replay,
-    )?;
+    );
     let monitor = Arc::new(
         Monitor::new(
             Deps {
@@ -391,9 +391,11 @@ async fn build_state(
             db,
             windows,
             catalog,
-            clock,
+            clock: clock.clone(),
             retention: settings.retention,
             detect: settings.detect,
+            runs: Arc::default(),
+            stored: Arc::new(StoredCache::new(settings.history_cache, clock)),
         },
     })
 }

@@ -96,6 +96,9 @@ pub struct Settings {
     pub events_replay: usize,
     /// How long a rendered curve, chart or board is shared between identical requests.
     pub read_cache: Duration,
+    /// How long the rollup's progress is taken as known by curves (0: looked up every time,
+    /// and no stored bins kept in the process).
+    pub history_cache: Duration,
     /// Detection parameters.
     pub detect: crate::detect::Params,
     /// Where this site is reached from outside, for links in alerts (no trailing slash).
@@ -200,6 +203,7 @@ impl Settings {
                 300,
             )?),
             read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
+            history_cache: millis(env.number("DOWNWATCH_HISTORY_CACHE_MS", 1_000, 0, 60_000)?),
             events_max_streams: env.count("DOWNWATCH_EVENTS_MAX_STREAMS", 1_000, 1, 100_000)?,
             events_max_per_client: env.count("DOWNWATCH_EVENTS_MAX_PER_CLIENT", 8, 1, 100_000)?,
             events_replay: env.count("DOWNWATCH_EVENTS_REPLAY", 100, 1, 10_000)?,
@@ -370,14 +374,13 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 
     fn redis_url(&self) -> Result<String, ConfigError> {
-        let url = self.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?;
-        redis::Client::open(url.as_str()).map(|_| url).map_err(|e| {
-            Self::error(
-                "REDIS_URL",
-                format!("a redis:// or rediss:// (TLS) URL Redis accepts ({e})"),
-                None,
-            )
-        })
+        let url = self
+            .get("REDIS_URL")
+            .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+        // The error never echoes the URL: it may carry a password.
+        crate::windows::RedisTarget::parse(&url)
+            .map(|_| url)
+            .map_err(|expected| Self::error("REDIS_URL", expected, None))
     }
 
     fn secret(&self, name: &'static str, min_len: usize) -> Result<Option<String>, ConfigError> {

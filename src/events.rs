@@ -60,7 +60,6 @@ pub enum Replay {
 /// Publishing and following the event stream.
 pub struct Events {
     redis: RedisConn,
-    client: redis::Client,
     key: String,
     replay_limit: usize,
     sender: broadcast::Sender<Event>,
@@ -69,24 +68,18 @@ pub struct Events {
 }
 
 impl Events {
-    /// Events in the stream at `key` on the Redis at `url` (`KeySchema::events`), published
-    /// and replayed through `redis` (a connection apart from counting's); a resuming client
-    /// gets at most `replay_limit` missed events.
-    pub fn new(
-        url: &str,
-        redis: RedisConn,
-        key: String,
-        replay_limit: usize,
-    ) -> anyhow::Result<Arc<Self>> {
+    /// Events in the stream at `key` (`KeySchema::events`), published and replayed through
+    /// `redis` (a connection apart from counting's) and followed on a connection of the
+    /// reader's own; a resuming client gets at most `replay_limit` missed events.
+    pub fn new(redis: RedisConn, key: String, replay_limit: usize) -> Arc<Self> {
         let (sender, _) = broadcast::channel(1024);
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             redis,
-            client: redis::Client::open(url)?,
             key,
             replay_limit,
             sender,
             closing: watch::channel(false).0,
-        }))
+        })
     }
 
     /// Appends an event to the stream (the reader on each instance delivers it).
@@ -218,13 +211,8 @@ impl Events {
     }
 
     async fn follow(&self, last: &mut String) -> redis::RedisResult<()> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(15)));
-        let mut conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        // Replies wait up to the 5-second block of XREAD, and then some.
+        let mut conn = self.redis.dedicated(Duration::from_secs(15)).await?;
         if last == "$" {
             // Start from the newest entry, so nothing published from here on is missed.
             let newest: StreamRangeReply = redis::cmd("XREVRANGE")

@@ -10,7 +10,7 @@ use serde::Serialize;
 /// A dependency downwatch talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum Dependency {
-    /// Redis: minute buckets, dedup keys, statuses, events, the monitor lease.
+    /// Redis: minute buckets, dedup entries, statuses, events, the monitor lease.
     Redis,
     /// PostgreSQL: the catalog, bins, incidents, secrets.
     PostgreSQL,

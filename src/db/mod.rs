@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod connect;
 pub mod incidents;
 mod pool;
+pub mod readings;
 pub mod schema;
 pub mod secrets;
 pub mod services;

@@ -87,6 +87,12 @@ diesel::table! {
         service_id -> Uuid,
         bin_start -> Timestamptz,
         total -> Int4,
+        baseline -> Nullable<Float8>,
+        upper -> Nullable<Float8>,
+        level -> Nullable<Text>,
+        hour_baseline -> Nullable<Float8>,
+        hour_upper -> Nullable<Float8>,
+        hour_level -> Nullable<Text>,
     }
 }
 
@@ -94,6 +100,10 @@ diesel::table! {
     rollup_progress (id) {
         id -> Bool,
         complete_before -> Timestamptz,
+        readings_from -> Nullable<Timestamptz>,
+        readings_before -> Nullable<Timestamptz>,
+        readings_model -> Nullable<Int8>,
+        readings_generation -> Int8,
     }
 }
 

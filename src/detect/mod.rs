@@ -22,6 +22,7 @@ mod noise;
 mod onset;
 mod params;
 mod profile;
+pub mod readings;
 pub mod score;
 mod suite;
 pub mod synthetic;

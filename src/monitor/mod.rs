@@ -11,6 +11,7 @@
 //! all, as they happened. Any other failed write drops the tracker; the next tick rebuilds it
 //! from storage and catches up.
 
+pub mod readings;
 pub mod rollup;
 mod tracker;
 
@@ -65,6 +66,8 @@ pub struct TickReport {
 
 struct State {
     trackers: HashMap<Uuid, Tracker>,
+    /// Runs that store the model's readings with the bins.
+    recorder: readings::Recorder,
     rolled_until: i64,
     /// The hour (minute number) history partitions were last seen to.
     partitions_checked: Option<i64>,
@@ -121,6 +124,7 @@ impl Monitor {
             retention_minutes: i64::try_from(retention.as_secs() / 60).unwrap_or(i64::MAX),
             state: Mutex::new(State {
                 trackers: HashMap::new(),
+                recorder: readings::Recorder::new(params),
                 rolled_until: i64::MIN,
                 partitions_checked: None,
             }),
@@ -191,6 +195,7 @@ impl Monitor {
         if !self.lease.acquire(now).await? {
             // Someone else leads; our trackers would go stale, so rebuild them if we lead again.
             state.trackers.clear();
+            state.recorder = readings::Recorder::new(self.params);
             state.rolled_until = i64::MIN;
             return Ok(TickReport::default());
         }
@@ -212,6 +217,9 @@ impl Monitor {
         let mut failure = self
             .roll_up(&mut state, &services, closed_until, &mut report)
             .await;
+        if failure.is_none() {
+            failure = self.record_readings(&mut state, &services).await;
+        }
         if failure.is_none() {
             failure = self.tend_history(&mut state, now).await;
         }
@@ -265,6 +273,30 @@ impl Monitor {
             Err(e) => {
                 tracing::warn!(error = %e, "rollup failed; retrying next tick");
                 matches!(e, StoreError::Unavailable(_)).then_some(e)
+            }
+        }
+    }
+
+    /// Stores the model's readings of the bins that became final, then of older history in the
+    /// time a tick may spend on it (see `readings`). PostgreSQL unavailable stops the round;
+    /// anything else is logged, and the next tick starts again from what was stored.
+    async fn record_readings(
+        &self,
+        state: &mut State,
+        services: &[(Uuid, ServiceSlug)],
+    ) -> Option<StoreError> {
+        let ids: Vec<Uuid> = services.iter().map(|(id, _)| *id).collect();
+        match state
+            .recorder
+            .record(&self.db, &ids, self.warm_up_budget)
+            .await
+        {
+            Ok(_) => None,
+            Err(e @ StoreError::Unavailable(_)) => Some(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "readings not recorded; retrying next tick");
+                state.recorder = readings::Recorder::new(self.params);
+                None
             }
         }
     }

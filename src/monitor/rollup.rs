@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, bins};
+use crate::db::{Db, bins, readings};
 use crate::domain::ServiceSlug;
 use crate::store::StoreError;
 use crate::time::{BIN_MINUTES, align_down, minute_of, minute_start};
@@ -47,6 +47,9 @@ pub async fn roll_up(
         .map(|(_, slug)| (slug.clone(), from, to))
         .collect();
     let minutes = windows.minutes_many(&ranges).await?;
+    // Bins rolled again may grow: readings from there on are read again (only a clock set
+    // back brings the rollup before them).
+    readings::invalidate_from(db, minute_start(from)).await?;
     let mut rolled: Vec<bins::BinCounts> = Vec::new();
     for ((service_id, _), buckets) in services.iter().zip(minutes) {
         let mut by_bin: BTreeMap<i64, bins::BinCounts> = BTreeMap::new();

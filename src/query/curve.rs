@@ -5,14 +5,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use super::points::{CurvePoint, Step, model};
-use super::{QueryError, Reads};
+use super::{QueryError, Reads, readings};
 use crate::domain::{Incident, ServiceSlug};
 use crate::time::{BIN_MINUTES, align_down, align_up, minute_ceil, minute_of};
 
 /// Longest range a curve may cover.
 pub const MAX_RANGE_DAYS: i64 = 90;
-/// History the model learns from before the first point.
-const WARM_UP_DAYS: i64 = 7;
+/// History the model learns from before the first point of a curve at 1 or 5 minutes.
+const WARM_UP_DAYS: i64 = crate::detect::readings::WARM_UP_DAYS;
 
 /// A curve request with its parameters parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,7 +100,9 @@ fn range(reads: &Reads, request: &CurveRequest) -> Result<(i64, i64), QueryError
     Ok((from, to))
 }
 
-/// Computes a curve of `slug`.
+/// Computes a curve of `slug`. At 15 minutes and an hour its points are the readings stored
+/// with the bins, the model running only over steps without one (`readings`); shorter steps
+/// (recent minutes only) run the model over the week before them.
 pub async fn load(
     reads: &Reads,
     slug: &ServiceSlug,
@@ -109,12 +111,18 @@ pub async fn load(
     let service = reads.service(slug)?;
     let (from, to) = range(reads, &request)?;
     let size = request.step.minutes();
-    // Short steps show whole minutes, never a bin spread over them.
-    let whole_minutes = (size < BIN_MINUTES).then(|| align_down(from, BIN_MINUTES));
-    let seam = reads.seam(reads.redis_floor(), whole_minutes).await?;
-    let data_from = align_down(from - WARM_UP_DAYS * 1440, size.max(BIN_MINUTES));
-    let counts = reads.totals(service.id, slug, data_from, to, seam).await?;
-    let series = counts.per_step(data_from, to, request.step);
+    let points = if size >= BIN_MINUTES {
+        readings::points(reads, service.id, slug, (from, to), request.step).await?
+    } else {
+        // Short steps show whole minutes, never a bin spread over them.
+        let seam = reads
+            .seam(reads.redis_floor(), Some(align_down(from, BIN_MINUTES)))
+            .await?;
+        let data_from = align_down(from - WARM_UP_DAYS * 1440, BIN_MINUTES);
+        let counts = reads.totals(service.id, slug, data_from, to, seam).await?;
+        let series = counts.per_step(data_from, to, request.step);
+        model(&series, from, request.step, reads.detect)
+    };
     Ok(Curve {
         slug: service.slug,
         name: service.name,
@@ -123,7 +131,7 @@ pub async fn load(
         zone: request.zone,
         from,
         to,
-        points: model(&series, from, request.step, reads.detect),
+        points,
         closed: to + BIN_MINUTES <= reads.now_minute(),
     })
 }

@@ -56,12 +56,17 @@ impl Reads {
 
     /// The seam for a read (see the module doc): bins before it, minutes from it on.
     pub async fn seam(&self, floor: i64, whole_minutes_from: Option<i64>) -> StoreResult<i64> {
-        let now = self.now_minute();
         let complete = bins::complete_before(&self.db).await?.map(minute_of);
+        Ok(self.seam_after(complete, floor, whole_minutes_from))
+    }
+
+    /// The seam when the rollup has completed every bin before `complete` (a minute number).
+    pub fn seam_after(&self, complete: Option<i64>, floor: i64, whole_from: Option<i64>) -> i64 {
+        let now = self.now_minute();
         let seam = complete
             .map_or(floor, |c| align_down(c, BIN_MINUTES))
             .clamp(floor, align_up(now, BIN_MINUTES).max(floor));
-        Ok(whole_minutes_from.map_or(seam, |from| seam.min(from)))
+        whole_from.map_or(seam, |from| seam.min(from))
     }
 
     /// Total reports of one service in `[from, to)`: bins before `seam`, minutes after.
@@ -196,7 +201,7 @@ pub fn totals(per_minute: &[(i64, BTreeMap<String, u64>)]) -> BTreeMap<String, u
 }
 
 /// A minute's count as the model's number.
-fn count(total: u64) -> f64 {
+pub(super) fn count(total: u64) -> f64 {
     #[expect(
         clippy::cast_precision_loss,
         reason = "a minute's reports stay far below 2^52"

@@ -12,8 +12,11 @@ pub mod headline;
 pub mod history;
 pub mod incidents;
 pub mod points;
+pub mod readings;
+pub mod runs;
 pub mod sparks;
 pub mod status;
+pub mod stored;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,10 @@ pub struct Reads {
     pub retention: Duration,
     /// Detection parameters (curves run the monitor's model).
     pub detect: crate::detect::Params,
+    /// Model runs curves start their unread steps from (see [`runs`]).
+    pub runs: Arc<runs::Runs>,
+    /// Stored bins with their readings, and the rollup's progress (see [`stored`]).
+    pub stored: Arc<stored::StoredCache>,
 }
 
 impl Reads {

@@ -10,7 +10,8 @@
 -- hash, the previous epoch's hash, its address log, its network log and its rate-limit state
 -- (the last three 0 for a report without limits). Keys appear once in KEYS however many reports
 -- use them. Every key but the rate-limit state carries the service's hash tag; the rate-limit
--- state is the client's (single-node Redis).
+-- state is the client's, with a hash tag of its own: on a Redis Cluster it is spent before, by
+-- rate.lua in a call on its own slot, and its position here is 0.
 --
 -- A dedup hash holds the reporters counted in one epoch (field: reporter key; value: when, as
 -- ms since the epoch began, 4 bytes little-endian). Every report of the last window was counted

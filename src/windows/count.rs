@@ -30,7 +30,7 @@ pub struct CountRequest<'a> {
 }
 
 /// Caps on counted reports per service within a sliding window, shared by every instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Caps {
     /// Counted reports per client address (IPv6: per /64).
     pub per_address: u32,
@@ -52,7 +52,7 @@ pub struct CapKeys<'a> {
 
 /// The per-client report rate every instance shares: `burst` at once, then one report per
 /// `interval`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SharedRate {
     /// Time between reports at the sustained rate.
     pub interval: Duration,
@@ -91,7 +91,7 @@ pub enum Counted {
 }
 
 /// The limits a report is counted under; reports under the same limits share a script call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Limits {
     pub caps: Caps,
     pub rate: SharedRate,
@@ -156,17 +156,34 @@ impl Queued {
     pub fn limits(&self) -> Option<Limits> {
         self.limited.as_ref().map(|l| l.limits)
     }
+
+    /// A key of the service's (every key of its count shares the service's slot).
+    pub fn service_key(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The client's shared rate-limit state, for a report under limits.
+    pub fn rate_key(&self) -> Option<&str> {
+        self.limited.as_ref().map(|l| l.rate.as_str())
+    }
+
+    /// When the report arrived (ms, from the injected clock).
+    pub fn at_ms(&self) -> i64 {
+        self.at_ms
+    }
 }
 
-/// One call of the counting script for `batch` (every report under the same limits).
+/// One call of the counting script for `batch` (every report under the same limits), spending
+/// each limited report's shared rate in it if `spend_rate`.
 pub(super) fn invocation<'a>(
     script: &'a redis::Script,
-    batch: &[Queued],
+    batch: &[&Queued],
     dedup_window: Duration,
     retention: Duration,
+    spend_rate: bool,
 ) -> redis::ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
-    let limits = batch.first().and_then(Queued::limits);
+    let limits = batch.first().and_then(|q| q.limits());
     let (caps, rate) = limits.map_or(
         (
             Caps {
@@ -199,7 +216,9 @@ pub(super) fn invocation<'a>(
         if let Some(limited) = &report.limited {
             address = position(&mut call, &limited.address_log);
             network = position(&mut call, &limited.network_log);
-            rate = position(&mut call, &limited.rate);
+            if spend_rate {
+                rate = position(&mut call, &limited.rate);
+            }
         }
         call.arg(report.at_ms)
             .arg(report.reporter.as_bytes())
@@ -255,6 +274,6 @@ pub(super) fn answers(reply: &[i64]) -> Vec<Counted> {
         .collect()
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

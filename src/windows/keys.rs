@@ -59,9 +59,10 @@ impl KeySchema {
     }
 
     /// One client's rate-limit state, shared by every instance. Keyed by the client, not a
-    /// service, so it has no service hash tag: single-node Redis.
+    /// service, so it has a hash tag of its own: on a cluster it lives in its own slot and is
+    /// spent in a call of its own (see `by_slot`).
     pub fn rate_limit(&self, address_hex: &str) -> String {
-        format!("{}:rl:{address_hex}", self.prefix)
+        format!("{}:{{rl:{address_hex}}}", self.prefix)
     }
 
     /// The monitor's leader lease (one per deployment).

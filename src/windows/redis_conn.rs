@@ -1,16 +1,22 @@
 //! A Redis connection that never blocks a request for longer than the configured timeout.
 //!
-//! The connection manager is created lazily, so an instance starts (and answers `/readyz` with
-//! 503 naming Redis) even when Redis is down, and reconnects by itself when it returns. It
-//! speaks RESP3 (Redis 6 or later) so that a dropped connection is noticed when it drops, not by
-//! the next command, and it keeps trying in the background for as long as Redis is away: after
-//! a Redis restart even an idle instance answers its first request, instead of failing it to
+//! The connection is created lazily, so an instance starts (and answers `/readyz` with 503
+//! naming Redis) even when Redis is down, and reconnects by itself when it returns. It speaks
+//! RESP3 (Redis 6 or later) so that a dropped connection is noticed when it drops, not by the
+//! next command, and it keeps trying in the background for as long as Redis is away: after a
+//! Redis restart even an idle instance answers its first request, instead of failing it to
 //! learn that the old connection is gone.
 //!
-//! Each thread gets its own multiplexed connection. actix-web runs one single-threaded runtime
-//! per worker; with one shared connection, every command from one worker woke the connection's
-//! task on another, and under load those cross-thread wake-ups (and their system calls) cost
-//! more than the commands themselves.
+//! Each thread gets its own connection. actix-web runs one single-threaded runtime per worker;
+//! with one shared connection, every command from one worker woke the connection's task on
+//! another, and under load those cross-thread wake-ups (and their system calls) cost more than
+//! the commands themselves.
+//!
+//! The same handle speaks to one server or to a Redis Cluster ([`RedisTarget`]): callers get a
+//! [`Connection`] either way and send commands, pipelines and scripts through it unchanged. On
+//! a cluster, redis-rs routes each command by its key's slot; what it cannot route (a pipeline
+//! across slots, a scan of every node) goes through [`RedisConn::pipelined`] and
+//! [`RedisConn::scan_page`], which do the right thing on both.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,9 +27,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
+use redis::{ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
 
-use crate::reach::{self, Address};
+use super::cluster::{self, Cluster, Node};
+use super::connection::Connection;
+use super::target::RedisTarget;
+use crate::reach::Address;
 use crate::store::{Dependency, StoreError};
 
 /// Source of handle ids: clones share an id, and so share each thread's connection.
@@ -32,8 +41,19 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// This thread's connection of each handle, with a token that dies with the handle's last
     /// clone (so connections of dropped handles are closed, not kept for the thread's life).
-    static MANAGERS: RefCell<HashMap<u64, (Weak<()>, ConnectionManager)>> =
+    static CONNECTIONS: RefCell<HashMap<u64, (Weak<()>, Connection)>> =
         RefCell::new(HashMap::new());
+}
+
+/// One server or a cluster, and how to connect to it.
+#[derive(Clone)]
+enum Backend {
+    Single {
+        info: ConnectionInfo,
+        client: redis::Client,
+        config: ConnectionManagerConfig,
+    },
+    Cluster(Cluster),
 }
 
 /// A cheaply cloneable, auto-reconnecting Redis handle with a per-call deadline.
@@ -41,44 +61,43 @@ thread_local! {
 pub struct RedisConn {
     id: u64,
     alive: Arc<()>,
-    client: redis::Client,
-    config: ConnectionManagerConfig,
+    backend: Backend,
     timeout: Duration,
     address: Address,
 }
 
 impl RedisConn {
-    /// Prepares a connection to `url`; nothing is sent until the first command.
+    /// Prepares a connection to `url` (one server, or a cluster: see [`RedisTarget`]); nothing
+    /// is sent until the first command.
     pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let info = url.into_connection_info()?;
-        let address = match info.addr() {
-            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-                Address::Tcp {
-                    host: host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_owned(),
-                    port: *port,
-                }
+        let (backend, address) = match RedisTarget::parse(url).map_err(anyhow::Error::msg)? {
+            RedisTarget::Single(url) => {
+                let info = resp3(url.into_connection_info()?);
+                let address = cluster::address_of(&info);
+                let client = redis::Client::open(info.clone())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    // Commands never wait on these retries longer than `timeout` (see `run`).
+                    .set_number_of_retries(usize::MAX)
+                    .set_max_delay(Duration::from_millis(100));
+                let backend = Backend::Single {
+                    info,
+                    client,
+                    config,
+                };
+                (backend, address)
             }
-            other => Address::Socket(other.to_string()),
+            RedisTarget::Cluster(seeds) => {
+                let cluster = Cluster::new(&seeds, timeout)?;
+                let address = cluster.seed_address();
+                (Backend::Cluster(cluster), address)
+            }
         };
-        let resp3 = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(resp3))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            // Commands never wait on these retries longer than `timeout` (see `run`).
-            .set_number_of_retries(usize::MAX)
-            .set_max_delay(Duration::from_millis(100));
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
-            client,
-            config,
+            backend,
             timeout,
             address,
         })
@@ -89,55 +108,76 @@ impl RedisConn {
         self.timeout
     }
 
-    /// Where this connects to.
+    /// Where this connects to (a cluster's first seed node).
     pub fn address(&self) -> &Address {
         &self.address
     }
 
-    /// Why Redis cannot be used, in words naming the address and the cause (refused, timed
-    /// out, unknown host, authentication...), or `None` when a fresh connection answers PING.
+    /// Whether this speaks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.backend, Backend::Cluster(_))
+    }
+
+    /// Why Redis cannot be used, in words naming the address (on a cluster: the node) and the
+    /// cause (refused, timed out, unknown host, authentication, a cluster that is not ok...),
+    /// or `None` when everything answers.
     ///
-    /// Commands cannot say it themselves: the connection manager retries a refused connection
-    /// until the deadline, so every failure looks like a timeout. This opens a connection of
-    /// its own, first plain TCP, then Redis's handshake and a PING.
+    /// Commands cannot say it themselves: the connection retries a refused connection until
+    /// the deadline, so every failure looks like a timeout. This opens connections of its own,
+    /// first plain TCP, then Redis's handshake and a PING.
     pub async fn diagnose(&self) -> Option<String> {
-        let at = &self.address;
-        if let Some(cause) = reach::diagnose(at, self.timeout).await {
-            return Some(format!("Redis at {at} (REDIS_URL): {cause}"));
-        }
-        let attempt = async {
-            let mut conn = self.client.get_multiplexed_async_connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        };
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(format!("Redis at {at} (REDIS_URL): {e}")),
-            Err(_) => Some(format!(
-                "Redis at {at} (REDIS_URL): accepted the connection but did not answer within {} ms",
-                self.timeout.as_millis()
-            )),
+        match &self.backend {
+            Backend::Single { info, .. } => cluster::probe(info, self.timeout)
+                .await
+                .err()
+                .map(|cause| format!("Redis at {} (REDIS_URL): {cause}", self.address)),
+            Backend::Cluster(cluster) => cluster.diagnose().await,
         }
     }
 
     /// This thread's connection, created (lazily, without connecting) on first use.
-    fn manager(&self) -> redis::RedisResult<ConnectionManager> {
-        MANAGERS.with(|managers| {
-            if let Some((_, manager)) = managers.borrow().get(&self.id) {
-                return Ok(manager.clone());
+    fn connection(&self) -> redis::RedisResult<Connection> {
+        CONNECTIONS.with(|connections| {
+            if let Some((_, connection)) = connections.borrow().get(&self.id) {
+                return Ok(connection.clone());
             }
-            let manager =
-                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())?;
-            let mut managers = managers.borrow_mut();
-            managers.retain(|_, (alive, _)| alive.strong_count() > 0);
-            managers.insert(self.id, (Arc::downgrade(&self.alive), manager.clone()));
-            Ok(manager)
+            let connection = match &self.backend {
+                Backend::Single { client, config, .. } => Connection::Managed(
+                    ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
+                ),
+                Backend::Cluster(cluster) => Connection::Cluster(cluster.lazy_connection()),
+            };
+            let mut connections = connections.borrow_mut();
+            connections.retain(|_, (alive, _)| alive.strong_count() > 0);
+            connections.insert(self.id, (Arc::downgrade(&self.alive), connection.clone()));
+            Ok(connection)
         })
+    }
+
+    /// A connection of the caller's own, not shared with other commands, whose replies may
+    /// take up to `response_timeout` (a blocking read). Connects now.
+    pub async fn dedicated(&self, response_timeout: Duration) -> redis::RedisResult<Connection> {
+        match &self.backend {
+            Backend::Single { client, .. } => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout.max(Duration::from_secs(2))))
+                    .set_response_timeout(Some(response_timeout));
+                let connection = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                Ok(Connection::Plain(connection))
+            }
+            Backend::Cluster(cluster) => cluster
+                .dedicated_connection(response_timeout)
+                .await
+                .map(Connection::Cluster),
+        }
     }
 
     /// Runs `f` on a connection, failing with 503 (Redis) on any error or after the timeout.
     pub async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         self.run_by(Instant::now() + self.timeout, op, f).await
@@ -153,10 +193,10 @@ impl RedisConn {
         f: F,
     ) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let attempt = async { f(self.manager()?).await };
+        let attempt = async { f(self.connection()?).await };
         match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
@@ -178,12 +218,56 @@ impl RedisConn {
         }
     }
 
-    /// Round trip to Redis; for readiness checks.
+    /// Round trip to Redis (on a cluster: to every master); for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        let cluster = self.is_cluster();
         self.run("PING", |mut c| async move {
-            redis::cmd("PING").query_async::<String>(&mut c).await
+            if cluster {
+                c.ping_every_master().await
+            } else {
+                redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .map(drop)
+            }
         })
         .await
-        .map(drop)
     }
+
+    /// The nodes whose keys a full scan must visit: the server, or every master.
+    pub async fn scan_nodes(&self) -> Result<Vec<Node>, StoreError> {
+        if !self.is_cluster() {
+            return Ok(vec![Node::Any]);
+        }
+        self.run("cluster-masters", |mut c| async move { c.masters().await })
+            .await
+    }
+
+    /// One `SCAN` step of `pattern` on `node`: the next cursor (0 at the end) and keys.
+    pub async fn scan_page(
+        &self,
+        node: &Node,
+        cursor: u64,
+        pattern: &str,
+        count: usize,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
+        let node = node.clone();
+        self.run("scan", |mut c| async move { c.query_on(&node, scan).await })
+            .await
+    }
+}
+
+/// The same connection settings, speaking RESP3.
+pub(super) fn resp3(info: ConnectionInfo) -> ConnectionInfo {
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    info.set_redis_settings(settings)
 }

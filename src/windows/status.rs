@@ -8,7 +8,7 @@ use crate::store::StoreError;
 const STATUS_TTL_SECONDS: u64 = 15 * 60;
 
 impl Windows {
-    /// Stores JSON statuses, one per service, in one round trip.
+    /// Stores JSON statuses, one per service, in one round trip (on a cluster, one per service).
     pub async fn write_statuses(
         &self,
         statuses: &[(ServiceSlug, String)],
@@ -16,19 +16,23 @@ impl Windows {
         if statuses.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for (slug, json) in statuses {
-            pipe.set_ex(self.keys().status(slug), json, STATUS_TTL_SECONDS)
-                .ignore();
-        }
-        self.redis()
-            .run("write-statuses", |mut c| async move {
-                pipe.query_async::<()>(&mut c).await
+        let commands = statuses
+            .iter()
+            .map(|(slug, json)| {
+                let key = self.keys().status(slug);
+                let mut set = redis::cmd("SET");
+                set.arg(&key).arg(json).arg("EX").arg(STATUS_TTL_SECONDS);
+                (key, set)
             })
+            .collect();
+        self.redis()
+            .pipelined::<()>("write-statuses", commands)
             .await
+            .map(drop)
     }
 
-    /// The JSON statuses of `slugs`, in order (`None` where the monitor has written none).
+    /// The JSON statuses of `slugs`, in order (`None` where the monitor has written none). One
+    /// MGET, which redis-rs splits by slot on a cluster.
     pub async fn read_statuses(
         &self,
         slugs: &[ServiceSlug],

@@ -62,9 +62,11 @@ pub struct Windows {
 }
 
 /// Sends batches of reports to the counting script.
-struct Counter {
-    redis: RedisConn,
+pub(super) struct Counter {
+    pub(super) redis: RedisConn,
     script: redis::Script,
+    /// The shared rate's own script, for a cluster (see [`super::by_slot`]).
+    pub(super) rate_script: redis::Script,
     dedup_window: Duration,
     retention: Duration,
 }
@@ -85,6 +87,7 @@ impl Windows {
             counter: Arc::new(Counter {
                 redis: redis.clone(),
                 script: redis::Script::new(include_str!("count.lua")),
+                rate_script: redis::Script::new(include_str!("rate.lua")),
                 dedup_window,
                 retention,
             }),
@@ -130,6 +133,12 @@ impl Windows {
         // report fails when its own time is up, not after that call's and its own.
         let deadline = Instant::now() + self.redis.timeout();
         let queued = Queued::new(&self.keys, self.dedup_window, &report, limited, deadline);
+        if self.redis.is_cluster() {
+            // No group commit on a cluster: a batch is answered when its slowest slot is, so
+            // one master down would fail the reports of every other (see `by_slot`).
+            let mut answers = self.counter.send_by_slot(&[queued]).await;
+            return answers.pop().unwrap_or_else(|| Err(unavailable()));
+        }
         let counter = Arc::clone(&self.counter);
         let call = move |batch| {
             let counter = Arc::clone(&counter);
@@ -165,7 +174,8 @@ impl Windows {
         Ok(all.pop().unwrap_or_default())
     }
 
-    /// [`Self::minutes`] for several services at once, in pipelined round trips.
+    /// [`Self::minutes`] for several services at once, in pipelined round trips (on a cluster,
+    /// one per service, many at once).
     pub async fn minutes_many(
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
@@ -177,21 +187,19 @@ impl Windows {
                 (*from..*to).map(move |m| (i, m, self.keys.bucket(slug, m)))
             })
             .collect();
+        let commands = keys
+            .iter()
+            .map(|(_, _, key)| {
+                let mut hgetall = redis::cmd("HGETALL");
+                hgetall.arg(key);
+                (key.clone(), hgetall)
+            })
+            .collect();
+        let hashes: Vec<HashMap<String, u64>> =
+            self.redis.pipelined("read-minutes", commands).await?;
         let mut result: Vec<Vec<MinuteBucket>> = ranges.iter().map(|_| Vec::new()).collect();
-        for chunk in keys.chunks(PIPELINE_KEYS) {
-            let mut pipe = redis::pipe();
-            for (_, _, key) in chunk {
-                pipe.hgetall(key);
-            }
-            let hashes: Vec<HashMap<String, u64>> = self
-                .redis
-                .run("read-minutes", |mut c| async move {
-                    pipe.query_async(&mut c).await
-                })
-                .await?;
-            for ((i, minute, _), hash) in chunk.iter().zip(hashes) {
-                result[*i].push(MinuteBucket::from_hash(minute_start(*minute), hash));
-            }
+        for ((i, minute, _), hash) in keys.iter().zip(hashes) {
+            result[*i].push(MinuteBucket::from_hash(minute_start(*minute), hash));
         }
         Ok(result)
     }
@@ -237,41 +245,35 @@ impl Windows {
     }
 
     /// Deletes every key under this schema's prefix (a demo cleaning up after itself); returns
-    /// how many went. Uses SCAN, so a large keyspace is not blocked. Every key starting with
-    /// `<prefix>:` goes, including those of a deployment whose prefix extends this one
-    /// (`dw` would take `dw:staging`'s): only for prefixes of one's own, like the demo's.
+    /// how many went. Uses SCAN (on a cluster, on every master), so a large keyspace is not
+    /// blocked. Every key starting with `<prefix>:` goes, including those of a deployment
+    /// whose prefix extends this one (`dw` would take `dw:staging`'s): only for prefixes of
+    /// one's own, like the demo's.
     pub async fn purge(&self) -> Result<u64, StoreError> {
         let pattern = format!("{}:*", self.keys.prefix());
-        let mut cursor: u64 = 0;
         let mut deleted = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let (next, keys): (u64, Vec<String>) = self
-                .redis
-                .run("purge-scan", |mut c| async move {
-                    scan.query_async(&mut c).await
-                })
-                .await?;
-            if !keys.is_empty() {
-                let mut unlink = redis::cmd("UNLINK");
-                unlink.arg(&keys);
-                deleted += self
-                    .redis
-                    .run("purge-unlink", |mut c| async move {
-                        unlink.query_async::<u64>(&mut c).await
-                    })
-                    .await?;
+        for node in self.redis.scan_nodes().await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys) = self.redis.scan_page(&node, cursor, &pattern, 1000).await?;
+                if !keys.is_empty() {
+                    // On a cluster, redis-rs splits UNLINK by slot and adds up the replies.
+                    let mut unlink = redis::cmd("UNLINK");
+                    unlink.arg(&keys);
+                    deleted += self
+                        .redis
+                        .run("purge-unlink", |mut c| async move {
+                            unlink.query_async::<u64>(&mut c).await
+                        })
+                        .await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
         }
+        Ok(deleted)
     }
 }
 
@@ -279,43 +281,58 @@ impl Counter {
     /// Counts `batch` in one script call per run of reports under the same limits (in practice
     /// one), answering each report in order. A failed call fails only its own reports: each gets
     /// 503, whether or not Redis had counted it before failing, so nothing is acknowledged that
-    /// was not counted.
+    /// was not counted. On a cluster, see [`super::by_slot`].
     async fn send(&self, batch: Vec<Queued>) -> Vec<Result<Counted, StoreError>> {
+        if self.redis.is_cluster() {
+            return self.send_by_slot(&batch).await;
+        }
         let mut answers = Vec::with_capacity(batch.len());
         for group in batch.chunk_by(|a, b| a.limits() == b.limits()) {
-            let invocation =
-                count::invocation(&self.script, group, self.dedup_window, self.retention);
-            let oldest = group.iter().map(|q| q.deadline).min();
-            let deadline = oldest.unwrap_or_else(|| Instant::now() + self.redis.timeout());
-            let reply = self
-                .redis
-                .run_by(deadline, "count-reports", |mut c| async move {
-                    invocation.invoke_async::<Vec<i64>>(&mut c).await
-                })
-                .await
-                .map(|reply: Vec<i64>| count::answers(&reply));
-            match reply {
-                Ok(counted) if counted.len() == group.len() => {
-                    answers.extend(counted.into_iter().map(Ok));
-                }
-                Ok(counted) => {
-                    tracing::error!(
-                        reports = group.len(),
-                        answers = counted.len(),
-                        "the counting script answered the wrong number of reports"
-                    );
-                    answers.extend(group.iter().map(|_| Err(unavailable())));
-                }
-                Err(_) => answers.extend(group.iter().map(|_| Err(unavailable()))),
-            }
+            let group: Vec<&Queued> = group.iter().collect();
+            answers.extend(self.call(&group, true).await);
         }
         answers
     }
+
+    /// One script call counting `group` (every report under the same limits, keys in one slot
+    /// on a cluster), spending each limited report's shared rate in the same call if
+    /// `spend_rate` (on one server) or not (on a cluster, where it was spent before).
+    pub(super) async fn call(
+        &self,
+        group: &[&Queued],
+        spend_rate: bool,
+    ) -> Vec<Result<Counted, StoreError>> {
+        let invocation = count::invocation(
+            &self.script,
+            group,
+            self.dedup_window,
+            self.retention,
+            spend_rate,
+        );
+        let oldest = group.iter().map(|q| q.deadline).min();
+        let deadline = oldest.unwrap_or_else(|| Instant::now() + self.redis.timeout());
+        let reply = self
+            .redis
+            .run_by(deadline, "count-reports", |mut c| async move {
+                invocation.invoke_async::<Vec<i64>>(&mut c).await
+            })
+            .await
+            .map(|reply: Vec<i64>| count::answers(&reply));
+        match reply {
+            Ok(counted) if counted.len() == group.len() => counted.into_iter().map(Ok).collect(),
+            Ok(counted) => {
+                tracing::error!(
+                    reports = group.len(),
+                    answers = counted.len(),
+                    "the counting script answered the wrong number of reports"
+                );
+                group.iter().map(|_| Err(unavailable())).collect()
+            }
+            Err(_) => group.iter().map(|_| Err(unavailable())).collect(),
+        }
+    }
 }
 
-fn unavailable() -> StoreError {
+pub(super) fn unavailable() -> StoreError {
     StoreError::Unavailable(Dependency::Redis)
 }
-
-/// Most bucket reads in one pipelined round trip.
-const PIPELINE_KEYS: usize = 4096;

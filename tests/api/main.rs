@@ -34,6 +34,7 @@ mod openapi;
 mod ops;
 mod pages;
 mod postgres_tls;
+mod readings;
 mod readme;
 mod reads;
 mod reports;

@@ -104,6 +104,7 @@ impl TestAppBuilder {
             // Tests read right after they write, on a clock that stands still: no shared answers
             // unless a test is about them.
             ("DOWNWATCH_READ_CACHE_MS".into(), "0".into()),
+            ("DOWNWATCH_HISTORY_CACHE_MS".into(), "0".into()),
             // Every test client is 127.0.0.1 (or a few forwarded addresses): the caps per
             // address and network would bind tests about other things. Tests of the caps set
             // their own.

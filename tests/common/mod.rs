@@ -8,5 +8,6 @@
     reason = "every test binary compiles this module and uses a different part of it"
 )]
 
+pub mod cluster;
 pub mod helpers;
 pub mod sse;

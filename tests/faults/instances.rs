@@ -1,6 +1,7 @@
 //! Instances side by side on one Redis and one PostgreSQL (the real binary, a one-second tick,
 //! so a three-second lease): one monitor leader at a time, a killed leader handed over within
-//! the lease, and events reaching SSE clients on every instance.
+//! the lease, and events reaching SSE clients on every instance. The same again on a Redis
+//! Cluster of three masters.
 
 use std::time::{Duration, Instant};
 
@@ -8,12 +9,16 @@ use chrono::Utc;
 use downwatch::db::{Db, incidents, services};
 use downwatch::time::minute_of;
 
+use crate::common::cluster::OwnCluster;
 use crate::support::own_redis::{OwnRedis, Persistence};
 use crate::support::process::Downwatch;
 use crate::support::sse::Sse;
 use crate::support::{TempDatabase, eventually, lease, seed, unlimited_client, windows};
 
 const TICK: Duration = Duration::from_secs(1);
+
+/// Held by whichever side-by-side scenario runs.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const LEASE: Duration = Duration::from_secs(3);
 
 /// Which instances say they lead (the `downwatch_monitor_leader` gauge).
@@ -32,11 +37,28 @@ async fn leaders(instances: &[Option<Downwatch>], client: &awc::Client) -> Vec<u
 #[actix_web::test]
 async fn side_by_side_one_leads_a_killed_leader_hands_over_within_the_lease_and_events_reach_all() {
     let redis = OwnRedis::start(Persistence::None).await;
+    one_leader_hands_over_and_events_reach_all(&redis.url()).await;
+}
+
+#[actix_web::test]
+async fn on_a_redis_cluster_one_leads_a_killed_leader_hands_over_within_the_lease_and_events_reach_all()
+ {
+    let cluster = OwnCluster::start(3, 0).await;
+    one_leader_hands_over_and_events_reach_all(&cluster.url()).await;
+}
+
+/// Three instances on the Redis at `redis_url`: one leads; its successor, after a SIGKILL,
+/// leads within the lease and finds an outage the dead leader had judged as quiet minutes,
+/// and both survivors stream its `incident.opened`, which is opened once.
+async fn one_leader_hands_over_and_events_reach_all(redis_url: &str) {
+    // Three processes each, timed against a 3 s lease: the two variants take turns rather than
+    // share two cores.
+    let _turn = ONE_AT_A_TIME.lock().await;
     let database = TempDatabase::new();
     let prefix = format!("dwfault-{}", uuid::Uuid::new_v4().simple());
     let vars = [
         ("DATABASE_URL", database.url()),
-        ("REDIS_URL", redis.url()),
+        ("REDIS_URL", redis_url.to_owned()),
         ("DOWNWATCH_REDIS_PREFIX", prefix.clone()),
         ("DOWNWATCH_MONITOR_TICK_SECONDS", TICK.as_secs().to_string()),
     ];
@@ -66,7 +88,7 @@ async fn side_by_side_one_leads_a_killed_leader_hands_over_within_the_lease_and_
 
     // An outage in minutes the leader has already judged (as empty): only a monitor that
     // replays them, the next leader, finds it, and announces it.
-    let windows = windows(&redis.url(), &prefix);
+    let windows = windows(redis_url, &prefix);
     let now = minute_of(Utc::now());
     seed(&windows, "chatgpt", now - 200, now + 5, |m| {
         if m < now - 9 { 3 } else { 80 }

@@ -20,6 +20,8 @@ mod support;
 
 use common::{helpers, sse};
 
+mod cluster;
+mod cluster_ingest;
 mod instances;
 mod leader_gap;
 mod postgres_outage;

@@ -1,0 +1,14 @@
+ALTER TABLE rollup_progress
+    DROP COLUMN readings_generation,
+    DROP COLUMN readings_model,
+    DROP COLUMN readings_before,
+    DROP COLUMN readings_from;
+ALTER TABLE report_bins
+    DROP CONSTRAINT report_bins_hour_reading_whole,
+    DROP CONSTRAINT report_bins_reading_whole,
+    DROP COLUMN hour_level,
+    DROP COLUMN hour_upper,
+    DROP COLUMN hour_baseline,
+    DROP COLUMN level,
+    DROP COLUMN upper,
+    DROP COLUMN baseline;

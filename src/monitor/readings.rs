@@ -1,0 +1,290 @@
+//! Readings of closed bins, recorded by the leader as the rollup closes them; older history is
+//! read a day at a time, newest first, in the time a tick has left.
+//!
+//! A bin is read once it is final: the rollup rolls the last complete bin again on its next
+//! pass (a report in flight at the boundary lands late), so readings stop one bin short of the
+//! rollup. Each service with a report since the current day's anchor keeps two runs (15-minute
+//! and hourly, see `detect::readings`) positioned where the readings end; a missing one (a new
+//! leader, a new day, a first report) is rebuilt from the stored totals since the anchor.
+//! Readings are written for every stored bin and for every empty bin whose reading is not the
+//! idle one, so that within the span a missing row means "no report since the anchor".
+//!
+//! Readings belong to the model that read them ([`model_id`]): when its parameters change, a
+//! new span starts at today and history is read again, newest first, while curves run the
+//! model over what is not read yet. A change in the model's code that changes readings bumps
+//! `detect::readings::REVISION` to the same effect.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::readings::{self as stored, NewReadings};
+use crate::db::{Db, bins};
+use crate::detect::Params;
+use crate::detect::readings::{Reading, Run, anchor, idle, model_id, next_day};
+use crate::store::StoreError;
+use crate::time::{BIN_MINUTES, align_down, minute_of, minute_start};
+
+const HOUR: i64 = 60;
+const DAY: i64 = 1440;
+
+/// Stored totals of one service, `(bin start minute, total)`, oldest first.
+type Totals = Vec<(i64, i32)>;
+
+/// One service's runs, both from the same anchor: the 15-minute one at the end of the readings,
+/// the hourly one at the start of that hour, with the reports of the hour so far.
+struct Cursor {
+    quarter: Run,
+    hour: Run,
+    hour_reports: f64,
+}
+
+impl Cursor {
+    /// Runs from `anchor` fed the stored `totals` (all before `at`) up to `at`, a bin boundary.
+    fn warmed(params: Params, anchor: i64, at: i64, totals: &[(i64, i32)]) -> Self {
+        let index = |bin: i64| usize::try_from((bin - anchor) / BIN_MINUTES).ok();
+        let mut per_bin = vec![0.0; index(at).unwrap_or(0)];
+        for (bin, total) in totals {
+            if let Some(slot) = index(*bin).and_then(|i| per_bin.get_mut(i)) {
+                *slot = f64::from(*total);
+            }
+        }
+        let reports = |from: i64, to: i64| -> f64 {
+            let (from, to) = (index(from).unwrap_or(0), index(to).unwrap_or(0));
+            per_bin
+                .get(from..to.min(per_bin.len()))
+                .map_or(0.0, |s| s.iter().sum())
+        };
+        let mut quarter = Run::new(params, BIN_MINUTES, anchor);
+        quarter.advance_to(at, |bin| reports(bin, bin + BIN_MINUTES));
+        let mut hour = Run::new(params, HOUR, anchor);
+        hour.advance_to(align_down(at, HOUR), |h| reports(h, h + HOUR));
+        Self {
+            quarter,
+            hour,
+            hour_reports: reports(align_down(at, HOUR), at),
+        }
+    }
+
+    /// Reads the bins in `[from, to)` (from where the cursor stands), with their stored
+    /// `totals`, and adds the readings to store to `out`.
+    fn read(
+        &mut self,
+        params: Params,
+        service_id: Uuid,
+        (from, to): (i64, i64),
+        totals: &[(i64, i32)],
+        out: &mut Vec<NewReadings>,
+    ) {
+        let mut stored = totals.iter().peekable();
+        let mut bin = from;
+        while bin < to {
+            while stored.next_if(|(start, _)| *start < bin).is_some() {}
+            let row = stored.next_if(|(start, _)| *start == bin);
+            let reports = row.map_or(0.0, |(_, total)| f64::from(*total));
+            let quarter = self.quarter.step(reports);
+            self.hour_reports += reports;
+            let hour = (bin % HOUR == HOUR - BIN_MINUTES).then(|| {
+                let reading = self.hour.step(self.hour_reports);
+                self.hour_reports = 0.0;
+                reading
+            });
+            let idle_hour = |h: &Reading| *h == idle(params, HOUR, bin + BIN_MINUTES - HOUR);
+            if row.is_some()
+                || quarter != idle(params, BIN_MINUTES, bin)
+                || hour.as_ref().is_some_and(|h| !idle_hour(h))
+            {
+                out.push(NewReadings {
+                    service_id,
+                    start: minute_start(bin),
+                    quarter,
+                    hour,
+                });
+            }
+            bin += BIN_MINUTES;
+        }
+    }
+}
+
+/// The recorder's memory between ticks: the leader's alone, dropped when it loses the lease.
+pub struct Recorder {
+    params: Params,
+    model: i64,
+    cursors: HashMap<Uuid, Cursor>,
+    /// The anchor for which every service without a cursor is known to be idle.
+    anchored: Option<i64>,
+    /// The oldest stored bin (minute) and the readings' end when it was looked up.
+    oldest: Option<(Option<i64>, i64)>,
+}
+
+impl Recorder {
+    /// A recorder reading with `params`.
+    pub fn new(params: Params) -> Self {
+        Self {
+            params,
+            model: model_id(&params),
+            cursors: HashMap::new(),
+            anchored: None,
+            oldest: None,
+        }
+    }
+
+    /// Reads the bins that became final since the last call, then older history until `budget`
+    /// (wall time) is spent. Returns how many bins got readings.
+    pub async fn record(
+        &mut self,
+        db: &Db,
+        services: &[Uuid],
+        budget: Duration,
+    ) -> Result<usize, StoreError> {
+        let started = Instant::now();
+        let progress = stored::progress(db).await?;
+        let Some(complete) = progress.complete_before else {
+            return Ok(0);
+        };
+        let final_before = minute_of(complete) - BIN_MINUTES;
+        let (mut from, mut before) = match progress.readings {
+            Some(span) if span.model == self.model && minute_of(span.before) <= final_before => {
+                (minute_of(span.from), minute_of(span.before))
+            }
+            _ => {
+                // No readings yet, or another model's: a new span from today on.
+                let today = align_down(final_before, DAY);
+                self.cursors.clear();
+                self.anchored = None;
+                (today, today)
+            }
+        };
+        let mut written = 0;
+        while before < final_before {
+            let end = final_before.min(next_day(before));
+            written += self.forward(db, services, before, end).await?;
+            before = end;
+            self.save(db, from, before).await?;
+        }
+        while started.elapsed() < budget {
+            let Some(oldest) = self.oldest(db, before).await? else {
+                break;
+            };
+            if from <= oldest {
+                break;
+            }
+            let day = from - DAY;
+            written += self.backfill(db, services, day).await?;
+            from = day;
+            self.save(db, from, before).await?;
+        }
+        Ok(written)
+    }
+
+    async fn save(&self, db: &Db, from: i64, before: i64) -> Result<(), StoreError> {
+        stored::set_span(db, minute_start(from), minute_start(before), self.model).await
+    }
+
+    /// The oldest stored bin, looked up again once the readings reach a new day.
+    async fn oldest(&mut self, db: &Db, before: i64) -> Result<Option<i64>, StoreError> {
+        let day = align_down(before, DAY);
+        if let Some((oldest, seen)) = self.oldest
+            && seen == day
+        {
+            return Ok(oldest);
+        }
+        let oldest = stored::oldest_bin(db).await?.map(minute_of);
+        self.oldest = Some((oldest, day));
+        Ok(oldest)
+    }
+
+    /// Reads `[from, to)`, within one day, for every service that has had a report since the
+    /// day's anchor.
+    async fn forward(
+        &mut self,
+        db: &Db,
+        services: &[Uuid],
+        from: i64,
+        to: i64,
+    ) -> Result<usize, StoreError> {
+        let anchor = anchor(from);
+        let new = by_service(bins::totals_many(db, services, at(from), at(to)).await?);
+        // A new day (or a new leader) does not know who is idle since the anchor: everyone is
+        // looked up once; afterwards only services with new bins can stop being idle.
+        let everyone = self.anchored != Some(anchor);
+        let stale: Vec<Uuid> = services
+            .iter()
+            .filter(|id| match self.cursors.get(*id) {
+                Some(c) => c.quarter.anchor() != anchor || c.quarter.next() != from,
+                None => everyone || new.contains_key(*id),
+            })
+            .copied()
+            .collect();
+        if !stale.is_empty() {
+            let history = by_service(bins::totals_many(db, &stale, at(anchor), at(from)).await?);
+            for id in stale {
+                match history.get(&id) {
+                    None if !new.contains_key(&id) => {
+                        // Nothing since the anchor: idle, nothing to store.
+                        self.cursors.remove(&id);
+                    }
+                    totals => {
+                        let totals = totals.map_or(&[][..], Vec::as_slice);
+                        let cursor = Cursor::warmed(self.params, anchor, from, totals);
+                        self.cursors.insert(id, cursor);
+                    }
+                }
+            }
+        }
+        // Cursors of services no longer in the catalog stand elsewhere: they go.
+        self.cursors
+            .retain(|_, c| c.quarter.anchor() == anchor && c.quarter.next() == from);
+        self.anchored = Some(anchor);
+        let mut out = Vec::new();
+        for (id, cursor) in &mut self.cursors {
+            let totals = new.get(id).map_or(&[][..], Vec::as_slice);
+            cursor.read(self.params, *id, (from, to), totals, &mut out);
+        }
+        let result = stored::write(db, &out).await;
+        if result.is_err() {
+            // What was stored is unknown: rebuild from storage next time.
+            self.cursors.clear();
+            self.anchored = None;
+        }
+        result.map(|()| out.len())
+    }
+
+    /// Reads the day starting at `day` for every service with a stored bin since its anchor.
+    async fn backfill(
+        &mut self,
+        db: &Db,
+        services: &[Uuid],
+        day: i64,
+    ) -> Result<usize, StoreError> {
+        let anchor = anchor(day);
+        let end = day + DAY;
+        let history = by_service(bins::totals_many(db, services, at(anchor), at(end)).await?);
+        let mut out = Vec::new();
+        for (id, totals) in &history {
+            let split = totals.partition_point(|(bin, _)| *bin < day);
+            let mut cursor = Cursor::warmed(self.params, anchor, day, &totals[..split]);
+            cursor.read(self.params, *id, (day, end), &totals[split..], &mut out);
+        }
+        stored::write(db, &out).await?;
+        Ok(out.len())
+    }
+}
+
+fn at(minute: i64) -> DateTime<Utc> {
+    minute_start(minute)
+}
+
+/// `(service, bin start, total)` rows grouped by service.
+fn by_service(rows: Vec<(Uuid, DateTime<Utc>, i32)>) -> HashMap<Uuid, Totals> {
+    let mut grouped: HashMap<Uuid, Totals> = HashMap::new();
+    for (id, start, total) in rows {
+        grouped
+            .entry(id)
+            .or_default()
+            .push((minute_of(start), total));
+    }
+    grouped
+}

@@ -1,0 +1,232 @@
+//! A real Redis Cluster of the test's own: `redis-server --cluster-enabled yes` on free
+//! loopback ports, joined by `redis-cli --cluster create`, torn down (processes killed, files
+//! removed) when the value goes, however the test ends.
+//!
+//! Nodes time out after one second (`cluster-node-timeout`), so a killed master is marked
+//! failed, and its replica promoted, within a couple of seconds instead of fifteen; and, as
+//! `docker-compose.cluster.yml` runs them, a master that dies without a replica takes only its
+//! own slots down (`cluster-require-full-coverage no`).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `redis-server`; `DOWNWATCH_TEST_REDIS_SERVER` points elsewhere.
+fn server_binary() -> String {
+    std::env::var("DOWNWATCH_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// `redis-cli`; `DOWNWATCH_TEST_REDIS_CLI` points elsewhere.
+fn cli_binary() -> String {
+    std::env::var("DOWNWATCH_TEST_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into())
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One `redis-server` of the cluster.
+struct Node {
+    port: u16,
+    child: Option<Child>,
+}
+
+/// A running Redis Cluster on loopback ports.
+pub struct OwnCluster {
+    dir: PathBuf,
+    nodes: Vec<Node>,
+}
+
+impl OwnCluster {
+    /// Starts `masters` masters with `replicas` replicas each and waits until every node
+    /// says `cluster_state:ok` and knows every other.
+    pub async fn start(masters: usize, replicas: usize) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("dw-cluster-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir for the cluster");
+        let mut cluster = Self {
+            dir,
+            nodes: Vec::new(),
+        };
+        for _ in 0..masters * (1 + replicas) {
+            let mut started = false;
+            for _ in 0..5 {
+                let port = free_port();
+                if cluster.spawn(port).await {
+                    started = true;
+                    break;
+                }
+            }
+            assert!(started, "could not start a cluster node on a free port");
+        }
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new(cli_binary())
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create: {}{}",
+            String::from_utf8_lossy(&created.stdout),
+            String::from_utf8_lossy(&created.stderr)
+        );
+        cluster.until_ok(Duration::from_secs(30)).await;
+        cluster
+    }
+
+    /// `redis+cluster://127.0.0.1:<port>,...`: every node as a seed.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    /// The ports of the nodes that run now.
+    pub fn running_ports(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.port)
+            .collect()
+    }
+
+    /// The port of the master that serves `key`'s slot now, as a running node sees it.
+    pub fn master_of(&self, key: &str) -> u16 {
+        let port = self.running_ports()[0];
+        let slot: u16 = self
+            .cli(port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("a slot");
+        // CLUSTER NODES: `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slots>...`
+        let nodes = self.cli(port, &["CLUSTER", "NODES"]);
+        nodes
+            .lines()
+            .filter(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("master")))
+            .filter(|l| !l.split(' ').nth(2).is_some_and(|f| f.contains("fail")))
+            .find(|l| {
+                l.split(' ').skip(8).any(|range| {
+                    let (from, to) = range.split_once('-').unwrap_or((range, range));
+                    match (from.parse::<u16>(), to.parse::<u16>()) {
+                        (Ok(from), Ok(to)) => (from..=to).contains(&slot),
+                        _ => false,
+                    }
+                })
+            })
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|a| a.split('@').next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no master serves slot {slot}:\n{nodes}"))
+    }
+
+    /// Kills the node on `port` at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self, port: u16) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("a node of this cluster");
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits until every running node says `cluster_state:ok` and knows as many nodes as the
+    /// cluster has.
+    pub async fn until_ok(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ok = self.running_ports().into_iter().all(|port| {
+                let info = self.cli(port, &["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok")
+                    && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster was not ok within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `redis-cli -p <port> <args>`'s output.
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = Command::new(cli_binary())
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a node on `port`; true once it answers PING, false if it exited (port taken).
+    async fn spawn(&mut self, port: u16) -> bool {
+        let config = self.dir.join(format!("nodes-{port}.conf"));
+        let mut child = Command::new(server_binary())
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+            // Slots of a dead master without a replica fail; the others keep serving.
+            .args(["--cluster-require-full-coverage", "no"])
+            .arg("--cluster-config-file")
+            .arg(&config)
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--loglevel", "warning"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.cli(port, &["PING"]).trim() == "PONG" {
+                self.nodes.push(Node {
+                    port,
+                    child: Some(child),
+                });
+                return true;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
