@@ -152,11 +152,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         Ok(Self {
-            database_url: env.url(
-                "DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/downwatch",
-                &["postgres", "postgresql"],
-            )?,
+            database_url: env.database_url()?,
             redis_url: env.redis_url()?,
             bind: env.bind()?,
             redis_prefix: env.redis_prefix()?,
@@ -358,6 +354,23 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             )),
             Err(e) => Err(Self::error(name, format!("{expected} ({e})"), None)),
         }
+    }
+
+    fn database_url(&self) -> Result<String, ConfigError> {
+        let url = self.url(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/downwatch",
+            &["postgres", "postgresql"],
+        )?;
+        crate::db::connect::SslMode::of_url(&url)
+            .map(|_| url)
+            .map_err(|other| {
+                Self::error(
+                    "DATABASE_URL",
+                    format!("sslmode {}", crate::db::connect::SSL_MODES),
+                    Some(&format!("sslmode={other}")),
+                )
+            })
     }
 
     fn redis_url(&self) -> Result<String, ConfigError> {
@@ -593,6 +606,17 @@ mod tests {
         assert!(!err.to_string().contains("short-secret"));
         let err = settings(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn database_url_sslmode_is_checked_without_echoing_the_password() {
+        let err =
+            settings(&[("DATABASE_URL", "postgres://u:hunter2@db/x?sslmode=verify")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+        assert!(err.to_string().contains("got \"sslmode=verify\""), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let ok = settings(&[("DATABASE_URL", "postgres://u@db/x?sslmode=verify-full")]).unwrap();
+        assert!(ok.database_url.ends_with("sslmode=verify-full"));
     }
 
     #[test]

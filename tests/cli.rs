@@ -247,6 +247,47 @@ fn postgres_refusing_a_login_says_so_with_the_address() {
 }
 
 #[test]
+fn postgres_with_an_untrusted_certificate_names_tls_and_a_bad_sslmode_is_a_config_error() {
+    // The test server runs with `ssl = on`; this CA signed nothing it shows.
+    let certs = TestCerts::generate();
+    let server = server_url();
+    let address = server.rsplit('@').next().unwrap().to_owned();
+    for command in [&["migrate"][..], &["serve"][..]] {
+        let out = downwatch()
+            .args(command)
+            .env(
+                "DATABASE_URL",
+                format!(
+                    "postgres://postgres@{address}/downwatch?sslmode=verify-full&sslrootcert={}",
+                    certs.path("ca.crt")
+                ),
+            )
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "cannot connect to PostgreSQL at {address} (DATABASE_URL): TLS: the server's \
+                 certificate is not signed by a trusted CA"
+            )),
+            "{command:?}: {stderr}"
+        );
+    }
+    let out = downwatch()
+        .arg("migrate")
+        .env("DATABASE_URL", format!("{server}/downwatch?sslmode=on"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("DATABASE_URL: expected sslmode disable, prefer, require, verify-ca, verify-full, got \"sslmode=on\""),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn serve_with_redis_down_says_once_where_and_why_and_keeps_serving() {
     use std::io::BufRead;
     let db = TempDatabase::new();

@@ -1,13 +1,15 @@
 //! Getting a database ready: create it if missing, apply embedded migrations under a lock.
 //!
 //! Migrations run on a dedicated thread through diesel-async's sync wrapper, so they work the
-//! same from the multi-threaded server runtime and from single-threaded test runtimes.
+//! same from the multi-threaded server runtime and from single-threaded test runtimes. Their
+//! connection is opened first, on the caller's runtime (which drives it while it waits), by
+//! [`super::connect`], like every other: `sslmode` holds for migrations too.
 
 use anyhow::Context;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Text};
+use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 /// The migrations in `migrations/`, compiled into the binary.
@@ -38,18 +40,7 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     }
     let mut maintenance = parsed.clone();
     maintenance.set_path("/postgres");
-    let connect = AsyncPgConnection::establish(maintenance.as_str());
-    let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return Err(connect_failure(url, &e.to_string()).await),
-        Err(_) => {
-            return Err(connect_failure(
-                url,
-                &format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
-            )
-            .await);
-        }
-    };
+    let mut conn = open(maintenance.as_str()).await?;
     if database_exists(&mut conn, &name).await? {
         return Ok(());
     }
@@ -62,6 +53,21 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     }
     tracing::info!(database = %name, "created database");
     Ok(())
+}
+
+/// A connection to `url` within [`CONNECT_TIMEOUT`], or why not (naming the address).
+async fn open(url: &str) -> anyhow::Result<AsyncPgConnection> {
+    let connector =
+        super::connect::PgConnector::new(url).map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect()).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(connect_failure(url, &e.to_string()).await),
+        Err(_) => Err(connect_failure(
+            url,
+            &format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+        )
+        .await),
+    }
 }
 
 /// A failed connection to `url`, naming the address and the cause: the driver says only
@@ -107,25 +113,18 @@ where
     T: Send + 'static,
     F: FnOnce(&mut SyncPgConnection) -> anyhow::Result<T> + Send + 'static,
 {
-    let url = url.to_owned();
+    let conn = open(url).await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let thread_url = url.clone();
     std::thread::spawn(move || {
-        // Outer error: no connection (explained below, off this thread); inner: the work's.
-        let result = <SyncPgConnection as diesel::Connection>::establish(&thread_url)
-            .map_err(|e| e.to_string())
-            .map(|mut conn| work(&mut conn));
-        let _ = tx.send(result);
+        // The wrapper blocks this thread on its own runtime; the connection's I/O task stays on
+        // the caller's, which runs it while it awaits the answer below.
+        let mut conn = SyncPgConnection::from(conn);
+        let _ = tx.send(work(&mut conn));
     });
-    // The thread's connect has no deadline of its own: bound the whole wait generously.
-    let done = tokio::time::timeout(CONNECT_TIMEOUT * 30, rx)
+    tokio::time::timeout(CONNECT_TIMEOUT * 30, rx)
         .await
         .map_err(|_| anyhow::anyhow!("PostgreSQL (DATABASE_URL) did not finish migrating in time"))?
-        .context("migration thread stopped")?;
-    match done {
-        Ok(result) => result,
-        Err(driver_error) => Err(connect_failure(&url, &driver_error).await),
-    }
+        .context("migration thread stopped")?
 }
 
 /// Applies pending migrations under an advisory lock; returns the versions applied.

@@ -1,4 +1,5 @@
 //! PostgreSQL: the pool, migrations, and every query (no SQL lives outside this module).
+//! Every connection is opened by [`connect`], which honours `sslmode` (TLS).
 //!
 //! A pool wait, a connection attempt or a query that outlasts the configured timeout becomes a
 //! 503 naming PostgreSQL, never a hang.
@@ -6,6 +7,7 @@
 pub mod alerts;
 pub mod bins;
 pub mod bootstrap;
+pub mod connect;
 pub mod incidents;
 mod pool;
 pub mod readings;

@@ -3,10 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::QueryableByName;
+use diesel::sql_types::{Nullable, Text};
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 
+use super::connect::PgConnector;
 use crate::store::{Dependency, StoreError};
 
 /// A pooled connection.
@@ -19,12 +22,25 @@ pub struct Db {
     timeout: Duration,
     /// The URL, kept to explain a failure (see [`Self::diagnose`]); never logged.
     url: Arc<str>,
+    /// Opens every connection, the pool's and the diagnosis's, with `sslmode`'s TLS.
+    connector: Arc<PgConnector>,
 }
 
 impl Db {
-    /// A pool of up to `max_size` connections to `url`; nothing connects until first use.
+    /// A pool of up to `max_size` connections to `url`; nothing connects until first use, but
+    /// an unknown `sslmode` or an unreadable `sslrootcert` fails here.
     pub fn new(url: &str, timeout: Duration, max_size: usize) -> anyhow::Result<Self> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let connector =
+            Arc::new(PgConnector::new(url).map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?);
+        let mut config = ManagerConfig::default();
+        let setup = Arc::clone(&connector);
+        config.custom_setup = Box::new(move |_url| {
+            use futures_util::FutureExt;
+            let connector = Arc::clone(&setup);
+            async move { connector.connect().await }.boxed()
+        });
+        let manager =
+            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = Pool::builder(manager)
             .max_size(max_size)
             .wait_timeout(Some(timeout))
@@ -36,6 +52,7 @@ impl Db {
             pool,
             timeout,
             url: url.into(),
+            connector,
         })
     }
 
@@ -87,14 +104,32 @@ impl Db {
             .await
             .map(drop)
     }
+
+    /// The TLS version a pooled connection speaks, `None` over plain TCP, as PostgreSQL itself
+    /// sees it (`pg_stat_ssl`): the proof that `sslmode` took effect.
+    pub async fn tls_version(&self) -> Result<Option<String>, StoreError> {
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct Tls {
+            #[diesel(sql_type = Nullable<Text>)]
+            version: Option<String>,
+        }
+        let mut conn = self.conn().await?;
+        let query = diesel::sql_query(
+            "SELECT CASE WHEN ssl THEN version END AS version \
+             FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        );
+        self.timed(query.get_result::<Tls>(&mut conn))
+            .await
+            .map(|row| row.version)
+    }
 }
 
 impl Db {
     /// Why PostgreSQL cannot be used, naming its address and the cause (refused, timed out,
-    /// unknown host, authentication, unknown database), or `None` when a fresh connection
+    /// unknown host, authentication, unknown database, TLS), or `None` when a fresh connection
     /// works. The pool's own errors say only "error connecting to server".
     pub async fn diagnose(&self) -> Option<String> {
-        use diesel_async::AsyncConnection;
         let address = crate::reach::postgres_address(&self.url);
         if let Some(address) = &address
             && let Some(cause) = crate::reach::diagnose(address, self.timeout).await
@@ -102,7 +137,7 @@ impl Db {
             return Some(format!("PostgreSQL at {address} (DATABASE_URL): {cause}"));
         }
         let at = address.map(|a| format!(" at {a}")).unwrap_or_default();
-        match tokio::time::timeout(self.timeout, AsyncPgConnection::establish(&self.url)).await {
+        match tokio::time::timeout(self.timeout, self.connector.connect()).await {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(format!("PostgreSQL{at} (DATABASE_URL): {e}")),
             Err(_) => Some(format!(

@@ -33,6 +33,7 @@ mod monitor;
 mod openapi;
 mod ops;
 mod pages;
+mod postgres_tls;
 mod readings;
 mod readme;
 mod reads;

@@ -20,7 +20,8 @@ pub fn seed_onset() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 6, 10, 6, 36, 0).unwrap()
 }
 
-fn server_url() -> String {
+/// The PostgreSQL server the tests use, without a database (`DOWNWATCH_TEST_DATABASE_SERVER`).
+pub fn server_url() -> String {
     std::env::var("DOWNWATCH_TEST_DATABASE_SERVER")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
@@ -37,9 +38,16 @@ pub struct TestAppBuilder {
     database: Option<String>,
     keep_database: bool,
     prefix: Option<String>,
+    database_params: Option<String>,
 }
 
 impl TestAppBuilder {
+    /// Appends `?params` to the instance's `DATABASE_URL` (`sslmode=require`, say).
+    pub fn database_params(mut self, params: &str) -> Self {
+        self.database_params = Some(params.into());
+        self
+    }
+
     /// Sets an environment-style variable for this app only.
     pub fn var(mut self, name: &str, value: &str) -> Self {
         self.vars.push((name.into(), value.into()));
@@ -77,7 +85,13 @@ impl TestAppBuilder {
             .clone()
             .unwrap_or_else(|| format!("dwtest-{id}"));
         let mut vars: Vec<(String, String)> = vec![
-            ("DATABASE_URL".into(), format!("{}/{db_name}", server_url())),
+            (
+                "DATABASE_URL".into(),
+                match &self.database_params {
+                    Some(params) => format!("{}/{db_name}?{params}", server_url()),
+                    None => format!("{}/{db_name}", server_url()),
+                },
+            ),
             ("REDIS_URL".into(), redis_url()),
             ("DOWNWATCH_BIND".into(), "127.0.0.1:0".into()),
             ("DOWNWATCH_REDIS_PREFIX".into(), prefix.clone()),
@@ -212,6 +226,7 @@ impl TestApp {
             database: None,
             keep_database: false,
             prefix: None,
+            database_params: None,
         }
     }
 
