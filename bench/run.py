@@ -595,7 +595,8 @@ def write_report(r):
         "`DOWNWATCH_READ_CACHE_MS=0` (and the bounds on renderings per client and at once "
         f"opened to wrk's connections), after {SEEDED_DAYS} days of chatgpt's bins were "
         "seeded into the database and the monitor had stored the model's readings of them "
-        f"(in {r['readings-seconds']:.0f} s).",
+        + (f"(in {r['readings-seconds']:.0f} s)." if "readings-seconds" in r
+           else f"({r.get('reads-failed', 'not measured')})."),
         "",
         "| Endpoint | Requests/s | p50 ms | p99 ms | Ratio to bare |",
         "| --- | ---: | ---: | ---: | ---: |",
