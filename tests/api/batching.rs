@@ -206,12 +206,12 @@ async fn caps_and_the_shared_rate_hold_within_one_call() {
         interval: Duration::from_secs(2),
         burst: 12,
     };
-    // Twelve people behind one address, all at once: the address cap lets six count.
-    let answers = join_all((0..12).map(|i| {
+    // Every report from the same address and network, by a reporter of its own.
+    let capped = |label: String| {
         windows.count_capped(
             CountRequest {
                 service: &service,
-                reporter: ReporterKey::from_label(&format!("household-{i}")),
+                reporter: ReporterKey::from_label(&label),
                 problem: &problem,
                 country: None,
                 at,
@@ -223,8 +223,9 @@ async fn caps_and_the_shared_rate_hold_within_one_call() {
             caps,
             rate,
         )
-    }))
-    .await;
+    };
+    // Twelve people behind one address, all at once: the address cap lets six count.
+    let answers = join_all((0..12).map(|i| capped(format!("household-{i}")))).await;
     let answers: Vec<Counted> = answers.into_iter().map(Result::unwrap).collect();
     assert_eq!(answers[..6], [Counted::Yes; 6]);
     for refused in &answers[6..] {
@@ -237,24 +238,7 @@ async fn caps_and_the_shared_rate_hold_within_one_call() {
         }
     }
     // The thirteenth report of the address in the same instant is over its burst of twelve.
-    let over = windows
-        .count_capped(
-            CountRequest {
-                service: &service,
-                reporter: ReporterKey::from_label("household-12"),
-                problem: &problem,
-                country: None,
-                at,
-            },
-            CapKeys {
-                address_hex: "aa",
-                network_hex: "bb",
-            },
-            caps,
-            rate,
-        )
-        .await
-        .unwrap();
+    let over = capped("household-12".into()).await.unwrap();
     assert_eq!(
         over,
         Counted::RateLimited {
