@@ -3,24 +3,29 @@
 -- the service, and while the client's shared rate (GCRA) has room, whichever instance it reached.
 --
 -- ARGV[1] dedup window (ms, also the length of a dedup epoch)  ARGV[2] bucket retention (s)
--- ARGV[3] cap window (ms)  ARGV[4] address cap  ARGV[5] network cap
--- ARGV[6] emission interval (ms per report)  ARGV[7] burst tolerance (ms: interval x (burst - 1))
--- then ten values per report: now (ms, from the injected clock), reporter key (14 bytes),
--- problem kind, country or '', and the positions in KEYS of its minute bucket, its dedup epoch's
--- hash, the previous epoch's hash, its address log, its network log and its rate-limit state
--- (the last three 0 for a report without limits). Keys appear once in KEYS however many reports
--- use them. Every key but the rate-limit state carries the service's hash tag; the rate-limit
--- state is the client's, with a hash tag of its own: on a Redis Cluster it is spent before, by
--- rate.lua in a call on its own slot, and its position here is 0.
+-- ARGV[3] cap window (ms, also the length of a cap epoch)  ARGV[4] address cap
+-- ARGV[5] network cap  ARGV[6] emission interval (ms per report)
+-- ARGV[7] burst tolerance (ms: interval x (burst - 1))
+-- then twelve values per report: now (ms, from the injected clock), reporter key (14 bytes),
+-- problem kind, country or '', the positions in KEYS of its minute bucket, its dedup epoch's
+-- hash, the previous dedup epoch's hash, its cap epoch's hash, the previous cap epoch's hash and
+-- its rate-limit state, then its address's and its network's fields in the cap hashes (the
+-- positions 0 and the fields '' for a report without limits). Keys appear once in KEYS however
+-- many reports use them. Every key but the rate-limit state carries the service's hash tag; the
+-- rate-limit state is the client's, with a hash tag of its own: on a Redis Cluster it is spent
+-- before, by rate.lua in a call on its own slot, and its position here is 0.
 --
 -- A dedup hash holds the reporters counted in one epoch (field: reporter key; value: when, as
 -- ms since the epoch began, 4 bytes little-endian). Every report of the last window was counted
 -- in the current epoch or the one before, so those two hashes answer "counted within the
--- window?" exactly, across epoch boundaries.
+-- window?" exactly, across epoch boundaries. A cap hash does the same for the caps: one field
+-- per address ('a' and its key) and per network ('n' and its key) that had reports counted in
+-- the cap epoch, holding their times (4 bytes each, ms since the epoch began; at most the cap's
+-- latest, all a full cap needs), so a source costs a field, not a key of its own.
 --
 -- The script decides every report first (reads, and what this batch has decided so far), then
 -- writes: the counts, summed per bucket and field, before what remembers them (the dedup
--- entries, one HSET per hash; the cap logs; the rate-limit states). Every key is read or its
+-- entries and the cap times, one HSET per hash; the rate-limit states). Every key is read or its
 -- type checked before the first write, so a key of the wrong type fails the call before it
 -- writes anything. Were a command to fail midway all the same, Redis would keep what ran before
 -- it: the counts come first because a report must never be remembered as counted without being
@@ -34,12 +39,14 @@ local cap_window = tonumber(ARGV[3])
 local caps = {tonumber(ARGV[4]), tonumber(ARGV[5])}
 local interval = tonumber(ARGV[6])
 local tolerance = tonumber(ARGV[7])
-local FIRST, PER_REPORT = 8, 10
+local FIRST, PER_REPORT = 8, 12
 
 -- What this batch has decided, before any of it is written.
 local arrivals = {}  -- rate-limit key -> {tat = theoretical arrival time (ms), now = latest}
 local counted_at = {}  -- dedup hash .. reporter -> when this batch counted the reporter in it
-local logged = {}  -- cap log -> {n = entries within the window, first = this batch's first}
+local sources = {}  -- cap hash .. field -> {times = counted (ms), in order, added = true}
+local sources_in = {}  -- cap hash -> its sources this batch counted in, in order
+local cap_hash_now = {}  -- cap hash -> the latest report this batch counted in it (ms)
 local counted = {}  -- the reports to count, in order
 
 local function spend_allowance(rate, now)
@@ -67,28 +74,52 @@ local function counted_before(current, previous, reporter, now, epoch_start)
   return at and now - (epoch_start - window + struct.unpack('<I4', at)) < window
 end
 
--- The wait until a full cap log has room, or nil when it has room now.
-local function cap_wait(log, cap, now)
-  local entry = logged[log]
-  if not entry then
-    entry = {n = redis.call('ZCARD', log)}
-    logged[log] = entry
+-- The times a source (an address or a network) had reports counted at within the cap window
+-- that ends at `now`, as known from its field in the current and the previous cap epoch's
+-- hashes plus what this batch has decided.
+local function source(current, previous, field, now, epoch_start)
+  local known = sources[current .. field]
+  if not known then
+    local times = {}
+    local function read(hash, start)
+      local decided = sources[hash .. field]
+      if decided then
+        for _, t in ipairs(decided.times) do times[#times + 1] = t end
+        return
+      end
+      local packed = redis.call('HGET', hash, field)
+      if packed then
+        for i = 1, #packed, 4 do times[#times + 1] = start + struct.unpack('<I4', packed, i) end
+      end
+    end
+    read(previous, epoch_start - cap_window)
+    read(current, epoch_start)
+    known = {times = times, hash = current, field = field, epoch_start = epoch_start}
+    sources[current .. field] = known
   end
-  if entry.n < cap then return nil end
-  -- Only a full log needs its old entries dropped (and recounted).
-  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - cap_window)
-  entry.n = redis.call('ZCARD', log) + (entry.added or 0)
-  if entry.n < cap then return nil end
-  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-  local since = oldest[2] and tonumber(oldest[2]) or entry.first
-  return since + cap_window - now
+  local within = {}
+  for _, t in ipairs(known.times) do
+    if t > now - cap_window then within[#within + 1] = t end
+  end
+  known.times = within
+  return known
+end
+
+-- The wait until a source at its cap has room, or nil when it has room now.
+local function cap_wait(known, cap, now)
+  if #known.times < cap then return nil end
+  local oldest = known.times[1]
+  for _, t in ipairs(known.times) do
+    if t < oldest then oldest = t end
+  end
+  return oldest + cap_window - now
 end
 
 local function decide(at)
   local now = tonumber(ARGV[at])
   local reporter = ARGV[at + 1]
   local current, previous = KEYS[tonumber(ARGV[at + 5])], KEYS[tonumber(ARGV[at + 6])]
-  local logs = {KEYS[tonumber(ARGV[at + 7])], KEYS[tonumber(ARGV[at + 8])]}
+  local caps_now, caps_before = KEYS[tonumber(ARGV[at + 7])], KEYS[tonumber(ARGV[at + 8])]
   local rate = KEYS[tonumber(ARGV[at + 9])]
 
   if rate then
@@ -99,23 +130,33 @@ local function decide(at)
   if counted_before(current, previous, reporter, now, epoch_start) then
     return 0, 0
   end
-  if logs[1] then
+  if caps_now then
+    local cap_start = now - now % cap_window
+    local found = {}
     for i = 1, 2 do
-      local wait = cap_wait(logs[i], caps[i], now)
+      found[i] = source(caps_now, caps_before, ARGV[at + 9 + i], now, cap_start)
+      local wait = cap_wait(found[i], caps[i], now)
       if wait then return i + 1, wait end
     end
     for i = 1, 2 do
-      local entry = logged[logs[i]]
-      entry.n = entry.n + 1
-      entry.added = (entry.added or 0) + 1
-      entry.first = entry.first or now
+      local times = found[i].times
+      times[#times + 1] = now
+      if not found[i].added then
+        found[i].added = true
+        local fields = sources_in[caps_now]
+        if not fields then
+          fields = {}
+          sources_in[caps_now] = fields
+        end
+        fields[#fields + 1] = found[i]
+      end
     end
+    cap_hash_now[caps_now] = math.max(cap_hash_now[caps_now] or now, now)
   end
   counted_at[current .. reporter] = now
   counted[#counted + 1] = {
     now = now, reporter = reporter, current = current, offset = now - epoch_start,
     bucket = KEYS[tonumber(ARGV[at + 4])], problem = ARGV[at + 2], country = ARGV[at + 3],
-    logs = logs[1] and logs,
   }
   return 1, 0
 end
@@ -175,16 +216,28 @@ for _, first in ipairs(hashes) do
   -- The epoch's hash is needed until the next epoch ends.
   redis.call('PEXPIRE', first.current, 2 * window - first.offset)
 end
--- ...the cap logs (one member per counted report: its time and reporter)...
-for _, report in ipairs(counted) do
-  if report.logs then
-    for i = 1, 2 do
-      redis.call('ZADD', report.logs[i], report.now, report.now .. report.reporter)
+-- ...the cap times (per source: its times in this cap epoch, the cap's latest at most)...
+for hash, fields in pairs(sources_in) do
+  local values = {}
+  local epoch_start
+  for _, known in ipairs(fields) do
+    epoch_start = known.epoch_start
+    local times = {}
+    for _, t in ipairs(known.times) do
+      if t >= epoch_start then times[#times + 1] = t end
     end
+    table.sort(times)
+    local cap = string.byte(known.field) == 97 and caps[1] or caps[2]  -- 'a' or 'n'
+    local packed = {}
+    for i = math.max(1, #times - cap + 1), #times do
+      packed[#packed + 1] = struct.pack('<I4', times[i] - epoch_start)
+    end
+    values[#values + 1] = known.field
+    values[#values + 1] = table.concat(packed)
   end
-end
-for log in pairs(logged) do
-  if logged[log].added then redis.call('PEXPIRE', log, cap_window) end
+  redis.call('HSET', hash, unpack(values))
+  -- Needed until the next cap epoch ends (from this batch's latest report).
+  redis.call('PEXPIRE', hash, math.max(1, epoch_start + 2 * cap_window - cap_hash_now[hash]))
 end
 -- ...and the rate-limit states.
 for rate, state in pairs(arrivals) do

@@ -116,9 +116,26 @@ pub(super) struct Queued {
 #[derive(Debug)]
 struct Limited {
     limits: Limits,
-    address_log: String,
-    network_log: String,
+    caps_now: String,
+    caps_before: String,
+    address_field: Vec<u8>,
+    network_field: Vec<u8>,
     rate: String,
+}
+
+/// A source's field in a cap hash: `scope` (`a` or `n`) and its key as bytes (a key that is
+/// not hex is used as written).
+fn cap_field(scope: u8, key_hex: &str) -> Vec<u8> {
+    let key = hex::decode(key_hex).unwrap_or_else(|_| key_hex.as_bytes().to_vec());
+    let mut field = Vec::with_capacity(1 + key.len());
+    field.push(scope);
+    field.extend_from_slice(&key);
+    field
+}
+
+/// The epoch of `at_ms` in epochs of `window_ms`.
+fn epoch_of(at_ms: i64, window_ms: u64) -> i64 {
+    at_ms.div_euclid(i64::try_from(window_ms.max(1)).unwrap_or(i64::MAX))
 }
 
 impl Queued {
@@ -132,7 +149,7 @@ impl Queued {
     ) -> Self {
         let at_ms = report.at.timestamp_millis();
         let window_ms = millis(dedup_window).max(1);
-        let epoch = at_ms.div_euclid(i64::try_from(window_ms).unwrap_or(i64::MAX));
+        let epoch = epoch_of(at_ms, window_ms);
         Self {
             deadline,
             at_ms,
@@ -142,12 +159,18 @@ impl Queued {
             bucket: keys.bucket(report.service, minute_of(report.at)),
             dedup_now: keys.dedup(report.service, window_ms, epoch),
             dedup_before: keys.dedup(report.service, window_ms, epoch - 1),
-            limited: limited.map(|(cap_keys, limits)| Limited {
-                limits,
-                address_log: keys.address_log(report.service, cap_keys.address_hex),
-                network_log: keys.network_log(report.service, cap_keys.network_hex),
-                // The rate is the address's too: the same key, in its own namespace.
-                rate: keys.rate_limit(cap_keys.address_hex),
+            limited: limited.map(|(cap_keys, limits)| {
+                let cap_ms = millis(limits.caps.window).max(1);
+                let cap_epoch = epoch_of(at_ms, cap_ms);
+                Limited {
+                    limits,
+                    caps_now: keys.caps(report.service, cap_ms, cap_epoch),
+                    caps_before: keys.caps(report.service, cap_ms, cap_epoch - 1),
+                    address_field: cap_field(b'a', cap_keys.address_hex),
+                    network_field: cap_field(b'n', cap_keys.network_hex),
+                    // The rate is the address's too: the same key, in its own namespace.
+                    rate: keys.rate_limit(cap_keys.address_hex),
+                }
             }),
         }
     }
@@ -212,10 +235,13 @@ pub(super) fn invocation<'a>(
         let bucket = position(&mut call, &report.bucket);
         let now = position(&mut call, &report.dedup_now);
         let before = position(&mut call, &report.dedup_before);
-        let (mut address, mut network, mut rate) = (0, 0, 0);
+        let (mut caps_now, mut caps_before, mut rate) = (0, 0, 0);
+        let (mut address, mut network): (&[u8], &[u8]) = (b"", b"");
         if let Some(limited) = &report.limited {
-            address = position(&mut call, &limited.address_log);
-            network = position(&mut call, &limited.network_log);
+            caps_now = position(&mut call, &limited.caps_now);
+            caps_before = position(&mut call, &limited.caps_before);
+            address = &limited.address_field;
+            network = &limited.network_field;
             if spend_rate {
                 rate = position(&mut call, &limited.rate);
             }
@@ -227,9 +253,11 @@ pub(super) fn invocation<'a>(
             .arg(bucket)
             .arg(now)
             .arg(before)
+            .arg(caps_now)
+            .arg(caps_before)
+            .arg(rate)
             .arg(address)
-            .arg(network)
-            .arg(rate);
+            .arg(network);
     }
     call
 }

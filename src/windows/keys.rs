@@ -4,8 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, `p:<problem>`, `c:<country>` counts | retention after the last write |
 //! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | reporter key (14 bytes) → when it was counted (ms into the epoch, 4 bytes little-endian), for reports counted in the epoch (`window` ms from `epoch × window`) | two windows after the epoch began |
-//! | `{prefix}:{svc:<slug>}:a:<address key>` | sorted set | the address's counted reports (by time) | cap window |
-//! | `{prefix}:{svc:<slug>}:n:<network key>` | sorted set | the network's counted reports (by time) | cap window |
+//! | `{prefix}:{svc:<slug>}:l:<window ms>:<epoch>` | hash | `a` + address key (16 bytes) and `n` + network key → when its reports were counted (ms into the epoch, 4 bytes little-endian each, the cap's latest at most), for sources counted in the cap epoch | two cap windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
 //! | `{prefix}:monitor:lease` | string | the leader's holder id | the lease length |
 //! | `{prefix}:events` | stream | live events, about 10,000 (a resume replays at most the last `DOWNWATCH_EVENTS_REPLAY`) | capped, never expires |
@@ -48,14 +47,12 @@ impl KeySchema {
 }
 
 impl KeySchema {
-    /// The log of one client address's counted reports of one service (for its cap).
-    pub fn address_log(&self, slug: &ServiceSlug, address_hex: &str) -> String {
-        format!("{}:{{svc:{}}}:a:{address_hex}", self.prefix, slug)
-    }
-
-    /// The log of one network's counted reports of one service (for its cap).
-    pub fn network_log(&self, slug: &ServiceSlug, network_hex: &str) -> String {
-        format!("{}:{{svc:{}}}:n:{network_hex}", self.prefix, slug)
+    /// The cap hash of one service for one cap epoch (`epoch × window_ms` to the next): which
+    /// addresses and networks had reports counted in it, and when. A report is checked against
+    /// its epoch's hash and the one before, which between them hold every report of the last
+    /// window.
+    pub fn caps(&self, slug: &ServiceSlug, window_ms: u64, epoch: i64) -> String {
+        format!("{}:{{svc:{}}}:l:{window_ms}:{epoch}", self.prefix, slug)
     }
 
     /// One client's rate-limit state, shared by every instance. Keyed by the client, not a

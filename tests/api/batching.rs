@@ -1,6 +1,6 @@
 //! Group commit and lean dedup against the real Redis: reports counted together still get
-//! their own answers, a failed call acknowledges nothing it did not count, and dedup holds
-//! exactly across the boundary of its epochs.
+//! their own answers, a failed call acknowledges nothing it did not count, and dedup and the
+//! caps hold exactly across the boundary of their epochs.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use downwatch::domain::{ProblemKind, ReporterKey, ServiceSlug};
@@ -246,4 +246,105 @@ async fn caps_and_the_shared_rate_hold_within_one_call() {
         }
     );
     assert_eq!(app.total("chatgpt", "").await, 6);
+}
+
+#[actix_web::test]
+async fn caps_hold_exactly_across_a_cap_epoch_and_cost_a_field_not_a_key() {
+    use downwatch::windows::{CapKeys, CapScope, Caps, Counted, SharedRate};
+    use std::time::Duration;
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    let service = ServiceSlug::parse("zoom").unwrap();
+    let problem = ProblemKind::parse("login").unwrap();
+    let caps = Caps {
+        per_address: 6,
+        per_network: 18,
+        window: Duration::from_secs(3600),
+    };
+    let rate = SharedRate {
+        interval: Duration::from_millis(1),
+        burst: 1000,
+    };
+    let count = |label: String, source: (String, String), at: DateTime<Utc>| {
+        let service = &service;
+        let problem = &problem;
+        async move {
+            let (address, network) = source;
+            windows
+                .count_capped(
+                    CountRequest {
+                        service,
+                        reporter: ReporterKey::from_label(&label),
+                        problem,
+                        country: None,
+                        at,
+                    },
+                    CapKeys {
+                        address_hex: &address,
+                        network_hex: &network,
+                    },
+                    caps,
+                    rate,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let one = || ("0a".to_owned(), "0b".to_owned());
+    // Six reports one second before a cap epoch ends (epochs are whole hours of Unix time).
+    let end = Utc.with_ymd_and_hms(2025, 6, 10, 7, 0, 0).unwrap();
+    let last_second = end - TimeDelta::seconds(1);
+    for i in 0..6 {
+        assert_eq!(
+            count(format!("late-{i}"), one(), last_second).await,
+            Counted::Yes
+        );
+    }
+    // Half a second into the next epoch the address is still at its cap, until the first of
+    // the six is an hour old.
+    let next = end + TimeDelta::milliseconds(500);
+    assert_eq!(
+        count("early".into(), one(), next).await,
+        Counted::Capped {
+            scope: CapScope::Address,
+            retry_after: Duration::from_millis(3_598_500),
+        }
+    );
+    let hour_later = last_second + TimeDelta::hours(1);
+    assert!(matches!(
+        count(
+            "still".into(),
+            one(),
+            hour_later - TimeDelta::milliseconds(1)
+        )
+        .await,
+        Counted::Capped { .. }
+    ));
+    assert_eq!(
+        count("again".into(), one(), hour_later).await,
+        Counted::Yes,
+        "an hour after the six, the address counts again"
+    );
+    // 200 more addresses, each of a network of its own: fields of the epoch's hash, not keys.
+    for i in 0..200 {
+        let source = (format!("{:04x}", 0x100 + i), format!("{:04x}", 0x400 + i));
+        assert_eq!(count(format!("many-{i}"), source, next).await, Counted::Yes);
+    }
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let cap_keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:{{svc:zoom}}:l:*", app.prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(cap_keys.len(), 2, "one hash per cap epoch: {cap_keys:?}");
+    let other: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:{{svc:zoom}}:[an]:*", app.prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "no key per source: {other:?}");
 }
