@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -37,6 +38,7 @@ DURATION = os.environ.get("BENCH_DURATION", "15s")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 WIDE_CONNECTIONS = int(os.environ.get("BENCH_WIDE_CONNECTIONS", "256"))
 THREADS = 2
+FLOOD_CONNECTIONS = 128
 CATALOG_SIZE = 1000
 FACEBOOK_SCALE = float(os.environ.get("BENCH_FACEBOOK_SCALE", "1"))
 FACEBOOK_SPEED = float(os.environ.get("BENCH_FACEBOOK_SPEED", "10"))
@@ -104,10 +106,9 @@ def wrk(url, script=None, watch=(), profile=None, connections=CONNECTIONS, clien
         "non2xx": int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, 0])[1]),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
     }
-    accepted = re.search(r"^accepted (\d+)$", out, re.M)
-    if accepted:
-        figures["accepted"] = int(accepted.group(1))
-        figures["other"] = int(re.search(r"^other (\d+)$", out, re.M).group(1))
+    # What the scripts tally of the answers (ingest.lua: accepted/other; flood.lua: rendered/busy/other).
+    for name, value in re.findall(r"^(accepted|rendered|busy|other) (\d+)$", out, re.M):
+        figures[name] = int(value)
     figures["cpu_us"] = {
         name: (after[name] - before[name]) / figures["requests"] * 1e6 for name in after
     }
@@ -158,15 +159,18 @@ def counted(slug, port=None):
     return sum(b["total"] for b in buckets)
 
 
-def batch_totals(base):
-    """Counting calls made and reports they carried so far, from an instance's /metrics."""
+def metric(base, series):
+    """The value of one series (name and labels, as /metrics writes it) of an instance, 0 if
+    it has none yet."""
     with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
         text = response.read().decode()
-    figures = {}
-    for name in ("sum", "count"):
-        found = re.search(rf"^downwatch_redis_batch_reports_{name} ([\d.e+]+)$", text, re.M)
-        figures[name] = float(found.group(1)) if found else 0.0
-    return figures
+    found = re.search(rf"^{re.escape(series)} ([\d.e+]+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def batch_totals(base):
+    """Counting calls made and reports they carried so far, from an instance's /metrics."""
+    return {name: metric(base, f"downwatch_redis_batch_reports_{name}") for name in ("sum", "count")}
 
 
 def ingest(base, port, redis_pid, downwatch_pid, connections=CONNECTIONS):
@@ -238,7 +242,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is missing (apt-get install wrk)")
-    if ONLY != "reads":
+    if ONLY not in ("reads", "flood"):
         print("bench: building release binaries")
         run(["cargo", "build", "--release", "--bin", "downwatch", "--example", "bare"], quiet=True)
     tag = uuid.uuid4().hex[:8]
@@ -276,6 +280,9 @@ def main():
             results.update(reads_without_cache(binary, env, log))
             print_reads(results)
             return
+        if ONLY == "flood":
+            print_flood(read_flood(binary, env, log))
+            return
         info = subprocess.run(["redis-cli", "-u", REDIS_URL, "info", "server"],
                               capture_output=True, text=True).stdout
         redis_pid = int(info.split("process_id:")[1].split()[0])
@@ -301,6 +308,7 @@ def main():
         except SystemExit as failed:
             # Said in the report instead of ending the run: the other figures still stand.
             results["reads-failed"] = str(failed)
+        results["read-flood"] = read_flood(binary, env, log)
         results["curve-1m"] = wrk(base + "/v1/services/chatgpt/curve?step=1m")
         services = len(get_json(base + "/v1/services")["services"])
         results["status"] = wrk(base + "/v1/status")
@@ -426,6 +434,107 @@ def print_reads(r):
     print(f"curve 90 d/1 h, read cache off, one client: p50 {quarter['p50']:.2f} ms "
           f"(target < 50), p99 {quarter['p99']:.2f} ms, {quarter['non2xx']} non-2xx")
     print(f"history read by the monitor in {r['readings-seconds']:.0f} s")
+
+
+def read_flood(binary, env, log):
+    """A read flood as an outage brings it, against an instance at its defaults (read cache 1 s,
+    8 renderings at once, 30 fresh renderings per client): 128 connections asking curves nobody
+    asked before, each request from an address of its own (bench/wrk/flood.lua), while one
+    client reports every 50 ms from fresh addresses and the monitor ticks every second over
+    the 1,000-service catalog. Measures the reports' latency and the monitor's ticks."""
+    port = free_port()
+    instance = subprocess.Popen(
+        [binary, "serve"], cwd=ROOT, stdout=log, stderr=log,
+        env=dict(env, DOWNWATCH_BIND=f"127.0.0.1:{port}", DOWNWATCH_MONITOR_TICK_SECONDS="1"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    ticks = ('downwatch_monitor_ticks_total{outcome="ok"}',
+             'downwatch_monitor_ticks_total{outcome="failed"}')
+    try:
+        wait_for(base + "/readyz", "the read-flood instance", instance)
+        before = [metric(base, series) for series in ticks]
+        stop = threading.Event()
+        latencies, statuses = [], []
+
+        def report_every_50ms():
+            sent = 0
+            while not stop.is_set():
+                sent += 1
+                body = json.dumps({"service": "zoom", "problem": "login",
+                                   "reporter": f"flood-probe-{sent}"}).encode()
+                request = urllib.request.Request(
+                    base + "/v1/reports", data=body, method="POST",
+                    headers={"Content-Type": "application/json",
+                             "X-Forwarded-For": f"100.{sent // 256 % 256}.{sent % 256}.1"})
+                started = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as response:
+                        statuses.append(response.status)
+                except urllib.error.HTTPError as e:
+                    statuses.append(e.code)
+                latencies.append((time.perf_counter() - started) * 1000)
+                stop.wait(0.05)
+
+        probe = threading.Thread(target=report_every_50ms)
+        probe.start()
+        try:
+            flood = wrk(base + "/", "flood.lua", watch=[("downwatch", instance.pid)],
+                        connections=FLOOD_CONNECTIONS)
+        finally:
+            stop.set()
+            probe.join()
+        after = [metric(base, series) for series in ticks]
+        latencies.sort()
+        zoom = get_json(base + "/v1/services/zoom")
+        return {
+            "flood": flood,
+            "reports": len(latencies),
+            "reports_accepted": statuses.count(202),
+            "report_p50": latencies[len(latencies) // 2],
+            "report_p99": latencies[max(0, -(-len(latencies) * 99 // 100) - 1)],
+            "report_max": latencies[-1],
+            "ticks_ok": after[0] - before[0],
+            "ticks_failed": after[1] - before[1],
+            "tick_seconds_max": tick_seconds_max(base),
+            "zoom_status": (zoom.get("status") or {}).get("level"),
+            "counted": counted("zoom", port),
+        }
+    finally:
+        instance.terminate()
+        instance.wait(timeout=30)
+
+
+def flood_lines(f):
+    """The read flood, as BENCHMARKS.md and BENCH_ONLY=flood give it."""
+    flood = f["flood"]
+    return [
+        f"- The flood: {flood['requests']:,} reads in {DURATION} ({flood['rps']:,.0f}/s, "
+        f"p99 {flood['p99']:.2f} ms): {flood.get('rendered', 0):,} rendered, "
+        f"{flood.get('busy', 0):,} `busy` 503s, {flood.get('other', 0):,} other answers.",
+        f"- Reports during it, one every 50 ms from fresh addresses: {f['reports_accepted']} of "
+        f"{f['reports']} answered 202, p50 {f['report_p50']:.1f} ms, **p99 {f['report_p99']:.1f} "
+        f"ms** (target < 100), max {f['report_max']:.1f} ms; {f['counted']} counted.",
+        f"- The monitor (1-second ticks over the catalog): {f['ticks_ok']:.0f} ticks ok, "
+        f"{f['ticks_failed']:.0f} failed, every tick under {f['tick_seconds_max']} s; "
+        f"`/v1/services/zoom` status afterwards: `{f['zoom_status']}`.",
+    ]
+
+
+def print_flood(f):
+    """BENCH_ONLY=flood: the read flood alone, printed."""
+    with open(os.path.join(OUT, "flood.json"), "w") as out:
+        json.dump(f, out, indent=2)
+    print("\n".join(flood_lines(f)))
+
+
+def tick_seconds_max(base):
+    """The smallest histogram bound under which every monitor tick finished."""
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    buckets = re.findall(r'^downwatch_monitor_tick_seconds_bucket\{le="([^"]+)"\} ([\d.e+]+)$',
+                         text, re.M)
+    total = metric(base, "downwatch_monitor_tick_seconds_count")
+    return next((float(le) for le, n in buckets if le != "+Inf" and float(n) >= total), None)
 
 
 def ingest_with_aof(binary, env, log):
@@ -637,6 +746,14 @@ def write_report(r):
         "(no HTTP) on one thread, like one worker, by 1, 8 and 64 requests at once:",
         "",
     ] + group_commit_lines(r) + [
+        "",
+        "## A read flood during an outage",
+        "",
+        f"`wrk -c{FLOOD_CONNECTIONS}` with `bench/wrk/flood.lua` against an instance at its "
+        "read defaults (cache 1 s, 8 renderings at once, 30 fresh renderings per client): every "
+        "request a 15-minute curve from a `from` nobody asked before, from an address of its own.",
+        "",
+    ] + (flood_lines(r["read-flood"]) if "read-flood" in r else ["- not measured"]) + [
         "",
         "## The largest outage on record",
         "",

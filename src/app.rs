@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::db::{self, Db};
 use crate::error::ApiError;
 use crate::events::Events;
+use crate::http::descriptors::{self, DescriptorBudget};
 use crate::http::read_cache::ReadCache;
 use crate::http::{AdminAuth, AppState, deadline};
 use crate::ingest::{Ingest, ProxyPolicy, ReportLimiter, ReporterKeyer};
@@ -71,13 +72,14 @@ pub struct Application {
 impl Application {
     /// Prepares storage, loads the catalog and binds every address of `settings.bind`.
     pub async fn build(
-        settings: Settings,
+        mut settings: Settings,
         clock: SharedClock,
         options: StartOptions,
     ) -> anyhow::Result<Self> {
         if !options.skip_migrations {
             prepare_database(&settings.database_url).await?;
         }
+        let budget = plan_descriptors(&mut settings)?;
         let state = web::Data::new(build_state(&settings, clock, options.clock_speed).await?);
         // Redis may come later (connections retry in the background): say once, clearly, why
         // it is not there now, instead of letting each failed call say "timed out".
@@ -143,8 +145,14 @@ impl Application {
         for listener in listeners {
             server = server.listen(listener)?;
         }
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
+        let workers = settings.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        server = server.workers(workers);
+        if let Some(budget) = budget {
+            // Past this, connections wait in the listen backlog instead of taking the
+            // descriptors that Redis, PostgreSQL and kept-alive clients need.
+            server = server.max_connections(budget.per_worker(workers));
         }
         let urls: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
         tracing::info!(address = %urls.join(" "), "downwatch listening");
@@ -205,6 +213,33 @@ impl Application {
         }
         served
     }
+}
+
+/// Raises the open-file limit, plans how it is shared (see [`descriptors`]) and fits the event
+/// stream cap to it; `None` where the limit cannot be read.
+fn plan_descriptors(settings: &mut Settings) -> anyhow::Result<Option<DescriptorBudget>> {
+    let Some(limit) = descriptors::raise_open_file_limit() else {
+        return Ok(None);
+    };
+    let pools = settings.database_pool + settings.background_pool;
+    let budget = DescriptorBudget::plan(limit, pools, settings.events_max_streams)?;
+    if budget.streams < settings.events_max_streams {
+        tracing::warn!(
+            asked = settings.events_max_streams,
+            allowed = budget.streams,
+            open_file_limit = limit,
+            "DOWNWATCH_EVENTS_MAX_STREAMS lowered to half of the connections the open-file limit allows"
+        );
+        settings.events_max_streams = budget.streams;
+    }
+    tracing::info!(
+        open_file_limit = budget.limit,
+        reserved = budget.reserved,
+        connections = budget.connections,
+        streams = budget.streams,
+        "file-descriptor budget"
+    );
+    Ok(Some(budget))
 }
 
 /// Listens on every address; one a host name resolved to but this machine lacks (`::1` without
@@ -452,7 +487,12 @@ fn spawn_monitor(state: &web::Data<AppState>, every: std::time::Duration) -> Joi
         let mut failing: u64 = 0;
         loop {
             tick.tick().await;
+            let started = Instant::now();
             let ticked = state.monitor.tick().await;
+            metrics::histogram!("downwatch_monitor_tick_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let outcome = if ticked.is_ok() { "ok" } else { "failed" };
+            metrics::counter!("downwatch_monitor_ticks_total", "outcome" => outcome).increment(1);
             if let Ok(report) = &ticked {
                 metrics::gauge!("downwatch_monitor_leader").set(f64::from(u8::from(report.leader)));
             }

@@ -127,6 +127,11 @@ pub fn metrics_handle() -> PrometheusHandle {
                     &latency_buckets,
                 )
                 .expect("buckets are not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full("downwatch_monitor_tick_seconds".into()),
+                    &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0],
+                )
+                .expect("buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
             // Only fails if another recorder is installed: the handle still renders ours.
@@ -155,9 +160,22 @@ fn describe() {
         "downwatch_dependency_errors_total",
         "Failed or timed-out calls to Redis or PostgreSQL"
     );
+    metrics::describe_counter!(
+        "downwatch_monitor_ticks_total",
+        "Monitor ticks by outcome (ok, failed); a failed tick is caught up by the next"
+    );
+    metrics::describe_histogram!(
+        "downwatch_monitor_tick_seconds",
+        metrics::Unit::Seconds,
+        "How long each monitor tick took (the tick period is DOWNWATCH_MONITOR_TICK_SECONDS)"
+    );
     metrics::describe_gauge!(
         "downwatch_monitor_leader",
         "1 while this instance holds the monitor lease (as of its last tick), else 0"
+    );
+    metrics::describe_gauge!(
+        "downwatch_open_files",
+        "File descriptors the process holds (as of this scrape); see the budget in the log at start-up"
     );
     metrics::describe_gauge!(
         "downwatch_rate_limiter_keys",

@@ -98,6 +98,9 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(open) = crate::http::descriptors::open_files() {
+        metrics::gauge!("downwatch_open_files").set(open as f64);
+    }
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4"))
         .body(state.metrics.render())

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod deadline;
+pub mod descriptors;
 pub mod params;
 pub mod read_cache;
 mod state;

@@ -25,7 +25,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::SharedClock;
 use crate::error::ApiError;
@@ -189,27 +189,23 @@ impl ReadCache {
         self.renderings.clone()
     }
 
-    /// Renders under a permit, or answers [`ApiError::Busy`] at once when none is free.
-    async fn render_bounded<F, Fut>(
-        &self,
-        req: &HttpRequest,
-        render: F,
-    ) -> Result<Rendered, ApiError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Rendered, ApiError>>,
-    {
+    /// A rendering permit for the client of `req`: 429 when the client has no renderings left,
+    /// [`ApiError::Busy`] at once when the instance has no permit free.
+    fn permit(&self, req: &HttpRequest) -> Result<OwnedSemaphorePermit, ApiError> {
         self.charge(req)?;
-        let Ok(_permit) = self.renderings.try_acquire() else {
+        self.renderings.clone().try_acquire_owned().map_err(|_| {
             metrics::counter!("downwatch_read_cache_total", "outcome" => "busy").increment(1);
-            return Err(ApiError::Busy);
-        };
-        render().await
+            ApiError::Busy
+        })
     }
 
     /// The shared answer for `key` if it is fresh, else `render`'s. `key` names what is asked
     /// from the parsed parameters (never the raw query string, which any parameter the handler
     /// ignores would make unique); the answer to `req` itself is then 200 or 304 by its ETag.
+    ///
+    /// A question nobody asked lately takes its permit before it takes a place in the cache: a
+    /// flood of new questions past the bound gets its 503s without touching what the cache
+    /// holds (and without the lock every reader shares).
     pub async fn respond<F, Fut>(
         &self,
         req: &HttpRequest,
@@ -221,9 +217,17 @@ impl ReadCache {
         Fut: Future<Output = Result<Rendered, ApiError>>,
     {
         if self.ttl.is_zero() {
-            return Ok(self.render_bounded(req, render).await?.respond(req));
+            let _permit = self.permit(req)?;
+            return Ok(render().await?.respond(req));
         }
-        let slot = self.slot(&key, self.clock.now());
+        let now = self.clock.now();
+        let (slot, mut permit) = match self.fresh_slot(&key, now) {
+            Some(slot) => (slot, None),
+            None => {
+                let permit = self.permit(req)?;
+                (self.slot(&key, now), Some(permit))
+            }
+        };
         let outcome = if slot.outcome.initialized() {
             "hit"
         } else {
@@ -233,10 +237,13 @@ impl ReadCache {
         let result = slot
             .outcome
             .get_or_init(|| async {
-                self.render_bounded(req, render)
-                    .await
-                    .map(Arc::new)
-                    .map_err(Arc::new)
+                // A rendering that was under way and gave up leaves this request to render,
+                // under a permit of its own.
+                let _permit = match permit.take() {
+                    Some(permit) => permit,
+                    None => self.permit(req).map_err(Arc::new)?,
+                };
+                render().await.map(Arc::new).map_err(Arc::new)
             })
             .await;
         match result {
@@ -247,6 +254,15 @@ impl ReadCache {
                 Ok(error.error_response())
             }
         }
+    }
+
+    /// The slot of `key` if it is fresh.
+    fn fresh_slot(&self, key: &str, now: DateTime<Utc>) -> Option<Arc<Slot>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .filter(|slot| slot.at <= now && now - slot.at < self.ttl)
+            .cloned()
     }
 
     /// The fresh slot of `key`, or a new one in its place.

@@ -185,3 +185,133 @@ async fn one_address_rendering_past_its_read_limit_gets_429_and_others_do_not() 
     app.clock.advance(Duration::from_secs(1));
     assert_eq!(get("198.51.100.1", curve(5)).await.0, 200);
 }
+
+/// The `p`-th percentile (0-100) of `latencies`, nearest rank.
+fn percentile(latencies: &mut [Duration], p: usize) -> Duration {
+    latencies.sort_unstable();
+    let rank = (latencies.len() * p).div_ceil(100).max(1);
+    latencies[rank - 1]
+}
+
+#[actix_web::test]
+async fn a_real_read_flood_at_128_connections_leaves_the_monitor_on_time_and_reports_flowing() {
+    // The cache on (as deployed), every reader from an address of its own, each request a
+    // question not asked before: every one is a rendering or a fast `busy`.
+    let app = cached()
+        .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
+        .var("DOWNWATCH_WORKERS", "2")
+        .spawn()
+        .await;
+    let app = &app;
+    // A monitor that has been running: its first tick (the warm-up of every service) is done.
+    assert!(
+        app.state
+            .monitor
+            .tick()
+            .await
+            .expect("the first tick")
+            .leader
+    );
+    app.clock.advance(Duration::from_secs(15));
+    let flooder = awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let flooder = &flooder;
+    let started = Instant::now();
+    let length = Duration::from_secs(5);
+    let flood = futures_util::future::join_all((0..128u32).map(|reader| async move {
+        let mut statuses = Vec::new();
+        let mut asked = 0u32;
+        while started.elapsed() < length {
+            asked += 1;
+            // Minutes back from the seed day (the clock stands at its onset).
+            let minute = reader * 200 + asked;
+            let from = chrono::DateTime::parse_from_rfc3339("2025-06-09T00:00:00Z").unwrap()
+                - chrono::TimeDelta::minutes(i64::from(minute));
+            let path = format!(
+                "/v1/services/chatgpt/curve?step=15m&from={}",
+                from.format("%Y-%m-%dT%H:%M:%SZ")
+            );
+            let sent = flooder
+                .get(format!("{}{path}", app.address))
+                .insert_header((
+                    "x-forwarded-for",
+                    format!("198.18.{}.{}", reader, asked % 250),
+                ))
+                .send()
+                .await;
+            if let Ok(mut response) = sent {
+                let _ = response.body().limit(1 << 22).await;
+                statuses.push(response.status().as_u16());
+            }
+        }
+        statuses
+    }));
+    let monitor = async {
+        let mut slowest = Duration::ZERO;
+        let mut ticks = 0;
+        while started.elapsed() < length {
+            let tick = Instant::now();
+            let report = app.state.monitor.tick().await.expect("the monitor ticks");
+            assert!(report.leader);
+            slowest = slowest.max(tick.elapsed());
+            ticks += 1;
+            app.clock.advance(Duration::from_secs(15));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (ticks, slowest)
+    };
+    let reports = async {
+        let mut latencies = Vec::new();
+        let mut sent = 0;
+        while started.elapsed() < length {
+            sent += 1;
+            let at = Instant::now();
+            let body = json!({"service": "zoom", "problem": "login"});
+            let reply = app
+                .report_via(&format!("198.19.{}.1", sent % 250), body)
+                .await;
+            assert_eq!(reply.status, 202, "{}", reply.text);
+            latencies.push(at.elapsed());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        latencies
+    };
+    let (statuses, (ticks, slowest_tick), mut latencies) = tokio::join!(flood, monitor, reports);
+    let statuses: Vec<u16> = statuses.into_iter().flatten().collect();
+    let rendered = statuses.iter().filter(|s| **s == 200).count();
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    assert_eq!(
+        rendered + busy,
+        statuses.len(),
+        "only renderings and fast `busy` answers: {:?}",
+        statuses
+            .iter()
+            .filter(|s| **s != 200 && **s != 503)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    assert!(rendered > 0 && busy > 0, "{rendered} rendered, {busy} busy");
+    // The monitor's tick is 15 s: each tick during the flood ends in a fraction of it.
+    assert!(ticks >= 5, "{ticks} ticks");
+    assert!(
+        slowest_tick < Duration::from_secs(5),
+        "a tick took {slowest_tick:?}"
+    );
+    // Every report counted. How fast is the benchmark's business (`BENCH_ONLY=flood
+    // bench/run.sh`: a release build, the flood from wrk); here the flood, the reports and the
+    // monitor share a debug build's two cores, and the bound only catches a stalled intake.
+    let count = latencies.len();
+    let p50 = percentile(&mut latencies, 50);
+    let p99 = percentile(&mut latencies, 99);
+    eprintln!(
+        "read flood: {} reads ({rendered} rendered, {busy} busy); {ticks} ticks, slowest \
+         {slowest_tick:?}; {count} reports, p50 {p50:?}, p99 {p99:?}",
+        statuses.len()
+    );
+    assert!(p99 < Duration::from_secs(2), "reports p99 {p99:?}");
+    assert_eq!(app.total("zoom", "").await, count as u64);
+    let zoom = app.get("/v1/services/zoom").await;
+    assert!(zoom.json["status"].is_object(), "{}", zoom.text);
+}

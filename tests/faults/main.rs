@@ -22,6 +22,7 @@ use common::{helpers, sse};
 
 mod cluster;
 mod cluster_ingest;
+mod descriptors;
 mod instances;
 mod leader_gap;
 mod postgres_outage;

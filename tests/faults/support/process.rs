@@ -18,11 +18,41 @@ impl Downwatch {
     /// Starts `downwatch serve` with only `vars` (and `PATH`) in its environment, on a free
     /// port, one worker, logging warnings and above to a file.
     pub fn start(vars: &[(&str, String)]) -> Self {
+        Self::start_with(vars, None)
+    }
+
+    /// As [`Self::start`], with its open-file limit (soft and hard) set to `limit`, as
+    /// `ulimit -n` would.
+    pub fn start_with_file_limit(vars: &[(&str, String)], limit: u64) -> Self {
+        Self::start_with(vars, Some(limit))
+    }
+
+    fn start_with(vars: &[(&str, String)], file_limit: Option<u64>) -> Self {
+        use std::os::unix::process::CommandExt as _;
         let port = free_port();
         let log =
             std::env::temp_dir().join(format!("dw-serve-{}.log", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_downwatch"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_downwatch"));
+        if let Some(limit) = file_limit {
+            let limit = libc::rlim_t::try_from(limit).expect("a limit that fits");
+            // SAFETY: setrlimit(2) between fork and exec touches no memory of the parent's
+            // and allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    let both = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const both) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -40,6 +70,16 @@ impl Downwatch {
             port,
             log,
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Its whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// `http://127.0.0.1:<port><path>`.
