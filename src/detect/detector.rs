@@ -483,8 +483,11 @@ impl Detector {
         };
         v.p * n <= p_max
             && v.excess() >= excess
-            && if v.minutes >= SUSTAINED_MINUTES {
-                // An hour's count spans many clusters: its tail's bar is a firm number.
+            && if v.minutes >= SUSTAINED_MINUTES
+                || self.baseline.minutes_seen() < NOISE_AFTER_MINUTES
+            {
+                // An hour's count spans many clusters: its tail's bar is a firm number; so is
+                // a new service's, which is a prior, not a learned draw of a few reports.
                 v.log_ratio > margin * v.usual
             } else {
                 beyond(v.seen, v.expected, margin * v.usual)
