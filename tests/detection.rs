@@ -299,7 +299,7 @@ fn check_targets(totals: &[Score; 4]) {
     // most one per 20 service-weeks from bursts within history, and every issue shape found are
     // missed (DETECTION.md says by how much).
     assert!(
-        calm.false_per_service_week() <= 0.05,
+        calm.false_per_service_week() <= 0.02,
         "calm false incidents per service-week {}",
         calm.false_per_service_week()
     );

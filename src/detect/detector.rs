@@ -17,7 +17,7 @@ use super::noise::{Verdict, Window};
 use super::onset::{Step, change_point};
 use super::params::{Params, WINDOWS};
 use super::profile::Position;
-use super::tail::Tail;
+use super::tail::{Tail, beyond};
 use crate::domain::Evidence;
 
 /// The detector's reading of one step.
@@ -64,7 +64,7 @@ struct Excursion {
     peak: [f64; WINDOWS],
     /// Whether an incident was open at any time during it: then it teaches as an incident.
     incident: bool,
-    /// Steps since a window was last beyond its usual tail.
+    /// Steps since the excursion was last under way.
     calm_steps: usize,
 }
 
@@ -106,6 +106,9 @@ const NOISE_AFTER_MINUTES: f64 = 1440.0;
 
 /// Windows this long (minutes) or longer judge sustained rises (`Params::z_sustained`).
 const SUSTAINED_MINUTES: f64 = 30.0;
+
+/// A window this significant (normal quantile) keeps an excursion under way.
+const EXCURSION_Z: f64 = 2.0;
 
 /// Windows shorter than this (minutes) keep the tail of normal excursions only.
 const INCIDENT_TAIL_MIN_MINUTES: f64 = 5.0;
@@ -478,7 +481,17 @@ impl Detector {
                 p.tail_margin_elevated,
             ),
         };
-        v.p * n <= p_max && v.excess() >= excess && v.log_ratio > margin * v.usual
+        v.p * n <= p_max
+            && v.excess() >= excess
+            && if v.minutes >= SUSTAINED_MINUTES
+                || self.baseline.minutes_seen() < NOISE_AFTER_MINUTES
+            {
+                // An hour's count spans many clusters: its tail's bar is a firm number; so is
+                // a new service's, which is a prior, not a learned draw of a few reports.
+                v.log_ratio > margin * v.usual
+            } else {
+                beyond(v.seen, v.expected, margin * v.usual)
+            }
     }
 
     fn evidence(&self, verdicts: &[Verdict]) -> Level {
@@ -525,9 +538,14 @@ impl Detector {
         if !settled {
             return;
         }
-        let beyond = verdicts.iter().any(|v| v.log_ratio > v.usual);
+        let past_usual = verdicts.iter().any(|v| v.log_ratio > v.usual);
         let incident = level != Level::Normal;
-        if beyond || incident {
+        // An excursion lasts until the service is back near its baseline, not only below its
+        // records: a slow rise that dips under them for a few steps is still one rise, and must
+        // not teach its own bar half-way (one more report a minute for two hours on a service of
+        // 0.3 a minute did).
+        let raised = verdicts.iter().any(|v| v.z >= EXCURSION_Z);
+        if past_usual || incident || (raised && self.excursion.is_some()) {
             let excursion = self.excursion.get_or_insert(Excursion {
                 t,
                 peak: [f64::NEG_INFINITY; WINDOWS],

@@ -30,11 +30,49 @@ pub fn log_ratio(seen: f64, expected: f64) -> f64 {
 /// Incidents remembered by the tail (the most recent ones).
 const INCIDENTS: usize = 8;
 
+/// The largest value of each of the last weeks (a week is Unix time divided by seven days).
+#[derive(Debug, Clone)]
+pub struct WeeklyMax {
+    /// (week number, largest value seen that week), newest last.
+    weeks: [(i64, f64); WEEKS + 1],
+}
+
+impl Default for WeeklyMax {
+    fn default() -> Self {
+        Self {
+            weeks: [(i64::MIN, f64::NEG_INFINITY); WEEKS + 1],
+        }
+    }
+}
+
+impl WeeklyMax {
+    /// The largest value over the current and the last four weeks at time `t`, or `floor`.
+    pub fn max(&self, t: i64, floor: f64) -> f64 {
+        let week = t.div_euclid(WEEK_SECONDS);
+        self.weeks
+            .iter()
+            .filter(|(w, _)| *w + crate::domain::signed(WEEKS) >= week)
+            .map(|(_, max)| *max)
+            .fold(floor, f64::max)
+    }
+
+    /// Learns a value seen at time `t`.
+    pub fn learn(&mut self, t: i64, value: f64) {
+        let week = t.div_euclid(WEEK_SECONDS);
+        let last = &mut self.weeks[WEEKS];
+        if last.0 == week {
+            last.1 = last.1.max(value);
+        } else if last.0 < week {
+            self.weeks.rotate_left(1);
+            self.weeks[WEEKS] = (week, value);
+        }
+    }
+}
+
 /// The largest normal log-ratio of each of the last weeks, for one window.
 #[derive(Debug, Clone)]
 pub struct Tail {
-    /// (week number, largest log-ratio seen that week), newest last.
-    weeks: [(i64, f64); WEEKS + 1],
+    weeks: WeeklyMax,
     /// (end, peak log-ratio) of the last incidents' excursions, newest last.
     incidents: [(i64, f64); INCIDENTS],
     /// How long an incident's excursion counts, in seconds.
@@ -50,7 +88,7 @@ impl Tail {
     /// `incident_cap` times the normal one (log scale; 1 = incidents teach nothing).
     pub fn new(prior_ratio: f64, incident_memory: i64, incident_cap: f64) -> Self {
         Self {
-            weeks: [(i64::MIN, 0.0); WEEKS + 1],
+            weeks: WeeklyMax::default(),
             incidents: [(i64::MIN, 0.0); INCIDENTS],
             incident_memory,
             incident_cap,
@@ -68,13 +106,7 @@ impl Tail {
     /// The usual largest excursion at time `t` (log-ratio): over the current and last four weeks,
     /// raised by recent incidents' excursions up to the cap.
     pub fn usual(&self, t: i64) -> f64 {
-        let week = t.div_euclid(WEEK_SECONDS);
-        let normal = self
-            .weeks
-            .iter()
-            .filter(|(w, _)| *w + crate::domain::signed(WEEKS) >= week)
-            .map(|(_, max)| *max)
-            .fold(self.prior, f64::max);
+        let normal = self.weeks.max(t, self.prior);
         let learned = self
             .incidents
             .iter()
@@ -86,16 +118,23 @@ impl Tail {
 
     /// Learns a normal step's log-ratio at time `t`.
     pub fn learn(&mut self, t: i64, log_ratio: f64) {
-        let week = t.div_euclid(WEEK_SECONDS);
-        let last = &mut self.weeks[WEEKS];
-        if last.0 == week {
-            last.1 = last.1.max(log_ratio);
-        } else if last.0 < week {
-            self.weeks.rotate_left(1);
-            self.weeks[WEEKS] = (week, log_ratio);
-        }
+        self.weeks.learn(t, log_ratio);
     }
 }
+
+/// Whether `seen` reports against `expected` lie beyond a bar at `bar_log_ratio` (log scale,
+/// with the pseudo-reports): above it, and by more than the count's own sampling noise. The
+/// usual excursion of a sparse service is itself one draw of a few reports (its largest stray
+/// cluster of, say, six), and the next cluster can be twice that by chance alone; so the count
+/// must be unlikely (a Poisson chance under 5 %) for a service whose excursions reached the
+/// bar. On a busy service the noise of thousands of reports is small and the bar rules alone.
+pub fn beyond(seen: f64, expected: f64, bar_log_ratio: f64) -> bool {
+    let bar = (expected + PSEUDO_REPORTS) * bar_log_ratio.exp() - PSEUDO_REPORTS;
+    log_ratio(seen, expected) > bar_log_ratio && super::nb::z_score(seen, bar, 0.0) >= TAIL_Z
+}
+
+/// The significance a count needs above the tail's bar (see [`beyond`]): a 5 % chance.
+const TAIL_Z: f64 = 1.64;
 
 #[cfg(test)]
 mod tests {
@@ -132,6 +171,21 @@ mod tests {
         let mut untaught = Tail::new(1.3, memory, 1.0);
         untaught.learn_incident(100, 10.0f64.ln());
         assert!((untaught.usual(200) - 1.3f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_sparse_count_must_clear_the_bar_by_more_than_its_noise() {
+        // A quiet service whose clusters reached 8 reports where 0.1 were expected.
+        let bar = log_ratio(8.0, 0.1);
+        assert!(
+            !beyond(10.0, 0.1, bar),
+            "10 is within a cluster's noise of 8"
+        );
+        assert!(beyond(16.0, 0.1, bar));
+        // On a busy service the same margin over the bar is beyond any doubt.
+        let bar = log_ratio(2000.0, 1000.0);
+        assert!(beyond(2100.0, 1000.0, bar));
+        assert!(!beyond(1990.0, 1000.0, bar));
     }
 
     #[test]
