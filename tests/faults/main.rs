@@ -21,6 +21,7 @@ mod support;
 use common::{helpers, sse};
 
 mod cluster;
+mod cluster_batches;
 mod cluster_ingest;
 mod instances;
 mod leader_gap;
