@@ -83,6 +83,7 @@ impl OwnCluster {
             String::from_utf8_lossy(&created.stderr)
         );
         cluster.until_ok(Duration::from_secs(30)).await;
+        cluster.until_replicas_synced(Duration::from_secs(30)).await;
         cluster
     }
 
@@ -169,6 +170,27 @@ impl OwnCluster {
         }
     }
 
+    /// Waits until every running replica has its first copy of its master's data
+    /// (`master_link_status:up`): until then a replica cannot take over (it has no data to
+    /// serve, and says "Disconnected from master for longer than allowed").
+    async fn until_replicas_synced(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let synced = self.running_ports().into_iter().all(|port| {
+                let info = self.cli(port, &["INFO", "replication"]);
+                info.contains("role:master") || info.contains("master_link_status:up")
+            });
+            if synced {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the replicas did not sync within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// `redis-cli -p <port> <args>`'s output.
     fn cli(&self, port: u16, args: &[&str]) -> String {
         let out = Command::new(cli_binary())
@@ -193,6 +215,8 @@ impl OwnCluster {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            // A replica's first sync starts at once, not after the default 5 s wait for others.
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(["--loglevel", "warning"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

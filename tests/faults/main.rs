@@ -22,7 +22,9 @@ use common::{helpers, sse};
 
 mod cluster;
 mod cluster_batches;
+mod cluster_failover;
 mod cluster_ingest;
+mod cluster_seed;
 mod instances;
 mod leader_gap;
 mod postgres_outage;
