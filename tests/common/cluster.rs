@@ -6,10 +6,14 @@
 //! failed, and its replica promoted, within a couple of seconds instead of fifteen; and, as
 //! `docker-compose.cluster.yml` runs them, a master that dies without a replica takes only its
 //! own slots down (`cluster-require-full-coverage no`).
+//!
+//! [`OwnCluster::start_tls`] starts one that speaks only TLS, between its nodes too.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::certs::TestCerts;
 
 /// `redis-server`; `DOWNWATCH_TEST_REDIS_SERVER` points elsewhere.
 fn server_binary() -> String {
@@ -39,18 +43,43 @@ struct Node {
 pub struct OwnCluster {
     dir: PathBuf,
     nodes: Vec<Node>,
+    /// With TLS: the CA, server certificate and key files.
+    tls: Option<Tls>,
+}
+
+/// The files of a cluster that speaks TLS.
+struct Tls {
+    ca: String,
+    cert: String,
+    key: String,
 }
 
 impl OwnCluster {
     /// Starts `masters` masters with `replicas` replicas each and waits until every node
     /// says `cluster_state:ok` and knows every other.
     pub async fn start(masters: usize, replicas: usize) -> Self {
+        Self::start_with(masters, replicas, None).await
+    }
+
+    /// [`Self::start`], every node speaking only TLS (clients, the cluster bus, replication)
+    /// with `certs`' server certificate; clients are not asked for one.
+    pub async fn start_tls(masters: usize, replicas: usize, certs: &TestCerts) -> Self {
+        let tls = Tls {
+            ca: certs.path("ca.crt"),
+            cert: certs.path("server.crt"),
+            key: certs.path("server.key"),
+        };
+        Self::start_with(masters, replicas, Some(tls)).await
+    }
+
+    async fn start_with(masters: usize, replicas: usize, tls: Option<Tls>) -> Self {
         let dir =
             std::env::temp_dir().join(format!("dw-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir for the cluster");
         let mut cluster = Self {
             dir,
             nodes: Vec::new(),
+            tls,
         };
         for _ in 0..masters * (1 + replicas) {
             let mut started = false;
@@ -68,14 +97,27 @@ impl OwnCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let created = Command::new(cli_binary())
+        // `--cluster create` waits for the nodes to join for as long as it takes (forever,
+        // if they cannot reach each other): bounded here.
+        let mut create = Command::new(cli_binary())
+            .args(cluster.cli_tls())
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("redis-cli runs");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while create.try_wait().expect("redis-cli").is_none() {
+            if Instant::now() > deadline {
+                let _ = create.kill();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let created = create.wait_with_output().expect("redis-cli's output");
         assert!(
             created.status.success(),
             "redis-cli --cluster create: {}{}",
@@ -87,14 +129,20 @@ impl OwnCluster {
         cluster
     }
 
-    /// `redis+cluster://127.0.0.1:<port>,...`: every node as a seed.
+    /// `redis+cluster://127.0.0.1:<port>,...` (`rediss+cluster://` with TLS): every node as a
+    /// seed.
     pub fn url(&self) -> String {
         let nodes: Vec<String> = self
             .nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        format!("redis+cluster://{}", nodes.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
+        format!("{scheme}://{}", nodes.join(","))
     }
 
     /// The ports of the nodes that run now.
@@ -194,6 +242,7 @@ impl OwnCluster {
     /// `redis-cli -p <port> <args>`'s output.
     fn cli(&self, port: u16, args: &[&str]) -> String {
         let out = Command::new(cli_binary())
+            .args(self.cli_tls())
             .args(["-h", "127.0.0.1", "-p", &port.to_string()])
             .args(args)
             .stdin(Stdio::null())
@@ -202,11 +251,38 @@ impl OwnCluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `redis-cli`'s arguments for this cluster's TLS, if any.
+    fn cli_tls(&self) -> Vec<String> {
+        match &self.tls {
+            Some(tls) => vec!["--tls".into(), "--cacert".into(), tls.ca.clone()],
+            None => Vec::new(),
+        }
+    }
+
+    /// `redis-server`'s arguments to listen on `port`, with TLS or without.
+    fn listen(&self, port: u16) -> Vec<String> {
+        let port = port.to_string();
+        match &self.tls {
+            None => vec!["--port".into(), port],
+            Some(tls) => [
+                ["--port", "0", "--tls-port", &port].as_slice(),
+                &["--tls-cert-file", &tls.cert, "--tls-key-file", &tls.key],
+                &["--tls-ca-cert-file", &tls.ca, "--tls-auth-clients", "no"],
+                &["--tls-cluster", "yes", "--tls-replication", "yes"],
+            ]
+            .concat()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        }
+    }
+
     /// Starts a node on `port`; true once it answers PING, false if it exited (port taken).
     async fn spawn(&mut self, port: u16) -> bool {
         let config = self.dir.join(format!("nodes-{port}.conf"));
         let mut child = Command::new(server_binary())
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(self.listen(port))
+            .args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
             // Slots of a dead master without a replica fail; the others keep serving.
             .args(["--cluster-require-full-coverage", "no"])

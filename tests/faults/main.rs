@@ -25,6 +25,7 @@ mod cluster_batches;
 mod cluster_failover;
 mod cluster_ingest;
 mod cluster_seed;
+mod cluster_tls;
 mod instances;
 mod leader_gap;
 mod postgres_outage;
