@@ -695,7 +695,12 @@ def start_cluster():
     persistence (as the plain single-server runs); its URL, processes and directory."""
     directory = os.path.join(OUT, f"cluster-{uuid.uuid4().hex[:8]}")
     os.makedirs(directory, exist_ok=True)
-    ports = [free_port() for _ in range(CLUSTER_MASTERS)]
+    ports = []
+    while len(ports) < CLUSTER_MASTERS:
+        # A node's cluster bus listens on its port + 10000, which must be a port too.
+        port = free_port()
+        if port < 55000 and port not in ports:
+            ports.append(port)
     processes = [
         subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled",
@@ -807,8 +812,8 @@ def cluster_lines(r):
     lines = [
         CLUSTER_SECTION,
         "",
-        f"Measured {datetime.date.today().isoformat()}, in the same run as the single-server "
-        f"ingest and bare POST figures below it in this table: `POST /v1/reports` (distinct "
+        f"Measured {datetime.date.today().isoformat()}; the bare POST and one-server rows come "
+        f"from the same run: `POST /v1/reports` (distinct "
         f"reporters, all to chatgpt: one service's slot, as in an outage) through 1, 2 and 3 "
         f"downwatch instances on a Redis Cluster of {CLUSTER_MASTERS} masters (no replicas, no "
         f"persistence, on this machine), {CONNECTIONS} connections in all, split over one wrk "

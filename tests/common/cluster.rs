@@ -25,12 +25,18 @@ fn cli_binary() -> String {
     std::env::var("DOWNWATCH_TEST_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into())
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, low enough that its cluster bus (the port + 10000) is a
+/// port too.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        if port < 55_000 {
+            return port;
+        }
+    }
 }
 
 /// One `redis-server` of the cluster.
