@@ -13,7 +13,9 @@ replay's scenario seconds per real second, default 10; 0 sends unpaced), BENCH_F
 itself (defaults: the local ones), CARGO_TARGET_DIR as for cargo. BENCH_SKIP_HISTORY=1 leaves
 out the reads over 97 seeded days (the slowest part). BENCH_ONLY=reads measures
 only the bare GET and the reads without the read cache with the release binaries already
-built, prints them and leaves BENCHMARKS.md alone.
+built, prints them and leaves BENCHMARKS.md alone. BENCH_ONLY=cluster measures only the bare
+POST, ingest on one Redis server and ingest through 1, 2 and 3 instances on a Redis Cluster of
+three masters (started here on free ports), and rewrites only that section of BENCHMARKS.md.
 """
 
 import datetime
@@ -95,6 +97,17 @@ def wrk(url, script=None, watch=(), profile=None, connections=CONNECTIONS, clien
     if load.returncode != 0:
         sys.exit(f"bench: wrk failed:\n{out}\n{err}")
     after = {name: cpu_seconds(pid) for name, pid in watch}
+    figures = parse_wrk(out)
+    figures["cpu_us"] = {
+        name: (after[name] - before[name]) / figures["requests"] * 1e6 for name in after
+    }
+    if sampled:
+        figures["profile"] = sampled
+    return figures
+
+
+def parse_wrk(out):
+    """Requests/s, p50 and p99 (ms), non-2xx, requests, and the script's tally of answers."""
     latency = {
         p: millis(v, u)
         for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -109,11 +122,6 @@ def wrk(url, script=None, watch=(), profile=None, connections=CONNECTIONS, clien
     # What the scripts tally of the answers (ingest.lua: accepted/other; flood.lua: rendered/busy/other).
     for name, value in re.findall(r"^(accepted|rendered|busy|other) (\d+)$", out, re.M):
         figures[name] = int(value)
-    figures["cpu_us"] = {
-        name: (after[name] - before[name]) / figures["requests"] * 1e6 for name in after
-    }
-    if sampled:
-        figures["profile"] = sampled
     return figures
 
 
@@ -291,6 +299,11 @@ def main():
         results["bare-post"] = wrk(bare_base + "/v1/reports", "ingest.lua",
                                    watch=[("bare", bare.pid)])
         results["ingest"] = ingest(base, PORT, redis_pid, downwatch.pid)
+        results["cluster"] = cluster_ingest(binary, env, log)
+        if ONLY == "cluster":
+            print_cluster(results)
+            replace_cluster_section(results)
+            return
         results["bare-post-wide"] = wrk(bare_base + "/v1/reports", "ingest.lua",
                                         watch=[("bare", bare.pid)], connections=WIDE_CONNECTIONS)
         results["ingest-wide"] = ingest(base, PORT, redis_pid, downwatch.pid,
@@ -727,6 +740,7 @@ def write_report(r):
         row("`GET /v1/services/chatgpt/curve` 24 h at 1 m", "curve-1m", "bare-get"),
         row(f"`GET /v1/status`, {r['status']['services']:,} services", "status", "bare-get"),
         "",
+    ] + cluster_lines(r) + [
         "## Nothing acknowledged is lost",
         "",
         "Redis may hold a few more reports than wrk saw (requests in flight when wrk stops are "
@@ -785,6 +799,183 @@ def write_report(r):
     lines.append("")
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines))
+
+
+# --- Ingest on a Redis Cluster -------------------------------------------------------------
+
+CLUSTER_MASTERS = 3
+CLUSTER_SECTION = "## Ingest on a Redis Cluster"
+
+
+def start_cluster():
+    """A Redis Cluster of the bench's own: three masters on free ports, no replicas, no
+    persistence (as the plain single-server runs); its URL, processes and directory."""
+    directory = os.path.join(OUT, f"cluster-{uuid.uuid4().hex[:8]}")
+    os.makedirs(directory, exist_ok=True)
+    ports = []
+    while len(ports) < CLUSTER_MASTERS:
+        # A node's cluster bus listens on its port + 10000, which must be a port too.
+        port = free_port()
+        if port < 55000 and port not in ports:
+            ports.append(port)
+    processes = [
+        subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled",
+             "yes", "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout",
+             "5000", "--cluster-require-full-coverage", "no", "--save", "", "--appendonly",
+             "no", "--dir", directory],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+
+    def cli(port, *args):
+        return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True,
+                              text=True).stdout
+
+    for port in ports:
+        for _ in range(100):
+            if cli(port, "ping").strip() == "PONG":
+                break
+            time.sleep(0.1)
+        else:
+            sys.exit(f"bench: cluster node {port} did not come up")
+    run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
+         "--cluster-yes"], quiet=True)
+    for _ in range(300):
+        if all("cluster_state:ok" in cli(p, "cluster", "info") for p in ports):
+            url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+            return url, processes, directory
+        time.sleep(0.1)
+    sys.exit("bench: the Redis Cluster did not become ok")
+
+
+def wrk_spread(bases, watch):
+    """The ingest load split over `bases` at once: one wrk each (its own BENCH_WRK_TAG, so no
+    two send the same reporter or address), CONNECTIONS and THREADS shared out; summed."""
+    n = len(bases)
+    threads, connections = max(1, THREADS // n), max(1, CONNECTIONS // n)
+    before = {name: cpu_seconds(pid) for name, pid in watch}
+    loads = [
+        subprocess.Popen(
+            ["wrk", "-t", str(threads), "-c", str(connections), "-d", DURATION, "--latency",
+             "-s", os.path.join(ROOT, "bench", "wrk", "ingest.lua"), base + "/v1/reports"],
+            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=dict(os.environ, BENCH_WRK_TAG=str(i)),
+        )
+        for i, base in enumerate(bases)
+    ]
+    outs = []
+    for load in loads:
+        out, err = load.communicate()
+        if load.returncode != 0:
+            sys.exit(f"bench: wrk failed:\n{out}\n{err}")
+        outs.append(parse_wrk(out))
+    after = {name: cpu_seconds(pid) for name, pid in watch}
+    figures = {key: sum(o[key] for o in outs)
+               for key in ("rps", "requests", "non2xx", "accepted", "other")}
+    figures["p50"] = max(o["p50"] for o in outs)
+    figures["p99"] = max(o["p99"] for o in outs)
+    figures["cpu_us"] = {
+        name: (after[name] - before[name]) / figures["requests"] * 1e6 for name in after
+    }
+    return figures
+
+
+def cluster_ingest(binary, env, log):
+    """Ingest through 1, 2 and 3 instances on a three-master Redis Cluster (same database as
+    the single-server instance), each run's load spread over the instances in use."""
+    url, nodes, directory = start_cluster()
+    instances = []
+    results = {}
+    try:
+        for _ in range(CLUSTER_MASTERS):
+            port = free_port()
+            process = subprocess.Popen(
+                [binary, "serve"], cwd=ROOT, stdout=log, stderr=log,
+                env=dict(env, DOWNWATCH_BIND=f"127.0.0.1:{port}", REDIS_URL=url),
+            )
+            instances.append((f"http://127.0.0.1:{port}", port, process))
+            wait_for(f"http://127.0.0.1:{port}/readyz", "an instance on the cluster", process)
+        redis_watch = [(f"redis-{i}", node.pid) for i, node in enumerate(nodes)]
+        for n in range(1, len(instances) + 1):
+            used = instances[:n]
+            print(f"bench: ingest through {n} instance(s) on the cluster")
+            before = counted("chatgpt", used[0][1])
+            calls_before = [batch_totals(base) for base, _, _ in used]
+            watch = [(f"downwatch-{i}", p.pid) for i, (_, _, p) in enumerate(used)]
+            figures = wrk_spread([base for base, _, _ in used], watch + redis_watch)
+            time.sleep(1)  # requests cut off at the end of the run may still land
+            figures["redis"] = counted("chatgpt", used[0][1]) - before
+            calls_after = [batch_totals(base) for base, _, _ in used]
+            calls = sum(a["count"] - b["count"] for a, b in zip(calls_after, calls_before))
+            carried = sum(a["sum"] - b["sum"] for a, b in zip(calls_after, calls_before))
+            figures["per_call"] = carried / calls if calls else 0.0
+            results[n] = figures
+    finally:
+        for _, _, process in instances:
+            process.terminate()
+            process.wait(timeout=30)
+        for node in nodes:
+            node.terminate()
+            node.wait(timeout=30)
+        shutil.rmtree(directory, ignore_errors=True)
+    return results
+
+
+def cluster_lines(r):
+    """The section on ingest through 1, 2 and 3 instances on the cluster."""
+    single, bare = r["ingest"], r["bare-post"]
+    lines = [
+        CLUSTER_SECTION,
+        "",
+        f"Measured {datetime.date.today().isoformat()}; the bare POST and one-server rows come "
+        f"from the same run: `POST /v1/reports` (distinct "
+        f"reporters, all to chatgpt: one service's slot, as in an outage) through 1, 2 and 3 "
+        f"downwatch instances on a Redis Cluster of {CLUSTER_MASTERS} masters (no replicas, no "
+        f"persistence, on this machine), {CONNECTIONS} connections in all, split over one wrk "
+        "per instance. Everything shares the same cores, so more instances cannot add capacity "
+        "here: the figures are the cost per report of the cluster path (a rate call on the "
+        "client's slot, then the count on the service's), not a scaling claim.",
+        "",
+        "| Run | Reports/s | p50 ms | p99 ms | to one server | to bare | downwatch µs/report "
+        "| Redis µs/report | Reports per count call |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| bare POST (ceiling) | {bare['rps']:,.0f} | {bare['p50']:.2f} | {bare['p99']:.2f} "
+        f"| | 1.00 | | | |",
+        f"| one instance, one Redis server | {single['rps']:,.0f} | {single['p50']:.2f} | "
+        f"{single['p99']:.2f} | 1.00 | {single['rps'] / bare['rps']:.2f} | "
+        f"{single['cpu_us']['downwatch']:.1f} | {single['cpu_us']['redis']:.1f} | "
+        f"{single['per_call']:.1f} |",
+    ]
+    for n, f in sorted(r["cluster"].items()):
+        own = sum(v for k, v in f["cpu_us"].items() if k.startswith("downwatch"))
+        redis = sum(v for k, v in f["cpu_us"].items() if k.startswith("redis"))
+        lines.append(
+            f"| {n} instance{'s' if n > 1 else ''}, cluster | {f['rps']:,.0f} | {f['p50']:.2f} "
+            f"| {f['p99']:.2f} | {f['rps'] / single['rps']:.2f} | {f['rps'] / bare['rps']:.2f} "
+            f"| {own:.1f} | {redis:.1f} | {f['per_call']:.1f} |")
+    lines += [""] + [lost_check(f"cluster, {n} instance{'s' if n > 1 else ''}", f)
+                     for n, f in sorted(r["cluster"].items())]
+    return lines + [""]
+
+
+def replace_cluster_section(r):
+    """Rewrites only the cluster section of BENCHMARKS.md (appended when missing)."""
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    section = "\n".join(cluster_lines(r))
+    match = re.search(rf"^{re.escape(CLUSTER_SECTION)}\n.*?(?=^## |\Z)", text, re.M | re.S)
+    if match:
+        text = text[:match.start()] + section + "\n" + text[match.end():]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text.rstrip("\n") + "\n")
+
+
+def print_cluster(r):
+    print("\n".join(cluster_lines(r)))
 
 
 if __name__ == "__main__":

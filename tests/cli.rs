@@ -2,6 +2,10 @@
 
 use std::process::Command;
 
+mod common;
+
+use common::certs::TestCerts;
+
 fn downwatch() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_downwatch"));
     cmd.env_clear()
@@ -586,94 +590,6 @@ fn demo_keep_stops_on_sigterm() {
         "still running a minute after SIGTERM: {log}"
     );
     assert!(log.contains("kept: database"), "{log}");
-}
-
-/// A certificate authority and a server certificate for `localhost` and 127.0.0.1, written by
-/// the `openssl` command into a directory of their own (removed on drop).
-struct TestCerts {
-    dir: std::path::PathBuf,
-}
-
-impl TestCerts {
-    fn generate() -> Self {
-        let dir = std::env::temp_dir().join(format!("dw-tls-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        let steps: [&[&str]; 3] = [
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=downwatch test CA",
-            ],
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.crt",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-            ],
-        ];
-        for args in steps {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .expect("the openssl command runs");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Self { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
-
-impl Drop for TestCerts {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// A Redis server of the test's own that speaks only TLS, on a free port (killed on drop).

@@ -3,7 +3,8 @@
 -- the per-address or per-network cap, and (with the rate limit raised for the run) none is
 -- limited. Each run starts at another place in the 5.9 million /24s of 11.0.0.0-100.255.255.255.
 -- At the end, prints how many 202s the threads saw, so the harness can check them against
--- what Redis counted.
+-- what Redis counted. Several wrk processes at once (one per instance) each get their own
+-- BENCH_WRK_TAG (0, 1, 2...), so their reporters and addresses never meet.
 
 local threads = {}
 local next_id = 0
@@ -19,9 +20,10 @@ function init(args)
   other = 0
   counter = 0
   service = os.getenv("BENCH_SERVICE") or "chatgpt"
-  run = tostring(os.time())
+  local tag = tonumber(os.getenv("BENCH_WRK_TAG") or "0")
+  run = tostring(os.time()) .. "t" .. tag
   networks = 90 * 65536
-  first = (os.time() * 7919) % networks
+  first = (os.time() * 7919 + tag * 1000003) % networks
 end
 
 function request()

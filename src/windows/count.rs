@@ -185,15 +185,29 @@ impl Queued {
         &self.bucket
     }
 
-    /// The client's shared rate-limit state, for a report under limits.
-    pub fn rate_key(&self) -> Option<&str> {
-        self.limited.as_ref().map(|l| l.rate.as_str())
+    /// What spending this report's shared rate takes, for a report under limits.
+    pub fn rate_spend(&self) -> Option<RateSpend> {
+        self.limited.as_ref().map(|l| RateSpend {
+            deadline: self.deadline,
+            at_ms: self.at_ms,
+            rate: l.limits.rate,
+            key: l.rate.clone(),
+        })
     }
+}
 
+/// A report's shared rate to spend apart from its count (on a cluster, where the client's
+/// state is in a slot of its own).
+#[derive(Debug)]
+pub(super) struct RateSpend {
+    /// When the report's request stops waiting for an answer.
+    pub deadline: Instant,
     /// When the report arrived (ms, from the injected clock).
-    pub fn at_ms(&self) -> i64 {
-        self.at_ms
-    }
+    pub at_ms: i64,
+    /// The rate it is spent under.
+    pub rate: SharedRate,
+    /// The client's rate-limit state.
+    pub key: String,
 }
 
 /// One call of the counting script for `batch` (every report under the same limits), spending

@@ -13,10 +13,22 @@
 //! was counted, so it is not sent. If that task dies (a panic, a
 //! runtime shutting down), every request it held or queued gets `None`: never a silent success.
 //!
-//! The queue is per thread because connections are per thread (see `redis_conn`): actix-web runs
-//! one single-threaded runtime per worker, and each worker's batches go out on its own connection.
+//! The queues are per thread because connections are per thread (see `redis_conn`): actix-web
+//! runs one single-threaded runtime per worker, and each worker's batches go out on its own
+//! connection.
+//!
+//! Each thread's queue is split into lanes, and a batch holds items of one lane only. On one
+//! Redis server there is one lane. On a Redis Cluster the lane is the items' hash slot: a
+//! script call must touch one slot anyway, and a batch is answered when its call returns, so a
+//! batch that mixed slots would make every report in it wait for the slowest master (with one
+//! master down, its deadline). Per slot, a dead master holds up only the reports of its own
+//! slots. A lane exists only while it has a call in flight or items waiting, so the lanes of
+//! 16,384 slots cost nothing while idle.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
+use std::hash::Hash;
 use std::mem;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -36,11 +48,11 @@ thread_local! {
 const QUEUES: usize = 64;
 
 /// Batches `T`s into calls that answer each with an `R`; cheap to clone (clones share queues).
-pub struct GroupCommit<T, R> {
-    shared: Arc<Shared<T, R>>,
+pub struct GroupCommit<L, T, R> {
+    shared: Arc<Shared<L, T, R>>,
 }
 
-impl<T, R> Clone for GroupCommit<T, R> {
+impl<L, T, R> Clone for GroupCommit<L, T, R> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
@@ -48,17 +60,16 @@ impl<T, R> Clone for GroupCommit<T, R> {
     }
 }
 
-struct Shared<T, R> {
-    queues: Vec<Arc<Mutex<Queue<T, R>>>>,
+struct Shared<L, T, R> {
+    /// Per thread number: the lanes with a call in flight (a lane present is a lane whose
+    /// `drain` task runs), with the items waiting behind that call.
+    queues: Vec<Mutex<Lanes<L, T, R>>>,
     max_batch: usize,
     calls: AtomicU64,
     items: AtomicU64,
 }
 
-struct Queue<T, R> {
-    waiting: Vec<(T, oneshot::Sender<R>)>,
-    in_flight: bool,
-}
+type Lanes<L, T, R> = HashMap<L, Vec<(T, oneshot::Sender<R>)>>;
 
 /// Calls made and items carried so far, for benchmarks and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,8 +80,9 @@ pub struct Carried {
     pub items: u64,
 }
 
-impl<T, R> GroupCommit<T, R>
+impl<L, T, R> GroupCommit<L, T, R>
 where
+    L: Eq + Hash + Copy + Send + Sync + 'static,
     T: Send + 'static,
     R: Send + 'static,
 {
@@ -78,14 +90,7 @@ where
     pub fn new(max_batch: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
-                queues: (0..QUEUES)
-                    .map(|_| {
-                        Arc::new(Mutex::new(Queue {
-                            waiting: Vec::new(),
-                            in_flight: false,
-                        }))
-                    })
-                    .collect(),
+                queues: (0..QUEUES).map(|_| Mutex::new(HashMap::new())).collect(),
                 max_batch: max_batch.max(1),
                 calls: AtomicU64::new(0),
                 items: AtomicU64::new(0),
@@ -93,25 +98,31 @@ where
         }
     }
 
-    /// Sends `item` with whatever else is waiting, and returns its answer: `None` if the call
-    /// carrying it was lost without one (its task died).
+    /// Sends `item` with whatever else is waiting in `lane`, and returns its answer: `None` if
+    /// the call carrying it was lost without one (its task died).
     ///
-    /// `call` turns a batch into one answer per item, in order; it is used only if this
-    /// request has to start the calls, and then for every batch until the queue runs dry.
-    pub async fn submit<F, Fut>(&self, item: T, call: F) -> Option<R>
+    /// `call` turns a batch (items of `lane` alone) into one answer per item, in order; it is
+    /// used only if this request has to start the lane's calls, and then for every batch until
+    /// the lane runs dry.
+    pub async fn submit<F, Fut>(&self, lane: L, item: T, call: F) -> Option<R>
     where
         F: Fn(Vec<T>) -> Fut + Send + 'static,
         Fut: Future<Output = Vec<R>> + Send + 'static,
     {
-        let queue = &self.shared.queues[THREAD.with(|n| *n) % QUEUES];
+        let queue = THREAD.with(|n| *n) % QUEUES;
         let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut waiting = lock(queue);
-            waiting.waiting.push((item, reply));
-            !mem::replace(&mut waiting.in_flight, true)
+        let start = match lock(&self.shared.queues[queue]).entry(lane) {
+            Entry::Occupied(mut waiting) => {
+                waiting.get_mut().push((item, reply));
+                false
+            }
+            Entry::Vacant(idle) => {
+                idle.insert(vec![(item, reply)]);
+                true
+            }
         };
         if start {
-            tokio::spawn(drain(Arc::clone(&self.shared), Arc::clone(queue), call));
+            tokio::spawn(drain(Arc::clone(&self.shared), queue, lane, call));
         }
         answer.await.ok()
     }
@@ -125,30 +136,34 @@ where
     }
 }
 
-/// Sends batches until the queue is empty, then marks it idle.
-async fn drain<T, R, F, Fut>(shared: Arc<Shared<T, R>>, queue: Arc<Mutex<Queue<T, R>>>, call: F)
+/// Sends `lane`'s batches until it is empty, then removes it (marks it idle).
+async fn drain<L, T, R, F, Fut>(shared: Arc<Shared<L, T, R>>, queue: usize, lane: L, call: F)
 where
+    L: Eq + Hash + Copy,
     F: Fn(Vec<T>) -> Fut,
     Fut: Future<Output = Vec<R>>,
 {
-    let idle_on_exit = IdleOnExit(&queue);
+    let lanes = &shared.queues[queue];
+    let idle_on_exit = IdleOnExit { lanes, lane };
     loop {
         let batch = {
-            let mut waiting = lock(&queue);
-            if waiting.waiting.is_empty() {
-                waiting.in_flight = false;
+            let mut lanes = lock(lanes);
+            let Some(waiting) = lanes.get_mut(&lane) else {
+                // Not reached: only this task removes its lane.
+                mem::forget(idle_on_exit);
+                return;
+            };
+            // A request that stopped waiting (its deadline passed, its client left) was never
+            // answered: its item is not sent.
+            waiting.retain(|(_, reply)| !reply.is_closed());
+            if waiting.is_empty() {
+                lanes.remove(&lane);
                 mem::forget(idle_on_exit);
                 return;
             }
-            // A request that stopped waiting (its deadline passed, its client left) was never
-            // answered: its item is not sent.
-            waiting.waiting.retain(|(_, reply)| !reply.is_closed());
-            if waiting.waiting.is_empty() {
-                continue;
-            }
-            let take = waiting.waiting.len().min(shared.max_batch);
-            let rest = waiting.waiting.split_off(take);
-            mem::replace(&mut waiting.waiting, rest)
+            let take = waiting.len().min(shared.max_batch);
+            let rest = waiting.split_off(take);
+            mem::replace(waiting, rest)
         };
         let (items, replies): (Vec<T>, Vec<oneshot::Sender<R>>) = batch.into_iter().unzip();
         shared.calls.fetch_add(1, Ordering::Relaxed);
@@ -166,21 +181,22 @@ where
     }
 }
 
-/// On an abnormal exit of `drain` (panic, cancelled task): fails everything still queued and
-/// lets the next request start a new call.
-struct IdleOnExit<'a, T, R>(&'a Mutex<Queue<T, R>>);
+/// On an abnormal exit of `drain` (panic, cancelled task): fails everything still queued in
+/// its lane and lets the next request start a new call.
+struct IdleOnExit<'a, L: Eq + Hash, T, R> {
+    lanes: &'a Mutex<Lanes<L, T, R>>,
+    lane: L,
+}
 
-impl<T, R> Drop for IdleOnExit<'_, T, R> {
+impl<L: Eq + Hash, T, R> Drop for IdleOnExit<'_, L, T, R> {
     fn drop(&mut self) {
-        let mut queue = lock(self.0);
-        queue.waiting.clear();
-        queue.in_flight = false;
+        lock(self.lanes).remove(&self.lane);
     }
 }
 
-/// The queue, even if a thread panicked while holding it (its state is a plain list).
-fn lock<T, R>(queue: &Mutex<Queue<T, R>>) -> MutexGuard<'_, Queue<T, R>> {
-    queue.lock().unwrap_or_else(PoisonError::into_inner)
+/// A thread's lanes, even if a thread panicked while holding them (their state is plain lists).
+fn lock<L, T, R>(lanes: &Mutex<Lanes<L, T, R>>) -> MutexGuard<'_, Lanes<L, T, R>> {
+    lanes.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -199,14 +215,14 @@ mod tests {
     #[tokio::test]
     async fn one_request_alone_is_sent_at_once_in_a_call_of_its_own() {
         let group = GroupCommit::new(64);
-        assert_eq!(group.submit(21, double).await, Some(42));
+        assert_eq!(group.submit((), 21, double).await, Some(42));
         assert_eq!(group.carried(), Carried { calls: 1, items: 1 });
     }
 
     #[tokio::test]
     async fn concurrent_requests_share_calls_and_each_gets_its_own_answer() {
         let group = GroupCommit::new(64);
-        let answers = join_all((0..100u32).map(|i| group.submit(i, double))).await;
+        let answers = join_all((0..100u32).map(|i| group.submit((), i, double))).await;
         let expected: Vec<Option<u32>> = (0..100).map(|i| Some(i * 2)).collect();
         assert_eq!(answers, expected);
         // All 100 queue before the first call starts: two calls of at most 64.
@@ -234,7 +250,7 @@ mod tests {
         let first = tokio::spawn({
             let group = group.clone();
             let slow = slow.clone();
-            async move { group.submit(1, slow).await }
+            async move { group.submit((), 1, slow).await }
         });
         // Let the first call start, then queue eight more behind it.
         while group.carried().calls == 0 {
@@ -242,7 +258,7 @@ mod tests {
         }
         let later = tokio::spawn({
             let group = group.clone();
-            async move { join_all((2..10u32).map(|i| group.submit(i, slow.clone()))).await }
+            async move { join_all((2..10u32).map(|i| group.submit((), i, slow.clone()))).await }
         });
         for _ in 0..10 {
             tokio::task::yield_now().await;
@@ -276,13 +292,14 @@ mod tests {
         let first = tokio::spawn({
             let group = group.clone();
             let slow = slow.clone();
-            async move { group.submit(1, slow).await }
+            async move { group.submit((), 1, slow).await }
         });
         while group.carried().calls == 0 {
             tokio::task::yield_now().await;
         }
         // Queued behind the call in flight, then given up on (as a deadline would).
-        let gave_up = tokio::time::timeout(Duration::from_millis(1), group.submit(2, slow)).await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(1), group.submit((), 2, slow)).await;
         assert!(gave_up.is_err());
         release.notify_one();
         assert_eq!(first.await.unwrap(), Some(1));
@@ -292,7 +309,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_that_dies_answers_none_and_the_next_request_starts_afresh() {
-        let group: GroupCommit<u32, u32> = GroupCommit::new(8);
+        let group: GroupCommit<(), u32, u32> = GroupCommit::new(8);
         let fail = Arc::new(AtomicBool::new(true));
         let call = {
             let fail = Arc::clone(&fail);
@@ -304,10 +321,10 @@ mod tests {
                 }
             }
         };
-        let lost = join_all((0..3).map(|i| group.submit(i, call.clone()))).await;
+        let lost = join_all((0..3).map(|i| group.submit((), i, call.clone()))).await;
         assert_eq!(lost, vec![None, None, None]);
         fail.store(false, Ordering::Relaxed);
-        let answer = tokio::time::timeout(Duration::from_secs(5), group.submit(7, call)).await;
+        let answer = tokio::time::timeout(Duration::from_secs(5), group.submit((), 7, call)).await;
         assert_eq!(answer.expect("a new call starts"), Some(7));
     }
 
@@ -315,7 +332,43 @@ mod tests {
     async fn a_call_answering_too_few_leaves_the_rest_without_an_answer() {
         let group = GroupCommit::new(8);
         let short = |items: Vec<u32>| async move { items.into_iter().take(1).collect() };
-        let answers = join_all((0..3u32).map(|i| group.submit(i, short))).await;
+        let answers = join_all((0..3u32).map(|i| group.submit((), i, short))).await;
         assert_eq!(answers, vec![Some(0), None, None]);
+    }
+
+    #[tokio::test]
+    async fn a_lane_whose_call_hangs_holds_up_only_its_own_items() {
+        let group = GroupCommit::new(64);
+        let release = Arc::new(tokio::sync::Notify::new());
+        let gate = Arc::clone(&release);
+        // Lane 1's calls wait for the gate (a dead master); lane 2's answer at once.
+        let call = move |items: Vec<(u16, u32)>| {
+            let gate = Arc::clone(&gate);
+            async move {
+                if items[0].0 == 1 {
+                    gate.notified().await;
+                }
+                assert!(
+                    items.iter().all(|(lane, _)| *lane == items[0].0),
+                    "one lane a batch"
+                );
+                items.into_iter().map(|(_, i)| i).collect::<Vec<u32>>()
+            }
+        };
+        let stuck = tokio::spawn({
+            let group = group.clone();
+            let call = call.clone();
+            async move { join_all((0..5u32).map(|i| group.submit(1, (1, i), call.clone()))).await }
+        });
+        while group.carried().calls == 0 {
+            tokio::task::yield_now().await;
+        }
+        let free = join_all((0..5u32).map(|i| group.submit(2, (2, i), call.clone()))).await;
+        assert_eq!(free, (0..5).map(Some).collect::<Vec<_>>());
+        assert!(!stuck.is_finished());
+        release.notify_one();
+        release.notify_one();
+        let stuck = stuck.await.unwrap();
+        assert_eq!(stuck, (0..5).map(Some).collect::<Vec<_>>());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Reports are counted by a Lua script (atomic): it checks the reporter against the service's
 //! dedup hashes and, for a first report, counts into the service's minute bucket. Reports that
-//! arrive together share one call ([`group_commit`]). Reads return whole minutes with zeros for
+//! arrive together share one call ([`group_commit`]; on a cluster, one call per slot:
+//! [`by_slot`]). Reads return whole minutes with zeros for
 //! minutes nobody reported in. See [`keys`] for the key schema.
 //!
 //! Redis is one server or a Redis Cluster ([`RedisTarget`]); every key of a service shares its

@@ -9,7 +9,11 @@ use tokio::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::count::{self, CapKeys, Caps, CountRequest, Counted, Limits, Queued, SharedRate};
+use redis::cluster_routing::Slot;
+
+use super::count::{
+    self, CapKeys, Caps, CountRequest, Counted, Limits, Queued, RateSpend, SharedRate,
+};
 use super::group_commit::{Carried, GroupCommit};
 use super::keys::KeySchema;
 use super::redis_conn::RedisConn;
@@ -58,7 +62,10 @@ pub struct Windows {
     keys: KeySchema,
     dedup_window: Duration,
     counter: Arc<Counter>,
-    group: GroupCommit<Queued, Result<Counted, StoreError>>,
+    /// Counting calls; lanes are service slots on a cluster (`None` on one server).
+    group: GroupCommit<Option<Slot>, Queued, Result<Counted, StoreError>>,
+    /// Rate calls on a cluster (see [`super::by_slot`]); lanes are the rate states' slots.
+    rates: GroupCommit<Slot, RateSpend, Result<Option<Duration>, StoreError>>,
 }
 
 /// Sends batches of reports to the counting script.
@@ -95,6 +102,7 @@ impl Windows {
             keys,
             dedup_window,
             group: GroupCommit::new(MAX_BATCH),
+            rates: GroupCommit::new(MAX_BATCH),
         }
     }
 
@@ -133,32 +141,33 @@ impl Windows {
         // report fails when its own time is up, not after that call's and its own.
         let deadline = Instant::now() + self.redis.timeout();
         let queued = Queued::new(&self.keys, self.dedup_window, &report, limited, deadline);
-        if self.redis.is_cluster() {
-            // No group commit on a cluster: a batch is answered when its slowest slot is, so
-            // one master down would fail the reports of every other (see `by_slot`).
-            let mut answers = self.counter.send_by_slot(&[queued]).await;
-            return answers.pop().unwrap_or_else(|| Err(unavailable()));
-        }
+        let lane = if self.redis.is_cluster() {
+            // The rate first, in a call on its state's slot (see `by_slot`).
+            if let Some(spend) = queued.rate_spend() {
+                let counter = Arc::clone(&self.counter);
+                let call = move |batch| {
+                    let counter = Arc::clone(&counter);
+                    async move { counter.spend_rates(batch).await }
+                };
+                let lane = Slot::for_key(&spend.key);
+                if let Some(retry_after) = commit(&self.rates, lane, spend, call, deadline).await? {
+                    return Ok(Counted::RateLimited { retry_after });
+                }
+            }
+            Some(Slot::for_key(queued.service_key()))
+        } else {
+            None
+        };
         let counter = Arc::clone(&self.counter);
         let call = move |batch| {
             let counter = Arc::clone(&counter);
             async move { counter.send(batch).await }
         };
-        match tokio::time::timeout_at(deadline, self.group.submit(queued, call)).await {
-            Ok(Some(counted)) => counted,
-            Ok(None) => {
-                tracing::error!("a counting call ended without answering; the report gets 503");
-                Err(unavailable())
-            }
-            Err(_) => {
-                metrics::counter!("downwatch_dependency_errors_total", "dependency" => "redis")
-                    .increment(1);
-                Err(unavailable())
-            }
-        }
+        commit(&self.group, lane, queued, call, deadline).await
     }
 
-    /// Script calls made and reports they carried, since this handle was created.
+    /// Counting calls made and reports they carried, since this handle was created (rate
+    /// calls on a cluster not included).
     pub fn carried(&self) -> Carried {
         self.group.carried()
     }
@@ -281,15 +290,14 @@ impl Counter {
     /// Counts `batch` in one script call per run of reports under the same limits (in practice
     /// one), answering each report in order. A failed call fails only its own reports: each gets
     /// 503, whether or not Redis had counted it before failing, so nothing is acknowledged that
-    /// was not counted. On a cluster, see [`super::by_slot`].
+    /// was not counted. On a cluster the batch is of one slot and the rates were spent before
+    /// (see [`super::by_slot`]).
     async fn send(&self, batch: Vec<Queued>) -> Vec<Result<Counted, StoreError>> {
-        if self.redis.is_cluster() {
-            return self.send_by_slot(&batch).await;
-        }
+        let spend_rate = !self.redis.is_cluster();
         let mut answers = Vec::with_capacity(batch.len());
         for group in batch.chunk_by(|a, b| a.limits() == b.limits()) {
             let group: Vec<&Queued> = group.iter().collect();
-            answers.extend(self.call(&group, true).await);
+            answers.extend(self.call(&group, spend_rate).await);
         }
         answers
     }
@@ -329,6 +337,35 @@ impl Counter {
                 group.iter().map(|_| Err(unavailable())).collect()
             }
             Err(_) => group.iter().map(|_| Err(unavailable())).collect(),
+        }
+    }
+}
+
+/// `item` sent through `group`'s `lane` and answered by `deadline`, else 503.
+async fn commit<L, T, V, F, Fut>(
+    group: &GroupCommit<L, T, Result<V, StoreError>>,
+    lane: L,
+    item: T,
+    call: F,
+    deadline: Instant,
+) -> Result<V, StoreError>
+where
+    L: Eq + std::hash::Hash + Copy + Send + Sync + 'static,
+    T: Send + 'static,
+    V: Send + 'static,
+    F: Fn(Vec<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Vec<Result<V, StoreError>>> + Send + 'static,
+{
+    match tokio::time::timeout_at(deadline, group.submit(lane, item, call)).await {
+        Ok(Some(answer)) => answer,
+        Ok(None) => {
+            tracing::error!("a Redis call ended without answering; the report gets 503");
+            Err(unavailable())
+        }
+        Err(_) => {
+            metrics::counter!("downwatch_dependency_errors_total", "dependency" => "redis")
+                .increment(1);
+            Err(unavailable())
         }
     }
 }

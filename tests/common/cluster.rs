@@ -6,10 +6,14 @@
 //! failed, and its replica promoted, within a couple of seconds instead of fifteen; and, as
 //! `docker-compose.cluster.yml` runs them, a master that dies without a replica takes only its
 //! own slots down (`cluster-require-full-coverage no`).
+//!
+//! [`OwnCluster::start_tls`] starts one that speaks only TLS, between its nodes too.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::certs::TestCerts;
 
 /// `redis-server`; `DOWNWATCH_TEST_REDIS_SERVER` points elsewhere.
 fn server_binary() -> String {
@@ -21,12 +25,18 @@ fn cli_binary() -> String {
     std::env::var("DOWNWATCH_TEST_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into())
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, low enough that its cluster bus (the port + 10000) is a
+/// port too.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        if port < 55_000 {
+            return port;
+        }
+    }
 }
 
 /// One `redis-server` of the cluster.
@@ -39,18 +49,43 @@ struct Node {
 pub struct OwnCluster {
     dir: PathBuf,
     nodes: Vec<Node>,
+    /// With TLS: the CA, server certificate and key files.
+    tls: Option<Tls>,
+}
+
+/// The files of a cluster that speaks TLS.
+struct Tls {
+    ca: String,
+    cert: String,
+    key: String,
 }
 
 impl OwnCluster {
     /// Starts `masters` masters with `replicas` replicas each and waits until every node
     /// says `cluster_state:ok` and knows every other.
     pub async fn start(masters: usize, replicas: usize) -> Self {
+        Self::start_with(masters, replicas, None).await
+    }
+
+    /// [`Self::start`], every node speaking only TLS (clients, the cluster bus, replication)
+    /// with `certs`' server certificate; clients are not asked for one.
+    pub async fn start_tls(masters: usize, replicas: usize, certs: &TestCerts) -> Self {
+        let tls = Tls {
+            ca: certs.path("ca.crt"),
+            cert: certs.path("server.crt"),
+            key: certs.path("server.key"),
+        };
+        Self::start_with(masters, replicas, Some(tls)).await
+    }
+
+    async fn start_with(masters: usize, replicas: usize, tls: Option<Tls>) -> Self {
         let dir =
             std::env::temp_dir().join(format!("dw-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir for the cluster");
         let mut cluster = Self {
             dir,
             nodes: Vec::new(),
+            tls,
         };
         for _ in 0..masters * (1 + replicas) {
             let mut started = false;
@@ -68,14 +103,27 @@ impl OwnCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let created = Command::new(cli_binary())
+        // `--cluster create` waits for the nodes to join for as long as it takes (forever,
+        // if they cannot reach each other): bounded here.
+        let mut create = Command::new(cli_binary())
+            .args(cluster.cli_tls())
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("redis-cli runs");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while create.try_wait().expect("redis-cli").is_none() {
+            if Instant::now() > deadline {
+                let _ = create.kill();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let created = create.wait_with_output().expect("redis-cli's output");
         assert!(
             created.status.success(),
             "redis-cli --cluster create: {}{}",
@@ -83,17 +131,24 @@ impl OwnCluster {
             String::from_utf8_lossy(&created.stderr)
         );
         cluster.until_ok(Duration::from_secs(30)).await;
+        cluster.until_replicas_synced(Duration::from_secs(30)).await;
         cluster
     }
 
-    /// `redis+cluster://127.0.0.1:<port>,...`: every node as a seed.
+    /// `redis+cluster://127.0.0.1:<port>,...` (`rediss+cluster://` with TLS): every node as a
+    /// seed.
     pub fn url(&self) -> String {
         let nodes: Vec<String> = self
             .nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        format!("redis+cluster://{}", nodes.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
+        format!("{scheme}://{}", nodes.join(","))
     }
 
     /// The ports of the nodes that run now.
@@ -169,9 +224,31 @@ impl OwnCluster {
         }
     }
 
+    /// Waits until every running replica has its first copy of its master's data
+    /// (`master_link_status:up`): until then a replica cannot take over (it has no data to
+    /// serve, and says "Disconnected from master for longer than allowed").
+    async fn until_replicas_synced(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let synced = self.running_ports().into_iter().all(|port| {
+                let info = self.cli(port, &["INFO", "replication"]);
+                info.contains("role:master") || info.contains("master_link_status:up")
+            });
+            if synced {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the replicas did not sync within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// `redis-cli -p <port> <args>`'s output.
     fn cli(&self, port: u16, args: &[&str]) -> String {
         let out = Command::new(cli_binary())
+            .args(self.cli_tls())
             .args(["-h", "127.0.0.1", "-p", &port.to_string()])
             .args(args)
             .stdin(Stdio::null())
@@ -180,11 +257,38 @@ impl OwnCluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `redis-cli`'s arguments for this cluster's TLS, if any.
+    fn cli_tls(&self) -> Vec<String> {
+        match &self.tls {
+            Some(tls) => vec!["--tls".into(), "--cacert".into(), tls.ca.clone()],
+            None => Vec::new(),
+        }
+    }
+
+    /// `redis-server`'s arguments to listen on `port`, with TLS or without.
+    fn listen(&self, port: u16) -> Vec<String> {
+        let port = port.to_string();
+        match &self.tls {
+            None => vec!["--port".into(), port],
+            Some(tls) => [
+                ["--port", "0", "--tls-port", &port].as_slice(),
+                &["--tls-cert-file", &tls.cert, "--tls-key-file", &tls.key],
+                &["--tls-ca-cert-file", &tls.ca, "--tls-auth-clients", "no"],
+                &["--tls-cluster", "yes", "--tls-replication", "yes"],
+            ]
+            .concat()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        }
+    }
+
     /// Starts a node on `port`; true once it answers PING, false if it exited (port taken).
     async fn spawn(&mut self, port: u16) -> bool {
         let config = self.dir.join(format!("nodes-{port}.conf"));
         let mut child = Command::new(server_binary())
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(self.listen(port))
+            .args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
             // Slots of a dead master without a replica fail; the others keep serving.
             .args(["--cluster-require-full-coverage", "no"])
@@ -193,6 +297,8 @@ impl OwnCluster {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            // A replica's first sync starts at once, not after the default 5 s wait for others.
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(["--loglevel", "warning"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

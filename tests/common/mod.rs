@@ -8,6 +8,7 @@
     reason = "every test binary compiles this module and uses a different part of it"
 )]
 
+pub mod certs;
 pub mod cluster;
 pub mod helpers;
 pub mod sse;

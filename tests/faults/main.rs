@@ -21,7 +21,11 @@ mod support;
 use common::{helpers, sse};
 
 mod cluster;
+mod cluster_batches;
+mod cluster_failover;
 mod cluster_ingest;
+mod cluster_seed;
+mod cluster_tls;
 mod descriptors;
 mod instances;
 mod leader_gap;
