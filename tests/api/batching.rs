@@ -2,10 +2,12 @@
 //! their own answers, a failed call acknowledges nothing it did not count, and dedup and the
 //! caps hold exactly across the boundary of their epochs.
 
+use std::time::Duration;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use downwatch::domain::{ProblemKind, ReporterKey, ServiceSlug};
 use downwatch::store::StoreError;
-use downwatch::windows::{CountRequest, Windows};
+use downwatch::windows::{CapKeys, CapScope, Caps, CountRequest, Counted, SharedRate, Windows};
 use futures_util::future::join_all;
 
 use downwatch::clock::Clock;
@@ -188,45 +190,60 @@ async fn a_dedup_entry_costs_at_most_64_bytes_of_redis_memory_at_scale() {
     assert!(per_entry <= 64, "{per_entry} bytes per dedup entry");
 }
 
-#[actix_web::test]
-async fn caps_and_the_shared_rate_hold_within_one_call() {
-    use downwatch::windows::{CapKeys, CapScope, Caps, Counted, SharedRate};
-    use std::time::Duration;
-    let app = TestApp::spawn().await;
-    let windows = windows(&app);
-    let at = app.clock.now();
-    let service = ServiceSlug::parse("chatgpt").unwrap();
+/// The shipped caps: 6 per address and 18 per network, per service, per hour.
+const CAPS: Caps = Caps {
+    per_address: 6,
+    per_network: 18,
+    window: Duration::from_secs(3600),
+};
+
+/// Counts a login report of `slug` by the reporter `label` from `source` (its address's and
+/// its network's cap keys) at `at`, under [`CAPS`] and `rate`.
+async fn count_capped(
+    windows: &Windows,
+    slug: &str,
+    label: &str,
+    source: (&str, &str),
+    at: DateTime<Utc>,
+    rate: SharedRate,
+) -> Counted {
+    let service = ServiceSlug::parse(slug).unwrap();
     let problem = ProblemKind::parse("login").unwrap();
-    let caps = Caps {
-        per_address: 6,
-        per_network: 18,
-        window: Duration::from_secs(3600),
-    };
-    let rate = SharedRate {
-        interval: Duration::from_secs(2),
-        burst: 12,
-    };
-    // Every report from the same address and network, by a reporter of its own.
-    let capped = |label: String| {
-        windows.count_capped(
+    windows
+        .count_capped(
             CountRequest {
                 service: &service,
-                reporter: ReporterKey::from_label(&label),
+                reporter: ReporterKey::from_label(label),
                 problem: &problem,
                 country: None,
                 at,
             },
             CapKeys {
-                address_hex: "aa",
-                network_hex: "bb",
+                address_hex: source.0,
+                network_hex: source.1,
             },
-            caps,
+            CAPS,
             rate,
         )
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn caps_and_the_shared_rate_hold_within_one_call() {
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    let at = app.clock.now();
+    let rate = SharedRate {
+        interval: Duration::from_secs(2),
+        burst: 12,
+    };
+    // Every report from the same address and network, by a reporter of its own.
+    let capped = |label: String| async move {
+        count_capped(windows, "chatgpt", &label, ("aa", "bb"), at, rate).await
     };
     // Twelve people behind one address, all at once: the address cap lets six count.
     let answers = join_all((0..12).map(|i| capped(format!("household-{i}")))).await;
-    let answers: Vec<Counted> = answers.into_iter().map(Result::unwrap).collect();
     assert_eq!(answers[..6], [Counted::Yes; 6]);
     for refused in &answers[6..] {
         match refused {
@@ -238,7 +255,7 @@ async fn caps_and_the_shared_rate_hold_within_one_call() {
         }
     }
     // The thirteenth report of the address in the same instant is over its burst of twelve.
-    let over = capped("household-12".into()).await.unwrap();
+    let over = capped("household-12".into()).await;
     assert_eq!(
         over,
         Counted::RateLimited {
@@ -250,53 +267,27 @@ async fn caps_and_the_shared_rate_hold_within_one_call() {
 
 #[actix_web::test]
 async fn caps_hold_exactly_across_a_cap_epoch_and_cost_a_field_not_a_key() {
-    use downwatch::windows::{CapKeys, CapScope, Caps, Counted, SharedRate};
-    use std::time::Duration;
     let app = TestApp::spawn().await;
     let windows = windows(&app);
-    let service = ServiceSlug::parse("zoom").unwrap();
-    let problem = ProblemKind::parse("login").unwrap();
-    let caps = Caps {
-        per_address: 6,
-        per_network: 18,
-        window: Duration::from_secs(3600),
-    };
     let rate = SharedRate {
         interval: Duration::from_millis(1),
         burst: 1000,
     };
-    let count = |label: String, source: (String, String), at: DateTime<Utc>| {
-        let service = &service;
-        let problem = &problem;
-        async move {
-            let (address, network) = source;
-            windows
-                .count_capped(
-                    CountRequest {
-                        service,
-                        reporter: ReporterKey::from_label(&label),
-                        problem,
-                        country: None,
-                        at,
-                    },
-                    CapKeys {
-                        address_hex: &address,
-                        network_hex: &network,
-                    },
-                    caps,
-                    rate,
-                )
-                .await
-                .unwrap()
-        }
-    };
-    let one = || ("0a".to_owned(), "0b".to_owned());
+    let one = ("0a", "0b");
     // Six reports one second before a cap epoch ends (epochs are whole hours of Unix time).
     let end = Utc.with_ymd_and_hms(2025, 6, 10, 7, 0, 0).unwrap();
     let last_second = end - TimeDelta::seconds(1);
     for i in 0..6 {
         assert_eq!(
-            count(format!("late-{i}"), one(), last_second).await,
+            count_capped(
+                windows,
+                "zoom",
+                &format!("late-{i}"),
+                one,
+                last_second,
+                rate
+            )
+            .await,
             Counted::Yes
         );
     }
@@ -304,7 +295,7 @@ async fn caps_hold_exactly_across_a_cap_epoch_and_cost_a_field_not_a_key() {
     // the six is an hour old.
     let next = end + TimeDelta::milliseconds(500);
     assert_eq!(
-        count("early".into(), one(), next).await,
+        count_capped(windows, "zoom", "early", one, next, rate).await,
         Counted::Capped {
             scope: CapScope::Address,
             retry_after: Duration::from_millis(3_598_500),
@@ -312,23 +303,35 @@ async fn caps_hold_exactly_across_a_cap_epoch_and_cost_a_field_not_a_key() {
     );
     let hour_later = last_second + TimeDelta::hours(1);
     assert!(matches!(
-        count(
-            "still".into(),
-            one(),
-            hour_later - TimeDelta::milliseconds(1)
+        count_capped(
+            windows,
+            "zoom",
+            "still",
+            one,
+            hour_later - TimeDelta::milliseconds(1),
+            rate,
         )
         .await,
         Counted::Capped { .. }
     ));
     assert_eq!(
-        count("again".into(), one(), hour_later).await,
+        count_capped(windows, "zoom", "again", one, hour_later, rate).await,
         Counted::Yes,
         "an hour after the six, the address counts again"
     );
     // 200 more addresses, each of a network of its own: fields of the epoch's hash, not keys.
     for i in 0..200 {
-        let source = (format!("{:04x}", 0x100 + i), format!("{:04x}", 0x400 + i));
-        assert_eq!(count(format!("many-{i}"), source, next).await, Counted::Yes);
+        let (address, network) = (format!("{:04x}", 0x100 + i), format!("{:04x}", 0x400 + i));
+        let counted = count_capped(
+            windows,
+            "zoom",
+            &format!("many-{i}"),
+            (&address, &network),
+            next,
+            rate,
+        )
+        .await;
+        assert_eq!(counted, Counted::Yes);
     }
     let mut redis = redis::Client::open(redis_url())
         .unwrap()

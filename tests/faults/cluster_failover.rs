@@ -11,12 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::cluster::OwnCluster;
 use crate::helpers::TestApp;
+use crate::support::victim::{self, Victim};
 use crate::support::{Load, Outcome, eventually, resend};
-
-/// Services whose slots lie on more than one master.
-const SERVICES: [&str; 6] = [
-    "chatgpt", "discord", "github", "slack", "spotify", "youtube",
-];
 
 /// The acknowledged reports among `outcomes` that are no longer remembered (a resend counts).
 async fn forgotten<'a>(app: &TestApp, service: &str, outcomes: &'a [Outcome]) -> Vec<&'a Outcome> {
@@ -39,46 +35,18 @@ async fn forgotten<'a>(app: &TestApp, service: &str, outcomes: &'a [Outcome]) ->
 async fn on_a_cluster_with_replicas_a_master_killed_under_load_fails_over_and_its_services_count_again()
  {
     let mut cluster = OwnCluster::start(3, 1).await;
-    let app = TestApp::builder()
-        .var("REDIS_URL", &cluster.url())
-        .var("DOWNWATCH_REDIS_TIMEOUT_MS", "500")
-        .var("DOWNWATCH_RATE_BURST", "1000000")
-        .spawn()
-        .await;
-    let keys = app.state.reads.windows.keys().clone();
-    let master = |service: &str| {
-        let slug = downwatch::domain::ServiceSlug::parse(service).unwrap();
-        cluster.master_of(&keys.status(&slug))
-    };
-    // The test's one client keeps its rate state on some master: the victim is another, so
-    // the other services' reports do not depend on it (see `cluster_ingest`).
-    let client_ip = std::net::IpAddr::from([127, 0, 0, 1]);
-    let rate_key = keys.rate_limit(&app.state.ingest.keyer.cap_key("address", client_ip));
-    let rate_master = cluster.master_of(&rate_key);
-    let lost = SERVICES
-        .into_iter()
-        .find(|s| master(s) != rate_master)
-        .expect("a service apart from the client's rate state");
-    let victim = master(lost);
-    let kept = SERVICES
-        .into_iter()
-        .find(|s| master(s) != victim)
-        .expect("a service on another master");
+    let app = victim::instance_on(&cluster).await;
+    let Victim {
+        port: victim,
+        lost,
+        kept,
+    } = victim::choose(&app, &cluster);
 
     let (lost_load, kept_load) = (
         Load::start(&app, lost, 4, Duration::from_millis(10)),
         Load::start(&app, kept, 4, Duration::from_millis(10)),
     );
-    eventually(
-        Duration::from_secs(10),
-        "both services counting",
-        || async {
-            let since = Instant::now() - Duration::from_secs(60);
-            (lost_load.count_since(202, since) > 50 && kept_load.count_since(202, since) > 50)
-                .then_some(())
-        },
-    )
-    .await;
+    victim::until_both_count(&lost_load, &kept_load, 50).await;
     cluster.kill(victim);
     let killed = Instant::now();
 

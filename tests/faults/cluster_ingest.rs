@@ -11,12 +11,8 @@ use serde_json::json;
 
 use crate::common::cluster::OwnCluster;
 use crate::helpers::{Reply, TestApp};
+use crate::support::victim::{self, SERVICES, Victim};
 use crate::support::{Load, eventually};
-
-/// Services whose slots lie on more than one master.
-const SERVICES: [&str; 6] = [
-    "chatgpt", "discord", "github", "slack", "spotify", "youtube",
-];
 
 /// Three instances of one deployment on `cluster`: one database, one prefix, clients told
 /// apart by `X-Forwarded-For`.
@@ -110,47 +106,18 @@ async fn on_a_cluster_reports_round_robin_through_three_instances_count_once_and
 #[actix_web::test]
 async fn on_a_cluster_a_master_killed_during_load_fails_only_its_services_in_bounded_time() {
     let mut cluster = OwnCluster::start(3, 0).await;
-    let app = TestApp::builder()
-        .var("REDIS_URL", &cluster.url())
-        .var("DOWNWATCH_REDIS_TIMEOUT_MS", "500")
-        .var("DOWNWATCH_RATE_BURST", "1000000")
-        .spawn()
-        .await;
-    let keys = app.state.reads.windows.keys().clone();
-    let master = |service: &str| {
-        let slug = downwatch::domain::ServiceSlug::parse(service).unwrap();
-        cluster.master_of(&keys.status(&slug))
-    };
-    // The test's client (127.0.0.1) has its shared rate state on some master: killing that one
-    // would fail every report of the client, whatever the service (as for any client whose
-    // state is there), so the victim is another.
-    let client_ip = std::net::IpAddr::from([127, 0, 0, 1]);
-    let rate_key = keys.rate_limit(&app.state.ingest.keyer.cap_key("address", client_ip));
-    let rate_master = cluster.master_of(&rate_key);
-    let lost = SERVICES
-        .into_iter()
-        .find(|s| master(s) != rate_master)
-        .expect("a service apart from the client's rate state");
-    let victim = master(lost);
-    let kept = SERVICES
-        .into_iter()
-        .find(|s| master(s) != victim)
-        .expect("a service on another master");
+    let app = victim::instance_on(&cluster).await;
+    let Victim {
+        port: victim,
+        lost,
+        kept,
+    } = victim::choose(&app, &cluster);
 
     let (lost_load, kept_load) = (
         Load::start(&app, lost, 3, Duration::from_millis(20)),
         Load::start(&app, kept, 3, Duration::from_millis(20)),
     );
-    eventually(
-        Duration::from_secs(10),
-        "both services counting",
-        || async {
-            let since = Instant::now() - Duration::from_secs(60);
-            (lost_load.count_since(202, since) > 20 && kept_load.count_since(202, since) > 20)
-                .then_some(())
-        },
-    )
-    .await;
+    victim::until_both_count(&lost_load, &kept_load, 20).await;
     cluster.kill(victim);
     let killed = Instant::now();
     // Let the load run on for a while with the master gone.

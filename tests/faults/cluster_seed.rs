@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use downwatch::db::incidents;
 use downwatch::domain::{Incident, ServiceSlug};
-use downwatch::monitor::{Deps, Monitor};
+use downwatch::monitor::Monitor;
 use downwatch::simulate::Scenario;
 use downwatch::simulate::plan::{PlannedReport, Planner};
 use downwatch::time::minute_of;
@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::common::cluster::OwnCluster;
 use crate::helpers::TestApp;
 use crate::support::sse::Sse;
-use crate::support::unlimited_client;
+use crate::support::{monitor_with_lease, unlimited_client};
 
 /// Scenario minutes replayed: from 01:30 EDT to half an hour past the onset (02:36).
 const MINUTES: i64 = 96;
@@ -36,21 +36,6 @@ struct Replayed {
     minutes: Vec<Vec<u64>>,
     /// ChatGPT's incidents: `(began, started)`.
     incidents: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
-}
-
-fn monitor(app: &TestApp) -> Monitor {
-    Monitor::new(
-        Deps {
-            db: app.state.reads.db.clone(),
-            windows: app.state.reads.windows.clone(),
-            catalog: app.state.reads.catalog.clone(),
-            clock: app.clock.clone(),
-            events: app.state.events.clone(),
-        },
-        downwatch::detect::Params::default(),
-        LEASE,
-        app.settings.retention,
-    )
 }
 
 /// Instances of one deployment (one database, one prefix) on the Redis at `redis_url`, their
@@ -98,7 +83,10 @@ async fn send(app: &TestApp, scenario: &Scenario, report: &PlannedReport) -> u16
 /// Replays the first `MINUTES` of `scenario` through `instances` in turn, each minute's reports
 /// at once (64 in flight), then every instance's monitor ticks.
 async fn replay(instances: &[TestApp], scenario: &Scenario) -> Replayed {
-    let monitors: Vec<Monitor> = instances.iter().map(monitor).collect();
+    let monitors: Vec<Monitor> = instances
+        .iter()
+        .map(|app| monitor_with_lease(app, LEASE))
+        .collect();
     let mut planner = Planner::new(scenario, 1.0, 7);
     let mut answers = vec![(0, 0); scenario.services.len()];
     let mut sent = 0usize;

@@ -5,6 +5,7 @@
 pub mod own_redis;
 pub mod pg_proxy;
 pub mod process;
+pub mod victim;
 pub(crate) use crate::sse;
 
 use std::cell::{Cell, RefCell};
@@ -235,6 +236,11 @@ pub const LEASE: Duration = Duration::from_secs(45);
 /// A monitor over `app`'s storage with a holder id of its own: what a restarted downwatch, or
 /// another instance, would run.
 pub fn monitor(app: &TestApp) -> downwatch::monitor::Monitor {
+    monitor_with_lease(app, LEASE)
+}
+
+/// [`monitor`] holding its lease for `lease` at a time.
+pub fn monitor_with_lease(app: &TestApp, lease: Duration) -> downwatch::monitor::Monitor {
     downwatch::monitor::Monitor::new(
         downwatch::monitor::Deps {
             db: app.state.reads.db.clone(),
@@ -244,7 +250,7 @@ pub fn monitor(app: &TestApp) -> downwatch::monitor::Monitor {
             events: app.state.events.clone(),
         },
         downwatch::detect::Params::default(),
-        LEASE,
+        lease,
         app.settings.retention,
     )
 }
