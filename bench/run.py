@@ -450,22 +450,36 @@ def print_reads(r):
 
 
 def read_flood(binary, env, log):
+    """The read flood twice in one run: reports sent to the listener the flood is on, then to an
+    intake listener of their own (DOWNWATCH_INTAKE_BIND), so the two are compared on the same
+    machine state."""
+    return {"shared": read_flood_once(binary, env, log, intake=False),
+            "intake": read_flood_once(binary, env, log, intake=True)}
+
+
+def read_flood_once(binary, env, log, intake):
     """A read flood as an outage brings it, against an instance at its defaults (read cache 1 s,
     8 renderings at once, 30 fresh renderings per client): 128 connections asking curves nobody
     asked before, each request from an address of its own (bench/wrk/flood.lua), while one
-    client reports every 50 ms from fresh addresses and the monitor ticks every second over
-    the 1,000-service catalog. Measures the reports' latency and the monitor's ticks."""
-    port = free_port()
+    client reports every 50 ms from fresh addresses (on the intake listener when `intake`) and
+    the monitor ticks every second over the 1,000-service catalog. Measures the reports'
+    latency and the monitor's ticks."""
+    port, intake_port = free_port(), free_port()
+    listeners = {"DOWNWATCH_BIND": f"127.0.0.1:{port}"}
+    if intake:
+        listeners["DOWNWATCH_INTAKE_BIND"] = f"127.0.0.1:{intake_port}"
     instance = subprocess.Popen(
         [binary, "serve"], cwd=ROOT, stdout=log, stderr=log,
-        env=dict(env, DOWNWATCH_BIND=f"127.0.0.1:{port}", DOWNWATCH_MONITOR_TICK_SECONDS="1"),
+        env=dict(env, DOWNWATCH_MONITOR_TICK_SECONDS="1", **listeners),
     )
     base = f"http://127.0.0.1:{port}"
+    reports_to = f"http://127.0.0.1:{intake_port if intake else port}"
     ticks = ('downwatch_monitor_ticks_total{outcome="ok"}',
              'downwatch_monitor_ticks_total{outcome="failed"}')
     try:
         wait_for(base + "/readyz", "the read-flood instance", instance)
         before = [metric(base, series) for series in ticks]
+        counted_before = counted("zoom", port)
         stop = threading.Event()
         latencies, statuses = [], []
 
@@ -476,7 +490,7 @@ def read_flood(binary, env, log):
                 body = json.dumps({"service": "zoom", "problem": "login",
                                    "reporter": f"flood-probe-{sent}"}).encode()
                 request = urllib.request.Request(
-                    base + "/v1/reports", data=body, method="POST",
+                    reports_to + "/v1/reports", data=body, method="POST",
                     headers={"Content-Type": "application/json",
                              "X-Forwarded-For": f"100.{sent // 256 % 256}.{sent % 256}.1"})
                 started = time.perf_counter()
@@ -510,15 +524,24 @@ def read_flood(binary, env, log):
             "ticks_failed": after[1] - before[1],
             "tick_seconds_max": tick_seconds_max(base),
             "zoom_status": (zoom.get("status") or {}).get("level"),
-            "counted": counted("zoom", port),
+            "counted": counted("zoom", port) - counted_before,
         }
     finally:
         instance.terminate()
         instance.wait(timeout=30)
 
 
-def flood_lines(f):
-    """The read flood, as BENCHMARKS.md and BENCH_ONLY=flood give it."""
+def flood_lines(both):
+    """The read flood, both ways, as BENCHMARKS.md and BENCH_ONLY=flood give it."""
+    return (["Reports on the listener the flood is on (one `DOWNWATCH_BIND`):", ""]
+            + flood_run_lines(both["shared"])
+            + ["", "Reports on an intake listener of their own (`DOWNWATCH_INTAKE_BIND`), the flood "
+               "unchanged on the main one:", ""]
+            + flood_run_lines(both["intake"]))
+
+
+def flood_run_lines(f):
+    """One read-flood run."""
     flood = f["flood"]
     return [
         f"- The flood: {flood['requests']:,} reads in {DURATION} ({flood['rps']:,.0f}/s, "

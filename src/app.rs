@@ -65,6 +65,9 @@ pub struct Application {
     port: u16,
     addresses: Vec<std::net::SocketAddr>,
     server: Server,
+    /// The intake's own server (`DOWNWATCH_INTAKE_BIND`), stopped with the main one.
+    intake: Option<Server>,
+    intake_addresses: Vec<std::net::SocketAddr>,
     state: web::Data<AppState>,
     background: Vec<JoinHandle<()>>,
 }
@@ -89,73 +92,38 @@ impl Application {
                 "Redis is unreachable; serving anyway: reports answer 503 and the monitor waits until it answers"
             );
         }
-        let listeners = bind_all(&settings.bind, options.bind_source)?;
-        let addresses = listeners
-            .iter()
-            .map(TcpListener::local_addr)
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let (listeners, addresses) = bind_all(&settings.bind, options.bind_source)?;
         let port = addresses.first().map_or(0, std::net::SocketAddr::port);
-        let app_state = state.clone();
-        let body_timeout = settings.body_timeout;
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(app_state.clone())
-                .wrap(security_headers())
-                .wrap_fn(move |mut req, srv| {
-                    let started = Instant::now();
-                    let head = head_as_get(&mut req);
-                    let expired = deadline::limit_body(&mut req, body_timeout);
-                    let is_get = req.method() == actix_web::http::Method::GET;
-                    let response = srv.call(req);
-                    async move {
-                        let response = response.await?.map_into_boxed_body();
-                        let mut response =
-                            deadline::answer(response, &expired, body_timeout, |error| {
-                                actix_web::ResponseError::error_response(
-                                    &crate::web::PageError::from(error),
-                                )
-                            });
-                        observe(&response, started, head);
-                        crate::web::allow_declared_framing(response.headers_mut());
-                        if head {
-                            response = without_streamed_body(response);
-                        }
-                        if is_get {
-                            // Reads are public: any page may fetch them.
-                            response.headers_mut().insert(
-                                actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                                actix_web::http::header::HeaderValue::from_static("*"),
-                            );
-                        }
-                        Ok(response)
-                    }
-                })
-                // The API first: a route is found by trying each in turn, and the pages'
-                // patterns (`/s/{slug}`...) are regular expressions every report would
-                // otherwise run through (2 % of ingest's CPU). No path of one matches the other.
-                .configure(api::configure)
-                .configure(crate::web::configure)
-                .default_service(web::to(not_found))
-        })
-        // A client that closes its side of a connection is gone: its event stream (and the
-        // stream's slot and descriptor) ends at once, not at the next heartbeat's write.
-        .h1_allow_half_closed(false)
-        // Signals are ours (see `run_until_stopped`): live event streams must end first.
-        .disable_signals();
-        for listener in listeners {
-            server = server.listen(listener)?;
-        }
-        let workers = settings.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-        });
-        server = server.workers(workers);
-        if let Some(budget) = budget {
+        let workers = settings.workers.unwrap_or_else(one_per_core);
+        let server = serve(
+            &state,
+            settings.body_timeout,
+            everything,
+            listeners,
+            workers,
             // Past this, connections wait in the listen backlog instead of taking the
             // descriptors that Redis, PostgreSQL and kept-alive clients need.
-            server = server.max_connections(budget.per_worker(workers));
-        }
-        let urls: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
-        tracing::info!(address = %urls.join(" "), "downwatch listening");
+            budget.map(|b| b.per_worker(workers)),
+        )?;
+        tracing::info!(address = %urls(&addresses), "downwatch listening");
+        // Reports and health checks on workers of their own: a flood of reads on the main
+        // listener, which keeps its workers' run queues full, cannot delay them.
+        let (intake, intake_addresses) = if settings.intake_bind.is_empty() {
+            (None, Vec::new())
+        } else {
+            let (listeners, addresses) = bind_all(&settings.intake_bind, "DOWNWATCH_INTAKE_BIND")?;
+            let workers = settings.intake_workers.unwrap_or_else(one_per_core);
+            let intake = serve(
+                &state,
+                settings.body_timeout,
+                api::intake,
+                listeners,
+                workers,
+                budget.map(|b| b.intake_per_worker(workers)),
+            )?;
+            tracing::info!(address = %urls(&addresses), "downwatch intake listening (reports and health only)");
+            (Some(intake), addresses)
+        };
         let mut background = spawn_timers(&state, &settings);
         background.push(state.events.spawn_reader());
         if options.run_monitor {
@@ -165,7 +133,9 @@ impl Application {
         Ok(Self {
             port,
             addresses,
-            server: server.run(),
+            server,
+            intake,
+            intake_addresses,
             state,
             background,
         })
@@ -181,7 +151,12 @@ impl Application {
         &self.addresses
     }
 
-    /// A handle to stop the server gracefully from elsewhere.
+    /// The intake listener's addresses (`DOWNWATCH_INTAKE_BIND`); empty without one.
+    pub fn intake_addresses(&self) -> &[std::net::SocketAddr] {
+        &self.intake_addresses
+    }
+
+    /// A handle to stop the server gracefully from elsewhere (the intake stops with it).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
@@ -206,13 +181,101 @@ impl Application {
             events.close();
             handle.stop(true).await;
         });
+        // The intake runs beside the main server and stops after it, whatever stopped that
+        // (a signal or a handle): reports in flight on it are drained too.
+        let intake = self.intake.map(|server| {
+            let handle = server.handle();
+            (handle, actix_web::rt::spawn(server))
+        });
         let served = self.server.await;
+        if let Some((handle, running)) = intake {
+            handle.stop(true).await;
+            if let Ok(Err(e)) = running.await {
+                tracing::error!(error = %e, "the intake server stopped with an error");
+            }
+        }
         on_signal.abort();
         for task in &self.background {
             task.abort();
         }
         served
     }
+}
+
+/// Worker threads when not configured: one per core.
+fn one_per_core() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+/// The main listener's routes: the API, then the pages.
+fn everything(cfg: &mut web::ServiceConfig) {
+    // The API first: a route is found by trying each in turn, and the pages' patterns
+    // (`/s/{slug}`...) are regular expressions every report would otherwise run through (2 % of
+    // ingest's CPU). No path of one matches the other.
+    cfg.configure(api::configure)
+        .configure(crate::web::configure);
+}
+
+/// An HTTP server for `routes` on `listeners`, with the middleware every answer goes through
+/// (security headers, the body deadline, `HEAD`, metrics, CORS for reads).
+fn serve(
+    state: &web::Data<AppState>,
+    body_timeout: std::time::Duration,
+    routes: fn(&mut web::ServiceConfig),
+    listeners: Vec<TcpListener>,
+    workers: usize,
+    max_connections: Option<usize>,
+) -> std::io::Result<Server> {
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap(security_headers())
+            .wrap_fn(move |mut req, srv| {
+                let started = Instant::now();
+                let head = head_as_get(&mut req);
+                let expired = deadline::limit_body(&mut req, body_timeout);
+                let is_get = req.method() == actix_web::http::Method::GET;
+                let response = srv.call(req);
+                async move {
+                    let response = response.await?.map_into_boxed_body();
+                    let mut response =
+                        deadline::answer(response, &expired, body_timeout, |error| {
+                            actix_web::ResponseError::error_response(&crate::web::PageError::from(
+                                error,
+                            ))
+                        });
+                    observe(&response, started, head);
+                    crate::web::allow_declared_framing(response.headers_mut());
+                    if head {
+                        response = without_streamed_body(response);
+                    }
+                    if is_get {
+                        // Reads are public: any page may fetch them.
+                        response.headers_mut().insert(
+                            actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                            actix_web::http::header::HeaderValue::from_static("*"),
+                        );
+                    }
+                    Ok(response)
+                }
+            })
+            .configure(routes)
+            .default_service(web::to(not_found))
+    })
+    // A client that closes its side of a connection is gone: its event stream (and the
+    // stream's slot and descriptor) ends at once, not at the next heartbeat's write.
+    .h1_allow_half_closed(false)
+    // Signals are ours (see `run_until_stopped`): live event streams must end first.
+    .disable_signals()
+    .workers(workers);
+    if let Some(max) = max_connections {
+        server = server.max_connections(max);
+    }
+    for listener in listeners {
+        server = server.listen(listener)?;
+    }
+    Ok(server.run())
 }
 
 /// Raises the open-file limit, plans how it is shared (see [`descriptors`]) and fits the event
@@ -222,7 +285,12 @@ fn plan_descriptors(settings: &mut Settings) -> anyhow::Result<Option<Descriptor
         return Ok(None);
     };
     let pools = settings.database_pool + settings.background_pool;
-    let budget = DescriptorBudget::plan(limit, pools, settings.events_max_streams)?;
+    let budget = DescriptorBudget::plan(
+        limit,
+        pools,
+        settings.events_max_streams,
+        !settings.intake_bind.is_empty(),
+    )?;
     if budget.streams < settings.events_max_streams {
         tracing::warn!(
             asked = settings.events_max_streams,
@@ -237,17 +305,25 @@ fn plan_descriptors(settings: &mut Settings) -> anyhow::Result<Option<Descriptor
         reserved = budget.reserved,
         connections = budget.connections,
         streams = budget.streams,
+        intake_connections = budget.intake,
         "file-descriptor budget"
     );
     Ok(Some(budget))
 }
 
+/// `http://` addresses, space-separated, for the log.
+fn urls(addresses: &[std::net::SocketAddr]) -> String {
+    let urls: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
+    urls.join(" ")
+}
+
 /// Listens on every address; one a host name resolved to but this machine lacks (`::1` without
-/// IPv6) is skipped with a warning, as long as another one listens.
+/// IPv6) is skipped with a warning, as long as another one listens. Returns the listeners and
+/// the addresses they got (port 0 picks one).
 fn bind_all(
     addresses: &[std::net::SocketAddr],
     source: &'static str,
-) -> anyhow::Result<Vec<TcpListener>> {
+) -> anyhow::Result<(Vec<TcpListener>, Vec<std::net::SocketAddr>)> {
     let mut listeners = Vec::new();
     let mut skipped = Vec::new();
     for address in addresses {
@@ -269,7 +345,11 @@ fn bind_all(
     for (address, e) in skipped {
         tracing::warn!(%address, error = %e, "cannot listen on this address; listening on the others");
     }
-    Ok(listeners)
+    let bound = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok((listeners, bound))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, not

@@ -84,6 +84,11 @@ pub struct Settings {
     pub catalog_refresh: Duration,
     /// HTTP worker threads; `None` means one per CPU core.
     pub workers: Option<usize>,
+    /// The intake's own listen addresses (reports and health only, on workers of their own);
+    /// empty: none, reports are taken on `bind` only.
+    pub intake_bind: Vec<SocketAddr>,
+    /// The intake listener's worker threads; `None` means one per CPU core.
+    pub intake_workers: Option<usize>,
     /// How often the monitor evaluates (the leader lease lasts three ticks).
     pub monitor_tick: Duration,
     /// How long a request body may take to arrive, from the request's headers, before 408.
@@ -115,6 +120,7 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("bind", &self.bind)
+            .field("intake_bind", &self.intake_bind)
             .field("redis_prefix", &self.redis_prefix)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .field(
@@ -190,12 +196,9 @@ impl Settings {
                 1,
                 3_600,
             )?),
-            workers: match env.get("DOWNWATCH_WORKERS") {
-                None => None,
-                Some(_) => Some(usize::from(
-                    u16::try_from(env.number("DOWNWATCH_WORKERS", 0, 1, 256)?).unwrap_or(256),
-                )),
-            },
+            workers: env.threads("DOWNWATCH_WORKERS")?,
+            intake_bind: env.intake_bind()?,
+            intake_workers: env.threads("DOWNWATCH_INTAKE_WORKERS")?,
             monitor_tick: Duration::from_secs(env.number(
                 "DOWNWATCH_MONITOR_TICK_SECONDS",
                 15,
@@ -323,6 +326,14 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         Ok(usize::try_from(value).expect("at most max, itself a usize"))
     }
 
+    /// A number of worker threads (1-256), `None` when unset (one per core).
+    fn threads(&self, name: &'static str) -> Result<Option<usize>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(_) => self.count(name, 1, 1, 256).map(Some),
+        }
+    }
+
     fn nonzero(
         &self,
         name: &'static str,
@@ -436,12 +447,25 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     /// `DOWNWATCH_BIND`: comma-separated `host:port` items, each an IP address or a host name
     /// (every address it resolves to is listened on).
     fn bind(&self) -> Result<Vec<SocketAddr>, ConfigError> {
-        use std::net::ToSocketAddrs;
-        const NAME: &str = "DOWNWATCH_BIND";
-        const EXPECTED: &str = "comma-separated addresses with a port, like 127.0.0.1:8080, [::]:8080 or localhost:8080";
         let raw = self
-            .get(NAME)
+            .get("DOWNWATCH_BIND")
             .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        Self::addresses("DOWNWATCH_BIND", &raw)
+    }
+
+    /// `DOWNWATCH_INTAKE_BIND`: the intake's own listen addresses, as `DOWNWATCH_BIND`; none
+    /// when unset (reports are then taken on the main listener only).
+    fn intake_bind(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        match self.get("DOWNWATCH_INTAKE_BIND") {
+            None => Ok(Vec::new()),
+            Some(raw) => Self::addresses("DOWNWATCH_INTAKE_BIND", &raw),
+        }
+    }
+
+    /// Comma-separated `host:port` items of variable `name`, resolved and deduplicated.
+    fn addresses(name: &'static str, raw: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+        use std::net::ToSocketAddrs;
+        const EXPECTED: &str = "comma-separated addresses with a port, like 127.0.0.1:8080, [::]:8080 or localhost:8080";
         let mut all: Vec<SocketAddr> = Vec::new();
         for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let resolved: Vec<SocketAddr> = match item.parse::<SocketAddr>() {
@@ -450,15 +474,15 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
                     let (host, port) = item
                         .rsplit_once(':')
                         .filter(|(host, _)| !host.is_empty())
-                        .ok_or_else(|| Self::error(NAME, EXPECTED, Some(item)))?;
+                        .ok_or_else(|| Self::error(name, EXPECTED, Some(item)))?;
                     let port: u16 = port
                         .parse()
-                        .map_err(|_| Self::error(NAME, EXPECTED, Some(item)))?;
+                        .map_err(|_| Self::error(name, EXPECTED, Some(item)))?;
                     (host, port)
                         .to_socket_addrs()
                         .map_err(|e| {
                             Self::error(
-                                NAME,
+                                name,
                                 format!("{EXPECTED}; {host:?} does not resolve ({e})"),
                                 Some(item),
                             )
@@ -473,7 +497,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             }
         }
         if all.is_empty() {
-            return Err(Self::error(NAME, EXPECTED, Some(&raw)));
+            return Err(Self::error(name, EXPECTED, Some(raw)));
         }
         Ok(all)
     }
@@ -650,6 +674,27 @@ mod tests {
             assert_eq!(err.variable, "DOWNWATCH_BIND", "{bad}");
             assert!(err.to_string().contains("localhost:8080"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_intake_listener_is_off_unless_bound_and_its_errors_name_it() {
+        let unset = settings(&[]).unwrap();
+        assert!(unset.intake_bind.is_empty());
+        assert_eq!(unset.intake_workers, None);
+        let set = settings(&[
+            ("DOWNWATCH_INTAKE_BIND", "127.0.0.1:8081"),
+            ("DOWNWATCH_INTAKE_WORKERS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            set.intake_bind,
+            ["127.0.0.1:8081".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(set.intake_workers, Some(1));
+        let err = settings(&[("DOWNWATCH_INTAKE_BIND", "8081")]).unwrap_err();
+        assert_eq!(err.variable, "DOWNWATCH_INTAKE_BIND");
+        let err = settings(&[("DOWNWATCH_INTAKE_WORKERS", "0")]).unwrap_err();
+        assert_eq!(err.variable, "DOWNWATCH_INTAKE_WORKERS");
     }
 
     #[test]

@@ -23,6 +23,12 @@ use actix_web::web;
 
 use crate::error::ApiError;
 
+/// The intake listener's routes (`DOWNWATCH_INTAKE_BIND`): reports and the health, readiness
+/// and metrics endpoints, nothing a read flood could use.
+pub fn intake(cfg: &mut web::ServiceConfig) {
+    cfg.configure(ops::routes).configure(reports::routes);
+}
+
 /// Registers every route and the error shaping of actix's own extractors.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {

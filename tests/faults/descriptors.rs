@@ -97,18 +97,7 @@ async fn clients_taking_every_connection_cannot_starve_intake_of_descriptors() {
 
     // 600 connections that never send a request: twice what the budget accepts.
     let idle = async {
-        let connects = (0..600).map(|_| async move {
-            let connect = TcpStream::connect(("127.0.0.1", port));
-            tokio::time::timeout(Duration::from_millis(500), connect)
-                .await
-                .ok()?
-                .ok()
-        });
-        let held: Vec<TcpStream> = futures_util::future::join_all(connects)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let held = idle_connections(port, 600).await;
         // Held until the attack ends.
         tokio::time::sleep(ATTACK.saturating_sub(started.elapsed())).await;
         held
@@ -181,4 +170,106 @@ async fn clients_taking_every_connection_cannot_starve_intake_of_descriptors() {
         },
     )
     .await;
+}
+
+/// Opens up to `count` connections to `port` that never send a request.
+async fn idle_connections(port: u16, count: usize) -> Vec<TcpStream> {
+    let connects = (0..count).map(|_| async move {
+        let connect = TcpStream::connect(("127.0.0.1", port));
+        tokio::time::timeout(Duration::from_millis(500), connect)
+            .await
+            .ok()?
+            .ok()
+    });
+    futures_util::future::join_all(connects)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// With an intake listener of its own (`DOWNWATCH_INTAKE_BIND`), the main listener taken to
+/// its last connection does not reach intake: a client that connects afresh for each request,
+/// as a browser or a phone does, still reports at once.
+#[actix_web::test]
+async fn a_full_main_listener_leaves_the_intake_listener_open_to_new_clients() {
+    let database = TempDatabase::new();
+    let prefix = format!("dwfault-{}", uuid::Uuid::new_v4().simple());
+    let intake_port = crate::support::free_port();
+    let vars = [
+        ("DATABASE_URL", database.url()),
+        ("REDIS_URL", crate::helpers::redis_url()),
+        ("DOWNWATCH_REDIS_PREFIX", prefix),
+        ("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
+        ("DOWNWATCH_INTAKE_BIND", format!("127.0.0.1:{intake_port}")),
+        ("DOWNWATCH_INTAKE_WORKERS", "1".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ];
+    let serving = Downwatch::start_with_file_limit(&vars, FILE_LIMIT);
+    serving.until_ready(&awc::Client::default()).await;
+    let log = serving.log();
+    assert!(
+        log.contains("connections=213") && log.contains("intake_connections=71"),
+        "a quarter of the 284 connections is the intake's:\n{log}"
+    );
+    let intake = |path: &str| format!("http://127.0.0.1:{intake_port}{path}");
+    // A client without a pool: every request on a new connection.
+    let fresh = || {
+        awc::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .finish()
+    };
+    let started = Instant::now();
+
+    // Twice what the main listener accepts, held for the attack (actix drops a connection that
+    // sends no request head after 5 s).
+    let held = idle_connections(serving.port(), 430).await;
+    assert!(held.len() > 213, "only {} connections held", held.len());
+    let main_answered = fresh()
+        .get(serving.url("/healthz"))
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(
+        main_answered.is_err(),
+        "the main listener is full, so a new client waits in its backlog"
+    );
+
+    let mut slowest = Duration::ZERO;
+    for n in 0..10 {
+        let sent = Instant::now();
+        let health = status_of(fresh().get(intake("/healthz")).send().await).await;
+        assert_eq!(health, Ok(200), "health on the intake, probe {n}");
+        let report = fresh()
+            .post(intake("/v1/reports"))
+            .insert_header(("x-forwarded-for", format!("198.18.7.{n}")))
+            .send_json(&serde_json::json!({"service": "chatgpt", "problem": "login"}))
+            .await;
+        assert_eq!(
+            status_of(report).await,
+            Ok(202),
+            "a report on the intake, probe {n}"
+        );
+        slowest = slowest.max(sent.elapsed());
+    }
+    // Reads are not served there: a flood has nothing to ask of it.
+    let read = status_of(
+        fresh()
+            .get(intake("/v1/services/chatgpt/curve"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(read, Ok(404));
+    assert!(
+        started.elapsed() < ATTACK,
+        "the probes ran while the main listener was held full ({:?})",
+        started.elapsed()
+    );
+    eprintln!(
+        "intake: {} connections held on the main listener; 10 new clients reported on the \
+         intake, slowest {slowest:?}",
+        held.len()
+    );
+    drop(held);
 }
