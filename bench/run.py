@@ -302,7 +302,7 @@ def main():
         results["cluster"] = cluster_ingest(binary, env, log)
         if ONLY == "cluster":
             print_cluster(results)
-            replace_cluster_section(results)
+            replace_section(cluster_lines(results))
             return
         results["bare-post-wide"] = wrk(bare_base + "/v1/reports", "ingest.lua",
                                         watch=[("bare", bare.pid)], connections=WIDE_CONNECTIONS)
@@ -453,7 +453,9 @@ def read_flood(binary, env, log):
     """The read flood twice in one run: reports sent to the listener the flood is on, then to an
     intake listener of their own (DOWNWATCH_INTAKE_BIND), so the two are compared on the same
     machine state."""
-    return {"shared": read_flood_once(binary, env, log, intake=False),
+    load = os.getloadavg()[0]
+    return {"load_before": load,
+            "shared": read_flood_once(binary, env, log, intake=False),
             "intake": read_flood_once(binary, env, log, intake=True)}
 
 
@@ -474,10 +476,18 @@ def read_flood_once(binary, env, log, intake):
     )
     base = f"http://127.0.0.1:{port}"
     reports_to = f"http://127.0.0.1:{intake_port if intake else port}"
+    # Reporters and addresses of their own in each run (the two share the bench's Redis).
+    first_octet = 99 if intake else 100
     ticks = ('downwatch_monitor_ticks_total{outcome="ok"}',
              'downwatch_monitor_ticks_total{outcome="failed"}')
     try:
         wait_for(base + "/readyz", "the read-flood instance", instance)
+        # A new leader builds its trackers over its first ticks: the flood starts once zoom,
+        # whose status the run checks, is evaluated.
+        for _ in range(600):
+            if (get_json(base + "/v1/services/zoom").get("status") or {}).get("level"):
+                break
+            time.sleep(0.1)
         before = [metric(base, series) for series in ticks]
         counted_before = counted("zoom", port)
         stop = threading.Event()
@@ -488,11 +498,12 @@ def read_flood_once(binary, env, log, intake):
             while not stop.is_set():
                 sent += 1
                 body = json.dumps({"service": "zoom", "problem": "login",
-                                   "reporter": f"flood-probe-{sent}"}).encode()
+                                   "reporter": f"flood-probe-{first_octet}-{sent}"}).encode()
                 request = urllib.request.Request(
                     reports_to + "/v1/reports", data=body, method="POST",
                     headers={"Content-Type": "application/json",
-                             "X-Forwarded-For": f"100.{sent // 256 % 256}.{sent % 256}.1"})
+                             "X-Forwarded-For":
+                             f"{first_octet}.{sent // 256 % 256}.{sent % 256}.1"})
                 started = time.perf_counter()
                 try:
                     with urllib.request.urlopen(request, timeout=10) as response:
@@ -556,11 +567,28 @@ def flood_run_lines(f):
     ]
 
 
+def flood_section(both):
+    """The read-flood section of BENCHMARKS.md."""
+    return [
+        "## A read flood during an outage",
+        "",
+        f"Measured {datetime.date.today().isoformat()}, load average before the run "
+        f"{(both or {}).get('load_before', 0):.1f}. `wrk -c{FLOOD_CONNECTIONS}` with `bench/wrk/flood.lua` "
+        "against an instance at its read defaults (cache 1 s, 8 renderings at once, 30 fresh "
+        "renderings per client): every request a 15-minute curve from a `from` nobody asked "
+        "before, from an address of its own. The two runs below are one after the other, each "
+        "on a fresh instance.",
+        "",
+    ] + (flood_lines(both) if both else ["- not measured"])
+
+
 def print_flood(f):
-    """BENCH_ONLY=flood: the read flood alone, printed."""
+    """BENCH_ONLY=flood: the read flood alone, printed and written into BENCHMARKS.md."""
     with open(os.path.join(OUT, "flood.json"), "w") as out:
         json.dump(f, out, indent=2)
-    print("\n".join(flood_lines(f)))
+    lines = flood_section(f)
+    print("\n".join(lines))
+    replace_section(lines)
 
 
 def tick_seconds_max(base):
@@ -784,13 +812,7 @@ def write_report(r):
         "",
     ] + group_commit_lines(r) + [
         "",
-        "## A read flood during an outage",
-        "",
-        f"`wrk -c{FLOOD_CONNECTIONS}` with `bench/wrk/flood.lua` against an instance at its "
-        "read defaults (cache 1 s, 8 renderings at once, 30 fresh renderings per client): every "
-        "request a 15-minute curve from a `from` nobody asked before, from an address of its own.",
-        "",
-    ] + (flood_lines(r["read-flood"]) if "read-flood" in r else ["- not measured"]) + [
+    ] + flood_section(r.get("read-flood")) + [
         "",
         "## The largest outage on record",
         "",
@@ -983,12 +1005,13 @@ def cluster_lines(r):
     return lines + [""]
 
 
-def replace_cluster_section(r):
-    """Rewrites only the cluster section of BENCHMARKS.md (appended when missing)."""
+def replace_section(lines):
+    """Rewrites only the section `lines` make (its first line is its `## ` title) in
+    BENCHMARKS.md, appending it when missing: for the BENCH_ONLY runs."""
     path = os.path.join(ROOT, "BENCHMARKS.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    section = "\n".join(cluster_lines(r))
-    match = re.search(rf"^{re.escape(CLUSTER_SECTION)}\n.*?(?=^## |\Z)", text, re.M | re.S)
+    section = "\n".join(lines)
+    match = re.search(rf"^{re.escape(lines[0])}\n.*?(?=^## |\Z)", text, re.M | re.S)
     if match:
         text = text[:match.start()] + section + "\n" + text[match.end():]
     else:
