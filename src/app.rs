@@ -67,7 +67,6 @@ pub struct Application {
     server: Server,
     /// The intake's own server (`DOWNWATCH_INTAKE_BIND`), stopped with the main one.
     intake: Option<Server>,
-    intake_addresses: Vec<std::net::SocketAddr>,
     state: web::Data<AppState>,
     background: Vec<JoinHandle<()>>,
 }
@@ -93,6 +92,13 @@ impl Application {
             );
         }
         let (listeners, addresses) = bind_all(&settings.bind, options.bind_source)?;
+        // Bound before either server starts, so an address that cannot be had stops the start
+        // with nothing running.
+        let intake_listeners = if settings.intake_bind.is_empty() {
+            None
+        } else {
+            Some(bind_all(&settings.intake_bind, "DOWNWATCH_INTAKE_BIND")?)
+        };
         let port = addresses.first().map_or(0, std::net::SocketAddr::port);
         let workers = settings.workers.unwrap_or_else(one_per_core);
         let server = serve(
@@ -108,21 +114,21 @@ impl Application {
         tracing::info!(address = %urls(&addresses), "downwatch listening");
         // Reports and health checks on workers of their own: a flood of reads on the main
         // listener, which keeps its workers' run queues full, cannot delay them.
-        let (intake, intake_addresses) = if settings.intake_bind.is_empty() {
-            (None, Vec::new())
-        } else {
-            let (listeners, addresses) = bind_all(&settings.intake_bind, "DOWNWATCH_INTAKE_BIND")?;
-            let workers = settings.intake_workers.unwrap_or_else(one_per_core);
-            let intake = serve(
-                &state,
-                settings.body_timeout,
-                api::intake,
-                listeners,
-                workers,
-                budget.map(|b| b.intake_per_worker(workers)),
-            )?;
-            tracing::info!(address = %urls(&addresses), "downwatch intake listening (reports and health only)");
-            (Some(intake), addresses)
+        let intake = match intake_listeners {
+            None => None,
+            Some((listeners, addresses)) => {
+                let workers = settings.intake_workers.unwrap_or_else(one_per_core);
+                let intake = serve(
+                    &state,
+                    settings.body_timeout,
+                    api::intake,
+                    listeners,
+                    workers,
+                    budget.map(|b| b.intake_per_worker(workers)),
+                )?;
+                tracing::info!(address = %urls(&addresses), "downwatch intake listening (reports and health only)");
+                Some(intake)
+            }
         };
         let mut background = spawn_timers(&state, &settings);
         background.push(state.events.spawn_reader());
@@ -135,7 +141,6 @@ impl Application {
             addresses,
             server,
             intake,
-            intake_addresses,
             state,
             background,
         })
@@ -149,11 +154,6 @@ impl Application {
     /// Every address listened on (`DOWNWATCH_BIND` may name several); the first has [`Self::port`].
     pub fn addresses(&self) -> &[std::net::SocketAddr] {
         &self.addresses
-    }
-
-    /// The intake listener's addresses (`DOWNWATCH_INTAKE_BIND`); empty without one.
-    pub fn intake_addresses(&self) -> &[std::net::SocketAddr] {
-        &self.intake_addresses
     }
 
     /// A handle to stop the server gracefully from elsewhere (the intake stops with it).
