@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""What the counting script (src/windows/count.lua) costs Redis per report, stage by stage.
+
+Sends batches of 16 reports straight to Redis with EVALSHA (no downwatch, no HTTP), each report
+from a new reporter, address and network with its own rate-limit state, as the ingest benchmark's
+crowd is; then reads Redis's own time per call from INFO commandstats. The stages are the script
+cut short after each of its parts (arguments, decisions, counts and dedup entries, cap times, rate
+states), so the differences say what each part costs. Run: `python3 bench/script_cost.py`
+(REDIS_URL's host and port, default 127.0.0.1:6379; keys under a prefix of its own, removed).
+"""
+
+import os
+import socket
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "src", "windows", "count.lua")
+REPORTS = 16
+CALLS = 2000
+
+
+class Redis:
+    """The little of RESP this needs: commands as arrays of bulk strings, replies parsed."""
+
+    def __init__(self, url):
+        parsed = urllib.parse.urlparse(url)
+        self.sock = socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379))
+        self.buf = self.sock.makefile("rb")
+
+    def call(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        return self.reply()
+
+    def reply(self):
+        line = self.buf.readline()[:-2]
+        kind, rest = line[:1], line[1:]
+        if kind in (b"+", b":"):
+            return rest
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.buf.read(n + 2)[:-2]
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise RuntimeError(f"unexpected reply {line!r}")
+
+
+def stages(script):
+    """The script, and the script cut short after each part (by its own comments)."""
+    def cut_before(marker, returned):
+        at = script.index(marker)
+        return script[:at] + f"do return {returned} end\n" + script[at:]
+    return [
+        ("arguments read", cut_before("local out = {}\nfor at = FIRST", "{}")),
+        ("+ every report decided", cut_before("-- The counts, summed per bucket", "out")),
+        ("+ counts and dedup entries written", cut_before("-- ...the cap times", "out")),
+        ("+ cap times written", cut_before("-- ...and the rate-limit states.", "out")),
+        ("+ rate states written (the whole script)", script),
+    ]
+
+
+def batch(prefix, call):
+    keys = [f"{prefix}:{{svc:x}}:{name}" for name in ("m", "d1", "d0", "l1", "l0")]
+    keys += [f"{prefix}:{{rl:{i}}}:{call}" for i in range(REPORTS)]
+    # Dedup window and cap window 1 h, retention 48 h, caps 6 and 18, a rate that never binds.
+    argv = ["3600000", "172800", "3600000", "6", "18", "1", "100000000"]
+    now = 1764770000000 + call
+    for i in range(REPORTS):
+        argv += [str(now), os.urandom(14), "login", "US", "1", "2", "3", "4", "5", str(6 + i),
+                 b"a" + os.urandom(16), b"n" + os.urandom(16)]
+    return keys, argv
+
+
+def main():
+    redis = Redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
+    prefix = f"dwscript-{os.getpid()}"
+    print(f"count.lua, {REPORTS} reports a call, {CALLS} calls a stage; Redis's own time:")
+    for name, text in stages(open(SCRIPT).read()):
+        sha = redis.call("SCRIPT", "LOAD", text)
+        redis.call("CONFIG", "RESETSTAT")
+        for call in range(CALLS):
+            keys, argv = batch(prefix, call)
+            redis.call("EVALSHA", sha, len(keys), *keys, *argv)
+        stats = redis.call("INFO", "commandstats").decode()
+        line = next(l for l in stats.splitlines() if l.startswith("cmdstat_evalsha:"))
+        per_call = float(line.split("usec_per_call=")[1].split(",")[0])
+        print(f"  {name:42} {per_call:7.1f} µs a call, {per_call / REPORTS:5.1f} µs a report")
+        cursor = b"0"
+        while True:
+            cursor, keys = redis.call("SCAN", cursor, "MATCH", f"{prefix}:*", "COUNT", 10000)
+            if keys:
+                redis.call("UNLINK", *keys)
+            if cursor == b"0":
+                break
+
+
+if __name__ == "__main__":
+    main()
