@@ -21,9 +21,10 @@ use crate::store::StoreError;
 use crate::time::{minute_of, minute_start};
 use crate::windows::MinuteBucket;
 
-/// Services warmed up together: large enough that the queries' round trips do not count,
-/// small enough that one batch is a fraction of a tick's warm-up budget.
-pub(super) const BATCH: usize = 500;
+/// Services warmed up together: enough that the queries' round trips do not count, few enough
+/// that a batch (learning four weeks costs some 8 ms a service) ends soon after the tick's
+/// warm-up budget does.
+pub(super) const BATCH: usize = 200;
 
 /// One service's history, as loaded for its batch.
 struct Loaded {

@@ -17,6 +17,7 @@ use crate::helpers::{TestApp, seed_onset};
 
 mod catalog;
 mod scale;
+mod scale_shards;
 mod shards;
 
 const LEASE: Duration = Duration::from_secs(45);
