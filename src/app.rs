@@ -462,7 +462,8 @@ async fn build_state(
             settings.monitor_tick.mul_f64(3.0 * clock_speed),
             settings.retention,
         )
-        .with_history_months(settings.history_months),
+        .with_history_months(settings.history_months)
+        .with_shards(settings.monitor_shards),
     );
     Ok(AppState {
         monitor,

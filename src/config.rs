@@ -91,6 +91,9 @@ pub struct Settings {
     pub intake_workers: Option<usize>,
     /// How often the monitor evaluates (the leader lease lasts three ticks).
     pub monitor_tick: Duration,
+    /// Shards the monitor's services are split into, each with a lease of its own (1: one
+    /// leader evaluates every service).
+    pub monitor_shards: u32,
     /// How long a request body may take to arrive, from the request's headers, before 408.
     pub body_timeout: Duration,
     /// Most event streams open at once on an instance.
@@ -205,6 +208,8 @@ impl Settings {
                 1,
                 300,
             )?),
+            monitor_shards: u32::try_from(env.number("DOWNWATCH_MONITOR_SHARDS", 1, 1, 1024)?)
+                .unwrap_or(1),
             read_cache: millis(env.number("DOWNWATCH_READ_CACHE_MS", 1_000, 0, 60_000)?),
             history_cache: millis(env.number("DOWNWATCH_HISTORY_CACHE_MS", 1_000, 0, 60_000)?),
             events_max_streams: env.count("DOWNWATCH_EVENTS_MAX_STREAMS", 1_000, 1, 100_000)?,

@@ -296,6 +296,26 @@ pub async fn for_service(db: &Db, service_id: Uuid) -> Result<Vec<Incident>, Sto
     convert(db.timed(query.load(&mut conn)).await?)
 }
 
+/// Incidents of several services that were open at some time after `since` (a tracker's
+/// history), newest first: one query for a batch of trackers warming up.
+pub async fn for_services_since(
+    db: &Db,
+    services: &[Uuid],
+    since: DateTime<Utc>,
+) -> Result<Vec<Incident>, StoreError> {
+    let mut conn = db.conn().await?;
+    let query = incidents::table
+        .filter(incidents::service_id.eq_any(services))
+        .filter(
+            incidents::ended_at
+                .is_null()
+                .or(incidents::ended_at.gt(since)),
+        )
+        .order(incidents::started_at.desc())
+        .select(IncidentRow::as_select());
+    convert(db.timed(query.load(&mut conn)).await?)
+}
+
 /// Incidents of a service that overlap `[from, to)`, oldest first.
 pub async fn for_service_between(
     db: &Db,

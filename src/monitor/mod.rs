@@ -4,8 +4,9 @@
 //! Each service gets a [`Tracker`] when the leader first sees it: the detector learns from the
 //! PostgreSQL bins of the last weeks, then replays the last hours of Redis minutes (what a
 //! Redis restart lost put back from the bins), and the result is reconciled with any open
-//! incident in PostgreSQL, so a restart or a new leader
-//! resumes an incident instead of opening a second one. Timeline changes are queued on their
+//! incident in PostgreSQL, so a restart or a new leader resumes an incident instead of opening
+//! a second one (`warm_up`, a batch of services at a time). The services may be split into
+//! shards, each led by one instance at a time (`shards`). Timeline changes are queued on their
 //! tracker and written in order, each with the incident's state in one transaction: while
 //! PostgreSQL is away they wait (detection goes on), and the first tick it answers writes them
 //! all, as they happened. Any other failed write drops the tracker; the next tick rebuilds it
@@ -13,7 +14,9 @@
 
 pub mod readings;
 pub mod rollup;
+mod shards;
 mod tracker;
+mod warm_up;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use chrono::TimeDelta;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+pub use shards::shard_of;
 pub use tracker::{Change, Pending, Status, Tracker};
 
 use crate::catalog::CatalogCache;
@@ -35,8 +39,8 @@ use crate::domain::{
 };
 use crate::events::Events;
 use crate::store::StoreError;
-use crate::time::{minute_of, minute_start};
-use crate::windows::{Lease, Windows};
+use crate::time::minute_of;
+use crate::windows::Windows;
 
 /// Days of PostgreSQL history a tracker learns from before replaying Redis minutes.
 const HISTORY_DAYS: i64 = 28;
@@ -48,10 +52,12 @@ const REPLAY_MINUTES: i64 = 180;
 const MOST_WARM_UP_PER_TICK: Duration = Duration::from_secs(5);
 
 /// What one tick did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickReport {
-    /// Whether this instance held the lease.
+    /// Whether this instance held the lease (of at least one shard).
     pub leader: bool,
+    /// The shards it held, in order (`[0]` for the leader when there is one lease).
+    pub shards: Vec<u32>,
     /// Services evaluated.
     pub services: usize,
     /// Minutes observed across services.
@@ -66,6 +72,8 @@ pub struct TickReport {
 
 struct State {
     trackers: HashMap<Uuid, Tracker>,
+    /// The shards held at the last tick.
+    held: Vec<u32>,
     /// Runs that store the model's readings with the bins.
     recorder: readings::Recorder,
     rolled_until: i64,
@@ -98,7 +106,8 @@ pub struct Monitor {
     catalog: Arc<CatalogCache>,
     clock: SharedClock,
     params: Params,
-    lease: Lease,
+    leadership: shards::Leadership,
+    lease_length: Duration,
     retention_minutes: i64,
     /// Months of bins kept; `None`: all.
     history_months: Option<u32>,
@@ -110,7 +119,7 @@ pub struct Monitor {
 impl Monitor {
     /// A monitor over the catalog's services with the given lease length.
     pub fn new(deps: Deps, params: Params, lease_length: Duration, retention: Duration) -> Self {
-        let lease = deps.windows.leader_lease(lease_length);
+        let leadership = shards::Leadership::new(&deps.windows, lease_length, 1);
         let warm_up_budget = (lease_length / 6).min(MOST_WARM_UP_PER_TICK);
         Self {
             db: deps.db,
@@ -119,17 +128,27 @@ impl Monitor {
             clock: deps.clock,
             events: deps.events,
             params,
-            lease,
+            leadership,
+            lease_length,
             warm_up_budget,
             retention_minutes: i64::try_from(retention.as_secs() / 60).unwrap_or(i64::MAX),
             state: Mutex::new(State {
                 trackers: HashMap::new(),
+                held: Vec::new(),
                 recorder: readings::Recorder::new(params),
                 rolled_until: i64::MIN,
                 partitions_checked: None,
             }),
             history_months: None,
         }
+    }
+
+    /// Splits the services into `shards` shards, each with a lease of its own, so several
+    /// instances evaluate at once (1: one leader evaluates every service). Every instance of a
+    /// deployment must use the same count.
+    pub fn with_shards(mut self, shards: u32) -> Self {
+        self.leadership = shards::Leadership::new(&self.windows, self.lease_length, shards);
+        self
     }
 
     /// Keeps only this many months of bins (whole months dropped as the leader passes them);
@@ -188,24 +207,29 @@ impl Monitor {
         }
     }
 
-    /// One evaluation round: take the lease, roll up, observe every closed minute not seen yet.
+    /// One evaluation round: take the lease (or this instance's shards), roll up, observe
+    /// every closed minute not seen yet.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let now = self.clock.now();
         let mut state = self.state.lock().await;
-        if !self.lease.acquire(now).await? {
-            // Someone else leads; our trackers would go stale, so rebuild them if we lead again.
-            state.trackers.clear();
-            state.recorder = readings::Recorder::new(self.params);
-            state.rolled_until = i64::MIN;
+        let held = self.leadership.acquire(now).await?;
+        self.follow_shards(&mut state, &held);
+        if held.is_empty() {
             return Ok(TickReport::default());
         }
         let closed_until = minute_of(now);
         // Archived services are watched too, so an incident open when one was archived ends.
-        let services: Vec<(Uuid, ServiceSlug)> = self
+        let all: Vec<(Uuid, ServiceSlug)> = self
             .catalog
             .entries()
             .into_iter()
             .map(|e| (e.id, e.slug.clone()))
+            .collect();
+        let count = self.leadership.count();
+        let services: Vec<(Uuid, ServiceSlug)> = all
+            .iter()
+            .filter(|(id, _)| held.contains(&shard_of(*id, count)))
+            .cloned()
             .collect();
         let mut report = TickReport {
             leader: true,
@@ -214,14 +238,9 @@ impl Monitor {
         };
         // Once PostgreSQL fails to answer, this tick stops asking it (every try could cost a
         // whole deadline, and a tick must not outlast the lease) and only observes.
-        let mut failure = self
-            .roll_up(&mut state, &services, closed_until, &mut report)
-            .await;
-        if failure.is_none() {
-            failure = self.record_readings(&mut state, &services).await;
-        }
-        if failure.is_none() {
-            failure = self.tend_history(&mut state, now).await;
+        let mut failure = None;
+        if held.contains(&shards::FIRST) {
+            failure = self.shared_jobs(&mut state, &all, now, &mut report).await;
         }
         if failure.is_none() {
             failure = self
@@ -236,11 +255,52 @@ impl Monitor {
             &mut failure,
         )
         .await?;
+        report.shards = held;
         report.watched = state.trackers.len();
         match failure {
             Some(e) => Err(e),
             None => Ok(report),
         }
+    }
+
+    /// Forgets what belongs to shards this instance no longer holds: their trackers would go
+    /// stale while another instance evaluates them (they are rebuilt if they come back), and
+    /// the shared jobs' progress goes with shard 0.
+    fn follow_shards(&self, state: &mut State, held: &[u32]) {
+        if state.held == held {
+            return;
+        }
+        let count = self.leadership.count();
+        state
+            .trackers
+            .retain(|id, _| held.contains(&shard_of(*id, count)));
+        if !held.contains(&shards::FIRST) {
+            state.recorder = readings::Recorder::new(self.params);
+            state.rolled_until = i64::MIN;
+            state.partitions_checked = None;
+        }
+        state.held = held.to_vec();
+    }
+
+    /// The jobs done once for every service, by the holder of shard 0: roll up, record the
+    /// model's readings, tend the history partitions. Returns the failure when PostgreSQL is
+    /// unavailable.
+    async fn shared_jobs(
+        &self,
+        state: &mut State,
+        all: &[(Uuid, ServiceSlug)],
+        now: chrono::DateTime<chrono::Utc>,
+        report: &mut TickReport,
+    ) -> Option<StoreError> {
+        let closed_until = minute_of(now);
+        let mut failure = self.roll_up(state, all, closed_until, report).await;
+        if failure.is_none() {
+            failure = self.record_readings(state, all).await;
+        }
+        if failure.is_none() {
+            failure = self.tend_history(state, now).await;
+        }
+        failure
     }
 
     /// Rolls closed minutes up into bins. A failed rollup is retried next tick and must not stop
@@ -302,8 +362,8 @@ impl Monitor {
     }
 
     /// Drops trackers that fell far behind (or ahead, after a clock jump) and builds the missing
-    /// ones from history, a bounded number per tick. A service that cannot warm up waits for a
-    /// later tick; the first failure stops the round.
+    /// ones from history, a batch at a time for as long as the tick's warm-up budget lasts. A
+    /// service that cannot warm up waits for a later tick; the first failure stops the round.
     async fn warm_up_missing(
         &self,
         state: &mut State,
@@ -319,15 +379,16 @@ impl Monitor {
             .filter(|(id, _)| !state.trackers.contains_key(id))
             .collect();
         let started = std::time::Instant::now();
-        for (id, slug) in missing {
+        for batch in missing.chunks(warm_up::BATCH) {
             if started.elapsed() >= self.warm_up_budget {
                 break;
             }
-            match self.warm_up(*id, slug, closed_until).await {
-                Ok(tracker) => {
-                    state.trackers.insert(*id, tracker);
-                }
-                Err(e) => return Some(e),
+            let batch: Vec<(Uuid, ServiceSlug)> = batch.iter().map(|s| (*s).clone()).collect();
+            if let Err(e) = self
+                .warm_up_batch(&mut state.trackers, &batch, closed_until)
+                .await
+            {
+                return Some(e);
             }
         }
         None
@@ -470,143 +531,6 @@ impl Monitor {
                 tracing::info!(incident.id = %incident.id, kind = %update.kind, level = %update.level, "incident update");
                 self.announce(&incident, &update, slug).await;
             }
-        }
-        Ok(())
-    }
-
-    /// Builds a tracker from history and reconciles it with PostgreSQL.
-    async fn warm_up(
-        &self,
-        id: Uuid,
-        slug: &ServiceSlug,
-        closed_until: i64,
-    ) -> Result<Tracker, StoreError> {
-        // Start the replay on a bin boundary: history bins end where the replay begins.
-        let replay_from = rollup::align(closed_until - self.replay_minutes());
-        let mut tracker = Tracker::new(id, self.params, replay_from);
-        let history_from = minute_start(replay_from) - TimeDelta::days(HISTORY_DAYS);
-        let history = bins::totals(&self.db, id, history_from, minute_start(replay_from)).await?;
-        // Past incidents must not teach the baseline: their bins are left out.
-        let past: Vec<(i64, i64)> = incidents::for_service(&self.db, id)
-            .await?
-            .iter()
-            .filter(|i| i.ended_at.is_none_or(|end| end > history_from))
-            .map(|i| {
-                (
-                    minute_of(i.started_at),
-                    i.ended_at.map_or(i64::MAX, minute_of),
-                )
-            })
-            .collect();
-        if let Some((first, _)) = history.first() {
-            let mut totals = history.iter().peekable();
-            for minute in minute_of(*first)..replay_from {
-                let bin = rollup::align(minute);
-                while totals
-                    .peek()
-                    .is_some_and(|(start, _)| minute_of(*start) < bin)
-                {
-                    totals.next();
-                }
-                if past
-                    .iter()
-                    .any(|(from, to)| (*from..=*to).contains(&minute))
-                {
-                    continue;
-                }
-                let reports = match totals.peek() {
-                    Some((start, total)) if minute_of(*start) == bin => {
-                        f64::from(*total) / crate::time::BIN_MINUTES as f64
-                    }
-                    _ => 0.0,
-                };
-                tracker.learn_history(minute, reports);
-            }
-        }
-        let mut replay = self
-            .windows
-            .minutes(slug, replay_from, closed_until)
-            .await?;
-        // Minutes a Redis restart lost are still in the bins: replayed as empty, they would
-        // teach the model a collapse, and it would take the refill for a spike.
-        let stored = bins::totals(
-            &self.db,
-            id,
-            minute_start(replay_from),
-            minute_start(closed_until),
-        )
-        .await?;
-        rollup::restore_lost(&mut replay, replay_from, &stored);
-        // An incident open in PostgreSQL is as the last leader wrote it, up to the last minute
-        // it saw. From the minute after, nobody watched (the leader died, its lease ran out):
-        // those minutes are followed as they come, so what happened in them is counted, and
-        // their changes are queued for writing.
-        let mut open = incidents::open_for(&self.db, id).await?;
-        let resume_at = open
-            .as_ref()
-            .map(|i| (minute_of(i.updated_at) + 1).max(replay_from));
-        let mut opened = None;
-        for (minute, bucket) in (replay_from..).zip(&replay) {
-            if Some(minute) == resume_at
-                && let Some(incident) = open.take()
-            {
-                tracker.resume(incident);
-            }
-            match tracker.observe(minute, bucket) {
-                Some(change) if resume_at.is_some_and(|at| minute >= at) => tracker.queue(change),
-                Some(Change::Opened(update)) => opened = Some(update),
-                _ => {}
-            }
-            tracker.forget_resolved();
-        }
-        match open {
-            // It had seen every closed minute.
-            Some(incident) => tracker.resume(incident),
-            None if resume_at.is_none() => self.reconcile(&mut tracker, opened, slug).await?,
-            None => {}
-        }
-        Ok(tracker)
-    }
-
-    /// Makes PostgreSQL and the replayed tracker agree when PostgreSQL had no incident open:
-    /// what the previous leader recorded is not second-guessed by a replay that saw less
-    /// history.
-    async fn reconcile(
-        &self,
-        tracker: &mut Tracker,
-        opened: Option<Update>,
-        slug: &ServiceSlug,
-    ) -> Result<(), StoreError> {
-        let service = tracker.service_id();
-        let stored = incidents::open_for(&self.db, service).await?;
-        match (tracker.incident.take(), stored) {
-            // An incident is open in PostgreSQL: carry on with it, whatever the replay thinks;
-            // the usual quiet rule ends it.
-            (_, Some(stored)) => tracker.resume(stored),
-            // The replay sees one that PostgreSQL has not: record it, unless the previous
-            // leader already resolved an incident covering that start.
-            (Some(replayed), None) => {
-                let recorded = incidents::for_service(&self.db, service)
-                    .await?
-                    .iter()
-                    .any(|i| i.ended_at.is_some_and(|end| end >= replayed.started_at));
-                if recorded {
-                    tracker.assume_normal();
-                } else {
-                    let (stored, created) = match &opened {
-                        Some(update) => {
-                            incidents::open_with_update(&self.db, &replayed, update).await?
-                        }
-                        None => incidents::open_or_resume(&self.db, &replayed).await?,
-                    };
-                    if let (true, Some(update)) = (created, &opened) {
-                        self.announce(&stored, update, slug).await;
-                    }
-                    tracker.written_peak = Some((stored.id, stored.peak_bin_count));
-                    tracker.incident = Some(stored);
-                }
-            }
-            (None, None) => {}
         }
         Ok(())
     }

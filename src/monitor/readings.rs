@@ -206,7 +206,7 @@ impl Recorder {
         to: i64,
     ) -> Result<usize, StoreError> {
         let anchor = anchor(from);
-        let new = by_service(bins::totals_many(db, services, at(from), at(to)).await?);
+        let new = totals(db, services, from, to).await?;
         // A new day (or a new leader) does not know who is idle since the anchor: everyone is
         // looked up once; afterwards only services with new bins can stop being idle.
         let everyone = self.anchored != Some(anchor);
@@ -219,7 +219,7 @@ impl Recorder {
             .copied()
             .collect();
         if !stale.is_empty() {
-            let history = by_service(bins::totals_many(db, &stale, at(anchor), at(from)).await?);
+            let history = totals(db, &stale, anchor, from).await?;
             for id in stale {
                 match history.get(&id) {
                     None if !new.contains_key(&id) => {
@@ -261,7 +261,7 @@ impl Recorder {
     ) -> Result<usize, StoreError> {
         let anchor = anchor(day);
         let end = day + DAY;
-        let history = by_service(bins::totals_many(db, services, at(anchor), at(end)).await?);
+        let history = totals(db, services, anchor, end).await?;
         let mut out = Vec::new();
         for (id, totals) in &history {
             let split = totals.partition_point(|(bin, _)| *bin < day);
@@ -277,14 +277,25 @@ fn at(minute: i64) -> DateTime<Utc> {
     minute_start(minute)
 }
 
-/// `(service, bin start, total)` rows grouped by service.
-fn by_service(rows: Vec<(Uuid, DateTime<Utc>, i32)>) -> HashMap<Uuid, Totals> {
+/// Services whose stored totals one query reads: a week of bins of 100,000 services in one
+/// query would outlast the PostgreSQL deadline, and the tick would fail every time.
+const SERVICES_PER_QUERY: usize = 5_000;
+
+/// The stored totals of `services` in `[from, to)`, grouped by service.
+async fn totals(
+    db: &Db,
+    services: &[Uuid],
+    from: i64,
+    to: i64,
+) -> Result<HashMap<Uuid, Totals>, StoreError> {
     let mut grouped: HashMap<Uuid, Totals> = HashMap::new();
-    for (id, start, total) in rows {
-        grouped
-            .entry(id)
-            .or_default()
-            .push((minute_of(start), total));
+    for chunk in services.chunks(SERVICES_PER_QUERY) {
+        for (id, start, total) in bins::totals_many(db, chunk, at(from), at(to)).await? {
+            grouped
+                .entry(id)
+                .or_default()
+                .push((minute_of(start), total));
+        }
     }
-    grouped
+    Ok(grouped)
 }

@@ -73,7 +73,13 @@ pub async fn roll_up(
         }
         rolled.extend(by_bin.into_values());
     }
-    bins::upsert(db, &rolled).await?;
+    // A transaction (and a deadline) per chunk: a minute's bins of 100,000 services in one
+    // transaction missed the default 2 s deadline while PostgreSQL was checkpointing, and the
+    // failure cost the tick its warm-up. Bins only grow, so a chunk written before a failure
+    // is as right as the retry that writes it again.
+    for chunk in rolled.chunks(UPSERT_BINS) {
+        bins::upsert(db, chunk).await?;
+    }
     bins::set_complete_before(db, minute_start(align(to))).await?;
     Ok((rolled.len(), to))
 }
@@ -115,6 +121,9 @@ pub fn restore_lost(minutes: &mut [MinuteBucket], first: i64, bins: &[(DateTime<
 
 /// Most minutes one rollup pass reads (per service).
 const MAX_CATCH_UP_MINUTES: i64 = 6 * 60;
+
+/// Bins written in one transaction.
+const UPSERT_BINS: usize = 2_000;
 
 /// The start of the bin containing `minute`.
 pub fn align(minute: i64) -> i64 {

@@ -7,6 +7,8 @@
 //! | `{prefix}:{svc:<slug>}:l:<window ms>:<epoch>` | hash | `a` + address key (16 bytes) and `n` + network key → when its reports were counted (ms into the epoch, 4 bytes little-endian each, the cap's latest at most), for sources counted in the cap epoch | two cap windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
 //! | `{prefix}:monitor:lease` | string | the leader's holder id | the lease length |
+//! | `{prefix}:{monitor}:members` | sorted set | instances taking part in the monitor's shards, by when their membership lapses | ten lease lengths |
+//! | `{prefix}:{monitor}:shard:<n>` | string | the holder of monitor shard `n` and its expiry | ten lease lengths |
 //! | `{prefix}:events` | stream | live events, about 10,000 (a resume replays at most the last `DOWNWATCH_EVENTS_REPLAY`) | capped, never expires |
 //!
 //! The `{svc:<slug>}` hash tag puts all of a service's keys in one Redis Cluster slot, so the
@@ -65,6 +67,17 @@ impl KeySchema {
     /// The monitor's leader lease (one per deployment).
     pub fn lease(&self) -> String {
         format!("{}:monitor:lease", self.prefix)
+    }
+
+    /// The instances taking part in the monitor's shards (one per deployment). It shares the
+    /// `{monitor}` hash tag with the shard leases: one script balances them all.
+    pub fn shard_members(&self) -> String {
+        format!("{}:{{monitor}}:members", self.prefix)
+    }
+
+    /// The lease of one monitor shard.
+    pub fn shard_lease(&self, shard: u32) -> String {
+        format!("{}:{{monitor}}:shard:{shard}", self.prefix)
     }
 
     /// The stream of live events (one per deployment).

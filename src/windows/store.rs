@@ -223,6 +223,17 @@ impl Windows {
         super::Lease::new(self.redis.clone(), self.keys.lease(), length)
     }
 
+    /// The leases of the monitor's `shards` shards, renewed for `length` at a time.
+    pub fn shard_lease(&self, length: std::time::Duration, shards: u32) -> super::ShardLease {
+        let leases = (0..shards).map(|s| self.keys.shard_lease(s)).collect();
+        super::ShardLease::new(
+            self.redis.clone(),
+            self.keys.shard_members(),
+            leases,
+            length,
+        )
+    }
+
     /// Adds finished minutes to a service's buckets without dedup or rate limits: history for
     /// a demo that starts with a past. Counts add to what is there.
     pub async fn seed_minutes(

@@ -15,6 +15,11 @@ use serde_json::json;
 pub use crate::helpers::count_direct;
 use crate::helpers::{TestApp, seed_onset};
 
+mod catalog;
+mod scale;
+mod scale_shards;
+mod shards;
+
 const LEASE: Duration = Duration::from_secs(45);
 
 pub fn monitor(app: &TestApp) -> Monitor {
@@ -364,64 +369,4 @@ async fn a_restart_hours_into_an_incident_resumes_it_and_a_long_gap_is_caught_up
         .collect();
     assert_eq!(kinds.first().copied(), Some("opened"));
     assert_eq!(kinds.last().copied(), Some("resolved"));
-}
-
-/// The monitor's cost at scale, measured, not asserted: run it by hand with
-/// `DOWNWATCH_SCALE_SERVICES=10000 cargo test --release --test api monitor::scale -- --ignored --nocapture`.
-#[actix_web::test]
-#[ignore = "a measurement: minutes of work at 10,000 services"]
-async fn scale_tick_times_with_many_services() {
-    let services: usize = std::env::var("DOWNWATCH_SCALE_SERVICES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
-    let app = TestApp::spawn().await;
-    let url = app.settings.database_url.clone();
-    downwatch::db::bootstrap::with_sync_connection(&url, move |conn| {
-        use diesel::RunQueryDsl;
-        diesel::sql_query(format!(
-            "INSERT INTO services (id, slug, name, category, provider, problems, archived, \
-             created_at, updated_at) \
-             SELECT gen_random_uuid(), 'scale-' || n, 'Scale ' || n, 'test', 'scale', \
-             ARRAY['login'], false, now(), now() FROM generate_series(1, {services}) AS n"
-        ))
-        .execute(conn)?;
-        Ok(())
-    })
-    .await
-    .unwrap();
-    app.state.refresh_catalog().await.unwrap();
-    let watch = monitor(&app);
-    let started = std::time::Instant::now();
-    let mut warm_ticks: u32 = 0;
-    loop {
-        let report = watch.tick().await.unwrap();
-        warm_ticks += 1;
-        app.clock.advance(Duration::from_secs(15));
-        if report.watched == report.services {
-            break;
-        }
-    }
-    let warm = started.elapsed();
-    // A new leader also rolls up the Redis history it finds, a few hours a tick: the steady tick
-    // is measured once that is done.
-    let mut ticks = Vec::new();
-    let mut report = None;
-    for _ in 0..30 {
-        app.clock.advance(Duration::from_secs(60));
-        let steady = std::time::Instant::now();
-        report = Some(watch.tick().await.unwrap());
-        ticks.push(steady.elapsed());
-    }
-    let report = report.unwrap();
-    let settled = ticks[20..].iter().min().unwrap();
-    eprintln!(
-        "{} services: warm-up {warm_ticks} ticks in {warm:?} ({:?} a tick); a steady tick over \
-         {} minutes took {settled:?} (first ticks after warm-up, with the rollup catching up: \
-         {:?})",
-        report.services,
-        warm / warm_ticks,
-        report.minutes,
-        &ticks[..3]
-    );
 }
