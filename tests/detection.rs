@@ -166,9 +166,10 @@ fn a_first_burst_does_not_poison_a_new_service() {
     assert_eq!(points[alarms[0]].onset, Some(start + 60 * 122));
 }
 
-/// A quiet service's tail has seen days, not weeks, in its first week: a stray cluster of 13
-/// reports in ten minutes on its third day (where half a report is usual) is not an incident,
-/// while a real outage on its fourth day (four reports a minute for 20 minutes) still is.
+/// A quiet service's tail has seen days, not weeks, in its first week: a stray cluster of 16
+/// reports in ten minutes on its third day (where half a report is usual), which the tail of
+/// those days alone would take for an incident, is not one, while a real outage on its fourth
+/// day (four reports a minute for 20 minutes) still is.
 #[test]
 fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
     let traffic = Traffic::quiet(0.03);
@@ -179,13 +180,10 @@ fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
         decay_minutes: 3.0,
         peak_extra: 4.0,
     };
-    let mut series = generate(&traffic, &[outage], &[], SEED_HISTORY_START, 5 * 1440, 11);
+    let mut series = generate(&traffic, &[outage], &[], SEED_HISTORY_START, 5 * 1440, 13);
     let cluster = 2 * 1440 + 14 * 60;
-    for (minute, extra) in [2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0, 2.0, 1.0]
-        .iter()
-        .enumerate()
-    {
-        series.values[cluster + minute] += extra;
+    for report in 0..16 {
+        series.values[cluster + report * 10 / 16] += 1.0;
     }
     let points = run(&series);
     let alarms: Vec<usize> = (0..points.len()).filter(|i| points[*i].alarm).collect();
