@@ -1,12 +1,15 @@
 //! The detection-quality suite: the model on synthetic streams with ground truth.
 //!
-//! The default run checks the seed case, quiet traffic, cold-start poisoning, reopening and the
-//! step-down, and the targets on two of the tuning seeds (1 and 2; the defaults were tuned on
-//! 1-10). The held-out table that DETECTION.md quotes comes from seeds 101-110, never tuned on:
+//! The default run checks the seed case, quiet traffic, cold-start poisoning, a young quiet
+//! service's stray cluster, reopening and the step-down, and the targets on two of the tuning
+//! seeds (1 and 2; the defaults were tuned on 1-10). The held-out table that DETECTION.md
+//! quotes comes from seeds 101-110, never tuned on:
 //! `cargo test --release --test detection -- --ignored --nocapture`.
 
 use downwatch::detect::score::{Score, quantile};
-use downwatch::detect::synthetic::{Series, issue_shapes, quality_suite, seed_case};
+use downwatch::detect::synthetic::{
+    Outage, SEED_HISTORY_START, Series, Traffic, generate, issue_shapes, quality_suite, seed_case,
+};
 use downwatch::detect::{Detector, Level, Params, Point};
 
 fn run(series: &Series) -> Vec<Point> {
@@ -163,6 +166,33 @@ fn a_first_burst_does_not_poison_a_new_service() {
     assert_eq!(points[alarms[0]].onset, Some(start + 60 * 122));
 }
 
+/// A quiet service's tail has seen days, not weeks, in its first week: a stray cluster of 16
+/// reports in ten minutes on its third day (where half a report is usual), which the tail of
+/// those days alone would take for an incident, is not one, while a real outage on its fourth
+/// day (four reports a minute for 20 minutes) still is.
+#[test]
+fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
+    let traffic = Traffic::quiet(0.03);
+    let outage = Outage {
+        start_minute: 3 * 1440 + 14 * 60,
+        ramp_minutes: 1.0,
+        plateau_minutes: 20.0,
+        decay_minutes: 3.0,
+        peak_extra: 4.0,
+    };
+    let mut series = generate(&traffic, &[outage], &[], SEED_HISTORY_START, 5 * 1440, 13);
+    let cluster = 2 * 1440 + 14 * 60;
+    for report in 0..16 {
+        series.values[cluster + report * 10 / 16] += 1.0;
+    }
+    let points = run(&series);
+    let alarms: Vec<usize> = (0..points.len()).filter(|i| points[*i].alarm).collect();
+    assert_eq!(alarms.len(), 1, "only the outage alarms: {alarms:?}");
+    // Under the young service's floor it waits for a few more reports than it would later.
+    let opened = alarms[0] - outage.start_minute;
+    assert!(opened <= 10, "the outage opened after {opened} minutes");
+}
+
 /// A rise that comes back within 30 minutes of a resolution continues the previous incident.
 #[test]
 fn an_alarm_soon_after_a_resolution_reopens() {
@@ -295,11 +325,12 @@ fn check_targets(totals: &[Score; 4]) {
         issue.outages,
         one_minute.latency_quantile(0.5).unwrap_or(f64::NAN)
     );
-    // Measured, not the targets: the issue's targets of no false incident on calm classes, at
-    // most one per 20 service-weeks from bursts within history, and every issue shape found are
-    // missed (DETECTION.md says by how much).
+    // Measured, not the targets: the issue's targets of no false incident on calm classes and
+    // every issue shape found are missed, and at most one per 20 service-weeks from bursts within
+    // history is met on the held-out seeds only (DETECTION.md says by how much). The calm bound
+    // holds the young service's floor: 3 in 800 service-weeks held out, 8 without it.
     assert!(
-        calm.false_per_service_week() <= 0.02,
+        calm.false_per_service_week() <= 0.005,
         "calm false incidents per service-week {}",
         calm.false_per_service_week()
     );

@@ -41,12 +41,20 @@ pub struct Verdict {
     pub log_ratio: f64,
     /// The window's length in minutes.
     pub minutes: f64,
+    /// The least usual a new service is credited with while its own tail is young (log-ratio).
+    pub floor: f64,
 }
 
 impl Verdict {
     /// Reports above baseline.
     pub fn excess(&self) -> f64 {
         self.seen - self.expected
+    }
+
+    /// The usual largest excursion an alarm must beat: the service's own, or a new service's
+    /// floor while its tail is young.
+    pub fn bar_usual(&self) -> f64 {
+        self.usual.max(self.floor)
     }
 }
 
@@ -87,6 +95,7 @@ impl Window {
             usual: self.tail.usual(t),
             log_ratio,
             minutes: 0.0,
+            floor: 0.0,
         }
     }
 
