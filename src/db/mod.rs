@@ -14,5 +14,6 @@ pub mod readings;
 pub mod schema;
 pub mod secrets;
 pub mod services;
+pub mod shard_progress;
 
 pub use pool::{Db, query_error};

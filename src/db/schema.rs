@@ -108,6 +108,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    shard_progress (shards, shard) {
+        shards -> Int4,
+        shard -> Int4,
+        complete_before -> Timestamptz,
+        readings_from -> Nullable<Timestamptz>,
+        readings_before -> Nullable<Timestamptz>,
+        readings_model -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     services (id) {
         id -> Uuid,
         slug -> Text,
@@ -160,5 +171,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_bins,
     rollup_progress,
     services,
+    shard_progress,
     subscriptions,
 );

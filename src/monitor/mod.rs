@@ -6,7 +6,9 @@
 //! Redis restart lost put back from the bins), and the result is reconciled with any open
 //! incident in PostgreSQL, so a restart or a new leader resumes an incident instead of opening
 //! a second one (`warm_up`, a batch of services at a time). The services may be split into
-//! shards, each led by one instance at a time (`shards`). Timeline changes are queued on their
+//! shards, each led by one instance at a time (`shards`), which also rolls up and records the
+//! readings of that shard's services from the shard's own progress (`rollup`, `readings`).
+//! Timeline changes are queued on their
 //! tracker and written in order, each with the incident's state in one transaction: while
 //! PostgreSQL is away they wait (detection goes on), and the first tick it answers writes them
 //! all, as they happened. Any other failed write drops the tracker; the next tick rebuilds it
@@ -32,6 +34,7 @@ pub use tracker::{Change, Pending, Status, Tracker};
 use crate::catalog::CatalogCache;
 use crate::clock::SharedClock;
 use crate::db::incidents;
+use crate::db::shard_progress::Scope;
 use crate::db::{Db, bins};
 use crate::detect::Params;
 use crate::domain::{
@@ -74,9 +77,10 @@ struct State {
     trackers: HashMap<Uuid, Tracker>,
     /// The shards held at the last tick.
     held: Vec<u32>,
-    /// Runs that store the model's readings with the bins.
-    recorder: readings::Recorder,
-    rolled_until: i64,
+    /// Per shard held: the runs that store the model's readings with its bins.
+    recorders: HashMap<u32, readings::Recorder>,
+    /// Per shard held: the minute its rollup last reached.
+    rolled_until: HashMap<u32, i64>,
     /// The hour (minute number) history partitions were last seen to.
     partitions_checked: Option<i64>,
 }
@@ -135,8 +139,8 @@ impl Monitor {
             state: Mutex::new(State {
                 trackers: HashMap::new(),
                 held: Vec::new(),
-                recorder: readings::Recorder::new(params),
-                rolled_until: i64::MIN,
+                recorders: HashMap::new(),
+                rolled_until: HashMap::new(),
                 partitions_checked: None,
             }),
             history_months: None,
@@ -238,10 +242,9 @@ impl Monitor {
         };
         // Once PostgreSQL fails to answer, this tick stops asking it (every try could cost a
         // whole deadline, and a tick must not outlast the lease) and only observes.
-        let mut failure = None;
-        if held.contains(&shards::FIRST) {
-            failure = self.shared_jobs(&mut state, &all, now, &mut report).await;
-        }
+        let mut failure = self
+            .held_jobs(&mut state, &services, now, &mut report)
+            .await;
         if failure.is_none() {
             failure = self
                 .warm_up_missing(&mut state, &services, closed_until)
@@ -264,8 +267,9 @@ impl Monitor {
     }
 
     /// Forgets what belongs to shards this instance no longer holds: their trackers would go
-    /// stale while another instance evaluates them (they are rebuilt if they come back), and
-    /// the shared jobs' progress goes with shard 0.
+    /// stale while another instance evaluates them (they are rebuilt if they come back), their
+    /// rollup and readings go on from the shard's stored progress wherever it is held next,
+    /// and the history partitions go with shard 0.
     fn follow_shards(&self, state: &mut State, held: &[u32]) {
         if state.held == held {
             return;
@@ -274,33 +278,55 @@ impl Monitor {
         state
             .trackers
             .retain(|id, _| held.contains(&shard_of(*id, count)));
+        state.recorders.retain(|shard, _| held.contains(shard));
+        state.rolled_until.retain(|shard, _| held.contains(shard));
         if !held.contains(&shards::FIRST) {
-            state.recorder = readings::Recorder::new(self.params);
-            state.rolled_until = i64::MIN;
             state.partitions_checked = None;
         }
         state.held = held.to_vec();
     }
 
-    /// The jobs done once for every service, by the holder of shard 0: roll up, record the
-    /// model's readings, tend the history partitions. Returns the failure when PostgreSQL is
-    /// unavailable.
-    async fn shared_jobs(
+    /// The jobs done per shard held, each over its own services (`services` are those of every
+    /// shard held): roll up, then record the model's readings in the tick's budget; and, with
+    /// shard 0, tend the history partitions. Returns the failure when PostgreSQL is unavailable.
+    async fn held_jobs(
         &self,
         state: &mut State,
-        all: &[(Uuid, ServiceSlug)],
+        services: &[(Uuid, ServiceSlug)],
         now: chrono::DateTime<chrono::Utc>,
         report: &mut TickReport,
     ) -> Option<StoreError> {
         let closed_until = minute_of(now);
-        let mut failure = self.roll_up(state, all, closed_until, report).await;
-        if failure.is_none() {
-            failure = self.record_readings(state, all).await;
+        let count = self.leadership.count();
+        let held = state.held.clone();
+        let per_shard: Vec<(u32, Vec<(Uuid, ServiceSlug)>)> = if count <= 1 {
+            held.iter().map(|s| (*s, services.to_vec())).collect()
+        } else {
+            held.iter()
+                .map(|s| {
+                    let own = services.iter().filter(|(id, _)| shard_of(*id, count) == *s);
+                    (*s, own.cloned().collect())
+                })
+                .collect()
+        };
+        for (shard, own) in &per_shard {
+            let failure = self.roll_up(state, *shard, own, closed_until, report).await;
+            if failure.is_some() {
+                return failure;
+            }
         }
-        if failure.is_none() {
-            failure = self.tend_history(state, now).await;
+        let started = std::time::Instant::now();
+        for (shard, own) in &per_shard {
+            let budget = self.warm_up_budget.saturating_sub(started.elapsed());
+            let failure = self.record_readings(state, *shard, own, budget).await;
+            if failure.is_some() {
+                return failure;
+            }
         }
-        failure
+        if held.contains(&shards::FIRST) {
+            return self.tend_history(state, now).await;
+        }
+        None
     }
 
     /// Rolls closed minutes up into bins. A failed rollup is retried next tick and must not stop
@@ -309,16 +335,18 @@ impl Monitor {
     async fn roll_up(
         &self,
         state: &mut State,
+        shard: u32,
         services: &[(Uuid, ServiceSlug)],
         closed_until: i64,
         report: &mut TickReport,
     ) -> Option<StoreError> {
-        if state.rolled_until == closed_until {
+        if state.rolled_until.get(&shard) == Some(&closed_until) {
             return None;
         }
         match rollup::roll_up(
             &self.db,
             &self.windows,
+            self.scope(shard),
             services,
             closed_until,
             self.retention_minutes,
@@ -326,8 +354,8 @@ impl Monitor {
         .await
         {
             Ok((bins, rolled_until)) => {
-                report.bins = bins;
-                state.rolled_until = rolled_until;
+                report.bins += bins;
+                state.rolled_until.insert(shard, rolled_until);
                 None
             }
             Err(e) => {
@@ -343,21 +371,33 @@ impl Monitor {
     async fn record_readings(
         &self,
         state: &mut State,
+        shard: u32,
         services: &[(Uuid, ServiceSlug)],
+        budget: Duration,
     ) -> Option<StoreError> {
         let ids: Vec<Uuid> = services.iter().map(|(id, _)| *id).collect();
-        match state
-            .recorder
-            .record(&self.db, &ids, self.warm_up_budget)
-            .await
-        {
+        let scope = self.scope(shard);
+        let recorder = state
+            .recorders
+            .entry(shard)
+            .or_insert_with(|| readings::Recorder::new(self.params, scope));
+        match recorder.record(&self.db, &ids, budget).await {
             Ok(_) => None,
             Err(e @ StoreError::Unavailable(_)) => Some(e),
             Err(e) => {
-                tracing::warn!(error = %e, "readings not recorded; retrying next tick");
-                state.recorder = readings::Recorder::new(self.params);
+                tracing::warn!(error = %e, shard, "readings not recorded; retrying next tick");
+                state.recorders.remove(&shard);
                 None
             }
+        }
+    }
+
+    /// Whose progress the rollup and the readings of `shard` keep: every service's with one
+    /// leader, else the shard's own (see `db::shard_progress`).
+    fn scope(&self, shard: u32) -> Scope {
+        match self.leadership.count() {
+            0 | 1 => Scope::All,
+            shards => Scope::Shard { shards, shard },
         }
     }
 

@@ -13,14 +13,23 @@
 //! new span starts at today and history is read again, newest first, while curves run the
 //! model over what is not read yet. A change in the model's code that changes readings bumps
 //! `detect::readings::REVISION` to the same effect.
+//!
+//! A recorder reads the services of one scope (see `db::shard_progress`): every service for
+//! one leader, or one shard's services, with that shard's own span, so several instances read
+//! at once and a shard taken over resumes from its span. Building the runs of every service (a
+//! new leader, a new day) is the costly part (84 s at 100,000 services in one tick): it goes a
+//! chunk of services at a time until the tick's budget is spent, and the next tick resumes with
+//! the runs already built and the services already known to be idle, as the tracker warm-up
+//! does; the readings move on once every service is looked up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::readings::{self as stored, NewReadings};
+use crate::db::shard_progress::{self, Scope};
 use crate::db::{Db, bins};
 use crate::detect::Params;
 use crate::detect::readings::{Reading, Run, anchor, idle, model_id, next_day};
@@ -115,32 +124,40 @@ pub struct Recorder {
     cursors: HashMap<Uuid, Cursor>,
     /// The anchor for which every service without a cursor is known to be idle.
     anchored: Option<i64>,
+    /// While the services are being looked up for an anchor (a pass cut short by the budget):
+    /// that anchor and the services looked up so far.
+    looked_up: Option<(i64, HashSet<Uuid>)>,
+    /// Whose bins it reads and whose span it keeps.
+    scope: Scope,
     /// The oldest stored bin (minute) and the readings' end when it was looked up.
     oldest: Option<(Option<i64>, i64)>,
 }
 
 impl Recorder {
-    /// A recorder reading with `params`.
-    pub fn new(params: Params) -> Self {
+    /// A recorder reading with `params` the bins of `scope`.
+    pub fn new(params: Params, scope: Scope) -> Self {
         Self {
             params,
             model: model_id(&params),
             cursors: HashMap::new(),
             anchored: None,
+            looked_up: None,
+            scope,
             oldest: None,
         }
     }
 
-    /// Reads the bins that became final since the last call, then older history until `budget`
-    /// (wall time) is spent. Returns how many bins got readings.
+    /// Reads the bins that became final since the last call, then older history, until `budget`
+    /// (wall time) is spent; at least a chunk of services is looked up each call, so a long
+    /// first pass goes on over ticks. Returns how many bins got readings.
     pub async fn record(
         &mut self,
         db: &Db,
         services: &[Uuid],
         budget: Duration,
     ) -> Result<usize, StoreError> {
-        let started = Instant::now();
-        let progress = stored::progress(db).await?;
+        let deadline = Instant::now() + budget;
+        let progress = shard_progress::progress(db, self.scope).await?;
         let Some(complete) = progress.complete_before else {
             return Ok(0);
         };
@@ -154,17 +171,25 @@ impl Recorder {
                 let today = align_down(final_before, DAY);
                 self.cursors.clear();
                 self.anchored = None;
+                self.looked_up = None;
                 (today, today)
             }
         };
         let mut written = 0;
         while before < final_before {
             let end = final_before.min(next_day(before));
-            written += self.forward(db, services, before, end).await?;
+            let Some(read) = self.forward(db, services, (before, end), deadline).await? else {
+                // Out of time looking services up: the rest next tick.
+                return Ok(written);
+            };
+            written += read;
             before = end;
             self.save(db, from, before).await?;
+            if Instant::now() >= deadline {
+                return Ok(written);
+            }
         }
-        while started.elapsed() < budget {
+        while Instant::now() < deadline {
             let Some(oldest) = self.oldest(db, before).await? else {
                 break;
             };
@@ -180,7 +205,14 @@ impl Recorder {
     }
 
     async fn save(&self, db: &Db, from: i64, before: i64) -> Result<(), StoreError> {
-        stored::set_span(db, minute_start(from), minute_start(before), self.model).await
+        shard_progress::set_span(
+            db,
+            self.scope,
+            minute_start(from),
+            minute_start(before),
+            self.model,
+        )
+        .await
     }
 
     /// The oldest stored bin, looked up again once the readings reach a new day.
@@ -197,43 +229,45 @@ impl Recorder {
     }
 
     /// Reads `[from, to)`, within one day, for every service that has had a report since the
-    /// day's anchor.
+    /// day's anchor. `None`: `deadline` passed before every service was looked up (nothing
+    /// read; the next call goes on from there).
     async fn forward(
         &mut self,
         db: &Db,
         services: &[Uuid],
-        from: i64,
-        to: i64,
-    ) -> Result<usize, StoreError> {
+        (from, to): (i64, i64),
+        deadline: Instant,
+    ) -> Result<Option<usize>, StoreError> {
         let anchor = anchor(from);
         let new = totals(db, services, from, to).await?;
         // A new day (or a new leader) does not know who is idle since the anchor: everyone is
         // looked up once; afterwards only services with new bins can stop being idle.
         let everyone = self.anchored != Some(anchor);
+        if self.looked_up.as_ref().is_some_and(|(a, _)| *a != anchor) {
+            self.looked_up = None;
+        }
+        let known = |id: &Uuid| self.looked_up.as_ref().is_some_and(|(_, k)| k.contains(id));
         let stale: Vec<Uuid> = services
             .iter()
             .filter(|id| match self.cursors.get(*id) {
                 Some(c) => c.quarter.anchor() != anchor || c.quarter.next() != from,
-                None => everyone || new.contains_key(*id),
+                None => (everyone && !known(id)) || new.contains_key(*id),
             })
             .copied()
             .collect();
-        if !stale.is_empty() {
-            let history = totals(db, &stale, anchor, from).await?;
-            for id in stale {
-                match history.get(&id) {
-                    None if !new.contains_key(&id) => {
-                        // Nothing since the anchor: idle, nothing to store.
-                        self.cursors.remove(&id);
-                    }
-                    totals => {
-                        let totals = totals.map_or(&[][..], Vec::as_slice);
-                        let cursor = Cursor::warmed(self.params, anchor, from, totals);
-                        self.cursors.insert(id, cursor);
-                    }
-                }
+        for (i, chunk) in stale.chunks(SERVICES_PER_QUERY).enumerate() {
+            if i > 0 && Instant::now() >= deadline {
+                return Ok(None);
+            }
+            self.look_up(db, chunk, (anchor, from), &new).await?;
+            if everyone {
+                let (_, known) = self
+                    .looked_up
+                    .get_or_insert_with(|| (anchor, HashSet::new()));
+                known.extend(chunk.iter().copied());
             }
         }
+        self.looked_up = None;
         // Cursors of services no longer in the catalog stand elsewhere: they go.
         self.cursors
             .retain(|_, c| c.quarter.anchor() == anchor && c.quarter.next() == from);
@@ -249,7 +283,33 @@ impl Recorder {
             self.cursors.clear();
             self.anchored = None;
         }
-        result.map(|()| out.len())
+        result.map(|()| Some(out.len()))
+    }
+
+    /// Builds the cursors of `services` from their stored totals in `[anchor, from)` (and
+    /// forgets those idle since the anchor, unless they have `new` bins).
+    async fn look_up(
+        &mut self,
+        db: &Db,
+        services: &[Uuid],
+        (anchor, from): (i64, i64),
+        new: &HashMap<Uuid, Totals>,
+    ) -> Result<(), StoreError> {
+        let history = totals(db, services, anchor, from).await?;
+        for id in services {
+            match history.get(id) {
+                None if !new.contains_key(id) => {
+                    // Nothing since the anchor: idle, nothing to store.
+                    self.cursors.remove(id);
+                }
+                totals => {
+                    let totals = totals.map_or(&[][..], Vec::as_slice);
+                    let cursor = Cursor::warmed(self.params, anchor, from, totals);
+                    self.cursors.insert(*id, cursor);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads the day starting at `day` for every service with a stored bin since its anchor.

@@ -3,31 +3,40 @@
 //! Idempotent by construction: a bin is recomputed from its minutes and merged with GREATEST,
 //! so re-runs and concurrent writers agree, and minutes that left Redis (retention, a restart
 //! without persistence) never lower what PostgreSQL already holds.
+//!
+//! The watermark ("every bin before this is complete") belongs to a scope: one leader's over
+//! every service, or, with the services in shards, each shard's over its own services (see
+//! `db::shard_progress`). Each shard holder rolls up its shards one by one, each from its own
+//! watermark, so a shard taken over resumes where its last holder stopped, and the bins of a
+//! service are written by the one holder of its shard.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, bins, readings};
+use crate::db::shard_progress::{self, Scope};
+use crate::db::{Db, bins};
 use crate::domain::ServiceSlug;
 use crate::store::StoreError;
 use crate::time::{BIN_MINUTES, align_down, minute_of, minute_start};
 use crate::windows::{MinuteBucket, Windows};
 
-/// Rolls up closed minutes from the last complete bin (at most `retention_minutes` back) up to
-/// `closed_until` (exclusive), at most six hours of them per call. Returns the number of
-/// non-empty bins written and the minute it rolled up to (`closed_until` once caught up).
+/// Rolls up closed minutes of `services` (those of `scope`) from the last complete bin (at most
+/// `retention_minutes` back) up to `closed_until` (exclusive), at most six hours of them per
+/// call. Returns the number of non-empty bins written and the minute it rolled up to
+/// (`closed_until` once caught up).
 pub async fn roll_up(
     db: &Db,
     windows: &Windows,
+    scope: Scope,
     services: &[(Uuid, ServiceSlug)],
     closed_until: i64,
     retention_minutes: i64,
 ) -> Result<(usize, i64), StoreError> {
     let earliest = closed_until - retention_minutes;
     // Re-roll the last complete bin too: a report in flight at the boundary lands late.
-    let resume = bins::complete_before(db)
+    let resume = shard_progress::complete_before(db, scope)
         .await?
         .map(|t| minute_of(t) - BIN_MINUTES);
     let from = match resume {
@@ -49,7 +58,7 @@ pub async fn roll_up(
     let minutes = windows.minutes_many(&ranges).await?;
     // Bins rolled again may grow: readings from there on are read again (only a clock set
     // back brings the rollup before them).
-    readings::invalidate_from(db, minute_start(from)).await?;
+    shard_progress::invalidate_from(db, scope, minute_start(from)).await?;
     let mut rolled: Vec<bins::BinCounts> = Vec::new();
     for ((service_id, _), buckets) in services.iter().zip(minutes) {
         let mut by_bin: BTreeMap<i64, bins::BinCounts> = BTreeMap::new();
@@ -80,7 +89,7 @@ pub async fn roll_up(
     for chunk in rolled.chunks(UPSERT_BINS) {
         bins::upsert(db, chunk).await?;
     }
-    bins::set_complete_before(db, minute_start(align(to))).await?;
+    shard_progress::set_complete_before(db, scope, minute_start(align(to))).await?;
     Ok((rolled.len(), to))
 }
 

@@ -2,9 +2,11 @@
 //! (the default), or those of the shards it holds when the services are split into shards.
 //!
 //! A service's shard is a function of its id alone, so every instance agrees on it without
-//! talking; the shard leases (see `windows::ShardLease`) decide who evaluates which. The jobs
-//! that are not per service (the rollup, the readings, the history partitions) run on the
-//! holder of shard 0, so they run once, as with one leader.
+//! talking; the shard leases (see `windows::ShardLease`) decide who evaluates which. The
+//! rollup and the readings go per shard too: each holder rolls up and reads its own shards'
+//! services, each shard from its own stored progress (`db::shard_progress`), so a bin
+//! boundary's work and a new holder's first readings pass are split like the evaluation. The
+//! history partitions, one job for the whole table, run on the holder of shard 0.
 
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use uuid::Uuid;
 use crate::store::StoreError;
 use crate::windows::{Lease, ShardLease, Windows};
 
-/// The shard the rollup, the readings and the partitions go with.
+/// The shard the history partitions go with.
 pub(super) const FIRST: u32 = 0;
 
 /// How this instance claims its part of the monitor's work.

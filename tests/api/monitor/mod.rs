@@ -18,6 +18,7 @@ use crate::helpers::{TestApp, seed_onset};
 mod catalog;
 mod scale;
 mod scale_shards;
+mod shard_rollup;
 mod shards;
 
 const LEASE: Duration = Duration::from_secs(45);
