@@ -155,3 +155,31 @@ async fn two_monitors_split_the_shards_and_a_dead_ones_move_within_the_lease() {
     );
     assert_eq!(kinds.last().copied(), Some("resolved"), "{kinds:?}");
 }
+
+/// The shard leases on a Redis Cluster: their keys share the `{monitor}` hash tag, so the one
+/// script that takes, renews and balances them runs on one master.
+#[actix_web::test]
+async fn on_a_redis_cluster_two_monitors_split_the_shards() {
+    let cluster = crate::common::cluster::OwnCluster::start(3, 0).await;
+    let app = TestApp::builder()
+        .var("REDIS_URL", &cluster.url())
+        .spawn()
+        .await;
+    let all: Vec<Uuid> = app
+        .state
+        .reads
+        .catalog
+        .entries()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let (a, b) = (sharded(&app), sharded(&app));
+    assert_eq!(a.tick().await.unwrap().shards, vec![0, 1, 2, 3]);
+    assert!(
+        b.tick().await.unwrap().shards.is_empty(),
+        "every shard is held"
+    );
+    app.clock.advance(TICK);
+    let (ra, rb) = tick_both(&all, &a, &b).await;
+    assert_eq!((ra.shards, rb.shards), (vec![0, 1], vec![2, 3]));
+}
