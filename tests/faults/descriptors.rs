@@ -121,15 +121,19 @@ async fn clients_taking_every_connection_cannot_starve_intake_of_descriptors() {
             assert_eq!(health, Ok(200), "after {:?}", started.elapsed());
             let report = probe
                 .post(serving.url("/v1/reports"))
-                .insert_header(("x-forwarded-for", format!("198.18.{}.1", answered % 250)))
+                // A network of its own each time (the default caps bind per address and /24).
+                .insert_header((
+                    "x-forwarded-for",
+                    format!("198.{}.{}.1", 18 + answered / 250, answered % 250),
+                ))
                 .send_json(&serde_json::json!({"service": "chatgpt", "problem": "login"}))
                 .await;
             let report = status_of(report).await;
             assert_eq!(report, Ok(202), "after {:?}", started.elapsed());
             slowest = slowest.max(sent.elapsed());
             most_files = most_files.max(open_files(pid));
+            // The next probe as soon as this one is answered.
             answered += 1;
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         (slowest, most_files, answered)
     };

@@ -24,6 +24,11 @@ mod shards;
 const LEASE: Duration = Duration::from_secs(45);
 
 pub fn monitor(app: &TestApp) -> Monitor {
+    monitor_with_lease(app, LEASE)
+}
+
+/// A monitor on `app`'s storage and clock holding its lease (or its shards') for `lease`.
+pub fn monitor_with_lease(app: &TestApp, lease: Duration) -> Monitor {
     Monitor::new(
         Deps {
             db: app.state.reads.db.clone(),
@@ -33,7 +38,7 @@ pub fn monitor(app: &TestApp) -> Monitor {
             events: app.state.events.clone(),
         },
         Params::default(),
-        LEASE,
+        lease,
         app.settings.retention,
     )
 }

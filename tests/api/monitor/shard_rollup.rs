@@ -10,8 +10,7 @@ use chrono::{TimeZone, Utc};
 use downwatch::clock::Clock;
 use downwatch::db::readings::{self, StoredBin};
 use downwatch::db::shard_progress::{self, Scope};
-use downwatch::detect::Params;
-use downwatch::monitor::{Deps, Monitor};
+use downwatch::monitor::Monitor;
 
 use super::count_direct;
 use crate::helpers::TestApp;
@@ -24,19 +23,7 @@ const TOGETHER: usize = 100;
 const ALONE: usize = 60;
 
 fn monitor(app: &TestApp, shards: u32) -> Monitor {
-    Monitor::new(
-        Deps {
-            db: app.state.reads.db.clone(),
-            windows: app.state.reads.windows.clone(),
-            catalog: app.state.reads.catalog.clone(),
-            clock: app.clock.clone(),
-            events: app.state.events.clone(),
-        },
-        Params::default(),
-        LEASE,
-        app.settings.retention,
-    )
-    .with_shards(shards)
+    super::monitor_with_lease(app, LEASE).with_shards(shards)
 }
 
 fn slugs(app: &TestApp) -> Vec<String> {

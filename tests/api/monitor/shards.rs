@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use downwatch::clock::Clock;
 use downwatch::db::incidents;
-use downwatch::detect::Params;
-use downwatch::monitor::{Deps, Monitor, TickReport, shard_of};
+use downwatch::monitor::{Monitor, TickReport, shard_of};
 use uuid::Uuid;
 
 use super::count_direct;
@@ -19,19 +18,18 @@ const TICK: Duration = Duration::from_secs(60);
 const LEASE: Duration = Duration::from_secs(180);
 
 fn sharded(app: &TestApp) -> Monitor {
-    Monitor::new(
-        Deps {
-            db: app.state.reads.db.clone(),
-            windows: app.state.reads.windows.clone(),
-            catalog: app.state.reads.catalog.clone(),
-            clock: app.clock.clone(),
-            events: app.state.events.clone(),
-        },
-        Params::default(),
-        LEASE,
-        app.settings.retention,
-    )
-    .with_shards(SHARDS)
+    super::monitor_with_lease(app, LEASE).with_shards(SHARDS)
+}
+
+/// Every service of the catalog.
+fn service_ids(app: &TestApp) -> Vec<Uuid> {
+    app.state
+        .reads
+        .catalog
+        .entries()
+        .iter()
+        .map(|e| e.id)
+        .collect()
 }
 
 /// The services of the shards a tick held.
@@ -55,14 +53,7 @@ async fn tick_both(all: &[Uuid], a: &Monitor, b: &Monitor) -> (TickReport, TickR
 #[actix_web::test]
 async fn two_monitors_split_the_shards_and_a_dead_ones_move_within_the_lease() {
     let app = TestApp::spawn().await;
-    let all: Vec<Uuid> = app
-        .state
-        .reads
-        .catalog
-        .entries()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let all = service_ids(&app);
     let (a, b) = (sharded(&app), sharded(&app));
     // Alone, `a` takes every shard; `b` finds them held, and gets half once `a` lets go.
     let first = a.tick().await.unwrap();
@@ -165,14 +156,7 @@ async fn on_a_redis_cluster_two_monitors_split_the_shards() {
         .var("REDIS_URL", &cluster.url())
         .spawn()
         .await;
-    let all: Vec<Uuid> = app
-        .state
-        .reads
-        .catalog
-        .entries()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let all = service_ids(&app);
     let (a, b) = (sharded(&app), sharded(&app));
     assert_eq!(a.tick().await.unwrap().shards, vec![0, 1, 2, 3]);
     assert!(
