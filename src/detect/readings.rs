@@ -36,6 +36,22 @@ pub const REVISION: u32 = 4;
 /// Identifies the model whose readings are stored: a hash of its parameters and [`REVISION`].
 /// Readings stored by another model are not used, and the monitor reads history again.
 pub fn model_id(params: &Params) -> i64 {
+    // Every curve asks, with the process's one set of parameters: remember the last answer
+    // (a JSON text and a SHA-256 each time cost more than the rest of a stored curve's lookup).
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(Params, i64)>> = const { std::cell::Cell::new(None) };
+    }
+    if let Some((known, id)) = LAST.get()
+        && known == *params
+    {
+        return id;
+    }
+    let id = hash_model(params);
+    LAST.set(Some((*params, id)));
+    id
+}
+
+fn hash_model(params: &Params) -> i64 {
     use sha2::Digest;
     let text = serde_json::to_string(&(REVISION, params)).expect("parameters serialize");
     let digest = sha2::Sha256::digest(text.as_bytes());

@@ -91,13 +91,16 @@ impl Reads {
             Vec::new()
         };
         let start = seam.max(from);
-        let minutes = self.windows.minutes(slug, start, to).await?;
+        let minutes = self
+            .windows
+            .totals_many(&[(slug.clone(), start, to)])
+            .await?;
         Ok(Counts {
             bins: stored
                 .into_iter()
                 .map(|(t, total)| (minute_of(t), f64::from(total)))
                 .collect(),
-            minutes: minutes.iter().map(|m| count(m.total)).collect(),
+            minutes: minutes.iter().flatten().map(|m| count(*m)).collect(),
             seam: start,
         })
     }
@@ -125,14 +128,14 @@ impl Reads {
             .iter()
             .map(|(_, slug)| (slug.clone(), seam, to))
             .collect();
-        let minutes = self.windows.minutes_many(&ranges).await?;
+        let minutes = self.windows.totals_many(&ranges).await?;
         Ok(services
             .iter()
             .zip(minutes)
-            .map(|((id, _), buckets)| {
+            .map(|((id, _), totals)| {
                 let counts = Counts {
                     bins: stored.remove(id).unwrap_or_default(),
-                    minutes: buckets.iter().map(|b| count(b.total)).collect(),
+                    minutes: totals.iter().map(|t| count(*t)).collect(),
                     seam,
                 };
                 (*id, counts)

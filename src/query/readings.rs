@@ -38,13 +38,21 @@ pub async fn points(
         Vec::new()
     };
     let start = seam.max(from);
-    let minutes = reads.windows.minutes(slug, start, to).await?;
+    // A report counts in the minute it arrives: minutes after this one hold none yet.
+    let read_to = to.min(reads.now_minute() + 1).max(start);
+    let mut minutes = reads
+        .windows
+        .totals_many(&[(slug.clone(), start, read_to)])
+        .await?
+        .pop()
+        .unwrap_or_default();
+    minutes.resize(usize::try_from(to - start).unwrap_or(0), 0);
     let counts = Counts {
         bins: bins
             .iter()
             .map(|b| (minute_of(b.start), f64::from(b.total)))
             .collect(),
-        minutes: minutes.iter().map(|m| count(m.total)).collect(),
+        minutes: minutes.iter().map(|m| count(*m)).collect(),
         seam: start,
     };
     let series = counts.per_step(from, to, step);
@@ -81,6 +89,8 @@ pub async fn points(
 /// The stored readings a curve can use.
 struct Stored<'a> {
     bins: &'a [StoredBin],
+    /// The bins' starts as minute numbers, for the lookups.
+    starts: Vec<i64>,
     /// Steps in `[from, until)` have their readings stored (or are idle).
     from: i64,
     until: i64,
@@ -106,6 +116,7 @@ impl<'a> Stored<'a> {
         });
         Self {
             bins,
+            starts: bins.iter().map(|b| minute_of(b.start)).collect(),
             from,
             until,
             step: size,
@@ -121,7 +132,7 @@ impl<'a> Stored<'a> {
         }
         // An hour's reading sits on its last bin, which closes with it.
         let row = at + self.step - BIN_MINUTES;
-        match self.bins.binary_search_by_key(&row, |b| minute_of(b.start)) {
+        match self.starts.binary_search(&row) {
             Ok(i) if self.step == BIN_MINUTES => self.bins[i].quarter,
             Ok(i) => self.bins[i].hour,
             Err(_) => Some(idle(self.params, self.step, at)),

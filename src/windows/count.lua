@@ -183,8 +183,10 @@ local function add(bucket, field)
 end
 for _, report in ipairs(counted) do
   add(report.bucket, 't')
-  add(report.bucket, 'p:' .. report.problem)
-  if report.country ~= '' then add(report.bucket, 'c:' .. report.country) end
+  -- Bare field names (see keys.rs): a problem kind is lower-case, a country two upper-case
+  -- letters; only a kind named 't' would meet the total, and it keeps the old 'p:' form.
+  add(report.bucket, report.problem == 't' and 'p:t' or report.problem)
+  if report.country ~= '' then add(report.bucket, report.country) end
 end
 for _, bucket in ipairs(buckets) do
   local kind = redis.call('TYPE', bucket).ok

@@ -2,7 +2,7 @@
 //!
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
-//! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, `p:<problem>`, `c:<country>` counts | retention after the last write |
+//! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, then a count per problem kind (`login`) and per country (`US`), bare (`p:t` for a kind named `t`; buckets before 2026-12 had `p:`/`c:` prefixes, still read) | retention after the last write |
 //! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | reporter key (14 bytes) → when it was counted (ms into the epoch, 4 bytes little-endian), for reports counted in the epoch (`window` ms from `epoch × window`) | two windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:l:<window ms>:<epoch>` | hash | `a` + address key (16 bytes) and `n` + network key → when its reports were counted (ms into the epoch, 4 bytes little-endian each, the cap's latest at most), for sources counted in the cap epoch | two cap windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |

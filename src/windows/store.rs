@@ -43,15 +43,54 @@ impl MinuteBucket {
             countries: BTreeMap::new(),
         };
         for (field, count) in hash {
-            if field == "t" {
-                bucket.total = count;
-            } else if let Some(kind) = field.strip_prefix("p:") {
-                bucket.problems.insert(kind.to_owned(), count);
-            } else if let Some(country) = field.strip_prefix("c:") {
-                bucket.countries.insert(country.to_owned(), count);
+            match BucketField::of(&field) {
+                BucketField::Total => bucket.total += count,
+                BucketField::Problem(kind) => {
+                    *bucket.problems.entry(kind.to_owned()).or_default() += count;
+                }
+                BucketField::Country(country) => {
+                    *bucket.countries.entry(country.to_owned()).or_default() += count;
+                }
             }
         }
         bucket
+    }
+}
+
+/// What a field of a minute bucket counts. Fields are bare since 2026-12 (a problem kind is
+/// lower-case, a country two upper-case letters: 16 bytes less per bucket); buckets written
+/// before, with `p:` and `c:` prefixes, are read the same, and a bucket written by both forms
+/// during a rolling deploy sums them.
+#[derive(Debug, PartialEq, Eq)]
+enum BucketField<'a> {
+    Total,
+    Problem(&'a str),
+    Country(&'a str),
+}
+
+impl<'a> BucketField<'a> {
+    /// The field name a count is written under (the counting script writes the same).
+    fn name(&self) -> std::borrow::Cow<'a, str> {
+        match self {
+            Self::Total => "t".into(),
+            // A kind named `t` keeps the old form, or it would meet the total.
+            Self::Problem("t") => "p:t".into(),
+            Self::Problem(kind) | Self::Country(kind) => (*kind).into(),
+        }
+    }
+
+    fn of(field: &'a str) -> Self {
+        if field == "t" {
+            Self::Total
+        } else if let Some(kind) = field.strip_prefix("p:") {
+            Self::Problem(kind)
+        } else if let Some(country) = field.strip_prefix("c:") {
+            Self::Country(country)
+        } else if field.len() == 2 && field.bytes().all(|b| b.is_ascii_uppercase()) {
+            Self::Country(field)
+        } else {
+            Self::Problem(field)
+        }
     }
 }
 
@@ -189,6 +228,50 @@ impl Windows {
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
     ) -> Result<Vec<Vec<MinuteBucket>>, StoreError> {
+        let hashes: Vec<Vec<(i64, HashMap<String, u64>)>> = self
+            .read_buckets(ranges, "read-minutes", "HGETALL", &[])
+            .await?;
+        Ok(hashes
+            .into_iter()
+            .map(|range| {
+                range
+                    .into_iter()
+                    .map(|(minute, hash)| MinuteBucket::from_hash(minute_start(minute), hash))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The reports counted in every minute of `[from, to)` (minute numbers) of each range,
+    /// zeros included, oldest first: [`Self::minutes_many`] for readers that need only the
+    /// totals (curves), one field per bucket instead of the whole hash.
+    pub async fn totals_many(
+        &self,
+        ranges: &[(ServiceSlug, i64, i64)],
+    ) -> Result<Vec<Vec<u64>>, StoreError> {
+        let totals: Vec<Vec<(i64, Option<u64>)>> = self
+            .read_buckets(
+                ranges,
+                "read-totals",
+                "HGET",
+                &[BucketField::Total.name().as_ref()],
+            )
+            .await?;
+        Ok(totals
+            .into_iter()
+            .map(|range| range.into_iter().map(|(_, t)| t.unwrap_or(0)).collect())
+            .collect())
+    }
+
+    /// One `command` (with `args` after the key) per minute bucket of each range, pipelined;
+    /// the answers by range, each with its minute.
+    async fn read_buckets<T: redis::FromRedisValue>(
+        &self,
+        ranges: &[(ServiceSlug, i64, i64)],
+        op: &'static str,
+        command: &str,
+        args: &[&str],
+    ) -> Result<Vec<Vec<(i64, T)>>, StoreError> {
         let keys: Vec<(usize, i64, String)> = ranges
             .iter()
             .enumerate()
@@ -199,16 +282,15 @@ impl Windows {
         let commands = keys
             .iter()
             .map(|(_, _, key)| {
-                let mut hgetall = redis::cmd("HGETALL");
-                hgetall.arg(key);
-                (key.clone(), hgetall)
+                let mut cmd = redis::cmd(command);
+                cmd.arg(key).arg(args);
+                (key.clone(), cmd)
             })
             .collect();
-        let hashes: Vec<HashMap<String, u64>> =
-            self.redis.pipelined("read-minutes", commands).await?;
-        let mut result: Vec<Vec<MinuteBucket>> = ranges.iter().map(|_| Vec::new()).collect();
-        for ((i, minute, _), hash) in keys.iter().zip(hashes) {
-            result[*i].push(MinuteBucket::from_hash(minute_start(*minute), hash));
+        let answers: Vec<T> = self.redis.pipelined(op, commands).await?;
+        let mut result: Vec<Vec<(i64, T)>> = ranges.iter().map(|_| Vec::new()).collect();
+        for ((i, minute, _), answer) in keys.into_iter().zip(answers) {
+            result[i].push((minute, answer));
         }
         Ok(result)
     }
@@ -244,12 +326,15 @@ impl Windows {
         let mut pipe = redis::pipe();
         for bucket in buckets.iter().filter(|b| b.total > 0) {
             let key = self.keys.bucket(service, minute_of(bucket.t));
-            pipe.hincr(&key, "t", bucket.total).ignore();
+            pipe.hincr(&key, BucketField::Total.name(), bucket.total)
+                .ignore();
             for (kind, n) in &bucket.problems {
-                pipe.hincr(&key, format!("p:{kind}"), *n).ignore();
+                pipe.hincr(&key, BucketField::Problem(kind).name(), *n)
+                    .ignore();
             }
             for (country, n) in &bucket.countries {
-                pipe.hincr(&key, format!("c:{country}"), *n).ignore();
+                pipe.hincr(&key, BucketField::Country(country).name(), *n)
+                    .ignore();
             }
             pipe.expire(
                 &key,
@@ -383,4 +468,58 @@ where
 
 pub(super) fn unavailable() -> StoreError {
     StoreError::Unavailable(Dependency::Redis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(fields: &[(&str, u64)]) -> MinuteBucket {
+        let hash = fields.iter().map(|(f, n)| ((*f).to_owned(), *n)).collect();
+        MinuteBucket::from_hash(minute_start(0), hash)
+    }
+
+    #[test]
+    fn bare_and_prefixed_fields_read_the_same() {
+        let bare = bucket(&[("t", 5), ("login", 3), ("t-2", 1), ("p:t", 1), ("US", 4)]);
+        let prefixed = bucket(&[
+            ("t", 5),
+            ("p:login", 3),
+            ("p:t-2", 1),
+            ("p:t", 1),
+            ("c:US", 4),
+        ]);
+        assert_eq!(bare, prefixed);
+        assert_eq!(bare.total, 5);
+        assert_eq!(bare.problems["login"], 3);
+        assert_eq!(bare.problems["t"], 1);
+        assert_eq!(bare.countries["US"], 4);
+    }
+
+    #[test]
+    fn a_bucket_written_in_both_forms_sums_them() {
+        let mixed = bucket(&[
+            ("t", 7),
+            ("login", 3),
+            ("p:login", 2),
+            ("US", 1),
+            ("c:US", 6),
+        ]);
+        assert_eq!(mixed.problems["login"], 5);
+        assert_eq!(mixed.countries["US"], 7);
+    }
+
+    #[test]
+    fn every_field_is_read_back_as_what_it_was_written_for() {
+        for field in [
+            BucketField::Total,
+            BucketField::Problem("t"),
+            BucketField::Problem("login"),
+            BucketField::Problem("us"),
+            BucketField::Problem("ab"),
+            BucketField::Country("US"),
+        ] {
+            assert_eq!(BucketField::of(&field.name()), field);
+        }
+    }
 }
