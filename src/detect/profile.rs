@@ -50,6 +50,22 @@ pub struct Profile {
     weekly_log_keep: f64,
     /// Learns since the means were last recomputed (they drift slowly: every few suffice).
     stale_means: u32,
+    /// The last (step in minutes, weekday memory per step): a constant of the series.
+    weekly_keep: (f64, f64),
+}
+
+/// The time-of-day and day-of-week factors at a position.
+#[derive(Debug, Clone, Copy)]
+pub struct Factors {
+    pub daily: f64,
+    pub weekly: f64,
+}
+
+impl Factors {
+    /// The combined factor.
+    pub fn product(&self) -> f64 {
+        self.daily * self.weekly
+    }
 }
 
 /// Mean factor over the slots that have seen anything (1 if none has).
@@ -129,6 +145,7 @@ impl Profile {
             daily_log_keep: (1.0 - daily_rate).ln(),
             weekly_log_keep: (1.0 - weekly_rate).ln(),
             stale_means: 0,
+            weekly_keep: (f64::NAN, f64::NAN),
         }
     }
 
@@ -151,22 +168,31 @@ impl Profile {
 
     /// The combined factor at `pos`.
     pub fn factor(&self, pos: &Position) -> f64 {
-        self.daily(pos) * self.weekly(pos)
+        self.factors(pos).product()
+    }
+
+    /// Both factors at `pos`.
+    pub fn factors(&self, pos: &Position) -> Factors {
+        Factors {
+            daily: self.daily(pos),
+            weekly: self.weekly(pos),
+        }
     }
 
     /// Learns from one observation of `seen` reports over `step_minutes`, where the level alone
-    /// predicted `level_expected`. Weekday factors start learning only with `learn_weekdays` true
-    /// (after a few days, once the time-of-day shape has settled).
+    /// predicted `level_expected` and the profile's factors at `pos` are `factors` (as
+    /// [`Profile::factors`] gives them). Weekday factors start learning only with
+    /// `learn_weekdays` true (after a few days, once the time-of-day shape has settled).
     pub fn learn(
         &mut self,
         pos: &Position,
+        factors: &Factors,
         step_minutes: f64,
         seen: f64,
         level_expected: f64,
         learn_weekdays: bool,
     ) {
-        let weekly = self.weekly(pos);
-        let daily = self.daily(pos);
+        let Factors { daily, weekly } = *factors;
         for (slot, w) in pos.hours {
             if w > 0.0 {
                 let keep = (self.daily_log_keep * w * step_minutes / 60.0).exp();
@@ -174,7 +200,11 @@ impl Profile {
             }
         }
         if learn_weekdays {
-            let keep = (self.weekly_log_keep * step_minutes / 1440.0).exp();
+            if self.weekly_keep.0.to_bits() != step_minutes.to_bits() {
+                let keep = (self.weekly_log_keep * step_minutes / 1440.0).exp();
+                self.weekly_keep = (step_minutes, keep);
+            }
+            let keep = self.weekly_keep.1;
             self.days[pos.day].learn(
                 keep,
                 1.0,
@@ -217,7 +247,9 @@ mod tests {
                 let t = start + day * 86_400 + minute * 60;
                 let busy = (18 * 60..22 * 60).contains(&minute);
                 let seen = if busy { 4.0 } else { 1.0 };
-                profile.learn(&Position::of(t), 1.0, seen, 1.5, true);
+                let pos = Position::of(t);
+                let factors = profile.factors(&pos);
+                profile.learn(&pos, &factors, 1.0, seen, 1.5, true);
             }
         }
         let evening = profile.factor(&Position::of(start + 20 * 3600));
@@ -228,7 +260,9 @@ mod tests {
         );
 
         let mut sparse = Profile::new(0.2, 0.25);
-        sparse.learn(&Position::of(start), 60.0, 1.0, 0.02, true);
+        let pos = Position::of(start);
+        let factors = sparse.factors(&pos);
+        sparse.learn(&pos, &factors, 60.0, 1.0, 0.02, true);
         assert!(sparse.factor(&Position::of(start)) < 1.4);
     }
 }
