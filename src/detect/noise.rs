@@ -22,6 +22,9 @@ pub struct Window {
     weight: f64,
     prior_phi: f64,
     prior_weight: f64,
+    /// The overdispersion as of the last lesson (`estimate`): read several times a step, learned
+    /// at most once.
+    phi: f64,
     /// The service's normal excursions at this window's scale.
     pub tail: Tail,
 }
@@ -132,19 +135,26 @@ impl Window {
     /// A window over `steps` steps with a prior overdispersion worth `prior_weight` observations
     /// (forgotten like them) and its tail.
     pub fn new(steps: usize, prior_phi: f64, prior_weight: f64, tail: Tail) -> Self {
-        Self {
+        let mut window = Self {
             steps,
             num: 0.0,
             den: 0.0,
             weight: 0.0,
             prior_phi,
             prior_weight,
+            phi: prior_phi,
             tail,
-        }
+        };
+        window.phi = window.estimate();
+        window
     }
 
     /// Current overdispersion: the stream's own, blended with the prior while data is short.
     pub fn phi(&self) -> f64 {
+        self.phi
+    }
+
+    fn estimate(&self) -> f64 {
         let own = if self.den > 0.0 {
             (self.num / self.den).max(0.0)
         } else {
@@ -176,6 +186,7 @@ impl Window {
         // would hold a quarter of the estimate forever, and a prior fit for one minute (0.1)
         // would more than double the learned noise of an hour (about 0.013 on a busy service).
         self.prior_weight *= keep;
+        self.phi = self.estimate();
     }
 
     /// The smallest count over `expected` that this window would call significant at `z`

@@ -45,6 +45,11 @@ pub struct Profile {
     days: [Slot; 7],
     hours_mean: f64,
     days_mean: f64,
+    /// Each slot's factor relative to its mean (`relative`, `relative_weekday`), refreshed
+    /// whenever a slot or a mean changes: the baseline reads them three times a step, and
+    /// each costs two or three divisions.
+    hours_relative: [f64; 24],
+    days_relative: [f64; 7],
     /// ln(1 - rate): decays are exp(exposure × this).
     daily_log_keep: f64,
     weekly_log_keep: f64,
@@ -142,6 +147,8 @@ impl Profile {
             days: [Slot::default(); 7],
             hours_mean: 1.0,
             days_mean: 1.0,
+            hours_relative: [1.0; 24],
+            days_relative: [1.0; 7],
             daily_log_keep: (1.0 - daily_rate).ln(),
             weekly_log_keep: (1.0 - weekly_rate).ln(),
             stale_means: 0,
@@ -153,7 +160,7 @@ impl Profile {
     pub fn daily(&self, pos: &Position) -> f64 {
         pos.hours
             .iter()
-            .map(|(slot, w)| w * relative(&self.hours[*slot], self.hours_mean))
+            .map(|(slot, w)| w * self.hours_relative[*slot])
             .sum()
     }
 
@@ -161,7 +168,7 @@ impl Profile {
     pub fn weekly(&self, pos: &Position) -> f64 {
         pos.days
             .iter()
-            .map(|(day, w)| w * relative_weekday(&self.days[*day], self.days_mean))
+            .map(|(day, w)| w * self.days_relative[*day])
             .sum::<f64>()
             .clamp(0.5, 2.0)
     }
@@ -197,6 +204,7 @@ impl Profile {
             if w > 0.0 {
                 let keep = (self.daily_log_keep * w * step_minutes / 60.0).exp();
                 self.hours[slot].learn(keep, w, seen, level_expected * weekly, step_minutes / 60.0);
+                self.hours_relative[slot] = relative(&self.hours[slot], self.hours_mean);
             }
         }
         if learn_weekdays {
@@ -212,12 +220,19 @@ impl Profile {
                 level_expected * daily,
                 step_minutes / 1440.0,
             );
+            self.days_relative[pos.day] = relative_weekday(&self.days[pos.day], self.days_mean);
         }
         self.stale_means += 1;
         if self.stale_means >= 8 || step_minutes >= 8.0 {
             self.hours_mean = mean_factor(&self.hours, 0.0);
             self.days_mean = mean_factor(&self.days, WEEKDAY_PRIOR_DAYS);
             self.stale_means = 0;
+            for (relative_factor, slot) in self.hours_relative.iter_mut().zip(&self.hours) {
+                *relative_factor = relative(slot, self.hours_mean);
+            }
+            for (relative_factor, slot) in self.days_relative.iter_mut().zip(&self.days) {
+                *relative_factor = relative_weekday(slot, self.days_mean);
+            }
         }
     }
 }
