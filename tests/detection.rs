@@ -371,3 +371,78 @@ fn quality_targets_on_the_tuning_seeds() {
 fn quality_table_on_held_out_seeds() {
     check_targets(&table(&(101..=110).collect::<Vec<_>>()));
 }
+
+/// FNV-1a over every field of every step's reading, so a change meant to be a pure speed-up can
+/// show that it changed nothing: no alarm, level, reading, onset or evidence, to the last bit.
+fn digest(hash: &mut u64, points: &[Point]) {
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            *hash = (*hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for p in points {
+        eat(&p.t.to_le_bytes());
+        for x in [p.value, p.baseline, p.upper] {
+            eat(&x.to_bits().to_le_bytes());
+        }
+        eat(p.level.as_str().as_bytes());
+        eat(&[u8::from(p.alarm), u8::from(p.reopen)]);
+        eat(&p.onset.unwrap_or(i64::MIN).to_le_bytes());
+        if let Some(e) = p.evidence {
+            eat(&e.window_minutes.to_le_bytes());
+            for x in [e.observed, e.expected, e.probability] {
+                eat(&x.to_bits().to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Every step's reading on a fixed set of streams (the seed case, every class of the suite calm
+/// and bursty with their gaps, the issue shapes; at 1-, 5- and 60-minute steps; other
+/// significance parameters; a detector warmed from history) hashes to the value the model gave
+/// when it was pinned. A change to the model's decisions must update it (and bump `REVISION` in
+/// `src/detect/readings.rs`); a change to its speed alone must not.
+#[test]
+fn readings_are_bit_for_bit_those_pinned() {
+    const PINNED: u64 = 0x2d8b_f910_a486_29b3;
+    let mut streams: Vec<(String, Series)> = vec![
+        ("seed-case-1".into(), seed_case(1)),
+        ("seed-case-3".into(), seed_case(3)),
+    ];
+    for scenario in quality_suite(3).into_iter().chain(issue_shapes(3)) {
+        streams.push((scenario.name, scenario.series));
+    }
+    let strict = Params {
+        z_elevated: 4.0,
+        z_sustained: 3.0,
+        z_outage: 6.0,
+        ..Params::default()
+    };
+    let mut hash = 0xcbf2_9ce4_8422_2325;
+    let mut each = Vec::new();
+    for (name, series) in &streams {
+        for factor in [1, 5, 60] {
+            let coarse = series.coarsen(factor);
+            digest(&mut hash, &run(&coarse));
+            if factor == 5 || name.starts_with("bursty-medium") {
+                let mut detector = Detector::new(strict, coarse.step_minutes);
+                let points: Vec<Point> = (0..coarse.values.len())
+                    .map(|i| detector.step(coarse.time(i), coarse.values[i]))
+                    .collect();
+                digest(&mut hash, &points);
+            }
+        }
+        // Warmed from a week of history, as the monitor warms a tracker up, then judged.
+        let mut detector = Detector::new(Params::default(), series.step_minutes);
+        let week = 7 * 1440;
+        for (i, v) in series.values.iter().enumerate().take(week) {
+            detector.learn_history(series.time(i), *v);
+        }
+        let points: Vec<Point> = (week..series.values.len())
+            .map(|i| detector.step(series.time(i), series.values[i]))
+            .collect();
+        digest(&mut hash, &points);
+        each.push(format!("{name}: {hash:#018x}"));
+    }
+    assert_eq!(hash, PINNED, "{hash:#018x}; after each stream: {each:#?}");
+}

@@ -59,7 +59,9 @@ pub fn ewma_rate(half_life_minutes: f64, step_minutes: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub struct Baseline {
     step_minutes: f64,
-    level_half_life_minutes: f64,
+    /// The level's learning rate per step, and the recent correction's memory per step.
+    level_rate: f64,
+    recent_keep: f64,
     profile: Profile,
     /// Deseasonalized reports per minute over the last days.
     level: f64,
@@ -69,7 +71,7 @@ pub struct Baseline {
     shadow: Ratio,
     steps_seen: f64,
     minutes_seen: f64,
-    /// Raw values of the first hours, for the cold-start median.
+    /// Raw values of the first hours, kept sorted, for the cold-start median.
     cold: Vec<f64>,
 }
 
@@ -83,7 +85,8 @@ impl Baseline {
     ) -> Self {
         Self {
             step_minutes,
-            level_half_life_minutes,
+            level_rate: ewma_rate(level_half_life_minutes, step_minutes),
+            recent_keep: 1.0 - ewma_rate(RECENT_HALF_LIFE_MINUTES, step_minutes),
             profile: Profile::new(daily_rate, weekly_rate),
             level: 0.0,
             recent: Ratio::default(),
@@ -123,16 +126,15 @@ impl Baseline {
 
     /// What a step of `value` may teach while the service is new, and remembers it.
     pub fn cold_cap(&mut self, value: f64) -> f64 {
-        self.cold.push(value);
+        let at = self.cold.partition_point(|v| v.total_cmp(&value).is_le());
+        self.cold.insert(at, value);
         // Steps of 5 minutes or more average a short burst out: their median starts at once.
         let cap = if self.minutes_seen < COLD_MEDIAN_AFTER_MINUTES
             && self.step_minutes < COLD_MEDIAN_AFTER_MINUTES
         {
             COLD_FLOOR_PER_MINUTE * self.step_minutes
         } else {
-            let mut sorted = self.cold.clone();
-            sorted.sort_by(f64::total_cmp);
-            let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+            let median = self.cold.get(self.cold.len() / 2).copied().unwrap_or(0.0);
             median + 3.0 * median.sqrt() + COLD_FLOOR_PER_MINUTE * self.step_minutes
         };
         value.min(cap)
@@ -140,18 +142,24 @@ impl Baseline {
 
     /// Learns a normal step of `value` reports (already capped) at `pos`.
     pub fn learn(&mut self, pos: &Position, value: f64) {
-        let keep = 1.0 - ewma_rate(RECENT_HALF_LIFE_MINUTES, self.step_minutes);
-        self.recent.learn(keep, value, self.seasonal(pos));
-        let factor = self.profile.factor(pos);
+        let factors = self.profile.factors(pos);
+        let factor = factors.product();
+        let seasonal = self.level * factor * self.step_minutes;
+        self.recent.learn(self.recent_keep, value, seasonal);
         let rate = value / (factor * self.step_minutes);
         // Cold start: a running mean until the average has seen a half-life's worth of steps.
-        let alpha = ewma_rate(self.level_half_life_minutes, self.step_minutes)
-            .max(1.0 / (self.steps_seen + 1.0));
+        let alpha = self.level_rate.max(1.0 / (self.steps_seen + 1.0));
         let level_expected = self.level * self.step_minutes;
         if self.steps_seen > 0.0 {
             let weekly = self.minutes_seen >= WEEKLY_AFTER_MINUTES;
-            self.profile
-                .learn(pos, self.step_minutes, value, level_expected, weekly);
+            self.profile.learn(
+                pos,
+                &factors,
+                self.step_minutes,
+                value,
+                level_expected,
+                weekly,
+            );
         }
         self.level += alpha * (rate - self.level);
         if !self.is_cold() {
@@ -167,8 +175,8 @@ impl Baseline {
 
     /// Learns any step's raw volume into the shadow ratio (for re-baselining).
     pub fn shadow(&mut self, pos: &Position, value: f64) {
-        let keep = 1.0 - ewma_rate(RECENT_HALF_LIFE_MINUTES, self.step_minutes);
-        self.shadow.learn(keep, value, self.seasonal(pos));
+        self.shadow
+            .learn(self.recent_keep, value, self.seasonal(pos));
     }
 
     /// Takes the volume of the last hours as the new normal.

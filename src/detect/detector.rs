@@ -84,6 +84,11 @@ pub struct Detector {
     p_elevated: f64,
     p_sustained: f64,
     p_outage: f64,
+    /// The noise's memory per step (a constant of the step).
+    noise_keep: f64,
+    /// The last (log-ratio, exp of it times the elevated margin) of the upper bound by the
+    /// tail: the usual it reads changes rarely.
+    upper_by_tail: (f64, f64),
     machine: LevelMachine,
     confirm_steps: usize,
     incident_minutes: f64,
@@ -127,6 +132,20 @@ fn steps_for(minutes: f64, step_minutes: f64) -> u32 {
         (minutes / step_minutes).ceil().max(1.0),
     ))
     .unwrap_or(u32::MAX)
+}
+
+/// The index of the first of `history`'s steps at or after `oldest`, for a window of `steps`
+/// steps. Without a gap in the data that is the window's length back from the newest step;
+/// only after a gap does it take a search.
+fn first_since(history: &VecDeque<Seen>, steps: usize, oldest: i64) -> usize {
+    let guess = history.len().saturating_sub(steps);
+    let at_guess = history.get(guess).is_some_and(|s| s.t >= oldest);
+    let before_guess = guess == 0 || history.get(guess - 1).is_some_and(|s| s.t < oldest);
+    if at_guess && before_guess {
+        guess
+    } else {
+        history.partition_point(|s| s.t < oldest)
+    }
 }
 
 impl Detector {
@@ -185,6 +204,12 @@ impl Detector {
             p_elevated: upper_tail(params.z_elevated),
             p_sustained: upper_tail(params.z_sustained),
             p_outage: upper_tail(params.z_outage),
+            noise_keep: 1.0
+                - ewma_rate(
+                    params.noise_half_life_minutes.max(100.0 * step_minutes),
+                    step_minutes,
+                ),
+            upper_by_tail: (f64::NAN, f64::NAN),
             machine,
             confirm_steps: confirm_steps as usize,
             incident_minutes: 0.0,
@@ -278,13 +303,13 @@ impl Detector {
         let warm = self.baseline.minutes_seen() >= self.params.warmup_minutes;
         // Evidence must be refreshed by this step: a burst that has stopped still sits in the
         // longer windows for a while, but it is no longer happening.
-        let fresh = verdicts[0].z >= 1.0 && verdicts[0].excess() >= 1.0;
+        let fresh = verdicts[0].excess() >= 1.0 && verdicts[0].z() >= 1.0;
         let mut evidence = if warm && fresh {
             self.evidence(verdicts)
         } else {
             Level::Normal
         };
-        let reference = verdicts[self.reference];
+        let reference = &verdicts[self.reference];
         let before = self.machine.level();
         if before != Level::Normal {
             self.peak_excess = self.peak_excess.max(reference.excess());
@@ -295,9 +320,10 @@ impl Detector {
                 evidence = Level::Elevated;
             }
         }
-        let quiet = reference.z < 2.0 || reference.excess() < self.params.min_excess_elevated;
+        let quiet =
+            reference.excess() < self.params.min_excess_elevated || !reference.z_reaches(2.0);
         let mut level = self.machine.advance(evidence, quiet);
-        let upper = self.upper(t, expected);
+        let upper = self.upper_judged(expected, &verdicts[0]);
         if level == Level::Normal && evidence == Level::Normal {
             let learned = self.cap(value, expected);
             self.learn_later(pos, learned);
@@ -413,7 +439,7 @@ impl Detector {
             .clone()
             .filter(|(v, _)| meets(v))
             .chain(candidates)
-            .min_by(|a, b| a.0.p.total_cmp(&b.0.p))
+            .min_by(|a, b| a.0.p().total_cmp(&b.0.p()))
             .expect("at least one window");
         Evidence {
             window_minutes: u32::try_from(crate::domain::whole_count(
@@ -422,7 +448,7 @@ impl Detector {
             .unwrap_or(u32::MAX),
             observed: verdict.seen,
             expected: verdict.expected,
-            probability: (verdict.p * n).min(1.0),
+            probability: (verdict.p() * n).min(1.0),
         }
     }
 
@@ -446,15 +472,15 @@ impl Detector {
 
     /// Every window's verdict on the step just remembered (missing steps count as absent).
     fn judge_windows(&mut self, now: i64) -> [Verdict; WINDOWS] {
-        let mut verdicts = [Verdict::default(); WINDOWS];
+        let mut verdicts: [Verdict; WINDOWS] = Default::default();
         let last = self
             .history
             .back()
             .copied()
             .expect("a step was just remembered");
-        for (slot, window) in verdicts.iter_mut().zip(&self.windows) {
+        for (slot, window) in verdicts.iter_mut().zip(&mut self.windows) {
             let oldest = now - (crate::domain::signed(window.steps) - 1) * self.step_seconds;
-            let first = self.history.partition_point(|s| s.t < oldest);
+            let first = first_since(&self.history, window.steps, oldest);
             let s = self.history[first];
             let seen = last.total_value - s.total_value + s.value;
             let expected = last.total_expected - s.total_expected + s.expected;
@@ -510,17 +536,18 @@ impl Detector {
                 p.tail_margin_elevated,
             ),
         };
-        v.p * n <= p_max
-            && v.excess() >= excess
+        // The cheap tests first: the probability costs an exponential.
+        v.excess() >= excess
             && if v.minutes >= SUSTAINED_MINUTES
                 || self.baseline.minutes_seen() < NOISE_AFTER_MINUTES
             {
                 // An hour's count spans many clusters: its tail's bar is a firm number; so is
                 // a new service's, which is a prior, not a learned draw of a few reports.
-                v.log_ratio > margin * v.bar_usual()
+                v.log_ratio() > margin * v.bar_usual()
             } else {
                 beyond(v.seen, v.expected, margin * v.bar_usual())
             }
+            && v.p() * n <= p_max
     }
 
     fn evidence(&self, verdicts: &[Verdict]) -> Level {
@@ -545,15 +572,27 @@ impl Detector {
             .max(by_tail)
     }
 
+    /// The same as [`Detector::upper`] on a judged step, from the shortest window's verdict (its
+    /// usual and noise are the window's until the step learns), the exponential kept while
+    /// the usual stays the same.
+    fn upper_judged(&mut self, expected: f64, shortest: &Verdict) -> f64 {
+        let p = &self.params;
+        let k = super::tail::PSEUDO_REPORTS;
+        if self.upper_by_tail.0.to_bits() != shortest.usual.to_bits() {
+            let factor = (p.tail_margin_elevated * shortest.usual).exp();
+            self.upper_by_tail = (shortest.usual, factor);
+        }
+        let by_tail = (expected + k) * self.upper_by_tail.1 - k;
+        self.windows[0]
+            .threshold(expected, p.z_elevated)
+            .max(expected + p.min_excess_elevated)
+            .max(by_tail)
+    }
+
     /// Learns the noise from a normal step.
     fn learn_noise(&mut self, verdicts: &[Verdict]) {
-        let half_life = self
-            .params
-            .noise_half_life_minutes
-            .max(100.0 * self.step_minutes);
-        let keep = 1.0 - ewma_rate(half_life, self.step_minutes);
         for (window, verdict) in self.windows.iter_mut().zip(verdicts) {
-            window.learn_noise(verdict, keep);
+            window.learn_noise(verdict, self.noise_keep);
         }
     }
 
@@ -569,14 +608,14 @@ impl Detector {
         }
         // Beyond the service's own usual, not a young service's floor: the excursions under the
         // floor are the ones its tail must learn before the floor fades.
-        let past_usual = verdicts.iter().any(|v| v.log_ratio > v.usual);
+        let past_usual = verdicts.iter().any(Verdict::beyond_usual);
         let incident = level != Level::Normal;
         // An excursion lasts until the service is back near its baseline, not only below its
         // records: a slow rise that dips under them for a few steps is still one rise, and must
         // not teach its own bar half-way (one more report a minute for two hours on a service of
         // 0.3 a minute did).
-        let raised = verdicts.iter().any(|v| v.z >= EXCURSION_Z);
-        if past_usual || incident || (raised && self.excursion.is_some()) {
+        let raised = || verdicts.iter().any(|v| v.z_reaches(EXCURSION_Z));
+        if past_usual || incident || (self.excursion.is_some() && raised()) {
             let excursion = self.excursion.get_or_insert(Excursion {
                 t,
                 peak: [f64::NEG_INFINITY; WINDOWS],
@@ -586,7 +625,7 @@ impl Detector {
             excursion.incident |= incident;
             excursion.calm_steps = 0;
             for (peak, v) in excursion.peak.iter_mut().zip(verdicts) {
-                *peak = peak.max(v.log_ratio);
+                *peak = peak.max(v.log_ratio());
             }
             return;
         }

@@ -45,11 +45,32 @@ pub struct Profile {
     days: [Slot; 7],
     hours_mean: f64,
     days_mean: f64,
+    /// Each slot's factor relative to its mean (`relative`, `relative_weekday`), refreshed
+    /// whenever a slot or a mean changes: the baseline reads them three times a step, and
+    /// each costs two or three divisions.
+    hours_relative: [f64; 24],
+    days_relative: [f64; 7],
     /// ln(1 - rate): decays are exp(exposure × this).
     daily_log_keep: f64,
     weekly_log_keep: f64,
     /// Learns since the means were last recomputed (they drift slowly: every few suffice).
     stale_means: u32,
+    /// The last (step in minutes, weekday memory per step): a constant of the series.
+    weekly_keep: (f64, f64),
+}
+
+/// The time-of-day and day-of-week factors at a position.
+#[derive(Debug, Clone, Copy)]
+pub struct Factors {
+    pub daily: f64,
+    pub weekly: f64,
+}
+
+impl Factors {
+    /// The combined factor.
+    pub fn product(&self) -> f64 {
+        self.daily * self.weekly
+    }
 }
 
 /// Mean factor over the slots that have seen anything (1 if none has).
@@ -126,9 +147,12 @@ impl Profile {
             days: [Slot::default(); 7],
             hours_mean: 1.0,
             days_mean: 1.0,
+            hours_relative: [1.0; 24],
+            days_relative: [1.0; 7],
             daily_log_keep: (1.0 - daily_rate).ln(),
             weekly_log_keep: (1.0 - weekly_rate).ln(),
             stale_means: 0,
+            weekly_keep: (f64::NAN, f64::NAN),
         }
     }
 
@@ -136,7 +160,7 @@ impl Profile {
     pub fn daily(&self, pos: &Position) -> f64 {
         pos.hours
             .iter()
-            .map(|(slot, w)| w * relative(&self.hours[*slot], self.hours_mean))
+            .map(|(slot, w)| w * self.hours_relative[*slot])
             .sum()
     }
 
@@ -144,37 +168,51 @@ impl Profile {
     pub fn weekly(&self, pos: &Position) -> f64 {
         pos.days
             .iter()
-            .map(|(day, w)| w * relative_weekday(&self.days[*day], self.days_mean))
+            .map(|(day, w)| w * self.days_relative[*day])
             .sum::<f64>()
             .clamp(0.5, 2.0)
     }
 
     /// The combined factor at `pos`.
     pub fn factor(&self, pos: &Position) -> f64 {
-        self.daily(pos) * self.weekly(pos)
+        self.factors(pos).product()
+    }
+
+    /// Both factors at `pos`.
+    pub fn factors(&self, pos: &Position) -> Factors {
+        Factors {
+            daily: self.daily(pos),
+            weekly: self.weekly(pos),
+        }
     }
 
     /// Learns from one observation of `seen` reports over `step_minutes`, where the level alone
-    /// predicted `level_expected`. Weekday factors start learning only with `learn_weekdays` true
-    /// (after a few days, once the time-of-day shape has settled).
+    /// predicted `level_expected` and the profile's factors at `pos` are `factors` (as
+    /// [`Profile::factors`] gives them). Weekday factors start learning only with
+    /// `learn_weekdays` true (after a few days, once the time-of-day shape has settled).
     pub fn learn(
         &mut self,
         pos: &Position,
+        factors: &Factors,
         step_minutes: f64,
         seen: f64,
         level_expected: f64,
         learn_weekdays: bool,
     ) {
-        let weekly = self.weekly(pos);
-        let daily = self.daily(pos);
+        let Factors { daily, weekly } = *factors;
         for (slot, w) in pos.hours {
             if w > 0.0 {
                 let keep = (self.daily_log_keep * w * step_minutes / 60.0).exp();
                 self.hours[slot].learn(keep, w, seen, level_expected * weekly, step_minutes / 60.0);
+                self.hours_relative[slot] = relative(&self.hours[slot], self.hours_mean);
             }
         }
         if learn_weekdays {
-            let keep = (self.weekly_log_keep * step_minutes / 1440.0).exp();
+            if self.weekly_keep.0.to_bits() != step_minutes.to_bits() {
+                let keep = (self.weekly_log_keep * step_minutes / 1440.0).exp();
+                self.weekly_keep = (step_minutes, keep);
+            }
+            let keep = self.weekly_keep.1;
             self.days[pos.day].learn(
                 keep,
                 1.0,
@@ -182,12 +220,19 @@ impl Profile {
                 level_expected * daily,
                 step_minutes / 1440.0,
             );
+            self.days_relative[pos.day] = relative_weekday(&self.days[pos.day], self.days_mean);
         }
         self.stale_means += 1;
         if self.stale_means >= 8 || step_minutes >= 8.0 {
             self.hours_mean = mean_factor(&self.hours, 0.0);
             self.days_mean = mean_factor(&self.days, WEEKDAY_PRIOR_DAYS);
             self.stale_means = 0;
+            for (relative_factor, slot) in self.hours_relative.iter_mut().zip(&self.hours) {
+                *relative_factor = relative(slot, self.hours_mean);
+            }
+            for (relative_factor, slot) in self.days_relative.iter_mut().zip(&self.days) {
+                *relative_factor = relative_weekday(slot, self.days_mean);
+            }
         }
     }
 }
@@ -217,7 +262,9 @@ mod tests {
                 let t = start + day * 86_400 + minute * 60;
                 let busy = (18 * 60..22 * 60).contains(&minute);
                 let seen = if busy { 4.0 } else { 1.0 };
-                profile.learn(&Position::of(t), 1.0, seen, 1.5, true);
+                let pos = Position::of(t);
+                let factors = profile.factors(&pos);
+                profile.learn(&pos, &factors, 1.0, seen, 1.5, true);
             }
         }
         let evening = profile.factor(&Position::of(start + 20 * 3600));
@@ -228,7 +275,9 @@ mod tests {
         );
 
         let mut sparse = Profile::new(0.2, 0.25);
-        sparse.learn(&Position::of(start), 60.0, 1.0, 0.02, true);
+        let pos = Position::of(start);
+        let factors = sparse.factors(&pos);
+        sparse.learn(&pos, &factors, 60.0, 1.0, 0.02, true);
         assert!(sparse.factor(&Position::of(start)) < 1.4);
     }
 }

@@ -80,6 +80,18 @@ pub struct Tail {
     /// An incident raises the usual at most to this multiple of the normal one (log scale).
     incident_cap: f64,
     prior: f64,
+    /// The usual as last computed, from when and until when it holds unless the tail learns:
+    /// it changes only at a week's end or when an incident's memory runs out, and the detector
+    /// reads it every step.
+    kept: Option<Kept>,
+}
+
+/// A usual (log-ratio) that holds from `from` until just before `until` (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    from: i64,
+    until: i64,
+    usual: f64,
 }
 
 impl Tail {
@@ -93,12 +105,14 @@ impl Tail {
             incident_memory,
             incident_cap,
             prior: prior_ratio.max(1.0).ln(),
+            kept: None,
         }
     }
 
     /// Remembers the peak log-ratio of an excursion, ended at `t`, during which an incident
     /// opened.
     pub fn learn_incident(&mut self, t: i64, log_ratio: f64) {
+        self.kept = None;
         self.incidents.rotate_left(1);
         self.incidents[INCIDENTS - 1] = (t, log_ratio);
     }
@@ -116,8 +130,34 @@ impl Tail {
         learned.min(normal * self.incident_cap)
     }
 
+    /// The same as [`Tail::usual`], kept until it can change: the weeks counted change at the
+    /// week's end, and the incidents counted only lose members as time goes on, the first when
+    /// its memory runs out.
+    pub fn usual_at(&mut self, t: i64) -> f64 {
+        if let Some(kept) = self.kept
+            && (kept.from..kept.until).contains(&t)
+        {
+            return kept.usual;
+        }
+        let week_end = (t.div_euclid(WEEK_SECONDS) + 1).saturating_mul(WEEK_SECONDS);
+        let until = self
+            .incidents
+            .iter()
+            .map(|(at, _)| at.saturating_add(self.incident_memory))
+            .filter(|end| *end >= t)
+            .fold(week_end, |until, end| until.min(end.saturating_add(1)));
+        let usual = self.usual(t);
+        self.kept = Some(Kept {
+            from: t,
+            until,
+            usual,
+        });
+        usual
+    }
+
     /// Learns a normal step's log-ratio at time `t`.
     pub fn learn(&mut self, t: i64, log_ratio: f64) {
+        self.kept = None;
         self.weeks.learn(t, log_ratio);
     }
 }
@@ -171,6 +211,35 @@ mod tests {
         let mut untaught = Tail::new(1.3, memory, 1.0);
         untaught.learn_incident(100, 10.0f64.ln());
         assert!((untaught.usual(200) - 1.3f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_kept_usual_is_the_usual_across_weeks_and_incidents_running_out() {
+        let memory = 3 * 86_400;
+        let mut kept = Tail::new(1.3, memory, 2.0);
+        let mut plain = kept.clone();
+        let hour = 3600;
+        for step in 0..(6 * 7 * 24) {
+            let t = step * hour + 17;
+            // Now and then a normal excursion or an incident's, of varying size.
+            if step % 29 == 0 {
+                let ratio = 1.2 + (step % 7) as f64 / 5.0;
+                kept.learn(t, ratio.ln());
+                plain.learn(t, ratio.ln());
+            }
+            if step % 83 == 0 {
+                let ratio = 2.0 + (step % 5) as f64;
+                kept.learn_incident(t, ratio.ln());
+                plain.learn_incident(t, ratio.ln());
+            }
+            for at in [t, t + 1, t + hour - 1] {
+                assert_eq!(
+                    kept.usual_at(at).to_bits(),
+                    plain.usual(at).to_bits(),
+                    "at {at}"
+                );
+            }
+        }
     }
 
     #[test]
