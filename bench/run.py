@@ -849,6 +849,8 @@ def write_report(r):
     if os.path.exists(path):
         old = open(path).read()
         for title in (CLUSTER_SECTION, MONITOR_SECTION):
+            if title in lines:
+                continue  # this run measured it
             match = re.search(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", old, re.M | re.S)
             if match:
                 kept.append(match.group(0).rstrip("\n") + "\n")
