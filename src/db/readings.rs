@@ -42,6 +42,23 @@ pub struct Span {
     pub generation: i64,
 }
 
+impl Span {
+    /// The span a progress row holds, if it holds one (its columns are set together).
+    pub fn of_row(
+        from: Option<DateTime<Utc>>,
+        before: Option<DateTime<Utc>>,
+        model: Option<i64>,
+        generation: i64,
+    ) -> Option<Self> {
+        Some(Self {
+            from: from?,
+            before: before?,
+            model: model?,
+            generation,
+        })
+    }
+}
+
 /// A stored bin with its readings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredBin {
@@ -92,18 +109,9 @@ pub async fn progress(db: &Db) -> Result<Progress, StoreError> {
     let Some((complete_before, from, before, model, generation)) = row else {
         return Ok(Progress::default());
     };
-    let readings = match (from, before, model) {
-        (Some(from), Some(before), Some(model)) => Some(Span {
-            from,
-            before,
-            model,
-            generation,
-        }),
-        _ => None,
-    };
     Ok(Progress {
         complete_before: Some(complete_before),
-        readings,
+        readings: Span::of_row(from, before, model, generation),
     })
 }
 

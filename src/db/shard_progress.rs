@@ -73,18 +73,9 @@ pub async fn progress(db: &Db, scope: Scope) -> Result<Progress, StoreError> {
     let Some((complete_before, from, before, model)) = row else {
         return Ok(Progress::default());
     };
-    let readings = match (from, before, model) {
-        (Some(from), Some(before), Some(model)) => Some(Span {
-            from,
-            before,
-            model,
-            generation: 0,
-        }),
-        _ => None,
-    };
     Ok(Progress {
         complete_before: Some(complete_before),
-        readings,
+        readings: Span::of_row(from, before, model, 0),
     })
 }
 

@@ -91,16 +91,13 @@ impl Reads {
             Vec::new()
         };
         let start = seam.max(from);
-        let minutes = self
-            .windows
-            .totals_many(&[(slug.clone(), start, to)])
-            .await?;
+        let minutes = self.windows.totals(slug, start, to).await?;
         Ok(Counts {
             bins: stored
                 .into_iter()
                 .map(|(t, total)| (minute_of(t), f64::from(total)))
                 .collect(),
-            minutes: minutes.iter().flatten().map(|m| count(*m)).collect(),
+            minutes: minutes.iter().map(|m| count(*m)).collect(),
             seam: start,
         })
     }

@@ -40,12 +40,7 @@ pub async fn points(
     let start = seam.max(from);
     // A report counts in the minute it arrives: minutes after this one hold none yet.
     let read_to = to.min(reads.now_minute() + 1).max(start);
-    let mut minutes = reads
-        .windows
-        .totals_many(&[(slug.clone(), start, read_to)])
-        .await?
-        .pop()
-        .unwrap_or_default();
+    let mut minutes = reads.windows.totals(slug, start, read_to).await?;
     minutes.resize(usize::try_from(to - start).unwrap_or(0), 0);
     let counts = Counts {
         bins: bins

@@ -70,12 +70,12 @@ enum BucketField<'a> {
 
 impl<'a> BucketField<'a> {
     /// The field name a count is written under (the counting script writes the same).
-    fn name(&self) -> std::borrow::Cow<'a, str> {
+    fn name(&self) -> &'a str {
         match self {
-            Self::Total => "t".into(),
+            Self::Total => "t",
             // A kind named `t` keeps the old form, or it would meet the total.
-            Self::Problem("t") => "p:t".into(),
-            Self::Problem(kind) | Self::Country(kind) => (*kind).into(),
+            Self::Problem("t") => "p:t",
+            Self::Problem(kind) | Self::Country(kind) => kind,
         }
     }
 
@@ -242,6 +242,18 @@ impl Windows {
             .collect())
     }
 
+    /// The reports counted in every minute of `[from, to)` (minute numbers), zeros included,
+    /// oldest first: [`Self::totals_many`] for one service.
+    pub async fn totals(
+        &self,
+        service: &ServiceSlug,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut all = self.totals_many(&[(service.clone(), from, to)]).await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
     /// The reports counted in every minute of `[from, to)` (minute numbers) of each range,
     /// zeros included, oldest first: [`Self::minutes_many`] for readers that need only the
     /// totals (curves), one field per bucket instead of the whole hash.
@@ -250,12 +262,7 @@ impl Windows {
         ranges: &[(ServiceSlug, i64, i64)],
     ) -> Result<Vec<Vec<u64>>, StoreError> {
         let totals: Vec<Vec<(i64, Option<u64>)>> = self
-            .read_buckets(
-                ranges,
-                "read-totals",
-                "HGET",
-                &[BucketField::Total.name().as_ref()],
-            )
+            .read_buckets(ranges, "read-totals", "HGET", &[BucketField::Total.name()])
             .await?;
         Ok(totals
             .into_iter()
@@ -519,7 +526,7 @@ mod tests {
             BucketField::Problem("ab"),
             BucketField::Country("US"),
         ] {
-            assert_eq!(BucketField::of(&field.name()), field);
+            assert_eq!(BucketField::of(field.name()), field);
         }
     }
 }
