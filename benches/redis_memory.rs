@@ -4,7 +4,9 @@
 //! 100 services × 60 minutes, 20 reports per bucket from distinct reporters, with problem kinds
 //! and countries: what a busy hour looks like. Dedup entries (one per reporter per service, in
 //! the service's hash for the dedup epoch, gone two windows after the epoch began) are measured
-//! apart from the buckets, which stay for the retention.
+//! apart from the buckets, which stay for the retention: at 1,200 reporters a service, then at a
+//! million reporters of one service in one epoch (an hour of a Facebook-sized outage holds a few
+//! million).
 //!
 //! `cargo bench --bench redis_memory` (uses REDIS_URL, default redis://127.0.0.1:6379)
 
@@ -25,6 +27,7 @@ use futures_util::StreamExt;
 const SERVICES: usize = 100;
 const MINUTES: i64 = 60;
 const REPORTS_PER_BUCKET: usize = 20;
+const CROWD: usize = 1_000_000;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -67,8 +70,7 @@ async fn settled_memory(client: &redis::Client) -> i64 {
 async fn measure() {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let client = redis::Client::open(url.as_str()).expect("REDIS_URL is a Redis URL");
-    // As short as the default prefix, so key lengths are what production stores.
-    let prefix = format!("m{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let prefix = unused_prefix(&client).await;
     let windows = Windows::new(
         RedisConn::new(&url, Duration::from_secs(5)).expect("Redis connection"),
         KeySchema::new(prefix.clone()),
@@ -88,7 +90,7 @@ async fn measure() {
         .collect();
     let start = Utc.with_ymd_and_hms(2025, 6, 10, 6, 0, 0).unwrap();
 
-    let before = used_memory(&client).await;
+    let before = settled_memory(&client).await;
     let jobs = (0..MINUTES).flat_map(|minute| {
         (0..SERVICES).flat_map(move |s| (0..REPORTS_PER_BUCKET).map(move |r| (minute, s, r)))
     });
@@ -119,33 +121,35 @@ async fn measure() {
         .await;
     let with_dedup = settled_memory(&client).await;
 
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    // SCAN, not KEYS: the shared Redis may hold millions of other keys.
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*:d:*"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut conn)
-            .await
-            .expect("SCAN");
-        if !keys.is_empty() {
-            let _: () = redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await
-                .expect("UNLINK");
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    unlink(&client, &format!("{prefix}:*:r:*")).await;
     // Redis frees unlinked keys in the background and shrinks its tables on its timer.
     let buckets_only = settled_memory(&client).await;
+
+    // A million reporters of one service in one epoch, in one minute's bucket.
+    let crowd_service = ServiceSlug::parse("service-crowd").unwrap();
+    let at = start + TimeDelta::hours(2);
+    futures_util::stream::iter(0..CROWD)
+        .for_each_concurrent(64, |r| {
+            let windows = &windows;
+            let service = &crowd_service;
+            let problem = &problems[r % problems.len()];
+            async move {
+                let reporter = ReporterKey::from_label(&format!("crowd-{r}"));
+                let counted = windows
+                    .count(CountRequest {
+                        service,
+                        reporter,
+                        problem,
+                        country: None,
+                        at,
+                    })
+                    .await
+                    .expect("counted");
+                assert!(counted);
+            }
+        })
+        .await;
+    let with_crowd = settled_memory(&client).await;
     windows.purge().await.expect("cleanup");
 
     let buckets = (SERVICES as i64) * MINUTES;
@@ -163,4 +167,77 @@ async fn measure() {
         "bytes per bucket with its reporters' dedup entries: {}",
         (with_dedup - before) / buckets
     );
+    println!(
+        "bytes per dedup entry at a million reporters of one service: {}",
+        (with_crowd - buckets_only) / CROWD as i64
+    );
+}
+
+/// A prefix as long as the default (`dw`) under which Redis holds no key, so key lengths are
+/// what production stores and nothing else is counted or removed.
+async fn unused_prefix(client: &redis::Client) -> String {
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    for attempt in 0..200 {
+        let seed = uuid::Uuid::new_v4().as_u128() as usize + attempt;
+        let prefix: String = [alphabet[seed % 26], alphabet[seed / 26 % alphabet.len()]]
+            .iter()
+            .map(|&b| char::from(b))
+            .collect();
+        if prefix != "dw" && !holds_keys(&mut conn, &format!("{prefix}:*")).await {
+            return prefix;
+        }
+    }
+    panic!("every two-character prefix tried holds keys in this Redis");
+}
+
+/// Whether any key matches `pattern`.
+async fn holds_keys(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> bool {
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(100_000)
+            .query_async(conn)
+            .await
+            .expect("SCAN");
+        if !keys.is_empty() {
+            return true;
+        }
+        if next == 0 {
+            return false;
+        }
+        cursor = next;
+    }
+}
+
+/// Removes the keys matching `pattern` (SCAN, not KEYS: the shared Redis may hold millions).
+async fn unlink(client: &redis::Client, pattern: &str) {
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut conn)
+            .await
+            .expect("SCAN");
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .expect("UNLINK");
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
 }

@@ -15,10 +15,15 @@
 -- rate-limit state is the client's, with a hash tag of its own: on a Redis Cluster it is spent
 -- before, by rate.lua in a call on its own slot, and its position here is 0.
 --
--- A dedup hash holds the reporters counted in one epoch (field: reporter key; value: when, as
--- ms since the epoch began, 4 bytes little-endian). Every report of the last window was counted
--- in the current epoch or the one before, so those two hashes answer "counted within the
--- window?" exactly, across epoch boundaries. A cap hash does the same for the caps: one field
+-- A dedup hash holds the reporters counted in one epoch, an entry each: the field is the
+-- reporter key's first 6 bytes, the value when it was counted (ms since the epoch began, 4 bytes
+-- little-endian) then the key's next 2 bytes, so an entry fits Redis's smallest allocations and
+-- 64 bits of the key tell reporters apart. A reporter whose 6 bytes another already holds in
+-- the hash is stored under its whole key (14 bytes) with the time alone. Every report of the
+-- last window was counted in the current epoch or the one before, so those two hashes answer
+-- "counted within the window?" exactly, across epoch boundaries. Each dedup hash's position in
+-- KEYS is followed by its legacy twin's: the hash of the same epoch as versions before 2026-12
+-- wrote it (whole keys as fields), read while it exists so an upgrade counts no one twice. A cap hash does the same for the caps: one field
 -- per address ('a' and its key) and per network ('n' and its key) that had reports counted in
 -- the cap epoch, holding their times (4 bytes each, ms since the epoch began; at most the cap's
 -- latest, all a full cap needs), so a source costs a field, not a key of its own.
@@ -48,6 +53,9 @@ local sources = {}  -- cap hash .. field -> {times = counted (ms), in order, add
 local sources_in = {}  -- cap hash -> its sources this batch counted in, in order
 local cap_hash_now = {}  -- cap hash -> the latest report this batch counted in it (ms)
 local counted = {}  -- the reports to count, in order
+local holders = {}  -- dedup hash .. short field -> the reporter this batch stores under it
+local short_taken = {}  -- dedup hash .. reporter -> its short field is another reporter's
+local present = {}  -- legacy dedup hash -> whether it exists
 
 local function spend_allowance(rate, now)
   -- Every report spends allowance, duplicates included, as in the in-process first line.
@@ -62,16 +70,44 @@ local function spend_allowance(rate, now)
   return nil
 end
 
-local function counted_before(current, previous, reporter, now, epoch_start)
-  local earlier = counted_at[current .. reporter] or counted_at[previous .. reporter]
+local SHORT, CHECKED = 6, 8  -- a reporter's short field, and the key bytes an entry checks
+
+-- When `who` was counted in the dedup hash `hash` (ms into its epoch), or nil; then whether
+-- its short field is held by another reporter. `who`: the reporter's key, its short field and
+-- the key bytes after it that an entry checks.
+local function entry(hash, who)
+  local value = redis.call('HGET', hash, who.short)
+  if not value then return nil, false end
+  if string.sub(value, 5) == who.check then
+    return struct.unpack('<I4', value), false
+  end
+  local whole = redis.call('HGET', hash, who.key)
+  if whole then return struct.unpack('<I4', whole), true end
+  return nil, true
+end
+
+-- When `reporter` was counted in the legacy twin of a dedup hash (ms into its epoch), or nil.
+local function legacy_entry(hash, reporter)
+  if present[hash] == nil then present[hash] = redis.call('EXISTS', hash) == 1 end
+  local whole = present[hash] and redis.call('HGET', hash, reporter)
+  if whole then return struct.unpack('<I4', whole) end
+  return nil
+end
+
+local function counted_before(at, who, now, epoch_start)
+  local reporter = who.key
+  local current, previous = tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6])
+  local earlier = counted_at[KEYS[current] .. reporter] or counted_at[KEYS[previous] .. reporter]
   if earlier then
     return now - earlier < window
   end
-  if redis.call('HEXISTS', current, reporter) == 1 then
+  local here, taken = entry(KEYS[current], who)
+  if here or legacy_entry(KEYS[current + 1], reporter) then
     return true
   end
-  local at = redis.call('HGET', previous, reporter)
-  return at and now - (epoch_start - window + struct.unpack('<I4', at)) < window
+  short_taken[KEYS[current] .. reporter] = taken
+  local before = entry(KEYS[previous], who) or legacy_entry(KEYS[previous + 1], reporter)
+  return before ~= nil and now - (epoch_start - window + before) < window
 end
 
 -- The times a source (an address or a network) had reports counted at within the cap window
@@ -118,7 +154,7 @@ end
 local function decide(at)
   local now = tonumber(ARGV[at])
   local reporter = ARGV[at + 1]
-  local current, previous = KEYS[tonumber(ARGV[at + 5])], KEYS[tonumber(ARGV[at + 6])]
+  local current = KEYS[tonumber(ARGV[at + 5])]
   local caps_now, caps_before = KEYS[tonumber(ARGV[at + 7])], KEYS[tonumber(ARGV[at + 8])]
   local rate = KEYS[tonumber(ARGV[at + 9])]
 
@@ -127,7 +163,12 @@ local function decide(at)
     if wait then return 4, wait end
   end
   local epoch_start = now - now % window
-  if counted_before(current, previous, reporter, now, epoch_start) then
+  local who = {
+    key = reporter,
+    short = string.sub(reporter, 1, SHORT),
+    check = string.sub(reporter, SHORT + 1, CHECKED),
+  }
+  if counted_before(at, who, now, epoch_start) then
     return 0, 0
   end
   if caps_now then
@@ -155,7 +196,7 @@ local function decide(at)
   end
   counted_at[current .. reporter] = now
   counted[#counted + 1] = {
-    now = now, reporter = reporter, current = current, offset = now - epoch_start,
+    now = now, who = who, current = current, offset = now - epoch_start,
     bucket = KEYS[tonumber(ARGV[at + 4])], problem = ARGV[at + 2], country = ARGV[at + 3],
   }
   return 1, 0
@@ -204,14 +245,23 @@ end
 -- Then what remembers them: the dedup entries, one HSET per hash...
 local entries, hashes = {}, {}
 for _, report in ipairs(counted) do
-  local fields = entries[report.current]
+  local hash, who = report.current, report.who
+  local fields = entries[hash]
   if not fields then
     fields = {}
-    entries[report.current] = fields
+    entries[hash] = fields
     hashes[#hashes + 1] = report
   end
-  fields[#fields + 1] = report.reporter
-  fields[#fields + 1] = struct.pack('<I4', report.offset)
+  local time = struct.pack('<I4', report.offset)
+  local holder = holders[hash .. who.short]
+  if short_taken[hash .. who.key] or (holder and holder ~= who.key) then
+    fields[#fields + 1] = who.key
+    fields[#fields + 1] = time
+  else
+    holders[hash .. who.short] = who.key
+    fields[#fields + 1] = who.short
+    fields[#fields + 1] = time .. who.check
+  end
 end
 for _, first in ipairs(hashes) do
   redis.call('HSET', first.current, unpack(entries[first.current]))

@@ -244,20 +244,19 @@ pub(super) fn invocation<'a>(
         .arg(interval_ms)
         .arg(interval_ms.saturating_mul(u64::from(rate.burst.saturating_sub(1))));
     let mut positions = KeyPositions::default();
-    let mut position = |call: &mut redis::ScriptInvocation<'_>, key| positions.of(call, key);
     for report in batch {
-        let bucket = position(&mut call, &report.bucket);
-        let now = position(&mut call, &report.dedup_now);
-        let before = position(&mut call, &report.dedup_before);
+        let bucket = positions.of(&mut call, &report.bucket);
+        let now = positions.of_dedup(&mut call, &report.dedup_now);
+        let before = positions.of_dedup(&mut call, &report.dedup_before);
         let (mut caps_now, mut caps_before, mut rate) = (0, 0, 0);
         let (mut address, mut network): (&[u8], &[u8]) = (b"", b"");
         if let Some(limited) = &report.limited {
-            caps_now = position(&mut call, &limited.caps_now);
-            caps_before = position(&mut call, &limited.caps_before);
+            caps_now = positions.of(&mut call, &limited.caps_now);
+            caps_before = positions.of(&mut call, &limited.caps_before);
             address = &limited.address_field;
             network = &limited.network_field;
             if spend_rate {
-                rate = position(&mut call, &limited.rate);
+                rate = positions.of(&mut call, &limited.rate);
             }
         }
         call.arg(report.at_ms)
@@ -280,14 +279,28 @@ pub(super) fn invocation<'a>(
 #[derive(Default)]
 struct KeyPositions<'b> {
     seen: HashMap<&'b str, usize>,
+    /// Legacy twins added after their dedup hashes (in KEYS, not in `seen`).
+    twins: usize,
 }
 
 impl<'b> KeyPositions<'b> {
     fn of(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str) -> usize {
-        let next = self.seen.len() + 1;
+        let next = self.seen.len() + self.twins + 1;
         let at = *self.seen.entry(key).or_insert(next);
         if at == next {
             call.key(key);
+        }
+        at
+    }
+
+    /// The position of a dedup hash, its legacy twin (see `KeySchema::legacy_dedup`) added
+    /// right after it the first time.
+    fn of_dedup(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str) -> usize {
+        let next = self.seen.len() + self.twins + 1;
+        let at = *self.seen.entry(key).or_insert(next);
+        if at == next {
+            call.key(key).key(KeySchema::legacy_dedup(key));
+            self.twins += 1;
         }
         at
     }

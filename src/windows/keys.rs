@@ -3,7 +3,8 @@
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
 //! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, then a count per problem kind (`login`) and per country (`US`), bare (`p:t` for a kind named `t`; buckets before 2026-12 had `p:`/`c:` prefixes, still read) | retention after the last write |
-//! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | reporter key (14 bytes) → when it was counted (ms into the epoch, 4 bytes little-endian), for reports counted in the epoch (`window` ms from `epoch × window`) | two windows after the epoch began |
+//! | `{prefix}:{svc:<slug>}:r:<window ms>:<epoch>` | hash | the reporters counted in the epoch (`window` ms from `epoch × window`): the reporter key's first 6 bytes → when it was counted (ms into the epoch, 4 bytes little-endian) and the key's next 2 bytes; a reporter whose 6 bytes another holds: its whole key (14 bytes) → the time | two windows after the epoch began |
+//! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | the same epoch as versions before 2026-12 wrote it (whole reporter key → time), only read while one exists | two windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:l:<window ms>:<epoch>` | hash | `a` + address key (16 bytes) and `n` + network key → when its reports were counted (ms into the epoch, 4 bytes little-endian each, the cap's latest at most), for sources counted in the cap epoch | two cap windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
 //! | `{prefix}:monitor:lease` | string | the leader's holder id | the lease length |
@@ -44,7 +45,15 @@ impl KeySchema {
     /// counted in it, and when. A report is checked against its epoch's hash and the one before,
     /// which between them hold every report of the last window.
     pub fn dedup(&self, slug: &ServiceSlug, window_ms: u64, epoch: i64) -> String {
-        format!("{}:{{svc:{}}}:d:{window_ms}:{epoch}", self.prefix, slug)
+        format!("{}:{{svc:{}}}:r:{window_ms}:{epoch}", self.prefix, slug)
+    }
+
+    /// The dedup hash of the same epoch as versions before 2026-12 named and filled it (whole
+    /// reporter keys as fields), from the name [`Self::dedup`] gives it. Counting reads it while
+    /// it exists (two windows after an upgrade at most), so nobody is counted twice across one.
+    pub fn legacy_dedup(dedup: &str) -> String {
+        // Neither a prefix nor a slug holds a brace, so `}:r:` is where the kind is.
+        dedup.replacen("}:r:", "}:d:", 1)
     }
 }
 
@@ -105,7 +114,12 @@ mod tests {
         );
         assert_eq!(
             keys.dedup(&slug, 3_600_000, 485_966),
-            "dw:{svc:chatgpt}:d:3600000:485966"
+            "dw:{svc:chatgpt}:r:3600000:485966"
+        );
+        let odd = KeySchema::new("a:r:b");
+        assert_eq!(
+            KeySchema::legacy_dedup(&odd.dedup(&slug, 3_600_000, 485_966)),
+            "a:r:b:{svc:chatgpt}:d:3600000:485966"
         );
     }
 }

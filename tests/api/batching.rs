@@ -158,13 +158,108 @@ async fn dedup_is_exact_across_the_boundary_of_its_epochs() {
     assert!(once(t1 + TimeDelta::minutes(60)).await);
 }
 
+/// Counts each reporter key of chatgpt at `at`, all at once (so they share calls).
+async fn count_keys(windows: &Windows, reporters: &[ReporterKey], at: DateTime<Utc>) -> Vec<bool> {
+    let problem = ProblemKind::parse("login").unwrap();
+    let service = ServiceSlug::parse("chatgpt").unwrap();
+    join_all(reporters.iter().map(|&reporter| {
+        windows.count(CountRequest {
+            service: &service,
+            reporter,
+            problem: &problem,
+            country: None,
+            at,
+        })
+    }))
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[actix_web::test]
+async fn reporters_whose_short_fields_meet_are_told_apart_within_and_across_epochs() {
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    // The same first 6 bytes (a dedup entry's field), different next 2 (in its value).
+    let key = |seventh: u8| {
+        let mut bytes = [7; 14];
+        bytes[6] = seventh;
+        ReporterKey(bytes)
+    };
+    let (first, second, third) = (key(1), key(2), key(3));
+    let t0 = Utc.with_ymd_and_hms(2025, 6, 10, 5, 30, 0).unwrap();
+    assert_eq!(
+        count_keys(windows, &[first, second], t0).await,
+        [true, true]
+    );
+    let t1 = t0 + TimeDelta::minutes(1);
+    assert_eq!(count_keys(windows, &[second], t1).await, [false]);
+    assert_eq!(count_keys(windows, &[first], t1).await, [false]);
+    assert_eq!(
+        count_keys(windows, &[third], t1).await,
+        [true],
+        "never counted"
+    );
+    // 06:20: the three are in the previous epoch's hash, two of them under their whole keys.
+    let later = t0 + TimeDelta::minutes(50);
+    assert_eq!(
+        count_keys(windows, &[first, second, third], later).await,
+        [false, false, false]
+    );
+    let after = t0 + TimeDelta::minutes(60);
+    assert_eq!(count_keys(windows, &[second], after).await, [true]);
+    assert_eq!(
+        count_keys(windows, &[third], after).await,
+        [false],
+        "counted at 05:31"
+    );
+}
+
+#[actix_web::test]
+async fn a_reporter_counted_before_an_upgrade_is_still_a_duplicate_after_it() {
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    let old = ReporterKey::from_label("counted-by-the-old-version");
+    // What a version before 2026-12 wrote at 05:50: the whole key, the time into the epoch.
+    let epoch_start = Utc.with_ymd_and_hms(2025, 6, 10, 5, 0, 0).unwrap();
+    let legacy = format!(
+        "{}:{{svc:chatgpt}}:d:3600000:{}",
+        app.prefix,
+        epoch_start.timestamp_millis() / 3_600_000
+    );
+    let offset = u32::try_from(TimeDelta::minutes(50).num_milliseconds()).unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(&legacy)
+        .arg(old.as_bytes())
+        .arg(&offset.to_le_bytes()[..])
+        .query_async(&mut redis().await)
+        .await
+        .unwrap();
+    let newcomer = ReporterKey::from_label("never-counted");
+    let five_to_six = epoch_start + TimeDelta::minutes(55);
+    assert_eq!(
+        count_keys(windows, &[old, newcomer], five_to_six).await,
+        [false, true]
+    );
+    // 06:20: the old entry is in the previous epoch's legacy hash, 30 minutes back.
+    let twenty_past = epoch_start + TimeDelta::minutes(80);
+    assert_eq!(count_keys(windows, &[old], twenty_past).await, [false]);
+    let ten_to_seven = epoch_start + TimeDelta::minutes(110);
+    assert_eq!(
+        count_keys(windows, &[old], ten_to_seven).await,
+        [true],
+        "an hour on"
+    );
+}
+
 #[actix_web::test]
 async fn a_dedup_entry_costs_at_most_64_bytes_of_redis_memory_at_scale() {
     let app = TestApp::spawn().await;
     let windows = windows(&app);
     let at = app.clock.now();
     let key = format!(
-        "{}:{{svc:chatgpt}}:d:3600000:{}",
+        "{}:{{svc:chatgpt}}:r:3600000:{}",
         app.prefix,
         at.timestamp_millis().div_euclid(3_600_000)
     );
@@ -185,7 +280,8 @@ async fn a_dedup_entry_costs_at_most_64_bytes_of_redis_memory_at_scale() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let per_entry = bytes / reporters;
+    // MEMORY USAGE counts a dict entry at its 24 bytes; the allocator hands out 32.
+    let per_entry = bytes / reporters + 8;
     eprintln!("dedup: {bytes} bytes for {reporters} reporters, {per_entry} per entry");
     assert!(per_entry <= 64, "{per_entry} bytes per dedup entry");
 }
