@@ -28,12 +28,12 @@ impl ReporterToken {
     }
 }
 
-/// Bytes in a [`ReporterKey`]. Fourteen, because a Redis hash field of up to 14 bytes fits a
-/// 16-byte allocation (one header byte, the bytes, a terminator). Dedup stores 8 of them per
-/// reporter (a 6-byte field and 2 bytes beside the time, each in an 8-byte allocation; see
-/// `windows/count.lua`), and the whole key only where another reporter holds the same 6 bytes:
-/// two reporters of one service are taken for one only if their first 64 bits meet (about one
-/// chance in 36 million for a million reporters of one service in one window).
+/// Bytes in a [`ReporterKey`]: 112 bits. A dedup entry stores 8 of the key's bytes (a 6-byte
+/// field and 2 bytes beside the time, each in Redis's 8-byte allocation; see
+/// `windows/count.lua`), and the whole key, as a field that still fits 16 bytes, only where
+/// another reporter holds the same 6: two reporters of one service are taken for one only if
+/// their first 64 bits meet (about one chance in 36 million for a million reporters of one
+/// service in one window).
 pub const REPORTER_KEY_BYTES: usize = 14;
 
 /// The key dedup counts a reporter under: opaque bytes that do not reveal the address or token

@@ -8,7 +8,8 @@
 -- ARGV[7] burst tolerance (ms: interval x (burst - 1))
 -- then twelve values per report: now (ms, from the injected clock), reporter key (14 bytes),
 -- problem kind, country or '', the positions in KEYS of its minute bucket, its dedup epoch's
--- hash, the previous dedup epoch's hash, its cap epoch's hash, the previous cap epoch's hash and
+-- hash, the previous dedup epoch's hash (each with its legacy twin at the next position, see
+-- below), its cap epoch's hash, the previous cap epoch's hash and
 -- its rate-limit state, then its address's and its network's fields in the cap hashes (the
 -- positions 0 and the fields '' for a report without limits). Keys appear once in KEYS however
 -- many reports use them. Every key but the rate-limit state carries the service's hash tag; the
@@ -21,12 +22,17 @@
 -- 64 bits of the key tell reporters apart. A reporter whose 6 bytes another already holds in
 -- the hash is stored under its whole key (14 bytes) with the time alone. Every report of the
 -- last window was counted in the current epoch or the one before, so those two hashes answer
--- "counted within the window?" exactly, across epoch boundaries. Each dedup hash's position in
--- KEYS is followed by its legacy twin's: the hash of the same epoch as versions before 2026-12
--- wrote it (whole keys as fields), read while it exists so an upgrade counts no one twice. A cap hash does the same for the caps: one field
--- per address ('a' and its key) and per network ('n' and its key) that had reports counted in
--- the cap epoch, holding their times (4 bytes each, ms since the epoch began; at most the cap's
--- latest, all a full cap needs), so a source costs a field, not a key of its own.
+-- "counted within the window?" exactly, across epoch boundaries. A cap hash does the same for
+-- the caps: one field per address ('a' and its key) and per network ('n' and its key) that had
+-- reports counted in the cap epoch, holding their times (4 bytes each, ms since the epoch began;
+-- at most the cap's latest, all a full cap needs), so a source costs a field, not a key of its
+-- own.
+--
+-- Each dedup hash's position in KEYS is followed by its legacy twin's: the hash of the same
+-- epoch as versions before 2026-12 wrote it (`:d:`, whole keys as fields). It is read while it
+-- exists, so once every instance runs this version nobody counted before the upgrade is counted
+-- again. During a rolling upgrade the old instances do not read these hashes (a reporter whose
+-- reports reach both kinds may be counted twice in that window), and a rollback forgets them.
 --
 -- The script decides every report first (reads, and what this batch has decided so far), then
 -- writes: the counts, summed per bucket and field, before what remembers them (the dedup
@@ -97,15 +103,24 @@ end
 local function counted_before(at, who, now, epoch_start)
   local reporter = who.key
   local current, previous = tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6])
-  local earlier = counted_at[KEYS[current] .. reporter] or counted_at[KEYS[previous] .. reporter]
-  if earlier then
-    return now - earlier < window
+  local mine = counted_at[KEYS[current] .. reporter]
+  if mine then
+    return now - mine < window
   end
+  local earlier = counted_at[KEYS[previous] .. reporter]
+  if earlier and now - earlier < window then
+    return true
+  end
+  -- The current hash is read even when this batch decided the reporter in the previous one:
+  -- where the reporter's short field goes depends on it, and so does the type check.
   local here, taken = entry(KEYS[current], who)
   if here or legacy_entry(KEYS[current + 1], reporter) then
     return true
   end
   short_taken[KEYS[current] .. reporter] = taken
+  if earlier then
+    return false
+  end
   local before = entry(KEYS[previous], who) or legacy_entry(KEYS[previous + 1], reporter)
   return before ~= nil and now - (epoch_start - window + before) < window
 end

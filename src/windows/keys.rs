@@ -4,7 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, then a count per problem kind (`login`) and per country (`US`), bare (`p:t` for a kind named `t`; buckets before 2026-12 had `p:`/`c:` prefixes, still read) | retention after the last write |
 //! | `{prefix}:{svc:<slug>}:r:<window ms>:<epoch>` | hash | the reporters counted in the epoch (`window` ms from `epoch × window`): the reporter key's first 6 bytes → when it was counted (ms into the epoch, 4 bytes little-endian) and the key's next 2 bytes; a reporter whose 6 bytes another holds: its whole key (14 bytes) → the time | two windows after the epoch began |
-//! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | the same epoch as versions before 2026-12 wrote it (whole reporter key → time), only read while one exists | two windows after the epoch began |
+//! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | the same epoch as versions before 2026-12 wrote it (whole reporter key → time), only read while one exists (by this version: not by the old instances of a rolling upgrade) | two windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:l:<window ms>:<epoch>` | hash | `a` + address key (16 bytes) and `n` + network key → when its reports were counted (ms into the epoch, 4 bytes little-endian each, the cap's latest at most), for sources counted in the cap epoch | two cap windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
 //! | `{prefix}:monitor:lease` | string | the leader's holder id | the lease length |
@@ -50,7 +50,8 @@ impl KeySchema {
 
     /// The dedup hash of the same epoch as versions before 2026-12 named and filled it (whole
     /// reporter keys as fields), from the name [`Self::dedup`] gives it. Counting reads it while
-    /// it exists (two windows after an upgrade at most), so nobody is counted twice across one.
+    /// it exists (two windows after an upgrade at most), so once every instance runs this version
+    /// nobody counted before the upgrade is counted again.
     pub fn legacy_dedup(dedup: &str) -> String {
         // Neither a prefix nor a slug holds a brace, so `}:r:` is where the kind is.
         dedup.replacen("}:r:", "}:d:", 1)

@@ -160,9 +160,15 @@ async fn dedup_is_exact_across_the_boundary_of_its_epochs() {
 
 /// Counts each reporter key of chatgpt at `at`, all at once (so they share calls).
 async fn count_keys(windows: &Windows, reporters: &[ReporterKey], at: DateTime<Utc>) -> Vec<bool> {
+    let reports: Vec<_> = reporters.iter().map(|&reporter| (reporter, at)).collect();
+    count_keys_at(windows, &reports).await
+}
+
+/// Counts each `(reporter key, when)` of chatgpt, all at once (so they share calls, in order).
+async fn count_keys_at(windows: &Windows, reports: &[(ReporterKey, DateTime<Utc>)]) -> Vec<bool> {
     let problem = ProblemKind::parse("login").unwrap();
     let service = ServiceSlug::parse("chatgpt").unwrap();
-    join_all(reporters.iter().map(|&reporter| {
+    join_all(reports.iter().map(|&(reporter, at)| {
         windows.count(CountRequest {
             service: &service,
             reporter,
@@ -177,16 +183,19 @@ async fn count_keys(windows: &Windows, reporters: &[ReporterKey], at: DateTime<U
     .collect()
 }
 
+/// Reporter keys with the same first 6 bytes (a dedup entry's field) and a different seventh
+/// (in the entry's value).
+fn sharing_a_short_field(seventh: u8) -> ReporterKey {
+    let mut bytes = [7; 14];
+    bytes[6] = seventh;
+    ReporterKey(bytes)
+}
+
 #[actix_web::test]
 async fn reporters_whose_short_fields_meet_are_told_apart_within_and_across_epochs() {
     let app = TestApp::spawn().await;
     let windows = windows(&app);
-    // The same first 6 bytes (a dedup entry's field), different next 2 (in its value).
-    let key = |seventh: u8| {
-        let mut bytes = [7; 14];
-        bytes[6] = seventh;
-        ReporterKey(bytes)
-    };
+    let key = sharing_a_short_field;
     let (first, second, third) = (key(1), key(2), key(3));
     let t0 = Utc.with_ymd_and_hms(2025, 6, 10, 5, 30, 0).unwrap();
     assert_eq!(
@@ -213,6 +222,24 @@ async fn reporters_whose_short_fields_meet_are_told_apart_within_and_across_epoc
         count_keys(windows, &[third], after).await,
         [false],
         "counted at 05:31"
+    );
+}
+
+#[actix_web::test]
+async fn a_reporter_counted_twice_in_one_call_a_window_apart_leaves_the_others_entries_alone() {
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    let (holder, twice) = (sharing_a_short_field(1), sharing_a_short_field(2));
+    let at = |hour, minute| Utc.with_ymd_and_hms(2025, 6, 10, hour, minute, 0).unwrap();
+    assert_eq!(count_keys(windows, &[holder], at(6, 10)).await, [true]);
+    // One call: 05:30 (the previous epoch), then a whole window later, where `holder` already
+    // holds the short field.
+    let answers = count_keys_at(windows, &[(twice, at(5, 30)), (twice, at(6, 30))]).await;
+    assert_eq!(answers, [true, true]);
+    assert_eq!(
+        count_keys(windows, &[holder, twice], at(6, 40)).await,
+        [false, false],
+        "both still remembered"
     );
 }
 
