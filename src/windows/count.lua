@@ -9,9 +9,9 @@
 -- then twelve values per report: now (ms, from the injected clock), reporter key (14 bytes),
 -- problem kind, country or '', the positions in KEYS of its minute bucket, its dedup epoch's
 -- hash, the previous dedup epoch's hash (each with its legacy twin at the next position, see
--- below), its cap epoch's hash, the previous cap epoch's hash and
--- its rate-limit state, then its address's and its network's fields in the cap hashes (the
--- positions 0 and the fields '' for a report without limits). Keys appear once in KEYS however
+-- below), its cap epoch's hash, the previous cap epoch's hash and its rate-limit state, then
+-- its address's and its network's fields in the cap hashes (the positions 0 and the fields ''
+-- for a report without limits). Keys appear once in KEYS however
 -- many reports use them. Every key but the rate-limit state carries the service's hash tag; the
 -- rate-limit state is the client's, with a hash tag of its own: on a Redis Cluster it is spent
 -- before, by rate.lua in a call on its own slot, and its position here is 0.
