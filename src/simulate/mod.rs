@@ -53,7 +53,7 @@ impl fmt::Display for RunReport {
         let t = &self.tally;
         writeln!(
             f,
-            "sent {} in {:.1} s ({:.0}/s): counted {}, duplicate {}, rate-limited {} ({} from flooding senders), failed {}",
+            "sent {} in {:.1} s ({:.0}/s): counted {}, duplicate {}, rate-limited {} ({} from flooding senders, {} others by a cap per address or network), failed {}",
             t.sent,
             self.elapsed.as_secs_f64(),
             self.rate(),
@@ -61,12 +61,14 @@ impl fmt::Display for RunReport {
             t.duplicate,
             t.rate_limited,
             t.flood_limited,
+            t.capped,
             t.failed
         )?;
         for failure in &t.failures {
             writeln!(f, "  failure: {failure}")?;
         }
-        if t.sent > 0 && t.rate_limited - t.flood_limited > t.sent / 10 {
+        // Ordinary senders over the rate limit (a cap is the crowd's own size, not a setup fault).
+        if t.sent > 0 && t.rate_limited - t.flood_limited - t.capped > t.sent / 10 {
             writeln!(
                 f,
                 "  many ordinary senders were rate-limited: does the server trust this address as a proxy (DOWNWATCH_TRUSTED_PROXIES)?"

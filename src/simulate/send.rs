@@ -60,6 +60,9 @@ pub struct Tally {
     pub failed: u64,
     /// Of the rate-limited, those from flooding senders.
     pub flood_limited: u64,
+    /// Of the rate-limited from ordinary senders, those refused by a cap on counted reports per
+    /// address or network (the answer names the `service` field), not by the rate limit.
+    pub capped: u64,
     /// Per service: acknowledged reports per minute bucket (server time).
     pub acknowledged: Vec<BTreeMap<DateTime<Utc>, u64>>,
     /// The first few failures, for the operator.
@@ -88,6 +91,18 @@ const KEPT_FAILURES: usize = 5;
 #[derive(Deserialize)]
 struct Accepted {
     bucket: DateTime<Utc>,
+}
+
+/// A 429's problem document: a cap's names the `service` field, the rate limit's no field.
+#[derive(Deserialize)]
+struct Refused {
+    #[serde(default)]
+    errors: Vec<Named>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    field: String,
 }
 
 /// Sends every report of `scenario` to the server; returns the tally and the wall time taken.
@@ -199,7 +214,13 @@ impl Worker {
                     Err(e) => Outcome::Failed(format!("202 with an unreadable body: {e}")),
                 },
                 StatusCode::OK => Outcome::Duplicate,
-                StatusCode::TOO_MANY_REQUESTS => Outcome::RateLimited,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    let refused = response.json::<Refused>().limit(4096).await;
+                    Outcome::RateLimited {
+                        capped: refused
+                            .is_ok_and(|r| r.errors.iter().any(|e| e.field == "service")),
+                    }
+                }
                 status => {
                     let body = response.body().limit(2048).await.unwrap_or_default();
                     Outcome::Failed(format!("{status}: {}", String::from_utf8_lossy(&body)))
@@ -216,9 +237,10 @@ impl Worker {
                     .or_default() += 1;
             }
             Outcome::Duplicate => tally.duplicate += 1,
-            Outcome::RateLimited => {
+            Outcome::RateLimited { capped } => {
                 tally.rate_limited += 1;
                 tally.flood_limited += u64::from(report.flood);
+                tally.capped += u64::from(capped && !report.flood);
             }
             Outcome::Failed(why) => {
                 tally.failed += 1;
@@ -234,7 +256,10 @@ impl Worker {
 enum Outcome {
     Counted(DateTime<Utc>),
     Duplicate,
-    RateLimited,
+    /// 429, from a cap or from the rate limit.
+    RateLimited {
+        capped: bool,
+    },
     Failed(String),
 }
 

@@ -59,7 +59,43 @@ async fn repeats_and_a_flood_reconcile_and_the_flood_gets_exactly_its_burst() {
     let flood = 10 * 300;
     assert_eq!(tally.flood_limited, flood - 10, "{report}");
     assert_eq!(tally.rate_limited, tally.flood_limited, "{report}");
+    assert_eq!(tally.capped, 0, "{report}");
     let organic = tally.sent - flood;
     let repeats = tally.duplicate as f64 / organic as f64;
     assert!((0.25..0.35).contains(&repeats), "{report}");
+}
+
+#[actix_web::test]
+async fn refusals_by_a_cap_are_told_apart_from_the_rate_limit() {
+    // No trusted proxy: every report comes from 127.0.0.1, whose rate is opened wide here, so
+    // each service counts the address's cap and refuses the rest by the cap.
+    let app = TestApp::builder()
+        .var("DOWNWATCH_RATE_PER_MINUTE", "1000000")
+        .var("DOWNWATCH_RATE_BURST", "1000000")
+        .var("DOWNWATCH_CAP_PER_ADDRESS", "6")
+        .spawn()
+        .await;
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/repeat-and-flood.toml"),
+    )
+    .unwrap();
+    let scenario = Scenario::parse(&text).unwrap();
+    let report = simulate(&app, &scenario).await;
+    let tally = &report.tally;
+    assert!(report.reconciled(), "{report}");
+    assert_eq!(
+        tally.counted,
+        6 * scenario.services.len() as u64,
+        "{report}"
+    );
+    assert!(tally.capped > 100, "{report}");
+    assert_eq!(
+        tally.capped,
+        tally.rate_limited - tally.flood_limited,
+        "{report}"
+    );
+    assert!(
+        !report.to_string().contains("trust this address"),
+        "{report}"
+    );
 }
