@@ -285,22 +285,24 @@ struct KeyPositions<'b> {
 
 impl<'b> KeyPositions<'b> {
     fn of(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str) -> usize {
-        let next = self.seen.len() + self.twins + 1;
-        let at = *self.seen.entry(key).or_insert(next);
-        if at == next {
-            call.key(key);
-        }
-        at
+        self.add(call, key, false)
     }
 
     /// The position of a dedup hash, its legacy twin (see `KeySchema::legacy_dedup`) added
     /// right after it the first time.
     fn of_dedup(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str) -> usize {
+        self.add(call, key, true)
+    }
+
+    fn add(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str, twin: bool) -> usize {
         let next = self.seen.len() + self.twins + 1;
         let at = *self.seen.entry(key).or_insert(next);
         if at == next {
-            call.key(key).key(KeySchema::legacy_dedup(key));
-            self.twins += 1;
+            call.key(key);
+            if twin {
+                call.key(KeySchema::legacy_dedup(key));
+                self.twins += 1;
+            }
         }
         at
     }

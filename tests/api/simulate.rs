@@ -17,6 +17,13 @@ async fn simulate(app: &TestApp, scenario: &Scenario) -> RunReport {
         .expect("the simulation runs")
 }
 
+/// The shipped scenario with repeat reporters and a flooding sender.
+fn repeat_and_flood() -> Scenario {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/repeat-and-flood.toml");
+    Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 async fn behind_a_trusted_proxy() -> TestApp {
     TestApp::builder()
         .var("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32")
@@ -45,11 +52,7 @@ async fn the_seed_scenario_reconciles_every_acknowledged_report() {
 #[actix_web::test]
 async fn repeats_and_a_flood_reconcile_and_the_flood_gets_exactly_its_burst() {
     let app = behind_a_trusted_proxy().await;
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/repeat-and-flood.toml"),
-    )
-    .unwrap();
-    let scenario = Scenario::parse(&text).unwrap();
+    let scenario = repeat_and_flood();
     let report = simulate(&app, &scenario).await;
     let tally = &report.tally;
     assert!(report.reconciled(), "{report}");
@@ -75,11 +78,7 @@ async fn refusals_by_a_cap_are_told_apart_from_the_rate_limit() {
         .var("DOWNWATCH_CAP_PER_ADDRESS", "6")
         .spawn()
         .await;
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/repeat-and-flood.toml"),
-    )
-    .unwrap();
-    let scenario = Scenario::parse(&text).unwrap();
+    let scenario = repeat_and_flood();
     let report = simulate(&app, &scenario).await;
     let tally = &report.tally;
     assert!(report.reconciled(), "{report}");
