@@ -70,6 +70,8 @@ pub struct Baseline {
     /// The same ratio, learning during incidents too (for re-baselining after a long one).
     shadow: Ratio,
     steps_seen: f64,
+    /// Steps of the first minutes, capped at the floor, that taught nothing (see `learn`).
+    floor_steps: f64,
     minutes_seen: f64,
     /// Raw values of the first hours, kept sorted, for the cold-start median.
     cold: Vec<f64>,
@@ -92,6 +94,7 @@ impl Baseline {
             recent: Ratio::default(),
             shadow: Ratio::default(),
             steps_seen: 0.0,
+            floor_steps: 0.0,
             minutes_seen: 0.0,
             cold: Vec::new(),
         }
@@ -128,10 +131,7 @@ impl Baseline {
     pub fn cold_cap(&mut self, value: f64) -> f64 {
         let at = self.cold.partition_point(|v| v.total_cmp(&value).is_le());
         self.cold.insert(at, value);
-        // Steps of 5 minutes or more average a short burst out: their median starts at once.
-        let cap = if self.minutes_seen < COLD_MEDIAN_AFTER_MINUTES
-            && self.step_minutes < COLD_MEDIAN_AFTER_MINUTES
-        {
+        let cap = if self.before_median() {
             COLD_FLOOR_PER_MINUTE * self.step_minutes
         } else {
             let median = self.cold.get(self.cold.len() / 2).copied().unwrap_or(0.0);
@@ -140,17 +140,38 @@ impl Baseline {
         value.min(cap)
     }
 
+    /// Whether the service's first minutes are too few for a median (steps of 5 minutes or
+    /// more average a short burst out: their median starts at once).
+    fn before_median(&self) -> bool {
+        self.minutes_seen < COLD_MEDIAN_AFTER_MINUTES
+            && self.step_minutes < COLD_MEDIAN_AFTER_MINUTES
+    }
+
     /// Learns a normal step of `value` reports (already capped) at `pos`.
+    ///
+    /// The first minutes, before there is a median, teach nothing: capped at the floor, they
+    /// would set a busy service's level at 2 reports a minute, and its first uncapped minute
+    /// would then teach the time of day and the recent correction a rise of hundreds of times
+    /// (a baseline of 92,000 a minute where 1,700 came). The level starts at the first step
+    /// after them; the time of day and the recent correction at the one after that, once
+    /// there is a level to compare with.
     pub fn learn(&mut self, pos: &Position, value: f64) {
+        if self.before_median() {
+            self.floor_steps += 1.0;
+            return;
+        }
+        let learned = self.steps_seen - self.floor_steps;
         let factors = self.profile.factors(pos);
         let factor = factors.product();
         let seasonal = self.level * factor * self.step_minutes;
-        self.recent.learn(self.recent_keep, value, seasonal);
+        if learned > 0.0 {
+            self.recent.learn(self.recent_keep, value, seasonal);
+        }
         let rate = value / (factor * self.step_minutes);
         // Cold start: a running mean until the average has seen a half-life's worth of steps.
-        let alpha = self.level_rate.max(1.0 / (self.steps_seen + 1.0));
+        let alpha = self.level_rate.max(1.0 / (learned + 1.0));
         let level_expected = self.level * self.step_minutes;
-        if self.steps_seen > 0.0 {
+        if learned > 0.0 {
             let weekly = self.minutes_seen >= WEEKLY_AFTER_MINUTES;
             self.profile.learn(
                 pos,

@@ -55,7 +55,9 @@ pub struct Params {
     pub deescalate_minutes: f64,
     /// Volume must be back near baseline this long before an incident resolves.
     pub resolve_minutes: f64,
-    /// History needed before any alarm (cold start), in minutes.
+    /// History needed before any alarm (cold start), in minutes: long enough for a baseline
+    /// of more than a few capped minutes, short enough that a service whose first reports
+    /// come with its outage is found within minutes (the first day's 4x bar judges it then).
     pub warmup_minutes: f64,
     /// An alarm this soon (minutes) after an incident resolved continues that incident.
     pub reopen_minutes: f64,
@@ -86,7 +88,7 @@ impl Default for Params {
             confirm_minutes: 2.0,
             deescalate_minutes: 10.0,
             resolve_minutes: 20.0,
-            warmup_minutes: 60.0,
+            warmup_minutes: 15.0,
             reopen_minutes: 30.0,
             max_incident_hours: 24.0,
         }
