@@ -200,6 +200,50 @@ fn a_new_service_that_goes_down_in_its_first_hour_opens_an_incident() {
     );
 }
 
+/// A service whose incident opened in its first minutes, resumed from storage as the monitor's
+/// warm-up does (the minutes before it taught, the incident assumed, its minutes replayed). Its
+/// first minutes taught no level, and an incident teaches none: the volume after the outage
+/// stays above a baseline of nothing until the incident is taken for the new normal (24 hours).
+/// From then the baseline follows that volume (it must not start from nothing: a level of
+/// nothing would stay nothing, and the time of day would learn a rise of infinity), and the
+/// next outage is found.
+#[test]
+fn an_incident_resumed_in_a_services_first_minutes_leaves_a_sound_baseline() {
+    let start = 1_749_513_600;
+    let at = |i: i64| start + 60 * i;
+    let mut detector = Detector::new(Params::default(), 1.0);
+    for i in 0..3 {
+        detector.learn_history(at(i), 5.0);
+    }
+    detector.assume_level(Level::Outage);
+    let mut points = Vec::new();
+    for i in 3..43 {
+        points.push(detector.step(at(i), 500.0));
+    }
+    for i in 43..1703 {
+        points.push(detector.step(at(i), 20.0 + f64::from(u8::try_from(i % 5).unwrap())));
+    }
+    let ended = points
+        .iter()
+        .rposition(|p| p.level != Level::Normal)
+        .unwrap();
+    assert!(ended < 1500, "the incident ended at step {ended}");
+    for p in &points[ended + 30..] {
+        assert!(
+            (12.0..=40.0).contains(&p.baseline),
+            "baseline {} at {} where 20-24 a minute come",
+            p.baseline,
+            p.t
+        );
+    }
+    assert!(points.iter().skip(ended + 1).all(|p| !p.alarm));
+    let outage: Vec<Point> = (1703..1723).map(|i| detector.step(at(i), 200.0)).collect();
+    assert!(
+        outage.iter().take(4).any(|p| p.alarm),
+        "the next outage opens"
+    );
+}
+
 /// A quiet service's tail has seen days, not weeks, in its first week: a stray cluster of 16
 /// reports in ten minutes on its third day (where half a report is usual), which the tail of
 /// those days alone would take for an incident, is not one, while a real outage on its fourth

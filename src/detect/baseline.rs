@@ -72,6 +72,8 @@ pub struct Baseline {
     steps_seen: f64,
     /// Steps of the first minutes, capped at the floor, that taught nothing (see `learn`).
     floor_steps: f64,
+    /// Whether a step has taught the level: until then there is no level to compare with.
+    level_started: bool,
     minutes_seen: f64,
     /// Raw values of the first hours, kept sorted, for the cold-start median.
     cold: Vec<f64>,
@@ -95,6 +97,7 @@ impl Baseline {
             shadow: Ratio::default(),
             steps_seen: 0.0,
             floor_steps: 0.0,
+            level_started: false,
             minutes_seen: 0.0,
             cold: Vec::new(),
         }
@@ -153,25 +156,31 @@ impl Baseline {
     /// would set a busy service's level at 2 reports a minute, and its first uncapped minute
     /// would then teach the time of day and the recent correction a rise of hundreds of times
     /// (a baseline of 92,000 a minute where 1,700 came). The level starts at the first step
-    /// after them; the time of day and the recent correction at the one after that, once
-    /// there is a level to compare with.
+    /// after them, whenever that comes (a service whose first minutes were an incident, resumed
+    /// from storage, starts after it); the time of day and the recent correction at the one
+    /// after that, once there is a level to compare with.
     pub fn learn(&mut self, pos: &Position, value: f64) {
         if self.before_median() {
             self.floor_steps += 1.0;
             return;
         }
-        let learned = self.steps_seen - self.floor_steps;
         let factors = self.profile.factors(pos);
         let factor = factors.product();
         let seasonal = self.level * factor * self.step_minutes;
-        if learned > 0.0 {
+        if self.level_started {
             self.recent.learn(self.recent_keep, value, seasonal);
         }
         let rate = value / (factor * self.step_minutes);
-        // Cold start: a running mean until the average has seen a half-life's worth of steps.
-        let alpha = self.level_rate.max(1.0 / (learned + 1.0));
+        // Cold start: a running mean until the average has seen a half-life's worth of steps
+        // (steps not learned, in incidents, included); the first step sets the level.
+        let alpha = if self.level_started {
+            self.level_rate
+                .max(1.0 / (self.steps_seen - self.floor_steps + 1.0))
+        } else {
+            1.0
+        };
         let level_expected = self.level * self.step_minutes;
-        if learned > 0.0 {
+        if self.level_started {
             let weekly = self.minutes_seen >= WEEKLY_AFTER_MINUTES;
             self.profile.learn(
                 pos,
@@ -183,6 +192,7 @@ impl Baseline {
             );
         }
         self.level += alpha * (rate - self.level);
+        self.level_started = true;
         if !self.is_cold() {
             self.cold = Vec::new();
         }
@@ -202,7 +212,14 @@ impl Baseline {
 
     /// Takes the volume of the last hours as the new normal.
     pub fn rebase(&mut self) {
-        self.level *= self.shadow.raw_factor();
+        if self.shadow.predicted > 0.0 {
+            self.level *= self.shadow.raw_factor();
+        } else {
+            // Nothing was expected (no level yet, or a level of nothing): no factor of it can
+            // become the new normal, the recent volume itself does (per minute, as the level).
+            self.level = self.shadow.seen * (1.0 - self.recent_keep) / self.step_minutes;
+        }
+        self.level_started |= self.level > 0.0;
         self.recent = Ratio::default();
         self.shadow = Ratio::default();
     }
