@@ -11,6 +11,7 @@ states), so the differences say what each part costs. Run: `python3 bench/script
 
 import os
 import socket
+import struct
 import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,8 +74,9 @@ def batch(prefix, call):
     argv = ["3600000", "172800", "3600000", "6", "18", "1", "100000000"]
     now = 1764770000000 + call
     for i in range(REPORTS):
-        argv += [str(now), os.urandom(14), "login", "US", "1", "2", "4", "6", "7", str(8 + i),
-                 b"a" + os.urandom(16), b"n" + os.urandom(16)]
+        numbers = struct.pack("<qHHHHHH", now, 1, 2, 4, 6, 7, 8 + i)
+        argv += [numbers, os.urandom(14), "login", "US", b"a" + os.urandom(16),
+                 b"n" + os.urandom(16)]
     return keys, argv
 
 

@@ -6,12 +6,14 @@
 -- ARGV[3] cap window (ms, also the length of a cap epoch)  ARGV[4] address cap
 -- ARGV[5] network cap  ARGV[6] emission interval (ms per report)
 -- ARGV[7] burst tolerance (ms: interval x (burst - 1))
--- then twelve values per report: now (ms, from the injected clock), reporter key (14 bytes),
--- problem kind, country or '', the positions in KEYS of its minute bucket, its dedup epoch's
--- hash, the previous dedup epoch's hash (each with its legacy twin at the next position, see
--- below), its cap epoch's hash, the previous cap epoch's hash and its rate-limit state, then
--- its address's and its network's fields in the cap hashes (the positions 0 and the fields ''
--- for a report without limits). Keys appear once in KEYS however
+-- then six values per report: its numbers, packed (little-endian: now in ms from the injected
+-- clock, 8 bytes signed, then 2 bytes each, the positions in KEYS of its minute bucket, its
+-- dedup epoch's hash, the previous dedup epoch's hash (each with its legacy twin at the next
+-- position, see below), its cap epoch's hash, the previous cap epoch's hash and its rate-limit
+-- state), its reporter key (14 bytes), problem kind, country or '', then its address's and its
+-- network's fields in the cap hashes (the positions 0 and the fields '' for a report without
+-- limits). Numbers come packed because Lua turns a number's text into a number with strtod,
+-- which cost Redis more than the rest of reading a report. Keys appear once in KEYS however
 -- many reports use them. Every key but the rate-limit state carries the service's hash tag; the
 -- rate-limit state is the client's, with a hash tag of its own: on a Redis Cluster it is spent
 -- before, by rate.lua in a call on its own slot, and its position here is 0.
@@ -50,18 +52,47 @@ local cap_window = tonumber(ARGV[3])
 local caps = {tonumber(ARGV[4]), tonumber(ARGV[5])}
 local interval = tonumber(ARGV[6])
 local tolerance = tonumber(ARGV[7])
-local FIRST, PER_REPORT = 8, 12
+local FIRST, PER_REPORT = 8, 6
+local SHORT, CHECKED = 6, 8  -- a reporter's short field, and the key bytes an entry checks
+local sub, pack, unpack_struct = string.sub, struct.pack, struct.unpack
 
--- What this batch has decided, before any of it is written.
+-- What this batch has decided, before any of it is written. Tables per key are nested (key,
+-- then field or reporter) rather than keyed by joined strings: Lua hashes every new string.
 local arrivals = {}  -- rate-limit key -> {tat = theoretical arrival time (ms), now = latest}
-local counted_at = {}  -- dedup hash .. reporter -> when this batch counted the reporter in it
-local sources = {}  -- cap hash .. field -> {times = counted (ms), in order, added = true}
+local counted_at = {}  -- dedup hash -> reporter -> when this batch counted the reporter in it
+local sources = {}  -- cap hash -> field -> {times = counted (ms), in order, added = true}
 local sources_in = {}  -- cap hash -> its sources this batch counted in, in order
 local cap_hash_now = {}  -- cap hash -> the latest report this batch counted in it (ms)
 local counted = {}  -- the reports to count, in order
-local holders = {}  -- dedup hash .. short field -> the reporter this batch stores under it
-local short_taken = {}  -- dedup hash .. reporter -> its short field is another reporter's
+local holders = {}  -- dedup hash -> short field -> the reporter this batch stores under it
+local short_taken = {}  -- dedup hash -> reporter -> its short field is another reporter's
 local present = {}  -- legacy dedup hash -> whether it exists
+
+-- t[key], made an empty table if there is none.
+local function within(t, key)
+  local inner = t[key]
+  if not inner then
+    inner = {}
+    t[key] = inner
+  end
+  return inner
+end
+
+-- One report's arguments from ARGV[at], its keys looked up.
+local function report_at(at)
+  local now, bucket, current, previous, caps_now, caps_before, rate =
+    unpack_struct('<i8HHHHHH', ARGV[at])
+  local reporter = ARGV[at + 1]
+  return {
+    now = now, reporter = reporter,
+    short = sub(reporter, 1, SHORT), check = sub(reporter, SHORT + 1, CHECKED),
+    problem = ARGV[at + 2], country = ARGV[at + 3],
+    bucket = KEYS[bucket], current = KEYS[current], previous = KEYS[previous],
+    current_twin = KEYS[current + 1], previous_twin = KEYS[previous + 1],
+    caps_now = KEYS[caps_now], caps_before = KEYS[caps_before], rate = KEYS[rate],
+    address = ARGV[at + 4], network = ARGV[at + 5],
+  }
+end
 
 local function spend_allowance(rate, now)
   -- Every report spends allowance, duplicates included, as in the in-process first line.
@@ -76,19 +107,16 @@ local function spend_allowance(rate, now)
   return nil
 end
 
-local SHORT, CHECKED = 6, 8  -- a reporter's short field, and the key bytes an entry checks
-
--- When `who` was counted in the dedup hash `hash` (ms into its epoch), or nil; then whether
--- its short field is held by another reporter. `who`: the reporter's key, its short field and
--- the key bytes after it that an entry checks.
-local function entry(hash, who)
-  local value = redis.call('HGET', hash, who.short)
+-- When `report`'s reporter was counted in the dedup hash `hash` (ms into its epoch), or nil;
+-- then whether its short field is held by another reporter.
+local function entry(hash, report)
+  local value = redis.call('HGET', hash, report.short)
   if not value then return nil, false end
-  if string.sub(value, 5) == who.check then
-    return struct.unpack('<I4', value), false
+  if sub(value, 5) == report.check then
+    return unpack_struct('<I4', value), false
   end
-  local whole = redis.call('HGET', hash, who.key)
-  if whole then return struct.unpack('<I4', whole), true end
+  local whole = redis.call('HGET', hash, report.reporter)
+  if whole then return unpack_struct('<I4', whole), true end
   return nil, true
 end
 
@@ -96,130 +124,125 @@ end
 local function legacy_entry(hash, reporter)
   if present[hash] == nil then present[hash] = redis.call('EXISTS', hash) == 1 end
   local whole = present[hash] and redis.call('HGET', hash, reporter)
-  if whole then return struct.unpack('<I4', whole) end
+  if whole then return unpack_struct('<I4', whole) end
   return nil
 end
 
-local function counted_before(at, who, now, epoch_start)
-  local reporter = who.key
-  local current, previous = tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6])
-  local mine = counted_at[KEYS[current] .. reporter]
+local function counted_before(report, epoch_start)
+  local reporter, now = report.reporter, report.now
+  local mine = counted_at[report.current]
+  mine = mine and mine[reporter]
   if mine then
     return now - mine < window
   end
-  local earlier = counted_at[KEYS[previous] .. reporter]
+  local earlier = counted_at[report.previous]
+  earlier = earlier and earlier[reporter]
   if earlier and now - earlier < window then
     return true
   end
   -- The current hash is read even when this batch decided the reporter in the previous one:
   -- where the reporter's short field goes depends on it, and so does the type check.
-  local here, taken = entry(KEYS[current], who)
-  if here or legacy_entry(KEYS[current + 1], reporter) then
+  local here, taken = entry(report.current, report)
+  if here or legacy_entry(report.current_twin, reporter) then
     return true
   end
-  short_taken[KEYS[current] .. reporter] = taken
+  within(short_taken, report.current)[reporter] = taken
   if earlier then
     return false
   end
-  local before = entry(KEYS[previous], who) or legacy_entry(KEYS[previous + 1], reporter)
+  local before = entry(report.previous, report) or legacy_entry(report.previous_twin, reporter)
   return before ~= nil and now - (epoch_start - window + before) < window
+end
+
+-- Adds to `times` those of `field` in the cap hash `hash` of the epoch from `start`: what this
+-- batch decided there, else what was stored.
+local function read_times(times, hash, field, start)
+  local decided = sources[hash]
+  decided = decided and decided[field]
+  if decided then
+    for _, t in ipairs(decided.times) do times[#times + 1] = t end
+    return
+  end
+  local packed = redis.call('HGET', hash, field)
+  if packed then
+    for i = 1, #packed, 4 do times[#times + 1] = start + unpack_struct('<I4', packed, i) end
+  end
 end
 
 -- The times a source (an address or a network) had reports counted at within the cap window
 -- that ends at `now`, as known from its field in the current and the previous cap epoch's
 -- hashes plus what this batch has decided.
 local function source(current, previous, field, now, epoch_start)
-  local known = sources[current .. field]
+  local decided = within(sources, current)
+  local known = decided[field]
   if not known then
     local times = {}
-    local function read(hash, start)
-      local decided = sources[hash .. field]
-      if decided then
-        for _, t in ipairs(decided.times) do times[#times + 1] = t end
-        return
-      end
-      local packed = redis.call('HGET', hash, field)
-      if packed then
-        for i = 1, #packed, 4 do times[#times + 1] = start + struct.unpack('<I4', packed, i) end
-      end
-    end
-    read(previous, epoch_start - cap_window)
-    read(current, epoch_start)
-    known = {times = times, hash = current, field = field, epoch_start = epoch_start}
-    sources[current .. field] = known
+    read_times(times, previous, field, epoch_start - cap_window)
+    read_times(times, current, field, epoch_start)
+    known = {times = times, field = field, epoch_start = epoch_start}
+    decided[field] = known
   end
-  local within = {}
-  for _, t in ipairs(known.times) do
-    if t > now - cap_window then within[#within + 1] = t end
+  local times, oldest = known.times, now - cap_window
+  for i = #times, 1, -1 do
+    if times[i] <= oldest then table.remove(times, i) end
   end
-  known.times = within
   return known
 end
 
 -- The wait until a source at its cap has room, or nil when it has room now.
 local function cap_wait(known, cap, now)
-  if #known.times < cap then return nil end
-  local oldest = known.times[1]
-  for _, t in ipairs(known.times) do
+  local times = known.times
+  if #times < cap then return nil end
+  local oldest = times[1]
+  for _, t in ipairs(times) do
     if t < oldest then oldest = t end
   end
   return oldest + cap_window - now
 end
 
-local function decide(at)
-  local now = tonumber(ARGV[at])
-  local reporter = ARGV[at + 1]
-  local current = KEYS[tonumber(ARGV[at + 5])]
-  local caps_now, caps_before = KEYS[tonumber(ARGV[at + 7])], KEYS[tonumber(ARGV[at + 8])]
-  local rate = KEYS[tonumber(ARGV[at + 9])]
+-- Adds `now` to a source's times, and the source to those its cap hash is written with.
+local function remember(known, hash, now)
+  local times = known.times
+  times[#times + 1] = now
+  if not known.added then
+    known.added = true
+    local fields = within(sources_in, hash)
+    fields[#fields + 1] = known
+  end
+end
 
-  if rate then
-    local wait = spend_allowance(rate, now)
+local function decide(report)
+  local now = report.now
+  if report.rate then
+    local wait = spend_allowance(report.rate, now)
     if wait then return 4, wait end
   end
   local epoch_start = now - now % window
-  local who = {
-    key = reporter,
-    short = string.sub(reporter, 1, SHORT),
-    check = string.sub(reporter, SHORT + 1, CHECKED),
-  }
-  if counted_before(at, who, now, epoch_start) then
+  if counted_before(report, epoch_start) then
     return 0, 0
   end
+  local caps_now = report.caps_now
   if caps_now then
     local cap_start = now - now % cap_window
-    local found = {}
-    for i = 1, 2 do
-      found[i] = source(caps_now, caps_before, ARGV[at + 9 + i], now, cap_start)
-      local wait = cap_wait(found[i], caps[i], now)
-      if wait then return i + 1, wait end
-    end
-    for i = 1, 2 do
-      local times = found[i].times
-      times[#times + 1] = now
-      if not found[i].added then
-        found[i].added = true
-        local fields = sources_in[caps_now]
-        if not fields then
-          fields = {}
-          sources_in[caps_now] = fields
-        end
-        fields[#fields + 1] = found[i]
-      end
-    end
+    local address = source(caps_now, report.caps_before, report.address, now, cap_start)
+    local wait = cap_wait(address, caps[1], now)
+    if wait then return 2, wait end
+    local network = source(caps_now, report.caps_before, report.network, now, cap_start)
+    wait = cap_wait(network, caps[2], now)
+    if wait then return 3, wait end
+    remember(address, caps_now, now)
+    remember(network, caps_now, now)
     cap_hash_now[caps_now] = math.max(cap_hash_now[caps_now] or now, now)
   end
-  counted_at[current .. reporter] = now
-  counted[#counted + 1] = {
-    now = now, who = who, current = current, offset = now - epoch_start,
-    bucket = KEYS[tonumber(ARGV[at + 4])], problem = ARGV[at + 2], country = ARGV[at + 3],
-  }
+  within(counted_at, report.current)[report.reporter] = now
+  report.offset = now - epoch_start
+  counted[#counted + 1] = report
   return 1, 0
 end
 
 local out = {}
 for at = FIRST, #ARGV, PER_REPORT do
-  local code, wait = decide(at)
+  local code, wait = decide(report_at(at))
   out[#out + 1] = code
   out[#out + 1] = wait
 end
@@ -260,22 +283,24 @@ end
 -- Then what remembers them: the dedup entries, one HSET per hash...
 local entries, hashes = {}, {}
 for _, report in ipairs(counted) do
-  local hash, who = report.current, report.who
+  local hash = report.current
   local fields = entries[hash]
   if not fields then
     fields = {}
     entries[hash] = fields
     hashes[#hashes + 1] = report
   end
-  local time = struct.pack('<I4', report.offset)
-  local holder = holders[hash .. who.short]
-  if short_taken[hash .. who.key] or (holder and holder ~= who.key) then
-    fields[#fields + 1] = who.key
+  local time = pack('<I4', report.offset)
+  local holding = within(holders, hash)
+  local holder = holding[report.short]
+  local taken = short_taken[hash]
+  if (taken and taken[report.reporter]) or (holder and holder ~= report.reporter) then
+    fields[#fields + 1] = report.reporter
     fields[#fields + 1] = time
   else
-    holders[hash .. who.short] = who.key
-    fields[#fields + 1] = who.short
-    fields[#fields + 1] = time .. who.check
+    holding[report.short] = report.reporter
+    fields[#fields + 1] = report.short
+    fields[#fields + 1] = time .. report.check
   end
 end
 for _, first in ipairs(hashes) do
@@ -293,14 +318,20 @@ for hash, fields in pairs(sources_in) do
     for _, t in ipairs(known.times) do
       if t >= epoch_start then times[#times + 1] = t end
     end
-    table.sort(times)
-    local cap = string.byte(known.field) == 97 and caps[1] or caps[2]  -- 'a' or 'n'
-    local packed = {}
-    for i = math.max(1, #times - cap + 1), #times do
-      packed[#packed + 1] = struct.pack('<I4', times[i] - epoch_start)
+    local packed
+    if #times == 1 then
+      packed = pack('<I4', times[1] - epoch_start)
+    else
+      table.sort(times)
+      local cap = string.byte(known.field) == 97 and caps[1] or caps[2]  -- 'a' or 'n'
+      local parts = {}
+      for i = math.max(1, #times - cap + 1), #times do
+        parts[#parts + 1] = pack('<I4', times[i] - epoch_start)
+      end
+      packed = table.concat(parts)
     end
     values[#values + 1] = known.field
-    values[#values + 1] = table.concat(packed)
+    values[#values + 1] = packed
   end
   redis.call('HSET', hash, unpack(values))
   -- Needed until the next cap epoch ends (from this batch's latest report).

@@ -259,20 +259,32 @@ pub(super) fn invocation<'a>(
                 rate = positions.of(&mut call, &limited.rate);
             }
         }
-        call.arg(report.at_ms)
-            .arg(report.reporter.as_bytes())
-            .arg(report.problem.as_str())
-            .arg(report.country.as_ref().map_or("", |c| c.as_str()))
-            .arg(bucket)
-            .arg(now)
-            .arg(before)
-            .arg(caps_now)
-            .arg(caps_before)
-            .arg(rate)
-            .arg(address)
-            .arg(network);
+        call.arg(
+            &packed_numbers(
+                report.at_ms,
+                [bucket, now, before, caps_now, caps_before, rate],
+            )[..],
+        )
+        .arg(report.reporter.as_bytes())
+        .arg(report.problem.as_str())
+        .arg(report.country.as_ref().map_or("", |c| c.as_str()))
+        .arg(address)
+        .arg(network);
     }
     call
+}
+
+/// A report's numbers as `count.lua` reads them (`<i8HHHHHH`): when it arrived (ms), then the
+/// positions in KEYS of its bucket, its dedup hashes, its cap hashes and its rate-limit state.
+/// A batch of [`super::MAX_BATCH`] reports names a few hundred keys at most, well within 2 bytes.
+fn packed_numbers(at_ms: i64, positions: [usize; 6]) -> [u8; 20] {
+    let mut packed = [0; 20];
+    packed[..8].copy_from_slice(&at_ms.to_le_bytes());
+    for (slot, position) in packed[8..].chunks_exact_mut(2).zip(positions) {
+        let position = u16::try_from(position).expect("a batch names fewer than 65,536 keys");
+        slot.copy_from_slice(&position.to_le_bytes());
+    }
+    packed
 }
 
 /// Where each key of a call stands in its KEYS (1-based), each key added once.
