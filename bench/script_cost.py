@@ -68,13 +68,14 @@ def stages(script):
 
 def batch(prefix, call):
     # Each dedup hash is followed by its legacy twin (absent here, as after an upgrade).
-    keys = [f"{prefix}:{{svc:x}}:{name}" for name in ("m", "r1", "d1", "r0", "d0", "l1", "l0")]
+    names = ("b", "m", "r1", "d1", "r0", "d0", "l1", "l0")
+    keys = [f"{prefix}:{{svc:x}}:{name}" for name in names]
     keys += [f"{prefix}:{{rl:{i}}}:{call}" for i in range(REPORTS)]
     # Dedup window and cap window 1 h, retention 48 h, caps 6 and 18, a rate that never binds.
     argv = ["3600000", "172800", "3600000", "6", "18", "1", "100000000"]
     now = 1764770000000 + call
     for i in range(REPORTS):
-        numbers = struct.pack("<qHHHHHH", now, 1, 2, 4, 6, 7, 8 + i)
+        numbers = struct.pack("<qHHHHHHH", now, 1, 2, 3, 5, 7, 8, 9 + i)
         argv += [numbers, os.urandom(14), "login", "US", b"a" + os.urandom(16),
                  b"n" + os.urandom(16)]
     return keys, argv

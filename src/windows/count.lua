@@ -7,8 +7,9 @@
 -- ARGV[5] network cap  ARGV[6] emission interval (ms per report)
 -- ARGV[7] burst tolerance (ms: interval x (burst - 1))
 -- then six values per report: its numbers, packed (little-endian: now in ms from the injected
--- clock, 8 bytes signed, then 2 bytes each, the positions in KEYS of its minute bucket, its
--- dedup epoch's hash, the previous dedup epoch's hash (each with its legacy twin at the next
+-- clock, 8 bytes signed, then 2 bytes each, the positions in KEYS of its bucket pair, its
+-- minute's own bucket (see keys.rs: the pair holds the minute unless that would take it past
+-- LISTPACK_ENTRIES fields), its dedup epoch's hash, the previous dedup epoch's hash (each with its legacy twin at the next
 -- position, see below), its cap epoch's hash, the previous cap epoch's hash and its rate-limit
 -- state), its reporter key (14 bytes), problem kind, country or '', then its address's and its
 -- network's fields in the cap hashes (the positions 0 and the fields '' for a report without
@@ -80,14 +81,14 @@ end
 
 -- One report's arguments from ARGV[at], its keys looked up.
 local function report_at(at)
-  local now, bucket, current, previous, caps_now, caps_before, rate =
-    unpack_struct('<i8HHHHHH', ARGV[at])
+  local now, pair, own, current, previous, caps_now, caps_before, rate =
+    unpack_struct('<i8HHHHHHH', ARGV[at])
   local reporter = ARGV[at + 1]
   return {
     now = now, reporter = reporter,
     short = sub(reporter, 1, SHORT), check = sub(reporter, SHORT + 1, CHECKED),
     problem = ARGV[at + 2], country = ARGV[at + 3],
-    bucket = KEYS[bucket], current = KEYS[current], previous = KEYS[previous],
+    pair = KEYS[pair], own = KEYS[own], current = KEYS[current], previous = KEYS[previous],
     current_twin = KEYS[current + 1], previous_twin = KEYS[previous + 1],
     caps_now = KEYS[caps_now], caps_before = KEYS[caps_before], rate = KEYS[rate],
     address = ARGV[at + 4], network = ARGV[at + 5],
@@ -247,35 +248,51 @@ for at = FIRST, #ARGV, PER_REPORT do
   out[#out + 1] = wait
 end
 
--- The counts, summed per bucket and field. Every other key was read above (a key of the wrong
--- type fails the call there); a bucket is checked before anything is written, so a call fails
--- whole or not at all.
-local sums, buckets = {}, {}
-local function add(bucket, field)
-  local fields = sums[bucket]
-  if not fields then
-    fields = {}
-    sums[bucket] = fields
-    buckets[#buckets + 1] = bucket
+-- The counts, summed per minute and field. Every other key was read above (a key of the wrong
+-- type fails the call there); the buckets are checked before anything is written, so a call
+-- fails whole or not at all.
+local LISTPACK_ENTRIES = 128  -- Redis's default hash-max-listpack-entries
+-- A service's minute (its own bucket's key) -> {pair, own, mark, fields = field -> count, width}
+local minutes, by_minute = {}, {}
+local function add(report, field)
+  local counts = by_minute[report.own]
+  if not counts then
+    local minute = math.floor(report.now / 60000)
+    counts = {pair = report.pair, own = report.own, mark = minute % 2 == 1 and '+' or '',
+              fields = {}, width = 0}
+    by_minute[report.own] = counts
+    minutes[#minutes + 1] = counts
   end
-  fields[field] = (fields[field] or 0) + 1
+  if not counts.fields[field] then counts.width = counts.width + 1 end
+  counts.fields[field] = (counts.fields[field] or 0) + 1
 end
 for _, report in ipairs(counted) do
-  add(report.bucket, 't')
+  add(report, 't')
   -- Bare field names (see keys.rs): a problem kind is lower-case, a country two upper-case
   -- letters; only a kind named 't' would meet the total, and it keeps the old 'p:' form.
-  add(report.bucket, report.problem == 't' and 'p:t' or report.problem)
-  if report.country ~= '' then add(report.bucket, report.country) end
+  add(report, report.problem == 't' and 'p:t' or report.problem)
+  if report.country ~= '' then add(report, report.country) end
 end
-for _, bucket in ipairs(buckets) do
-  local kind = redis.call('TYPE', bucket).ok
-  if kind ~= 'hash' and kind ~= 'none' then
-    return redis.error_reply('WRONGTYPE the minute bucket ' .. bucket .. ' is a ' .. kind)
+local widths = {}  -- pair -> its fields, and at most those this call adds
+for _, counts in ipairs(minutes) do
+  for _, bucket in ipairs({counts.pair, counts.own}) do
+    local kind = redis.call('TYPE', bucket).ok
+    if kind ~= 'hash' and kind ~= 'none' then
+      return redis.error_reply('WRONGTYPE the minute bucket ' .. bucket .. ' is a ' .. kind)
+    end
   end
+  widths[counts.pair] = widths[counts.pair] or redis.call('HLEN', counts.pair)
 end
-for _, bucket in ipairs(buckets) do
-  for field, n in pairs(sums[bucket]) do
-    redis.call('HINCRBY', bucket, field, n)
+for _, counts in ipairs(minutes) do
+  -- A minute goes to its own bucket when its fields could take the pair past a listpack.
+  local bucket, mark = counts.pair, counts.mark
+  if widths[bucket] + counts.width > LISTPACK_ENTRIES then
+    bucket, mark = counts.own, ''
+  else
+    widths[bucket] = widths[bucket] + counts.width
+  end
+  for field, n in pairs(counts.fields) do
+    redis.call('HINCRBY', bucket, mark .. field, n)
   end
   redis.call('EXPIRE', bucket, retention)
 end

@@ -106,7 +106,9 @@ pub(super) struct Queued {
     reporter: ReporterKey,
     problem: ProblemKind,
     country: Option<CountryCode>,
-    bucket: String,
+    /// The bucket pair of the report's minute, and the minute's own bucket (see `KeySchema`).
+    pair: String,
+    own_bucket: String,
     dedup_now: String,
     dedup_before: String,
     limited: Option<Limited>,
@@ -156,7 +158,8 @@ impl Queued {
             reporter: report.reporter,
             problem: report.problem.clone(),
             country: report.country,
-            bucket: keys.bucket(report.service, minute_of(report.at)),
+            pair: keys.pair_bucket(report.service, minute_of(report.at)),
+            own_bucket: keys.minute_bucket(report.service, minute_of(report.at)),
             dedup_now: keys.dedup(report.service, window_ms, epoch),
             dedup_before: keys.dedup(report.service, window_ms, epoch - 1),
             limited: limited.map(|(cap_keys, limits)| {
@@ -182,7 +185,7 @@ impl Queued {
 
     /// A key of the service's (every key of its count shares the service's slot).
     pub fn service_key(&self) -> &str {
-        &self.bucket
+        &self.pair
     }
 
     /// What spending this report's shared rate takes, for a report under limits.
@@ -245,7 +248,8 @@ pub(super) fn invocation<'a>(
         .arg(interval_ms.saturating_mul(u64::from(rate.burst.saturating_sub(1))));
     let mut positions = KeyPositions::default();
     for report in batch {
-        let bucket = positions.of(&mut call, &report.bucket);
+        let pair = positions.of(&mut call, &report.pair);
+        let own = positions.of(&mut call, &report.own_bucket);
         let now = positions.of_dedup(&mut call, &report.dedup_now);
         let before = positions.of_dedup(&mut call, &report.dedup_before);
         let (mut caps_now, mut caps_before, mut rate) = (0, 0, 0);
@@ -262,7 +266,7 @@ pub(super) fn invocation<'a>(
         call.arg(
             &packed_numbers(
                 report.at_ms,
-                [bucket, now, before, caps_now, caps_before, rate],
+                [pair, own, now, before, caps_now, caps_before, rate],
             )[..],
         )
         .arg(report.reporter.as_bytes())
@@ -274,11 +278,12 @@ pub(super) fn invocation<'a>(
     call
 }
 
-/// A report's numbers as `count.lua` reads them (`<i8HHHHHH`): when it arrived (ms), then the
-/// positions in KEYS of its bucket, its dedup hashes, its cap hashes and its rate-limit state.
-/// A batch of [`super::MAX_BATCH`] reports names a few hundred keys at most, well within 2 bytes.
-fn packed_numbers(at_ms: i64, positions: [usize; 6]) -> [u8; 20] {
-    let mut packed = [0; 20];
+/// A report's numbers as `count.lua` reads them (`<i8HHHHHHH`): when it arrived (ms), then the
+/// positions in KEYS of its bucket pair, its minute's own bucket, its dedup hashes, its cap
+/// hashes and its rate-limit state. A batch of [`super::MAX_BATCH`] reports names about a
+/// thousand keys at most, well within 2 bytes.
+fn packed_numbers(at_ms: i64, positions: [usize; 7]) -> [u8; 22] {
+    let mut packed = [0; 22];
     packed[..8].copy_from_slice(&at_ms.to_le_bytes());
     for (slot, position) in packed[8..].chunks_exact_mut(2).zip(positions) {
         let position = u16::try_from(position).expect("a batch names fewer than 65,536 keys");

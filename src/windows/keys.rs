@@ -2,7 +2,8 @@
 //!
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
-//! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | `t` total, then a count per problem kind (`login`) and per country (`US`), bare (`p:t` for a kind named `t`; buckets before 2026-12 had `p:`/`c:` prefixes, still read) | retention after the last write |
+//! | `{prefix}:{svc:<slug>}:b:<unix minute / 2>` | hash | the buckets of two minutes (the even one, then the odd one): `t` total, then a count per problem kind (`login`) and per country (`US`), bare (`p:t` for a kind named `t`), the odd minute's fields marked with a leading `+` (`+t`, `+login`) | retention after the last write |
+//! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | one minute's bucket, fields as above without the mark: a minute whose fields would take its pair past 128 (Redis's `hash-max-listpack-entries`, beyond which a hash costs several times the memory), and every bucket of versions before 2026-12 (with `p:`/`c:` prefixes before that); read beside the pair, the two summed | retention after the last write |
 //! | `{prefix}:{svc:<slug>}:r:<window ms>:<epoch>` | hash | the reporters counted in the epoch (`window` ms from `epoch × window`): the reporter key's first 6 bytes → when it was counted (ms into the epoch, 4 bytes little-endian) and the key's next 2 bytes; a reporter whose 6 bytes another holds: its whole key (14 bytes) → the time | two windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | the same epoch as versions before 2026-12 wrote it (whole reporter key → time), only read while one exists (by this version: not by the old instances of a rolling upgrade) | two windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:l:<window ms>:<epoch>` | hash | `a` + address key (16 bytes) and `n` + network key → when its reports were counted (ms into the epoch, 4 bytes little-endian each, the cap's latest at most), for sources counted in the cap epoch | two cap windows after the epoch began |
@@ -36,8 +37,28 @@ impl KeySchema {
         &self.prefix
     }
 
-    /// The bucket of `slug` for the minute starting `minute` minutes after the Unix epoch.
-    pub fn bucket(&self, slug: &ServiceSlug, minute: i64) -> String {
+    /// The bucket pair of `slug` that holds the minute starting `minute` minutes after the Unix
+    /// epoch, with the minute after or before it: a key costs Redis about 150 bytes before its
+    /// first field (its name, entries in the keyspace and the expiry table, its object), more
+    /// than a minute's counts, so two minutes share it. See [`Self::pair_mark`].
+    pub fn pair_bucket(&self, slug: &ServiceSlug, minute: i64) -> String {
+        format!(
+            "{}:{{svc:{}}}:b:{}",
+            self.prefix,
+            slug,
+            minute.div_euclid(2)
+        )
+    }
+
+    /// What a field of `minute` starts with in its pair ([`Self::pair_bucket`]): nothing for the
+    /// even minute, `+` for the odd one.
+    pub fn pair_mark(minute: i64) -> &'static str {
+        if minute.rem_euclid(2) == 1 { "+" } else { "" }
+    }
+
+    /// The bucket of `slug` for the minute `minute` alone: where a minute too wide for its pair
+    /// is counted, and where versions before 2026-12 counted every minute.
+    pub fn minute_bucket(&self, slug: &ServiceSlug, minute: i64) -> String {
         format!("{}:{{svc:{}}}:m:{minute}", self.prefix, slug)
     }
 
@@ -110,9 +131,25 @@ mod tests {
         let keys = KeySchema::new("dw");
         let slug = ServiceSlug::parse("chatgpt").unwrap();
         assert_eq!(
-            keys.bucket(&slug, 29_157_996),
+            keys.minute_bucket(&slug, 29_157_996),
             "dw:{svc:chatgpt}:m:29157996"
         );
+        assert_eq!(
+            keys.pair_bucket(&slug, 29_157_996),
+            keys.pair_bucket(&slug, 29_157_997)
+        );
+        assert_eq!(
+            keys.pair_bucket(&slug, 29_157_997),
+            "dw:{svc:chatgpt}:b:14578998"
+        );
+        assert_eq!(
+            (
+                KeySchema::pair_mark(29_157_996),
+                KeySchema::pair_mark(29_157_997)
+            ),
+            ("", "+")
+        );
+        assert_eq!(KeySchema::pair_mark(-1), "+");
         assert_eq!(
             keys.dedup(&slug, 3_600_000, 485_966),
             "dw:{svc:chatgpt}:r:3600000:485966"

@@ -35,15 +35,26 @@ pub struct MinuteBucket {
 }
 
 impl MinuteBucket {
-    fn from_hash(t: DateTime<Utc>, hash: HashMap<String, u64>) -> Self {
+    /// The bucket of the minute starting at `t` from its fields, as written (see `KeySchema`):
+    /// in its own hash, and in its pair's, marked with `mark`. Both are summed: a minute is in
+    /// its own hash when it was too wide for its pair, or written by a version before pairs.
+    fn from_hashes(
+        t: DateTime<Utc>,
+        own: HashMap<String, u64>,
+        pair: &HashMap<String, u64>,
+        mark: &str,
+    ) -> Self {
         let mut bucket = Self {
             t,
             total: 0,
             problems: BTreeMap::new(),
             countries: BTreeMap::new(),
         };
-        for (field, count) in hash {
-            match BucketField::of(&field) {
+        let in_pair = pair
+            .iter()
+            .filter_map(|(field, count)| Some((unmarked(field, mark)?, *count)));
+        for (field, count) in own.iter().map(|(f, c)| (f.as_str(), *c)).chain(in_pair) {
+            match BucketField::of(field) {
                 BucketField::Total => bucket.total += count,
                 BucketField::Problem(kind) => {
                     *bucket.problems.entry(kind.to_owned()).or_default() += count;
@@ -54,6 +65,15 @@ impl MinuteBucket {
             }
         }
         bucket
+    }
+}
+
+/// `field` of a bucket pair without `mark`, if it is the marked minute's (see `KeySchema`).
+fn unmarked<'a>(field: &'a str, mark: &str) -> Option<&'a str> {
+    if mark.is_empty() {
+        (!field.starts_with('+')).then_some(field)
+    } else {
+        field.strip_prefix(mark)
     }
 }
 
@@ -93,6 +113,25 @@ impl<'a> BucketField<'a> {
         }
     }
 }
+
+/// Where the range `[from, ..)` (minute numbers) finds `minute`'s pair among those
+/// [`Windows::read_buckets`] read.
+fn pair_index(from: i64, minute: i64) -> usize {
+    usize::try_from(minute.div_euclid(2) - from.div_euclid(2)).unwrap_or(0)
+}
+
+/// How many bucket pairs the minutes `[from, to)` span.
+fn pairs_spanned(from: i64, to: i64) -> i64 {
+    if to <= from {
+        0
+    } else {
+        (to - 1).div_euclid(2) - from.div_euclid(2) + 1
+    }
+}
+
+/// The widest minute history seeding puts in a bucket pair (half of Redis's default
+/// `hash-max-listpack-entries`, so two such minutes keep the pair a listpack).
+const SEED_PAIR_WIDTH: usize = 64;
 
 /// Minute buckets of every service, in one Redis.
 #[derive(Clone)]
@@ -228,15 +267,25 @@ impl Windows {
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
     ) -> Result<Vec<Vec<MinuteBucket>>, StoreError> {
-        let hashes: Vec<Vec<(i64, HashMap<String, u64>)>> = self
-            .read_buckets(ranges, "read-minutes", "HGETALL", &[])
+        let read = |key: String| {
+            let mut cmd = redis::cmd("HGETALL");
+            cmd.arg(&key);
+            (key, cmd)
+        };
+        let (mut own, pairs) = self
+            .read_buckets::<HashMap<String, u64>>(ranges, "read-minutes", read, read)
             .await?;
-        Ok(hashes
-            .into_iter()
-            .map(|range| {
-                range
-                    .into_iter()
-                    .map(|(minute, hash)| MinuteBucket::from_hash(minute_start(minute), hash))
+        Ok(ranges
+            .iter()
+            .enumerate()
+            .map(|(i, (_, from, to))| {
+                (*from..*to)
+                    .zip(own[i].drain(..))
+                    .map(|(minute, own)| {
+                        let pair = &pairs[i][pair_index(*from, minute)];
+                        let mark = KeySchema::pair_mark(minute);
+                        MinuteBucket::from_hashes(minute_start(minute), own, pair, mark)
+                    })
                     .collect()
             })
             .collect())
@@ -256,50 +305,77 @@ impl Windows {
 
     /// The reports counted in every minute of `[from, to)` (minute numbers) of each range,
     /// zeros included, oldest first: [`Self::minutes_many`] for readers that need only the
-    /// totals (curves), one field per bucket instead of the whole hash.
+    /// totals (curves), the total fields instead of whole hashes.
     pub async fn totals_many(
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
     ) -> Result<Vec<Vec<u64>>, StoreError> {
-        let totals: Vec<Vec<(i64, Option<u64>)>> = self
-            .read_buckets(ranges, "read-totals", "HGET", &[BucketField::Total.name()])
+        let total = BucketField::Total.name();
+        let marked = format!("+{total}");
+        let own_total = |key: String| {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(&key).arg(total);
+            (key, cmd)
+        };
+        let pair_totals = |key: String| {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(&key).arg(total).arg(&marked);
+            (key, cmd)
+        };
+        let (own, pairs) = self
+            .read_buckets::<Vec<Option<u64>>>(ranges, "read-totals", own_total, pair_totals)
             .await?;
-        Ok(totals
-            .into_iter()
-            .map(|range| range.into_iter().map(|(_, t)| t.unwrap_or(0)).collect())
+        Ok(ranges
+            .iter()
+            .enumerate()
+            .map(|(i, (_, from, to))| {
+                (*from..*to)
+                    .zip(&own[i])
+                    .map(|(minute, own)| {
+                        let pair = &pairs[i][pair_index(*from, minute)];
+                        let in_pair = pair.get(usize::from(minute.rem_euclid(2) == 1));
+                        own.first().copied().flatten().unwrap_or(0)
+                            + in_pair.copied().flatten().unwrap_or(0)
+                    })
+                    .collect()
+            })
             .collect())
     }
 
-    /// One `command` (with `args` after the key) per minute bucket of each range, pipelined;
-    /// the answers by range, each with its minute.
+    /// For each range, one command per minute's own bucket (`own`) and one per bucket pair
+    /// (`pair`), all pipelined; the answers by range: the minutes' oldest first, then the
+    /// pairs' (see [`pair_index`]).
     async fn read_buckets<T: redis::FromRedisValue>(
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
         op: &'static str,
-        command: &str,
-        args: &[&str],
-    ) -> Result<Vec<Vec<(i64, T)>>, StoreError> {
-        let keys: Vec<(usize, i64, String)> = ranges
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (slug, from, to))| {
-                (*from..*to).map(move |m| (i, m, self.keys.bucket(slug, m)))
-            })
-            .collect();
-        let commands = keys
-            .iter()
-            .map(|(_, _, key)| {
-                let mut cmd = redis::cmd(command);
-                cmd.arg(key).arg(args);
-                (key.clone(), cmd)
-            })
-            .collect();
-        let answers: Vec<T> = self.redis.pipelined(op, commands).await?;
-        let mut result: Vec<Vec<(i64, T)>> = ranges.iter().map(|_| Vec::new()).collect();
-        for ((i, minute, _), answer) in keys.into_iter().zip(answers) {
-            result[i].push((minute, answer));
+        own: impl Fn(String) -> (String, redis::Cmd),
+        pair: impl Fn(String) -> (String, redis::Cmd),
+    ) -> Result<(Vec<Vec<T>>, Vec<Vec<T>>), StoreError> {
+        let mut commands = Vec::new();
+        // (range, is a pair) of each command, in order.
+        let mut whose = Vec::new();
+        for (i, (slug, from, to)) in ranges.iter().enumerate() {
+            for minute in *from..*to {
+                commands.push(own(self.keys.minute_bucket(slug, minute)));
+                whose.push((i, false));
+            }
+            for index in 0..pairs_spanned(*from, *to) {
+                commands.push(pair(
+                    self.keys
+                        .pair_bucket(slug, from.div_euclid(2) * 2 + index * 2),
+                ));
+                whose.push((i, true));
+            }
         }
-        Ok(result)
+        let answers: Vec<T> = self.redis.pipelined(op, commands).await?;
+        let mut minutes: Vec<Vec<T>> = ranges.iter().map(|_| Vec::new()).collect();
+        let mut pairs: Vec<Vec<T>> = ranges.iter().map(|_| Vec::new()).collect();
+        for ((i, is_pair), answer) in whose.into_iter().zip(answers) {
+            let into = if is_pair { &mut pairs } else { &mut minutes };
+            into[i].push(answer);
+        }
+        Ok((minutes, pairs))
     }
 
     /// The key schema, for components that keep their own keys beside the buckets.
@@ -332,15 +408,33 @@ impl Windows {
     ) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         for bucket in buckets.iter().filter(|b| b.total > 0) {
-            let key = self.keys.bucket(service, minute_of(bucket.t));
-            pipe.hincr(&key, BucketField::Total.name(), bucket.total)
-                .ignore();
-            for (kind, n) in &bucket.problems {
-                pipe.hincr(&key, BucketField::Problem(kind).name(), *n)
-                    .ignore();
-            }
-            for (country, n) in &bucket.countries {
-                pipe.hincr(&key, BucketField::Country(country).name(), *n)
+            // As the counting script does, roughly: a minute of more than half a listpack's
+            // fields gets a bucket of its own.
+            let minute = minute_of(bucket.t);
+            let width = 1 + bucket.problems.len() + bucket.countries.len();
+            let (key, mark) = if width > SEED_PAIR_WIDTH {
+                (self.keys.minute_bucket(service, minute), "")
+            } else {
+                (
+                    self.keys.pair_bucket(service, minute),
+                    KeySchema::pair_mark(minute),
+                )
+            };
+            let fields = std::iter::once((BucketField::Total, bucket.total))
+                .chain(
+                    bucket
+                        .problems
+                        .iter()
+                        .map(|(k, n)| (BucketField::Problem(k), *n)),
+                )
+                .chain(
+                    bucket
+                        .countries
+                        .iter()
+                        .map(|(c, n)| (BucketField::Country(c), *n)),
+                );
+            for (field, n) in fields {
+                pipe.hincr(&key, format!("{mark}{}", field.name()), n)
                     .ignore();
             }
             pipe.expire(
@@ -481,9 +575,41 @@ pub(super) fn unavailable() -> StoreError {
 mod tests {
     use super::*;
 
+    fn hash(fields: &[(&str, u64)]) -> HashMap<String, u64> {
+        fields.iter().map(|(f, n)| ((*f).to_owned(), *n)).collect()
+    }
+
     fn bucket(fields: &[(&str, u64)]) -> MinuteBucket {
-        let hash = fields.iter().map(|(f, n)| ((*f).to_owned(), *n)).collect();
-        MinuteBucket::from_hash(minute_start(0), hash)
+        MinuteBucket::from_hashes(minute_start(0), hash(fields), &HashMap::new(), "")
+    }
+
+    #[test]
+    fn a_minute_is_read_from_its_pair_and_its_own_bucket_summed() {
+        let pair = hash(&[("t", 3), ("login", 3), ("+t", 2), ("+US", 2), ("+app", 1)]);
+        let own = hash(&[("t", 4), ("US", 4), ("login", 1)]);
+        let even = MinuteBucket::from_hashes(minute_start(0), own, &pair, "");
+        assert_eq!((even.total, even.problems["login"]), (7, 4));
+        assert_eq!(even.countries["US"], 4);
+        assert!(!even.problems.contains_key("app"));
+        let odd = MinuteBucket::from_hashes(minute_start(1), HashMap::new(), &pair, "+");
+        assert_eq!(
+            (odd.total, odd.countries["US"], odd.problems["app"]),
+            (2, 2, 1)
+        );
+        assert!(!odd.problems.contains_key("login"));
+    }
+
+    #[test]
+    fn ranges_find_their_minutes_pairs() {
+        assert_eq!(pairs_spanned(10, 10), 0);
+        assert_eq!(pairs_spanned(10, 11), 1);
+        assert_eq!(pairs_spanned(10, 12), 1);
+        assert_eq!(pairs_spanned(11, 13), 2);
+        assert_eq!(pairs_spanned(-3, 1), 3);
+        assert_eq!(pair_index(11, 11), 0);
+        assert_eq!(pair_index(11, 12), 1);
+        assert_eq!(pair_index(-3, -2), 1);
+        assert_eq!(pair_index(-3, 0), 2);
     }
 
     #[test]

@@ -92,10 +92,10 @@ async fn a_call_that_fails_acknowledges_and_writes_nothing_and_a_resend_counts_e
     let app = TestApp::spawn().await;
     let at = app.clock.now();
     let windows = windows(&app);
-    // Sora's minute bucket is a string: the call fails, with ten chatgpt reports before the
-    // sora one and ten after it.
+    // Sora's minute bucket (its pair) is a string: the call fails, with ten chatgpt reports
+    // before the sora one and ten after it.
     let minute = at.timestamp().div_euclid(60);
-    let bucket = format!("{}:{{svc:sora}}:m:{minute}", app.prefix);
+    let bucket = format!("{}:{{svc:sora}}:b:{}", app.prefix, minute.div_euclid(2));
     let mut conn = redis().await;
     let _: () = redis::cmd("SET")
         .arg(&bucket)

@@ -19,6 +19,7 @@ mod batching;
 mod bootstrap;
 mod breakdown;
 mod browser;
+mod buckets;
 mod charts;
 mod curve;
 mod errors;

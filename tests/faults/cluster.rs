@@ -87,8 +87,9 @@ async fn minutes_statuses_the_lease_and_purge_work_across_the_masters_of_a_clust
     assert!(!second.acquire(at).await.unwrap());
     assert!(first.acquire(at).await.unwrap());
 
-    // Purge visits every master: 6 x 30 buckets, 6 statuses and the lease.
-    assert_eq!(windows.purge().await.unwrap(), 6 * 30 + 6 + 1);
+    // Purge visits every master: 6 x 15 buckets (30 minutes, two to a hash), 6 statuses and
+    // the lease.
+    assert_eq!(windows.purge().await.unwrap(), 6 * 15 + 6 + 1);
     let after = windows.minutes_many(&ranges).await.unwrap();
     assert!(after.iter().flatten().all(|b| b.total == 0));
     assert_eq!(windows.purge().await.unwrap(), 0);

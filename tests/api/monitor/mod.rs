@@ -283,7 +283,7 @@ async fn rollups_match_the_minutes_are_idempotent_and_survive_an_emptied_redis()
         .get_connection()
         .unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*:m:*", app.prefix))
+        .arg(format!("{}:*:[bm]:*", app.prefix))
         .query(&mut redis)
         .unwrap();
     let _: () = redis::cmd("DEL").arg(keys).query(&mut redis).unwrap();
