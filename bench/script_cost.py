@@ -59,7 +59,7 @@ def stages(script):
         return script[:at] + f"do return {returned} end\n" + script[at:]
     return [
         ("arguments read", cut_before("local out = {}\nfor at = FIRST", "{}")),
-        ("+ every report decided", cut_before("-- The counts, summed per bucket", "out")),
+        ("+ every report decided", cut_before("-- The counts, summed per minute", "out")),
         ("+ counts and dedup entries written", cut_before("-- ...the cap times", "out")),
         ("+ cap times written", cut_before("-- ...and the rate-limit states.", "out")),
         ("+ rate states written (the whole script)", script),

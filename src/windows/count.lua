@@ -38,7 +38,7 @@
 -- reports reach both kinds may be counted twice in that window), and a rollback forgets them.
 --
 -- The script decides every report first (reads, and what this batch has decided so far), then
--- writes: the counts, summed per bucket and field, before what remembers them (the dedup
+-- writes: the counts, summed per minute and field, before what remembers them (the dedup
 -- entries and the cap times, one HSET per hash; the rate-limit states). Every key is read or its
 -- type checked before the first write, so a key of the wrong type fails the call before it
 -- writes anything. Were a command to fail midway all the same, Redis would keep what ran before
@@ -252,18 +252,17 @@ end
 -- type fails the call there); the buckets are checked before anything is written, so a call
 -- fails whole or not at all.
 local LISTPACK_ENTRIES = 128  -- Redis's default hash-max-listpack-entries
--- A service's minute (its own bucket's key) -> {pair, own, mark, fields = field -> count, width}
+-- A service's minute (its own bucket's key) -> {pair, own, mark, fields = field -> count}
 local minutes, by_minute = {}, {}
 local function add(report, field)
   local counts = by_minute[report.own]
   if not counts then
     local minute = math.floor(report.now / 60000)
     counts = {pair = report.pair, own = report.own, mark = minute % 2 == 1 and '+' or '',
-              fields = {}, width = 0}
+              fields = {}}
     by_minute[report.own] = counts
     minutes[#minutes + 1] = counts
   end
-  if not counts.fields[field] then counts.width = counts.width + 1 end
   counts.fields[field] = (counts.fields[field] or 0) + 1
 end
 for _, report in ipairs(counted) do
@@ -273,7 +272,7 @@ for _, report in ipairs(counted) do
   add(report, report.problem == 't' and 'p:t' or report.problem)
   if report.country ~= '' then add(report, report.country) end
 end
-local widths = {}  -- pair -> its fields, and at most those this call adds
+local widths = {}  -- pair -> its fields, with those this call adds
 for _, counts in ipairs(minutes) do
   for _, bucket in ipairs({counts.pair, counts.own}) do
     local kind = redis.call('TYPE', bucket).ok
@@ -282,14 +281,23 @@ for _, counts in ipairs(minutes) do
     end
   end
   widths[counts.pair] = widths[counts.pair] or redis.call('HLEN', counts.pair)
+  -- The fields the pair does not hold yet (the two minutes' fields never meet: their marks
+  -- differ).
+  local names = {}
+  for field in pairs(counts.fields) do names[#names + 1] = counts.mark .. field end
+  local held = redis.call('HMGET', counts.pair, unpack(names))
+  counts.new = 0
+  for i = 1, #names do
+    if not held[i] then counts.new = counts.new + 1 end
+  end
 end
 for _, counts in ipairs(minutes) do
-  -- A minute goes to its own bucket when its fields could take the pair past a listpack.
+  -- A minute goes to its own bucket when its new fields would take the pair past a listpack.
   local bucket, mark = counts.pair, counts.mark
-  if widths[bucket] + counts.width > LISTPACK_ENTRIES then
+  if widths[bucket] + counts.new > LISTPACK_ENTRIES then
     bucket, mark = counts.own, ''
   else
-    widths[bucket] = widths[bucket] + counts.width
+    widths[bucket] = widths[bucket] + counts.new
   end
   for field, n in pairs(counts.fields) do
     redis.call('HINCRBY', bucket, mark .. field, n)

@@ -182,3 +182,51 @@ async fn a_bucket_of_a_version_before_pairs_is_read_beside_the_pair() {
     assert_eq!(buckets[0].problems["login"], 6);
     assert_eq!(buckets[0].countries["US"], 3);
 }
+
+#[actix_web::test]
+async fn a_nearly_full_pair_still_takes_the_fields_it_holds_and_spills_only_new_ones() {
+    let app = TestApp::spawn().await;
+    let windows = &app.state.reads.windows;
+    let minute = even_minute(&app);
+    let at = minute_start(minute + 1) + TimeDelta::seconds(5);
+    let early = vec![("early".to_owned(), Some("FR"))];
+    count(windows, &early, minute_start(minute)).await;
+    // 121 countries in the odd minute: 3 + 123 fields, the pair nearly full.
+    let codes: Vec<&str> = isocountry::CountryCode::iter()
+        .map(|c| c.alpha2())
+        .filter(|c| *c != "FR")
+        .collect();
+    let crowd: Vec<_> = codes[..121]
+        .iter()
+        .enumerate()
+        .map(|(i, code)| (format!("crowd-{i}"), Some(*code)))
+        .collect();
+    count(windows, &crowd, at).await;
+    let mut redis = redis();
+    let pair = key_of(&app, "b", minute / 2);
+    let own = key_of(&app, "m", minute + 1);
+    let width = |redis: &mut redis::Connection| -> usize {
+        redis::cmd("HLEN").arg(&pair).query(redis).unwrap()
+    };
+    assert_eq!(width(&mut redis), 126);
+
+    // Reports whose fields the pair holds go on into it (their 3 fields are not new).
+    let again = vec![("again".to_owned(), Some(codes[0]))];
+    count(windows, &again, at).await;
+    assert_eq!(encoding(&mut redis, &own), None, "nothing spilled");
+    // Four new countries would take it to 130: they spill.
+    let wider: Vec<_> = codes[121..125]
+        .iter()
+        .enumerate()
+        .map(|(i, code)| (format!("wider-{i}"), Some(*code)))
+        .collect();
+    count(windows, &wider, at).await;
+    assert!(width(&mut redis) <= 128);
+    assert_eq!(encoding(&mut redis, &pair).as_deref(), Some("listpack"));
+
+    let buckets = read(windows, minute, minute + 2).await;
+    assert_eq!(buckets[0].total, 1);
+    assert_eq!(buckets[1].total, 126);
+    assert_eq!(buckets[1].countries.len(), 125);
+    assert_eq!(buckets[1].countries[codes[0]], 2);
+}
