@@ -8,16 +8,17 @@
 -- ARGV[7] burst tolerance (ms: interval x (burst - 1))
 -- then six values per report: its numbers, packed (little-endian: now in ms from the injected
 -- clock, 8 bytes signed, then 2 bytes each, the positions in KEYS of its bucket pair, its
--- minute's own bucket (see keys.rs: the pair holds the minute unless that would take it past
--- LISTPACK_ENTRIES fields), its dedup epoch's hash, the previous dedup epoch's hash (each with its legacy twin at the next
--- position, see below), its cap epoch's hash, the previous cap epoch's hash and its rate-limit
--- state), its reporter key (14 bytes), problem kind, country or '', then its address's and its
--- network's fields in the cap hashes (the positions 0 and the fields '' for a report without
--- limits). Numbers come packed because Lua turns a number's text into a number with strtod,
--- which cost Redis more than the rest of reading a report. Keys appear once in KEYS however
--- many reports use them. Every key but the rate-limit state carries the service's hash tag; the
--- rate-limit state is the client's, with a hash tag of its own: on a Redis Cluster it is spent
--- before, by rate.lua in a call on its own slot, and its position here is 0.
+-- minute's own bucket (see keys.rs: the pair holds the minute unless its new fields would take
+-- the pair past LISTPACK_ENTRIES), its dedup epoch's hash, the previous dedup epoch's hash (each
+-- with its legacy twin at the next position, see below), its cap epoch's hash, the previous cap
+-- epoch's hash and its rate-limit state), its reporter key (14 bytes), problem kind, country or
+-- '', then its address's and its network's fields in the cap hashes (the positions 0 and the
+-- fields '' for a report without limits). Numbers come packed because Lua turns a number's
+-- text into a number with strtod, which cost Redis more than the rest of reading a report. Keys
+-- appear once in KEYS however many reports use them. Every key but the rate-limit state
+-- carries the service's hash tag; the rate-limit state is the client's, with a hash tag of its
+-- own: on a Redis Cluster it is spent before, by rate.lua in a call on its own slot, and its
+-- position here is 0.
 --
 -- A dedup hash holds the reporters counted in one epoch, an entry each: the field is the
 -- reporter key's first 6 bytes, the value when it was counted (ms since the epoch began, 4 bytes
