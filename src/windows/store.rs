@@ -275,6 +275,7 @@ impl Windows {
         let (mut own, pairs) = self
             .read_buckets::<HashMap<String, u64>>(ranges, "read-minutes", read, read)
             .await?;
+        let no_pair = HashMap::new();
         Ok(ranges
             .iter()
             .enumerate()
@@ -282,7 +283,7 @@ impl Windows {
                 (*from..*to)
                     .zip(own[i].drain(..))
                     .map(|(minute, own)| {
-                        let pair = &pairs[i][pair_index(*from, minute)];
+                        let pair = pairs[i].get(pair_index(*from, minute)).unwrap_or(&no_pair);
                         let mark = KeySchema::pair_mark(minute);
                         MinuteBucket::from_hashes(minute_start(minute), own, pair, mark)
                     })
@@ -332,8 +333,9 @@ impl Windows {
                 (*from..*to)
                     .zip(&own[i])
                     .map(|(minute, own)| {
-                        let pair = &pairs[i][pair_index(*from, minute)];
-                        let in_pair = pair.get(usize::from(minute.rem_euclid(2) == 1));
+                        let in_pair = pairs[i]
+                            .get(pair_index(*from, minute))
+                            .and_then(|pair| pair.get(usize::from(minute.rem_euclid(2) == 1)));
                         own.first().copied().flatten().unwrap_or(0)
                             + in_pair.copied().flatten().unwrap_or(0)
                     })
