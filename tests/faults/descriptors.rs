@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::process::Downwatch;
-use crate::support::{TempDatabase, eventually};
+use crate::support::{TempDatabase, TempPrefix, eventually};
 
 /// The child's open-file limit: 116 set aside, 284 connections, at most 142 event streams.
 const FILE_LIMIT: u64 = 400;
@@ -61,11 +61,11 @@ where
 #[actix_web::test]
 async fn clients_taking_every_connection_cannot_starve_intake_of_descriptors() {
     let database = TempDatabase::new();
-    let prefix = format!("dwfault-{}", uuid::Uuid::new_v4().simple());
+    let prefix = TempPrefix::new(&crate::helpers::redis_url());
     let vars = [
         ("DATABASE_URL", database.url()),
         ("REDIS_URL", crate::helpers::redis_url()),
-        ("DOWNWATCH_REDIS_PREFIX", prefix),
+        ("DOWNWATCH_REDIS_PREFIX", prefix.name().to_owned()),
         ("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
         ("RUST_LOG", "info".to_owned()),
     ];
@@ -198,12 +198,12 @@ async fn idle_connections(port: u16, count: usize) -> Vec<TcpStream> {
 #[actix_web::test]
 async fn a_full_main_listener_leaves_the_intake_listener_open_to_new_clients() {
     let database = TempDatabase::new();
-    let prefix = format!("dwfault-{}", uuid::Uuid::new_v4().simple());
+    let prefix = TempPrefix::new(&crate::helpers::redis_url());
     let intake_port = crate::support::free_port();
     let vars = [
         ("DATABASE_URL", database.url()),
         ("REDIS_URL", crate::helpers::redis_url()),
-        ("DOWNWATCH_REDIS_PREFIX", prefix),
+        ("DOWNWATCH_REDIS_PREFIX", prefix.name().to_owned()),
         ("DOWNWATCH_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
         ("DOWNWATCH_INTAKE_BIND", format!("127.0.0.1:{intake_port}")),
         ("DOWNWATCH_INTAKE_WORKERS", "1".to_owned()),

@@ -13,7 +13,9 @@ use crate::common::cluster::OwnCluster;
 use crate::support::own_redis::{OwnRedis, Persistence};
 use crate::support::process::Downwatch;
 use crate::support::sse::Sse;
-use crate::support::{TempDatabase, eventually, lease, seed, unlimited_client, windows};
+use crate::support::{
+    TempDatabase, TempPrefix, eventually, lease, seed, unlimited_client, windows,
+};
 
 const TICK: Duration = Duration::from_secs(1);
 
@@ -55,11 +57,11 @@ async fn one_leader_hands_over_and_events_reach_all(redis_url: &str) {
     // share two cores.
     let _turn = ONE_AT_A_TIME.lock().await;
     let database = TempDatabase::new();
-    let prefix = format!("dwfault-{}", uuid::Uuid::new_v4().simple());
+    let prefix = TempPrefix::new(redis_url);
     let vars = [
         ("DATABASE_URL", database.url()),
         ("REDIS_URL", redis_url.to_owned()),
-        ("DOWNWATCH_REDIS_PREFIX", prefix.clone()),
+        ("DOWNWATCH_REDIS_PREFIX", prefix.name().to_owned()),
         ("DOWNWATCH_MONITOR_TICK_SECONDS", TICK.as_secs().to_string()),
     ];
     let client = unlimited_client();
@@ -88,7 +90,7 @@ async fn one_leader_hands_over_and_events_reach_all(redis_url: &str) {
 
     // An outage in minutes the leader has already judged (as empty): only a monitor that
     // replays them, the next leader, finds it, and announces it.
-    let windows = windows(redis_url, &prefix);
+    let windows = windows(redis_url, prefix.name());
     let now = minute_of(Utc::now());
     seed(&windows, "chatgpt", now - 200, now + 5, |m| {
         if m < now - 9 { 3 } else { 80 }

@@ -34,6 +34,51 @@ pub fn database_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// A Redis key prefix that a test's instances write under; its keys are removed when this goes,
+/// however the test ends (on a Redis Cluster, a cluster of the test's own, nothing is done).
+pub struct TempPrefix {
+    name: String,
+    redis_url: String,
+}
+
+impl TempPrefix {
+    /// A fresh prefix on the Redis at `redis_url`.
+    pub fn new(redis_url: &str) -> Self {
+        Self {
+            name: format!("dwfault-{}", uuid::Uuid::new_v4().simple()),
+            redis_url: redis_url.to_owned(),
+        }
+    }
+
+    /// The prefix, for `DOWNWATCH_REDIS_PREFIX`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TempPrefix {
+    fn drop(&mut self) {
+        if self.redis_url.contains("+cluster") {
+            return;
+        }
+        let (url, pattern) = (self.redis_url.clone(), format!("{}:*", self.name));
+        // Its own thread, as for the database.
+        let _ = std::thread::spawn(move || {
+            let Ok(mut conn) = redis::Client::open(url).and_then(|c| c.get_connection()) else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query(&mut conn)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("UNLINK").arg(keys).query(&mut conn);
+            }
+        })
+        .join();
+    }
+}
+
 /// A database name that several instances (or several runs of the binary) share; dropped when
 /// this goes, however the test ends.
 pub struct TempDatabase(pub String);
