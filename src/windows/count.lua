@@ -253,7 +253,8 @@ end
 -- type fails the call there); the buckets are checked before anything is written, so a call
 -- fails whole or not at all.
 local LISTPACK_ENTRIES = 128  -- Redis's default hash-max-listpack-entries
--- A service's minute (its own bucket's key) -> {pair, own, mark, fields = field -> count}
+-- A service's minute (its own bucket's key) -> {pair, own, mark, fields = field -> count},
+-- then the bucket it is written to
 local minutes, by_minute = {}, {}
 local function add(report, field)
   local counts = by_minute[report.own]
@@ -273,37 +274,43 @@ for _, report in ipairs(counted) do
   add(report, report.problem == 't' and 'p:t' or report.problem)
   if report.country ~= '' then add(report, report.country) end
 end
+-- Where each minute goes, decided before anything is written, and only that bucket's type
+-- checked: its pair, or its own bucket when its new fields would take the pair past a listpack.
+local function check_type(bucket)
+  local kind = redis.call('TYPE', bucket).ok
+  if kind ~= 'hash' and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE the minute bucket ' .. bucket .. ' is a ' .. kind)
+  end
+end
 local widths = {}  -- pair -> its fields, with those this call adds
 for _, counts in ipairs(minutes) do
-  for _, bucket in ipairs({counts.pair, counts.own}) do
-    local kind = redis.call('TYPE', bucket).ok
-    if kind ~= 'hash' and kind ~= 'none' then
-      return redis.error_reply('WRONGTYPE the minute bucket ' .. bucket .. ' is a ' .. kind)
-    end
-  end
-  widths[counts.pair] = widths[counts.pair] or redis.call('HLEN', counts.pair)
+  local pair = counts.pair
+  local wrong = check_type(pair)
+  if wrong then return wrong end
+  widths[pair] = widths[pair] or redis.call('HLEN', pair)
   -- The fields the pair does not hold yet (the two minutes' fields never meet: their marks
   -- differ).
   local names = {}
   for field in pairs(counts.fields) do names[#names + 1] = counts.mark .. field end
-  local held = redis.call('HMGET', counts.pair, unpack(names))
-  counts.new = 0
+  local held = redis.call('HMGET', pair, unpack(names))
+  local new = 0
   for i = 1, #names do
-    if not held[i] then counts.new = counts.new + 1 end
+    if not held[i] then new = new + 1 end
+  end
+  if widths[pair] + new > LISTPACK_ENTRIES then
+    counts.bucket, counts.mark = counts.own, ''
+    wrong = check_type(counts.own)
+    if wrong then return wrong end
+  else
+    counts.bucket = pair
+    widths[pair] = widths[pair] + new
   end
 end
 for _, counts in ipairs(minutes) do
-  -- A minute goes to its own bucket when its new fields would take the pair past a listpack.
-  local bucket, mark = counts.pair, counts.mark
-  if widths[bucket] + counts.new > LISTPACK_ENTRIES then
-    bucket, mark = counts.own, ''
-  else
-    widths[bucket] = widths[bucket] + counts.new
-  end
   for field, n in pairs(counts.fields) do
-    redis.call('HINCRBY', bucket, mark .. field, n)
+    redis.call('HINCRBY', counts.bucket, counts.mark .. field, n)
   end
-  redis.call('EXPIRE', bucket, retention)
+  redis.call('EXPIRE', counts.bucket, retention)
 end
 
 -- Then what remembers them: the dedup entries, one HSET per hash...
