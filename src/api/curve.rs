@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::curve_json;
 use crate::detect::Level;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::params::{parse_time, slug_param};
@@ -79,7 +80,9 @@ pub struct CurveBody {
 }
 
 impl CurveBody {
-    fn of(curve: &Curve) -> Self {
+    /// The body through serde: what [`curve_json::body`] writes faster, and is tested against.
+    #[cfg(test)]
+    pub(super) fn of(curve: &Curve) -> Self {
         Self {
             service: curve.slug.clone(),
             name: curve.name.clone(),
@@ -139,8 +142,11 @@ async fn json_curve(
         .read_cache
         .respond(&req, key, || async {
             let curve = load(&state.reads, &slug, request).await?;
-            let body = serde_json::to_vec(&CurveBody::of(&curve)).expect("curves serialize");
-            Ok(rendered(&curve, body, "application/json"))
+            Ok(rendered(
+                &curve,
+                curve_json::body(&curve),
+                "application/json",
+            ))
         })
         .await
 }

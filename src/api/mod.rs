@@ -6,6 +6,7 @@ mod body;
 mod breakdown;
 mod charts;
 mod curve;
+mod curve_json;
 mod events;
 mod feeds;
 mod incidents;
