@@ -14,7 +14,7 @@
 //! hundredths in an `i64`; a year or zone offset RFC 3339 cannot give in the usual form) goes
 //! through serde or chrono as before.
 
-use chrono::{Datelike, Offset, Timelike};
+use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
 
 use crate::query::curve::Curve;
@@ -65,44 +65,70 @@ fn string(out: &mut Vec<u8>, text: &str) {
 /// `minute`'s start in `zone`, RFC 3339 to the second, `Z` for a zero offset: what
 /// `to_rfc3339_opts(SecondsFormat::Secs, true)` writes.
 pub fn stamp(out: &mut Vec<u8>, minute: i64, zone: Tz) {
-    let local = minute_start(minute).with_timezone(&zone);
-    let offset = local.offset().fix().local_minus_utc();
-    let year = local.year();
+    let offset = if zone == Tz::UTC {
+        0
+    } else {
+        let utc = minute_start(minute).naive_utc();
+        zone.offset_from_utc_datetime(&utc).fix().local_minus_utc()
+    };
+    let local = minute + i64::from(offset.div_euclid(60));
+    let (year, month, day) = civil_date(local.div_euclid(1440));
     if !(0..=9999).contains(&year) || offset % 60 != 0 {
         // Not the usual form (chrono writes these years with a sign, offsets with seconds).
-        let text = local.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let text = minute_start(minute)
+            .with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         out.extend_from_slice(text.as_bytes());
         return;
     }
-    let year = year.unsigned_abs();
-    digits(out, year / 100);
-    digits(out, year % 100);
-    out.push(b'-');
-    digits(out, local.month());
-    out.push(b'-');
-    digits(out, local.day());
-    out.push(b'T');
-    digits(out, local.hour());
-    out.push(b':');
-    digits(out, local.minute());
-    out.push(b':');
-    digits(out, local.second());
+    let of_day = local.rem_euclid(1440);
+    let mut text = *b"0000-00-00T00:00:00+00:00";
+    put(&mut text[0..2], year / 100);
+    put(&mut text[2..4], year % 100);
+    put(&mut text[5..7], month);
+    put(&mut text[8..10], day);
+    put(&mut text[11..13], of_day / 60);
+    put(&mut text[14..16], of_day % 60);
     if offset == 0 {
-        out.push(b'Z');
+        text[19] = b'Z';
+        out.extend_from_slice(&text[..20]);
         return;
     }
-    out.push(if offset < 0 { b'-' } else { b'+' });
-    let minutes = offset.unsigned_abs() / 60;
-    digits(out, minutes / 60);
-    out.push(b':');
-    digits(out, minutes % 60);
+    if offset < 0 {
+        text[19] = b'-';
+    }
+    let minutes = i64::from(offset.unsigned_abs() / 60);
+    put(&mut text[20..22], minutes / 60);
+    put(&mut text[23..25], minutes % 60);
+    out.extend_from_slice(&text);
 }
 
-/// Two decimal digits of `n` (under 100).
-fn digits(out: &mut Vec<u8>, n: u32) {
-    debug_assert!(n < 100);
-    out.push(b'0' + u8::try_from(n / 10).unwrap_or(0));
-    out.push(b'0' + u8::try_from(n % 10).unwrap_or(0));
+/// The year, month and day of a day number (days since 1970-01-01), in the proleptic
+/// Gregorian calendar: Howard Hinnant's `civil_from_days`.
+fn civil_date(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `n` (under 100) as the two digits of `slot`.
+fn put(slot: &mut [u8], n: i64) {
+    debug_assert!((0..100).contains(&n));
+    let n = u8::try_from(n).unwrap_or(0);
+    slot[0] = b'0' + n / 10;
+    slot[1] = b'0' + n % 10;
 }
 
 /// Beyond this many hundredths (ten billion reports) a number goes through serde. Below it the
@@ -240,11 +266,15 @@ mod tests {
             Utc.with_ymd_and_hms(1960, 1, 1, 0, 0, 0).unwrap(),
             Utc.with_ymd_and_hms(2025, 3, 9, 5, 0, 0).unwrap(),
             Utc.with_ymd_and_hms(2025, 10, 26, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2000, 2, 28, 12, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2100, 2, 28, 12, 0, 0).unwrap(),
             Utc.with_ymd_and_hms(9999, 12, 31, 20, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
         ];
         for zone in zones {
             for start in starts {
-                for step in 0..48 {
+                for step in 0..200 {
                     let minute = minute_of(start) + 15 * step;
                     let mut ours = Vec::new();
                     stamp(&mut ours, minute, zone);
@@ -254,6 +284,21 @@ mod tests {
                     assert_eq!(String::from_utf8(ours).unwrap(), theirs);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn day_numbers_give_chronos_dates() {
+        use chrono::{Datelike, NaiveDate};
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for days in (-600_000..3_000_000).step_by(7) {
+            let date = epoch + chrono::TimeDelta::days(days);
+            let expected = (
+                i64::from(date.year()),
+                i64::from(date.month()),
+                i64::from(date.day()),
+            );
+            assert_eq!(civil_date(days), expected, "{days}");
         }
     }
 }
