@@ -16,7 +16,6 @@
 //! that it gets 429, while answers already rendered are still served to it.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,10 +56,8 @@ impl Rendered {
         cache_control: &'static str,
     ) -> Self {
         let body = body.into();
-        let mut hasher = DefaultHasher::new();
-        body.hash(&mut hasher);
         Self {
-            etag: format!("\"{:016x}\"", hasher.finish()),
+            etag: format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body)),
             body,
             content_type,
             cache_control,
