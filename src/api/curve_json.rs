@@ -10,8 +10,8 @@
 //!
 //! The output is byte for byte what `serde_json::to_vec(&CurveBody::of(curve))` gives (the
 //! tests compare both), so [`super::curve::CurveBody`] stays the documented schema. Anything
-//! outside the fast path (a service name, which may need escaping; a number too large for
-//! hundredths in an `i64`; a year or zone offset RFC 3339 cannot give in the usual form) goes
+//! outside the fast path (a service name, which may need escaping; a number of ten billion
+//! or more, or not a number; a year or zone offset RFC 3339 cannot give in the usual form) goes
 //! through serde or chrono as before.
 
 use chrono::{Offset, TimeZone};
@@ -148,7 +148,7 @@ pub fn hundredths(out: &mut Vec<u8>, x: f64) {
     }
     #[allow(
         clippy::cast_possible_truncation,
-        reason = "scaled is a whole number under 1e15 in magnitude"
+        reason = "scaled is a whole number under 1e12 in magnitude"
     )]
     let scaled = scaled as i64;
     if scaled < 0 {
