@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -114,10 +115,34 @@ impl<'a> BucketField<'a> {
     }
 }
 
+/// A bucket hash as read: its fields and their counts.
+type Bucket = HashMap<String, u64>;
+
 /// Where the range `[from, ..)` (minute numbers) finds `minute`'s pair among those
 /// [`Windows::read_buckets`] read.
 fn pair_index(from: i64, minute: i64) -> usize {
     usize::try_from(minute.div_euclid(2) - from.div_euclid(2)).unwrap_or(0)
+}
+
+/// Most minutes one call of the totals script reads: an even number, so no pair is split
+/// between calls, and about 800 keys, a fraction of a millisecond of Redis.
+const TOTALS_PER_CALL: i64 = 512;
+
+/// Calls of the totals script in flight at once (on one connection they travel pipelined).
+const TOTALS_IN_FLIGHT: usize = 32;
+
+/// The calls of the totals script that read `[from, to)`: cut at multiples of
+/// [`TOTALS_PER_CALL`].
+fn totals_calls(from: i64, to: i64) -> impl Iterator<Item = (i64, i64)> {
+    let mut start = from;
+    std::iter::from_fn(move || {
+        (start < to).then(|| {
+            let end = ((start.div_euclid(TOTALS_PER_CALL) + 1) * TOTALS_PER_CALL).min(to);
+            let call = (start, end);
+            start = end;
+            call
+        })
+    })
 }
 
 /// How many bucket pairs the minutes `[from, to)` span.
@@ -140,6 +165,8 @@ pub struct Windows {
     keys: KeySchema,
     dedup_window: Duration,
     counter: Arc<Counter>,
+    /// Reads the minutes' totals of a range in one call (`totals.lua`).
+    totals_script: Arc<redis::Script>,
     /// Counting calls; lanes are service slots on a cluster (`None` on one server).
     group: GroupCommit<Option<Slot>, Queued, Result<Counted, StoreError>>,
     /// Rate calls on a cluster (see [`super::by_slot`]); lanes are the rate states' slots.
@@ -176,6 +203,7 @@ impl Windows {
                 dedup_window,
                 retention,
             }),
+            totals_script: Arc::new(redis::Script::new(include_str!("totals.lua"))),
             redis,
             keys,
             dedup_window,
@@ -267,14 +295,7 @@ impl Windows {
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
     ) -> Result<Vec<Vec<MinuteBucket>>, StoreError> {
-        let read = |key: String| {
-            let mut cmd = redis::cmd("HGETALL");
-            cmd.arg(&key);
-            (key, cmd)
-        };
-        let (mut own, pairs) = self
-            .read_buckets::<HashMap<String, u64>>(ranges, "read-minutes", read, read)
-            .await?;
+        let (mut own, pairs) = self.read_buckets(ranges).await?;
         let no_pair = HashMap::new();
         Ok(ranges
             .iter()
@@ -306,73 +327,103 @@ impl Windows {
 
     /// The reports counted in every minute of `[from, to)` (minute numbers) of each range,
     /// zeros included, oldest first: [`Self::minutes_many`] for readers that need only the
-    /// totals (curves), the total fields instead of whole hashes.
+    /// totals (curves). Each range is read by the totals script (`totals.lua`), one call per
+    /// [`TOTALS_PER_CALL`] minutes, the calls of all ranges in flight together: a pipeline of a
+    /// command per bucket cost an uncached curve more CPU to write and parse than Redis spent
+    /// answering it.
     pub async fn totals_many(
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
     ) -> Result<Vec<Vec<u64>>, StoreError> {
-        let total = BucketField::Total.name();
-        let marked = format!("+{total}");
-        let own_total = |key: String| {
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(&key).arg(total);
-            (key, cmd)
-        };
-        let pair_totals = |key: String| {
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(&key).arg(total).arg(&marked);
-            (key, cmd)
-        };
-        let (own, pairs) = self
-            .read_buckets::<Vec<Option<u64>>>(ranges, "read-totals", own_total, pair_totals)
-            .await?;
-        Ok(ranges
+        let calls: Vec<(usize, i64, i64)> = ranges
             .iter()
             .enumerate()
-            .map(|(i, (_, from, to))| {
-                (*from..*to)
-                    .zip(&own[i])
-                    .map(|(minute, own)| {
-                        let in_pair = pairs[i]
-                            .get(pair_index(*from, minute))
-                            .and_then(|pair| pair.get(usize::from(minute.rem_euclid(2) == 1)));
-                        own.first().copied().flatten().unwrap_or(0)
-                            + in_pair.copied().flatten().unwrap_or(0)
-                    })
-                    .collect()
-            })
-            .collect())
+            .flat_map(|(i, (_, from, to))| totals_calls(*from, *to).map(move |(a, b)| (i, a, b)))
+            .collect();
+        let replies: Vec<Vec<u64>> = stream::iter(&calls)
+            .map(|(i, from, to)| self.read_totals(&ranges[*i].0, *from, *to))
+            .buffered(TOTALS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut totals: Vec<Vec<u64>> = ranges
+            .iter()
+            .map(|(_, from, to)| Vec::with_capacity(usize::try_from(to - from).unwrap_or(0)))
+            .collect();
+        for ((i, _, _), reply) in calls.iter().zip(replies) {
+            totals[*i].extend(reply);
+        }
+        Ok(totals)
     }
 
-    /// For each range, one command per minute's own bucket (`own`) and one per bucket pair
-    /// (`pair`), all pipelined; the answers by range: the minutes' oldest first, then the
-    /// pairs' (see [`pair_index`]).
-    async fn read_buckets<T: redis::FromRedisValue>(
+    /// One call of the totals script over `[from, to)` of `slug`: the minutes' own buckets and
+    /// their pairs as keys (one slot on a cluster: the service's hash tag).
+    async fn read_totals(
+        &self,
+        slug: &ServiceSlug,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut call = self.totals_script.prepare_invoke();
+        for minute in from..to {
+            call.key(self.keys.minute_bucket(slug, minute));
+        }
+        for index in 0..pairs_spanned(from, to) {
+            call.key(
+                self.keys
+                    .pair_bucket(slug, from.div_euclid(2) * 2 + index * 2),
+            );
+        }
+        call.arg(to - from)
+            .arg(from.rem_euclid(2))
+            .arg(BucketField::Total.name());
+        let totals: Vec<u64> = self
+            .redis
+            .run("read-totals", |mut c| async move {
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        if i64::try_from(totals.len()) != Ok(to - from) {
+            tracing::error!(
+                minutes = to - from,
+                answers = totals.len(),
+                "the totals script answered the wrong number of minutes"
+            );
+            return Err(unavailable());
+        }
+        Ok(totals)
+    }
+
+    /// For each range, every minute's own bucket and every bucket pair, whole, in pipelined
+    /// round trips; the answers by range: the minutes' oldest first, then the pairs' (see
+    /// [`pair_index`]).
+    async fn read_buckets(
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
-        op: &'static str,
-        own: impl Fn(String) -> (String, redis::Cmd),
-        pair: impl Fn(String) -> (String, redis::Cmd),
-    ) -> Result<(Vec<Vec<T>>, Vec<Vec<T>>), StoreError> {
+    ) -> Result<(Vec<Vec<Bucket>>, Vec<Vec<Bucket>>), StoreError> {
+        let read = |key: String| {
+            let mut cmd = redis::cmd("HGETALL");
+            cmd.arg(&key);
+            (key, cmd)
+        };
         let mut commands = Vec::new();
         // (range, is a pair) of each command, in order.
         let mut whose = Vec::new();
         for (i, (slug, from, to)) in ranges.iter().enumerate() {
             for minute in *from..*to {
-                commands.push(own(self.keys.minute_bucket(slug, minute)));
+                commands.push(read(self.keys.minute_bucket(slug, minute)));
                 whose.push((i, false));
             }
             for index in 0..pairs_spanned(*from, *to) {
-                commands.push(pair(
+                commands.push(read(
                     self.keys
                         .pair_bucket(slug, from.div_euclid(2) * 2 + index * 2),
                 ));
                 whose.push((i, true));
             }
         }
-        let answers: Vec<T> = self.redis.pipelined(op, commands).await?;
-        let mut minutes: Vec<Vec<T>> = ranges.iter().map(|_| Vec::new()).collect();
-        let mut pairs: Vec<Vec<T>> = ranges.iter().map(|_| Vec::new()).collect();
+        let answers: Vec<Bucket> = self.redis.pipelined("read-minutes", commands).await?;
+        let mut minutes: Vec<Vec<Bucket>> = ranges.iter().map(|_| Vec::new()).collect();
+        let mut pairs: Vec<Vec<Bucket>> = ranges.iter().map(|_| Vec::new()).collect();
         for ((i, is_pair), answer) in whose.into_iter().zip(answers) {
             let into = if is_pair { &mut pairs } else { &mut minutes };
             into[i].push(answer);

@@ -230,3 +230,59 @@ async fn a_nearly_full_pair_still_takes_the_fields_it_holds_and_spills_only_new_
     assert_eq!(buckets[1].countries.len(), 125);
     assert_eq!(buckets[1].countries[codes[0]], 2);
 }
+
+#[actix_web::test]
+async fn a_long_range_from_an_odd_minute_reads_every_total_across_calls() {
+    let app = TestApp::spawn().await;
+    let windows = &app.state.reads.windows;
+    let slug = ServiceSlug::parse("chatgpt").unwrap();
+    // Over two of the totals script's calls (512 minutes each), from the second minute of a
+    // pair; every 97th minute too wide for its pair, so in a hash of its own.
+    let to = even_minute(&app) - 10;
+    let from = to - 1101;
+    assert_eq!(from.rem_euclid(2), 1);
+    let wide: std::collections::BTreeMap<String, u64> = (0..70u8)
+        .map(|i| {
+            (
+                format!("{}{}", char::from(b'A' + i / 26), char::from(b'A' + i % 26)),
+                1,
+            )
+        })
+        .collect();
+    let seeded: Vec<MinuteBucket> = (from..to)
+        .map(|minute| {
+            let countries = if minute % 97 == 0 {
+                wide.clone()
+            } else {
+                std::collections::BTreeMap::new()
+            };
+            MinuteBucket {
+                t: minute_start(minute),
+                total: u64::try_from(minute.rem_euclid(7)).unwrap() + 70,
+                problems: std::collections::BTreeMap::new(),
+                countries,
+            }
+        })
+        .collect();
+    windows.seed_minutes(&slug, &seeded).await.unwrap();
+    // And one minute as versions before pairs counted it, beside its pair.
+    let mut redis = redis();
+    let _: () = redis::cmd("HINCRBY")
+        .arg(key_of(&app, "m", from + 600))
+        .arg("t")
+        .arg(5)
+        .query(&mut redis)
+        .unwrap();
+
+    let buckets = read(windows, from, to).await;
+    let expected: Vec<u64> = seeded
+        .iter()
+        .map(|b| b.total + if minute_of(b.t) == from + 600 { 5 } else { 0 })
+        .collect();
+    assert_eq!(
+        buckets.iter().map(|b| b.total).collect::<Vec<_>>(),
+        expected
+    );
+    let own = (from..to).filter(|m| m % 97 == 0).count();
+    assert!(own >= 11, "{own} minutes were wide");
+}
