@@ -129,7 +129,10 @@ fn pair_index(from: i64, minute: i64) -> usize {
 const TOTALS_PER_CALL: i64 = 512;
 
 /// Calls of the totals script in flight at once (on one connection they travel pipelined).
-const TOTALS_IN_FLIGHT: usize = 32;
+/// The board reads a day of every service at once: with 32, 1,000 services' sparklines took
+/// a fifth longer to read than the pipeline of a command per bucket before the script; with
+/// 256, about 5% (the call's own cost in Redis).
+const TOTALS_IN_FLIGHT: usize = 256;
 
 /// The calls of the totals script that read `[from, to)`: cut at multiples of
 /// [`TOTALS_PER_CALL`].
