@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -124,30 +123,6 @@ fn pair_index(from: i64, minute: i64) -> usize {
     usize::try_from(minute.div_euclid(2) - from.div_euclid(2)).unwrap_or(0)
 }
 
-/// Most minutes one call of the totals script reads: an even number, so no pair is split
-/// between calls, and about 800 keys, a fraction of a millisecond of Redis.
-const TOTALS_PER_CALL: i64 = 512;
-
-/// Calls of the totals script in flight at once (on one connection they travel pipelined).
-/// The board reads a day of every service at once: with 32, 1,000 services' sparklines took
-/// a fifth longer to read than the pipeline of a command per bucket before the script; with
-/// 256, about 5% (the call's own cost in Redis).
-const TOTALS_IN_FLIGHT: usize = 256;
-
-/// The calls of the totals script that read `[from, to)`: cut at multiples of
-/// [`TOTALS_PER_CALL`].
-fn totals_calls(from: i64, to: i64) -> impl Iterator<Item = (i64, i64)> {
-    let mut start = from;
-    std::iter::from_fn(move || {
-        (start < to).then(|| {
-            let end = ((start.div_euclid(TOTALS_PER_CALL) + 1) * TOTALS_PER_CALL).min(to);
-            let call = (start, end);
-            start = end;
-            call
-        })
-    })
-}
-
 /// How many bucket pairs the minutes `[from, to)` span.
 fn pairs_spanned(from: i64, to: i64) -> i64 {
     if to <= from {
@@ -168,8 +143,6 @@ pub struct Windows {
     keys: KeySchema,
     dedup_window: Duration,
     counter: Arc<Counter>,
-    /// Reads the minutes' totals of a range in one call (`totals.lua`).
-    totals_script: Arc<redis::Script>,
     /// Counting calls; lanes are service slots on a cluster (`None` on one server).
     group: GroupCommit<Option<Slot>, Queued, Result<Counted, StoreError>>,
     /// Rate calls on a cluster (see [`super::by_slot`]); lanes are the rate states' slots.
@@ -206,7 +179,6 @@ impl Windows {
                 dedup_window,
                 retention,
             }),
-            totals_script: Arc::new(redis::Script::new(include_str!("totals.lua"))),
             redis,
             keys,
             dedup_window,
@@ -330,70 +302,81 @@ impl Windows {
 
     /// The reports counted in every minute of `[from, to)` (minute numbers) of each range,
     /// zeros included, oldest first: [`Self::minutes_many`] for readers that need only the
-    /// totals (curves). Each range is read by the totals script (`totals.lua`), one call per
-    /// [`TOTALS_PER_CALL`] minutes, the calls of all ranges in flight together: a pipeline of a
-    /// command per bucket cost an uncached curve more CPU to write and parse than Redis spent
-    /// answering it.
+    /// totals (curves). A minute's own bucket is rare (a minute too wide for its pair, or
+    /// counted by a version before pairs), so each range's are looked for with one `EXISTS`
+    /// and read only where one is; the pairs' totals are one `HMGET` each. A command per bucket,
+    /// as before, cost an uncached curve more CPU to write and parse than Redis spent on it.
     pub async fn totals_many(
         &self,
         ranges: &[(ServiceSlug, i64, i64)],
     ) -> Result<Vec<Vec<u64>>, StoreError> {
-        let calls: Vec<(usize, i64, i64)> = ranges
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (_, from, to))| totals_calls(*from, *to).map(move |(a, b)| (i, a, b)))
-            .collect();
-        let replies: Vec<Vec<u64>> = stream::iter(&calls)
-            .map(|(i, from, to)| self.read_totals(&ranges[*i].0, *from, *to))
-            .buffered(TOTALS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        let mut totals: Vec<Vec<u64>> = ranges
-            .iter()
-            .map(|(_, from, to)| Vec::with_capacity(usize::try_from(to - from).unwrap_or(0)))
-            .collect();
-        for ((i, _, _), reply) in calls.iter().zip(replies) {
-            totals[*i].extend(reply);
-        }
-        Ok(totals)
-    }
-
-    /// One call of the totals script over `[from, to)` of `slug`: the minutes' own buckets and
-    /// their pairs as keys (one slot on a cluster: the service's hash tag).
-    async fn read_totals(
-        &self,
-        slug: &ServiceSlug,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<u64>, StoreError> {
-        let mut call = self.totals_script.prepare_invoke();
-        for minute in from..to {
-            call.key(self.keys.minute_bucket(slug, minute));
-        }
-        for index in 0..pairs_spanned(from, to) {
-            call.key(
-                self.keys
-                    .pair_bucket(slug, from.div_euclid(2) * 2 + index * 2),
-            );
-        }
-        call.arg(to - from)
-            .arg(from.rem_euclid(2))
-            .arg(BucketField::Total.name());
-        let totals: Vec<u64> = self
-            .redis
-            .run("read-totals", |mut c| async move {
-                call.invoke_async(&mut c).await
+        let total = BucketField::Total.name();
+        let marked = format!("+{total}");
+        let pair_totals = ranges.iter().flat_map(|(slug, from, to)| {
+            (0..pairs_spanned(*from, *to)).map(|index| {
+                let key = self
+                    .keys
+                    .pair_bucket(slug, from.div_euclid(2) * 2 + index * 2);
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(&key).arg(total).arg(&marked);
+                (key, cmd)
             })
+        });
+        let any_own = ranges
+            .iter()
+            .filter(|(_, from, to)| from < to)
+            .map(|(slug, from, to)| {
+                let mut cmd = redis::cmd("EXISTS");
+                for minute in *from..*to {
+                    cmd.arg(self.keys.minute_bucket(slug, minute));
+                }
+                (self.keys.minute_bucket(slug, *from), cmd)
+            });
+        let (pairs, any_own): (Vec<[Option<u64>; 2]>, Vec<u64>) = tokio::try_join!(
+            self.redis.pipelined("read-totals", pair_totals.collect()),
+            self.redis.pipelined("read-totals", any_own.collect()),
+        )?;
+        let mut any_own = any_own.into_iter();
+        let with_own: Vec<bool> = ranges
+            .iter()
+            .map(|(_, from, to)| from < to && any_own.next().is_some_and(|n| n > 0))
+            .collect();
+        let own_totals = ranges
+            .iter()
+            .zip(&with_own)
+            .filter(|(_, with)| **with)
+            .flat_map(|((slug, from, to), _)| {
+                (*from..*to).map(|minute| {
+                    let key = self.keys.minute_bucket(slug, minute);
+                    let mut cmd = redis::cmd("HGET");
+                    cmd.arg(&key).arg(total);
+                    (key, cmd)
+                })
+            });
+        let own: Vec<Option<u64>> = self
+            .redis
+            .pipelined("read-totals", own_totals.collect())
             .await?;
-        if i64::try_from(totals.len()) != Ok(to - from) {
-            tracing::error!(
-                minutes = to - from,
-                answers = totals.len(),
-                "the totals script answered the wrong number of minutes"
-            );
-            return Err(unavailable());
-        }
-        Ok(totals)
+        let (mut pairs, mut own) = (pairs.into_iter(), own.into_iter());
+        Ok(ranges
+            .iter()
+            .zip(with_own)
+            .map(|((_, from, to), with_own)| {
+                let spanned = pairs
+                    .by_ref()
+                    .take(usize::try_from(pairs_spanned(*from, *to)).unwrap_or(0));
+                let in_pairs = spanned.flatten();
+                // The pairs' fields in minute order, from the even minute of the first pair.
+                let in_pairs = in_pairs.skip(usize::from(from.rem_euclid(2) == 1));
+                in_pairs
+                    .take(usize::try_from(to - from).unwrap_or(0))
+                    .map(|in_pair| {
+                        let own = if with_own { own.next().flatten() } else { None };
+                        in_pair.unwrap_or(0) + own.unwrap_or(0)
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// For each range, every minute's own bucket and every bucket pair, whole, in pipelined

@@ -232,12 +232,12 @@ async fn a_nearly_full_pair_still_takes_the_fields_it_holds_and_spills_only_new_
 }
 
 #[actix_web::test]
-async fn a_long_range_from_an_odd_minute_reads_every_total_across_calls() {
+async fn a_long_range_from_an_odd_minute_reads_every_total() {
     let app = TestApp::spawn().await;
     let windows = &app.state.reads.windows;
     let slug = ServiceSlug::parse("chatgpt").unwrap();
-    // Over two of the totals script's calls (512 minutes each), from the second minute of a
-    // pair; every 97th minute too wide for its pair, so in a hash of its own.
+    // From the second minute of a pair; every 97th minute too wide for its pair, so in a hash
+    // of its own.
     let to = even_minute(&app) - 10;
     let from = to - 1101;
     assert_eq!(from.rem_euclid(2), 1);
@@ -285,4 +285,26 @@ async fn a_long_range_from_an_odd_minute_reads_every_total_across_calls() {
     );
     let own = (from..to).filter(|m| m % 97 == 0).count();
     assert!(own >= 11, "{own} minutes were wide");
+
+    // Several ranges at once, as the board reads them: with and without buckets of their own,
+    // empty, odd and even ends; each as the whole buckets read it.
+    let ranges: Vec<(ServiceSlug, i64, i64)> = [
+        (from, from + 3),
+        (from + 98, from + 98),
+        (from + 600, from + 607),
+        (to - 97 * 3, to - 1),
+        (from + 1, from + 2),
+    ]
+    .iter()
+    .map(|(a, b)| (slug.clone(), *a, *b))
+    .collect();
+    let totals = windows.totals_many(&ranges).await.unwrap();
+    let whole = windows.minutes_many(&ranges).await.unwrap();
+    let whole: Vec<Vec<u64>> = whole
+        .iter()
+        .map(|range| range.iter().map(|b| b.total).collect())
+        .collect();
+    assert_eq!(totals, whole);
+    assert_eq!(totals[1], Vec::<u64>::new());
+    assert_eq!(totals[2][0], expected[600]);
 }
