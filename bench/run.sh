@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces BENCHMARKS.md in one command: release build, downwatch and the bare server side by
 # side against the local PostgreSQL and Redis, wrk load, Redis memory, the model's criterion
-# bench. Takes about 45 minutes, most of it the Facebook replay at full volume (BENCH_FACEBOOK_SCALE
+# bench. Takes about 30 minutes, half of it the Facebook replay at full volume (BENCH_FACEBOOK_SCALE
 # shortens it). See bench/run.py for what is measured and how.
 set -euo pipefail
 cd "$(dirname "$0")/.."
