@@ -244,9 +244,12 @@ fn an_incident_resumed_in_a_services_first_minutes_leaves_a_sound_baseline() {
 }
 
 /// A quiet service's tail has seen days, not weeks, in its first week: a stray cluster of 16
-/// reports in ten minutes on its third day (where half a report is usual), which the tail of
+/// reports in four minutes on its third day (where half a report is usual), which the tail of
 /// those days alone would take for an incident, is not one, while a real outage on its fourth
-/// day (four reports a minute for 20 minutes) still is.
+/// day (four reports a minute for 20 minutes) still is. The same 16 reports spread evenly over
+/// ten minutes (1.6 a minute) do open an incident since a single report refreshes the evidence
+/// of a sparse step: that is the shape of the small outage issue 11 asks to find (one report a
+/// minute more on a quiet service), and counts alone cannot tell the two apart.
 #[test]
 fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
     let traffic = Traffic::quiet(0.03);
@@ -260,7 +263,7 @@ fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
     let mut series = generate(&traffic, &[outage], &[], SEED_HISTORY_START, 5 * 1440, 13);
     let cluster = 2 * 1440 + 14 * 60;
     for report in 0..16 {
-        series.values[cluster + report * 10 / 16] += 1.0;
+        series.values[cluster + report * 4 / 16] += 1.0;
     }
     let points = run(&series);
     let alarms: Vec<usize> = (0..points.len()).filter(|i| points[*i].alarm).collect();
@@ -481,7 +484,7 @@ fn digest(hash: &mut u64, points: &[Point]) {
 /// `src/detect/readings.rs`); a change to its speed alone must not.
 #[test]
 fn readings_are_bit_for_bit_those_pinned() {
-    const PINNED: u64 = 0xc1c8_c3a6_6f1e_61e8;
+    const PINNED: u64 = 0x5915_95cf_9003_8729;
     let mut streams: Vec<(String, Series)> = vec![
         ("seed-case-1".into(), seed_case(1)),
         ("seed-case-3".into(), seed_case(3)),

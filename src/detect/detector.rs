@@ -18,7 +18,7 @@ use super::noise::{Verdict, Window};
 use super::onset::{Step, change_point};
 use super::params::{Params, WINDOWS};
 use super::profile::Position;
-use super::tail::{Tail, beyond};
+use super::tail::{FIRM_TAIL_Z, TAIL_Z, Tail, beyond};
 use crate::domain::Evidence;
 
 /// The detector's reading of one step.
@@ -302,8 +302,12 @@ impl Detector {
         let verdicts = &verdicts[..self.windows.len()];
         let warm = self.baseline.minutes_seen() >= self.params.warmup_minutes;
         // Evidence must be refreshed by this step: a burst that has stopped still sits in the
-        // longer windows for a while, but it is no longer happening.
-        let fresh = verdicts[0].excess() >= 1.0 && verdicts[0].z() >= 1.0;
+        // longer windows for a while, but it is no longer happening. The step must bring a whole
+        // report more than the whole part of its expectation: on a sparse step (0.02 expected)
+        // one report is the least rise there is; two in a minute, as `seen >= expected + 1`
+        // asked, is rare even when one report a minute more is coming.
+        let shortest = &verdicts[0];
+        let fresh = shortest.seen >= shortest.expected.floor() + 1.0 && shortest.z() >= 1.0;
         let mut evidence = if warm && fresh {
             self.evidence(verdicts)
         } else {
@@ -536,17 +540,15 @@ impl Detector {
                 p.tail_margin_elevated,
             ),
         };
+        // An hour's count spans many clusters: its tail's bar is a firmer number than a short
+        // window's; so is a new service's, which is a prior, not a learned draw of a few
+        // reports. Either way the count must clear the bar by more than chance (see `beyond`).
+        let firm =
+            v.minutes >= SUSTAINED_MINUTES || self.baseline.minutes_seen() < NOISE_AFTER_MINUTES;
+        let tail_z = if firm { FIRM_TAIL_Z } else { TAIL_Z };
         // The cheap tests first: the probability costs an exponential.
         v.excess() >= excess
-            && if v.minutes >= SUSTAINED_MINUTES
-                || self.baseline.minutes_seen() < NOISE_AFTER_MINUTES
-            {
-                // An hour's count spans many clusters: its tail's bar is a firm number; so is
-                // a new service's, which is a prior, not a learned draw of a few reports.
-                v.log_ratio() > margin * v.bar_usual()
-            } else {
-                beyond(v.seen, v.expected, margin * v.bar_usual())
-            }
+            && beyond(v.seen, v.expected, margin * v.bar_usual(), tail_z)
             && v.p() * n <= p_max
     }
 

@@ -163,18 +163,26 @@ impl Tail {
 }
 
 /// Whether `seen` reports against `expected` lie beyond a bar at `bar_log_ratio` (log scale,
-/// with the pseudo-reports): above it, and by more than the count's own sampling noise. The
-/// usual excursion of a sparse service is itself one draw of a few reports (its largest stray
-/// cluster of, say, six), and the next cluster can be twice that by chance alone; so the count
-/// must be unlikely (a Poisson chance under 5 %) for a service whose excursions reached the
-/// bar. On a busy service the noise of thousands of reports is small and the bar rules alone.
-pub fn beyond(seen: f64, expected: f64, bar_log_ratio: f64) -> bool {
+/// with the pseudo-reports): above it, and by more than the count's own sampling noise, at the
+/// significance `z`. The usual excursion of a sparse service is itself one draw of a few
+/// reports (its largest stray cluster of, say, six), and the next cluster can be twice that by
+/// chance alone; so the count must be unlikely for a service whose excursions reached the bar
+/// (Poisson). On a busy service the noise of thousands of reports is small and the bar rules
+/// alone.
+pub fn beyond(seen: f64, expected: f64, bar_log_ratio: f64, z: f64) -> bool {
     let bar = (expected + PSEUDO_REPORTS) * bar_log_ratio.exp() - PSEUDO_REPORTS;
-    log_ratio(seen, expected) > bar_log_ratio && super::nb::z_score(seen, bar, 0.0) >= TAIL_Z
+    log_ratio(seen, expected) > bar_log_ratio && super::nb::z_score(seen, bar, 0.0) >= z
 }
 
-/// The significance a count needs above the tail's bar (see [`beyond`]): a 5 % chance.
-const TAIL_Z: f64 = 1.64;
+/// The significance a count of a window shorter than half an hour needs above the tail's bar
+/// (see [`beyond`]): a 5 % chance. Such a window holds one cluster or a few.
+pub const TAIL_Z: f64 = 1.64;
+
+/// The same for the 30- and 60-minute windows, and for every window on a service's first day
+/// (whose bar is a prior): half a standard deviation. An hour's count spans many clusters, so
+/// its bar is a firmer number than a short window's; but on a sparse service it is still a
+/// count of a dozen reports, and a stray dozen where the bar stood at ten is chance, not news.
+pub const FIRM_TAIL_Z: f64 = 0.5;
 
 #[cfg(test)]
 mod tests {
@@ -247,14 +255,17 @@ mod tests {
         // A quiet service whose clusters reached 8 reports where 0.1 were expected.
         let bar = log_ratio(8.0, 0.1);
         assert!(
-            !beyond(10.0, 0.1, bar),
+            !beyond(10.0, 0.1, bar, TAIL_Z),
             "10 is within a cluster's noise of 8"
         );
-        assert!(beyond(16.0, 0.1, bar));
+        assert!(beyond(16.0, 0.1, bar, TAIL_Z));
+        // A firm bar (an hour's count) asks for less: 10 clears 8 by more than half its noise.
+        assert!(beyond(10.0, 0.1, bar, FIRM_TAIL_Z));
+        assert!(!beyond(9.0, 0.1, bar, FIRM_TAIL_Z));
         // On a busy service the same margin over the bar is beyond any doubt.
         let bar = log_ratio(2000.0, 1000.0);
-        assert!(beyond(2100.0, 1000.0, bar));
-        assert!(!beyond(1990.0, 1000.0, bar));
+        assert!(beyond(2100.0, 1000.0, bar, TAIL_Z));
+        assert!(!beyond(1990.0, 1000.0, bar, FIRM_TAIL_Z));
     }
 
     #[test]

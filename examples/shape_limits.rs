@@ -1,0 +1,238 @@
+//! How far the issue shapes of the quality suite stand out from their own streams' normal
+//! excursions, judged by an **oracle** that knows each stream's true expected volume (the
+//! generator's rhythm and growth, without the drift in interest, the bursts or the noise): no
+//! baseline learned from counts can know more. It bounds what a rule of the model's kind (a
+//! window's log-ratio ln((seen + 2) / (expected + 2)) against the largest of the service's last
+//! four weeks, times a margin) can do on these streams. Not part of the product.
+//!
+//! - `cargo run --release --example shape_limits -- [--model] [seeds]`: for each issue shape and
+//!   seed, per window, the outage's largest log-ratio against the largest before it. With
+//!   `--model`, the expectation is the production model's baseline instead of the oracle's.
+//! - `cargo run --release --example shape_limits -- trade [seeds]`: for margins 1 to 1.3 over
+//!   the history's largest, how many issue shapes the oracle finds (on one window, or on any of
+//!   several) and how many times a calm stream of each class beats its own record by that margin
+//!   (events at least an hour apart, from its eighth day): the trade between the two targets.
+//!
+//! Seeds default to 1-10, the tuning seeds.
+
+use downwatch::detect::synthetic::{
+    Series, Traffic, expected_per_minute, issue_shapes, quality_suite,
+};
+use downwatch::detect::{Detector, Params};
+
+const SHAPES: [&str; 4] = ["small-on-quiet", "4x-for-2h", "+67%-for-1h", "+67%-on-huge"];
+
+/// The traffic of each issue shape, in the order of `issue_shapes`.
+fn shape_traffic() -> [Traffic; 4] {
+    [
+        Traffic::quiet(1.0 / 60.0),
+        Traffic::quiet(0.3),
+        Traffic::busy(30.0),
+        Traffic::busy(300.0),
+    ]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let seeds: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let seeds = if seeds.is_empty() {
+        (1..=10).collect()
+    } else {
+        seeds
+    };
+    if args.iter().any(|a| a == "trade") {
+        trade(&seeds);
+    } else {
+        per_seed(&seeds, args.iter().any(|a| a == "--model"));
+    }
+}
+
+/// The oracle's expected reports per minute.
+fn oracle(series: &Series, traffic: &Traffic) -> Vec<f64> {
+    (0..series.values.len())
+        .map(|m| expected_per_minute(traffic, series.time(m), m))
+        .collect()
+}
+
+/// The production model's baseline per minute.
+fn model(series: &Series) -> Vec<f64> {
+    let mut detector = Detector::new(Params::default(), 1.0);
+    (0..series.values.len())
+        .map(|m| detector.step(series.time(m), series.values[m]).baseline)
+        .collect()
+}
+
+/// The log-ratio of the `window`-minute window ending at each minute (NaN before the first).
+fn ratios(values: &[f64], expected: &[f64], window: usize) -> Vec<f64> {
+    let count = |v: f64| if v.is_finite() { v } else { 0.0 };
+    let mut out = vec![f64::NAN; values.len()];
+    let (mut seen, mut exp) = (0.0, 0.0);
+    for i in 0..values.len() {
+        seen += count(values[i]);
+        exp += expected[i];
+        if i >= window {
+            seen -= count(values[i - window]);
+            exp -= expected[i - window];
+        }
+        if i + 1 >= window {
+            out[i] = ((seen + 2.0) / (exp + 2.0)).ln();
+        }
+    }
+    out
+}
+
+fn max_of(values: &[f64]) -> f64 {
+    values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// Minutes of the outage, from its start to its end plus `window`.
+fn outage_minutes(series: &Series, window: usize) -> std::ops::Range<usize> {
+    let minute = |t: i64| usize::try_from((t - series.start) / 60).expect("after the start");
+    let (from, to) = series.truth[0];
+    minute(from)..minute(to) + window
+}
+
+/// The outage's largest log-ratio on `window`, and the largest of the 28 days before it.
+fn outage_and_history(series: &Series, expected: &[f64], window: usize) -> (f64, f64) {
+    let r = ratios(&series.values, expected, window);
+    let during = outage_minutes(series, window);
+    let history = max_of(&r[during.start.saturating_sub(28 * 1440)..during.start]);
+    (max_of(&r[during]), history)
+}
+
+fn per_seed(seeds: &[u64], use_model: bool) {
+    const WINDOWS: [usize; 4] = [15, 30, 60, 120];
+    let traffic = shape_traffic();
+    println!("| shape | seed | window | outage | history's largest | ratio |");
+    println!("|---|---|---|---|---|---|");
+    let mut beaten = [[0usize; WINDOWS.len()]; 4];
+    for seed in seeds {
+        for (k, scenario) in issue_shapes(*seed).iter().enumerate() {
+            let series = &scenario.series;
+            let expected = if use_model {
+                model(series)
+            } else {
+                oracle(series, &traffic[k])
+            };
+            for (w, window) in WINDOWS.iter().enumerate() {
+                let (outage, history) = outage_and_history(series, &expected, *window);
+                beaten[k][w] += usize::from(outage > history);
+                println!(
+                    "| {} | {seed} | {window} | {outage:.2} | {history:.2} | {:.2} |",
+                    SHAPES[k],
+                    outage / history
+                );
+            }
+        }
+    }
+    for (name, beaten) in SHAPES.iter().zip(beaten) {
+        let parts: Vec<String> = WINDOWS
+            .iter()
+            .zip(beaten)
+            .map(|(w, b)| format!("{w} min {b}/{}", seeds.len()))
+            .collect();
+        println!(
+            "{name}: the outage beats its history's largest on {}",
+            parts.join(", ")
+        );
+    }
+}
+
+/// Alarm events (at least an hour apart, from the eighth day) where any of `rs` beats `margin`
+/// times its own largest of the 28 days before.
+fn record_events(rs: &[Vec<f64>], margin: f64) -> usize {
+    let len = rs[0].len();
+    let mut daily = vec![vec![f64::NEG_INFINITY; len / 1440 + 1]; rs.len()];
+    let mut events = 0;
+    let mut last_alarm: Option<usize> = None;
+    for i in 0..len {
+        let day = i / 1440;
+        let mut alarm = false;
+        for (r, daily) in rs.iter().zip(&mut daily) {
+            let v = r[i];
+            if !v.is_finite() {
+                continue;
+            }
+            if day >= 7 {
+                let history = max_of(&daily[day.saturating_sub(28)..=day]);
+                alarm |= v > margin * history;
+            }
+            daily[day] = daily[day].max(v);
+        }
+        if alarm {
+            events += usize::from(last_alarm.is_none_or(|at| i - at > 60));
+            last_alarm = Some(i);
+        }
+    }
+    events
+}
+
+fn trade(seeds: &[u64]) {
+    const MARGINS: [f64; 6] = [1.0, 1.05, 1.1, 1.15, 1.2, 1.3];
+    let classes = [
+        ("quiet", Traffic::quiet(0.03)),
+        ("low", Traffic::quiet(0.4)),
+        ("medium", Traffic::busy(5.0)),
+        ("busy", Traffic::busy(150.0)),
+        ("huge", Traffic::busy(2500.0)),
+    ];
+    let traffic = shape_traffic();
+    println!(
+        "| windows (any) | margin | shapes found ({}) | calm record events (quiet, low, medium, busy, huge) |",
+        SHAPES.join(", ")
+    );
+    println!("|---|---|---|---|");
+    for windows in [vec![15], vec![30], vec![60], vec![15, 30, 60]] {
+        let mut found = [[0usize; 4]; MARGINS.len()];
+        let mut calm = [[0usize; 5]; MARGINS.len()];
+        let mut weeks = 0.0;
+        for seed in seeds {
+            for (k, scenario) in issue_shapes(*seed).iter().enumerate() {
+                let expected = oracle(&scenario.series, &traffic[k]);
+                let mut beats = [false; MARGINS.len()];
+                for window in &windows {
+                    let (outage, history) =
+                        outage_and_history(&scenario.series, &expected, *window);
+                    for (beat, margin) in beats.iter_mut().zip(MARGINS) {
+                        *beat |= outage > margin * history;
+                    }
+                }
+                for (found, beat) in found.iter_mut().zip(beats) {
+                    found[k] += usize::from(beat);
+                }
+            }
+            for scenario in quality_suite(*seed) {
+                let Some(k) = classes
+                    .iter()
+                    .position(|(c, _)| scenario.name == format!("{c}/normal"))
+                else {
+                    continue;
+                };
+                let series = &scenario.series;
+                let expected = oracle(series, &classes[k].1);
+                let rs: Vec<Vec<f64>> = windows
+                    .iter()
+                    .map(|w| ratios(&series.values, &expected, *w))
+                    .collect();
+                if k == 0 {
+                    weeks += (series.values.len() as f64 / 1440.0 - 7.0) / 7.0;
+                }
+                for (calm, margin) in calm.iter_mut().zip(MARGINS) {
+                    calm[k] += record_events(&rs, margin);
+                }
+            }
+        }
+        for (m, margin) in MARGINS.iter().enumerate() {
+            println!(
+                "| {windows:?} | {margin:.2} | {:?} of {} each | {:?} in {weeks:.0} service-weeks each |",
+                found[m],
+                seeds.len(),
+                calm[m]
+            );
+        }
+    }
+}
