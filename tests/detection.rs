@@ -271,6 +271,16 @@ fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
     // Under the young service's floor it waits for a few more reports than it would later.
     let opened = alarms[0] - outage.start_minute;
     assert!(opened <= 10, "the outage opened after {opened} minutes");
+
+    // The same reports at 1.6 a minute for ten minutes: the small outage's shape.
+    for report in 0..16 {
+        series.values[cluster + report * 4 / 16] -= 1.0;
+        series.values[cluster + report * 10 / 16] += 1.0;
+    }
+    let points = run(&series);
+    let alarms: Vec<usize> = (0..points.len()).filter(|i| points[*i].alarm).collect();
+    assert_eq!(alarms.len(), 2, "the spread cluster alarms too: {alarms:?}");
+    assert!((cluster..cluster + 15).contains(&alarms[0]));
 }
 
 /// A rise that comes back within 30 minutes of a resolution continues the previous incident.

@@ -304,8 +304,8 @@ impl Detector {
         // Evidence must be refreshed by this step: a burst that has stopped still sits in the
         // longer windows for a while, but it is no longer happening. The step must bring a whole
         // report more than the whole part of its expectation: on a sparse step (0.02 expected)
-        // one report is the least rise there is; two in a minute, as `seen >= expected + 1`
-        // asked, is rare even when one report a minute more is coming.
+        // one report is the least rise there is. Asking for the expectation plus one would ask
+        // such a step for two reports in a minute, rare even when one a minute more is coming.
         let shortest = &verdicts[0];
         let fresh = shortest.seen >= shortest.expected.floor() + 1.0 && shortest.z() >= 1.0;
         let mut evidence = if warm && fresh {
