@@ -57,7 +57,8 @@ pub struct Evaluation {
     pub found: usize,
     /// Minutes from each found label's start to the end of the step that opened it.
     pub latencies_minutes: Vec<f64>,
-    /// Openings outside every label.
+    /// Openings outside every label (an alarm that continues the incident before it, as the
+    /// monitor continues one that comes back within the reopen window, is not an opening).
     pub false_incidents: usize,
     /// Weeks covered by the input.
     pub weeks: f64,
@@ -113,6 +114,7 @@ pub fn evaluate(points: &[Point], labels: &[Label], step_minutes: f64) -> Evalua
                 }
             }
             Some(_) => {}
+            None if point.reopen => {}
             None => {
                 evaluation.false_incidents += 1;
                 raw -= FALSE_WEIGHT;

@@ -4,7 +4,9 @@
 //! Input is CSV with the header `timestamp,value`; timestamps are RFC 3339 or
 //! `YYYY-MM-DD HH:MM:SS` (UTC). The step is inferred from the data (the most common gap between
 //! rows, 1 minute to 1 hour); gaps are allowed. Output repeats each row with the model's
-//! baseline, upper bound, level and an alarm flag (1 where an incident opens).
+//! baseline, upper bound, level and an alarm flag (1 where an incident opens). A rise that
+//! comes back within the reopen window of a resolution continues that incident, as in the
+//! monitor: its level leaves `normal` again, but no incident opens there.
 //!
 //! Missing rows are gaps, not zeros: nothing is learned for them, and persistence rules count
 //! rows. Rows before the first non-zero value are not history (as for a new service in the
@@ -186,7 +188,7 @@ pub fn write_csv(mut out: impl Write, rows: &[Row], points: &[Point]) -> std::io
             point.baseline,
             point.upper,
             point.level,
-            u8::from(point.alarm)
+            u8::from(point.opens_incident())
         )?;
     }
     out.flush()
@@ -212,7 +214,14 @@ pub fn incidents(rows: &[Row], points: &[Point]) -> Vec<Incident> {
     let mut found: Vec<Incident> = Vec::new();
     let mut open: Option<Incident> = None;
     for (row, point) in rows.iter().zip(points) {
-        if point.alarm {
+        if point.alarm && point.reopen && open.is_none() {
+            // Back within the reopen window: the last incident continues.
+            open = found.pop().map(|incident| Incident {
+                end: None,
+                ..incident
+            });
+        }
+        if point.opens_incident() || (point.alarm && open.is_none()) {
             open = Some(Incident {
                 start: row.stamp.clone(),
                 peak: row.stamp.clone(),
@@ -317,5 +326,68 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].highest, Level::Outage);
         assert!(found[0].peak_value > 100.0);
+    }
+
+    /// A rise that comes back within the reopen window continues the incident, as the monitor
+    /// continues it: one incident with the dip inside it, one opening in the output.
+    #[test]
+    fn a_reopened_incident_continues_in_the_output() {
+        // (value, level, alarm, reopen) per minute: an incident, a dip, its return, the end.
+        let steps = [
+            (1.0, Level::Normal, false, false),
+            (50.0, Level::Elevated, true, false),
+            (80.0, Level::Outage, false, false),
+            (2.0, Level::Normal, false, false),
+            (60.0, Level::Elevated, true, true),
+            (90.0, Level::Elevated, false, false),
+            (1.0, Level::Normal, false, false),
+            (70.0, Level::Elevated, true, false),
+        ];
+        let rows: Vec<Row> = (0..steps.len())
+            .map(|i| Row {
+                stamp: format!("m{i}"),
+                t: 60 * i64::try_from(i).unwrap(),
+                value: steps[i].0,
+            })
+            .collect();
+        let points: Vec<Point> = rows
+            .iter()
+            .zip(steps)
+            .map(|(row, (value, level, alarm, reopen))| Point {
+                t: row.t,
+                value,
+                baseline: 1.0,
+                upper: 10.0,
+                level,
+                alarm,
+                onset: alarm.then_some(row.t),
+                evidence: None,
+                reopen,
+            })
+            .collect();
+        let found = incidents(&rows, &points);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].start, "m1");
+        assert_eq!(found[0].end.as_deref(), Some("m6"));
+        assert_eq!(found[0].peak_value, 90.0);
+        assert_eq!(found[0].highest, Level::Outage);
+        assert_eq!(found[1].start, "m7");
+        assert_eq!(found[1].end, None);
+        let mut out = Vec::new();
+        write_csv(&mut out, &rows, &points).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let opened: Vec<&str> = out
+            .lines()
+            .filter(|l| l.ends_with(",1"))
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(opened, ["m1", "m7"]);
+        let labels = [labels::Label { start: 0, end: 180 }];
+        let evaluation = labels::evaluate(&points, &labels, 1.0);
+        assert_eq!(evaluation.found, 1);
+        assert_eq!(
+            evaluation.false_incidents, 1,
+            "the return is not an opening"
+        );
     }
 }

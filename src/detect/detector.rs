@@ -45,6 +45,13 @@ pub struct Point {
     pub reopen: bool,
 }
 
+impl Point {
+    /// Whether a new incident opens at this step: an alarm that does not continue the last one.
+    pub fn opens_incident(&self) -> bool {
+        self.alarm && !self.reopen
+    }
+}
+
 /// A remembered step, with running totals for O(1) window sums.
 #[derive(Debug, Clone, Copy)]
 struct Seen {

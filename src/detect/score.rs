@@ -26,6 +26,9 @@ pub struct Score {
     pub onset_errors_minutes: Vec<f64>,
     /// Second and later alarms inside one outage: one outage split into several incidents.
     pub split_alarms: usize,
+    /// Alarms outside every outage window soon after an incident resolved: the monitor
+    /// continues that incident, so they are not incidents of their own.
+    pub reopened: usize,
     /// Length of the scored series, in service-weeks.
     pub service_weeks: f64,
     /// Indexes (in the series' truth) of the outages that were missed.
@@ -37,10 +40,10 @@ impl Score {
     pub fn of(series: &Series, points: &[Point]) -> Self {
         let step = crate::domain::whole(series.step_minutes * 60.0);
         // An alarm on a step covers the whole step, which may begin before the onset.
-        let alarms: Vec<(i64, Option<i64>)> = points
+        let alarms: Vec<(i64, Option<i64>, bool)> = points
             .iter()
             .filter(|p| p.alarm)
-            .map(|p| (p.t + step, p.onset))
+            .map(|p| (p.t + step, p.onset, p.reopen))
             .collect();
         let mut score = Score {
             outages: series.truth.len(),
@@ -54,10 +57,11 @@ impl Score {
                 .position(|(from, to)| t > *from && t <= to + GRACE_SECONDS)
         };
         let mut first_alarm: Vec<Option<(i64, Option<i64>)>> = vec![None; series.truth.len()];
-        for (t, onset) in alarms {
+        for (t, onset, reopen) in alarms {
             match inside(t) {
                 Some(i) if first_alarm[i].is_none() => first_alarm[i] = Some((t, onset)),
                 Some(_) => score.split_alarms += 1,
+                None if reopen => score.reopened += 1,
                 None => {
                     score.false_incidents += 1;
                     score.false_beyond_history += usize::from(beyond_history(series, t));
@@ -91,6 +95,7 @@ impl Score {
         self.onset_errors_minutes
             .extend(&other.onset_errors_minutes);
         self.split_alarms += other.split_alarms;
+        self.reopened += other.reopened;
         self.service_weeks += other.service_weeks;
         self.missed.extend(&other.missed);
     }
