@@ -20,9 +20,9 @@ use downwatch::detect::synthetic::{
 };
 use downwatch::detect::{Detector, Params};
 
-const SHAPES: [&str; 4] = ["small-on-quiet", "4x-for-2h", "+67%-for-1h", "+67%-on-huge"];
+const ISSUE_SHAPES: [&str; 4] = ["small-on-quiet", "4x-for-2h", "+67%-for-1h", "+67%-on-huge"];
 
-/// The traffic of each issue shape, in the order of `issue_shapes`.
+/// The traffic of each issue shape, in the order of `issue_shapes` (`check_order` holds it).
 fn shape_traffic() -> [Traffic; 4] {
     [
         Traffic::quiet(1.0 / 60.0),
@@ -32,8 +32,26 @@ fn shape_traffic() -> [Traffic; 4] {
     ]
 }
 
+/// The issue shapes of `seed`, checked to come in the order of [`ISSUE_SHAPES`].
+fn check_order(scenarios: &[downwatch::detect::synthetic::Scenario]) {
+    for (scenario, name) in scenarios.iter().zip(ISSUE_SHAPES) {
+        assert_eq!(
+            scenario.name,
+            format!("issue/{name}"),
+            "issue_shapes changed order"
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unknown) = args
+        .iter()
+        .find(|a| a.parse::<u64>().is_err() && *a != "trade" && *a != "--model")
+    {
+        eprintln!("shape_limits: unknown argument {unknown:?}; usage: [trade | --model] [seeds]");
+        std::process::exit(2);
+    }
     let seeds: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let seeds = if seeds.is_empty() {
         (1..=10).collect()
@@ -41,6 +59,7 @@ fn main() {
         seeds
     };
     if args.iter().any(|a| a == "trade") {
+        // The trade is the oracle's: `--model` applies to the per-seed listing only.
         trade(&seeds);
     } else {
         per_seed(&seeds, args.iter().any(|a| a == "--model"));
@@ -96,7 +115,7 @@ fn outage_minutes(series: &Series, window: usize) -> std::ops::Range<usize> {
     minute(from)..minute(to) + window
 }
 
-/// The outage's largest log-ratio on `window`, and the largest of the 28 days before it.
+/// The outage's largest log-ratio on `window`, and the largest of the (up to) 28 days before it.
 fn outage_and_history(series: &Series, expected: &[f64], window: usize) -> (f64, f64) {
     let r = ratios(&series.values, expected, window);
     let during = outage_minutes(series, window);
@@ -111,7 +130,9 @@ fn per_seed(seeds: &[u64], use_model: bool) {
     println!("|---|---|---|---|---|---|");
     let mut beaten = [[0usize; WINDOWS.len()]; 4];
     for seed in seeds {
-        for (k, scenario) in issue_shapes(*seed).iter().enumerate() {
+        let scenarios = issue_shapes(*seed);
+        check_order(&scenarios);
+        for (k, scenario) in scenarios.iter().enumerate() {
             let series = &scenario.series;
             let expected = if use_model {
                 model(series)
@@ -123,16 +144,16 @@ fn per_seed(seeds: &[u64], use_model: bool) {
                 beaten[k][w] += usize::from(outage > history);
                 println!(
                     "| {} | {seed} | {window} | {outage:.2} | {history:.2} | {:.2} |",
-                    SHAPES[k],
+                    ISSUE_SHAPES[k],
                     outage / history
                 );
             }
         }
     }
-    for (name, beaten) in SHAPES.iter().zip(beaten) {
+    for (name, shape_beaten) in ISSUE_SHAPES.iter().zip(beaten) {
         let parts: Vec<String> = WINDOWS
             .iter()
-            .zip(beaten)
+            .zip(shape_beaten)
             .map(|(w, b)| format!("{w} min {b}/{}", seeds.len()))
             .collect();
         println!(
@@ -152,16 +173,16 @@ fn record_events(rs: &[Vec<f64>], margin: f64) -> usize {
     for i in 0..len {
         let day = i / 1440;
         let mut alarm = false;
-        for (r, daily) in rs.iter().zip(&mut daily) {
+        for (r, window_daily) in rs.iter().zip(&mut daily) {
             let v = r[i];
             if !v.is_finite() {
                 continue;
             }
             if day >= 7 {
-                let history = max_of(&daily[day.saturating_sub(28)..=day]);
+                let history = max_of(&window_daily[day.saturating_sub(28)..=day]);
                 alarm |= v > margin * history;
             }
-            daily[day] = daily[day].max(v);
+            window_daily[day] = window_daily[day].max(v);
         }
         if alarm {
             events += usize::from(last_alarm.is_none_or(|at| i - at > 60));
@@ -172,7 +193,7 @@ fn record_events(rs: &[Vec<f64>], margin: f64) -> usize {
 }
 
 fn trade(seeds: &[u64]) {
-    const MARGINS: [f64; 6] = [1.0, 1.05, 1.1, 1.15, 1.2, 1.3];
+    const MARGINS: [f64; 10] = [1.0, 1.05, 1.1, 1.15, 1.2, 1.22, 1.24, 1.26, 1.28, 1.3];
     let classes = [
         ("quiet", Traffic::quiet(0.03)),
         ("low", Traffic::quiet(0.4)),
@@ -183,7 +204,7 @@ fn trade(seeds: &[u64]) {
     let traffic = shape_traffic();
     println!(
         "| windows (any) | margin | shapes found ({}) | calm record events (quiet, low, medium, busy, huge) |",
-        SHAPES.join(", ")
+        ISSUE_SHAPES.join(", ")
     );
     println!("|---|---|---|---|");
     for windows in [vec![15], vec![30], vec![60], vec![15, 30, 60]] {
@@ -191,7 +212,9 @@ fn trade(seeds: &[u64]) {
         let mut calm = [[0usize; 5]; MARGINS.len()];
         let mut weeks = 0.0;
         for seed in seeds {
-            for (k, scenario) in issue_shapes(*seed).iter().enumerate() {
+            let scenarios = issue_shapes(*seed);
+            check_order(&scenarios);
+            for (k, scenario) in scenarios.iter().enumerate() {
                 let expected = oracle(&scenario.series, &traffic[k]);
                 let mut beats = [false; MARGINS.len()];
                 for window in &windows {
@@ -201,8 +224,8 @@ fn trade(seeds: &[u64]) {
                         *beat |= outage > margin * history;
                     }
                 }
-                for (found, beat) in found.iter_mut().zip(beats) {
-                    found[k] += usize::from(beat);
+                for (at_margin, beat) in found.iter_mut().zip(beats) {
+                    at_margin[k] += usize::from(beat);
                 }
             }
             for scenario in quality_suite(*seed) {
@@ -218,11 +241,12 @@ fn trade(seeds: &[u64]) {
                     .iter()
                     .map(|w| ratios(&series.values, &expected, *w))
                     .collect();
+                // One outage-free stream per class and seed: count its weeks once, from day 8.
                 if k == 0 {
                     weeks += (series.values.len() as f64 / 1440.0 - 7.0) / 7.0;
                 }
-                for (calm, margin) in calm.iter_mut().zip(MARGINS) {
-                    calm[k] += record_events(&rs, margin);
+                for (at_margin, margin) in calm.iter_mut().zip(MARGINS) {
+                    at_margin[k] += record_events(&rs, margin);
                 }
             }
         }

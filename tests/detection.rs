@@ -243,15 +243,9 @@ fn an_incident_resumed_in_a_services_first_minutes_leaves_a_sound_baseline() {
     );
 }
 
-/// A quiet service's tail has seen days, not weeks, in its first week: a stray cluster of 16
-/// reports in four minutes on its third day (where half a report is usual), which the tail of
-/// those days alone would take for an incident, is not one, while a real outage on its fourth
-/// day (four reports a minute for 20 minutes) still is. The same 16 reports spread evenly over
-/// ten minutes (1.6 a minute) do open an incident since a single report refreshes the evidence
-/// of a sparse step: that is the shape of the small outage issue 11 asks to find (one report a
-/// minute more on a quiet service), and counts alone cannot tell the two apart.
-#[test]
-fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
+/// A young quiet service (0.03 reports a minute) with a real outage on its fourth day (four
+/// reports a minute for 20 minutes) and 16 extra reports on its third, at `spread` minutes.
+fn young_quiet_service(spread: usize) -> (Series, Outage, usize) {
     let traffic = Traffic::quiet(0.03);
     let outage = Outage {
         start_minute: 3 * 1440 + 14 * 60,
@@ -263,23 +257,40 @@ fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
     let mut series = generate(&traffic, &[outage], &[], SEED_HISTORY_START, 5 * 1440, 13);
     let cluster = 2 * 1440 + 14 * 60;
     for report in 0..16 {
-        series.values[cluster + report * 4 / 16] += 1.0;
+        series.values[cluster + report * spread / 16] += 1.0;
     }
+    (series, outage, cluster)
+}
+
+/// A quiet service's tail has seen days, not weeks, in its first week: a stray cluster of 16
+/// reports in four minutes on its third day (where half a report is usual), which the tail of
+/// those days alone would take for an incident, is not one (it is over before the evidence has
+/// held for two steps fed by new reports), while a real outage on its fourth day still is.
+#[test]
+fn a_young_quiet_service_takes_a_stray_cluster_in_its_stride() {
+    let (series, outage, _) = young_quiet_service(4);
     let points = run(&series);
     let alarms: Vec<usize> = (0..points.len()).filter(|i| points[*i].alarm).collect();
     assert_eq!(alarms.len(), 1, "only the outage alarms: {alarms:?}");
     // Under the young service's floor it waits for a few more reports than it would later.
     let opened = alarms[0] - outage.start_minute;
     assert!(opened <= 10, "the outage opened after {opened} minutes");
+}
 
-    // The same reports at 1.6 a minute for ten minutes: the small outage's shape.
-    for report in 0..16 {
-        series.values[cluster + report * 4 / 16] -= 1.0;
-        series.values[cluster + report * 10 / 16] += 1.0;
-    }
+/// The same 16 reports spread over ten minutes (1.6 a minute, a report or two every minute) do
+/// open an incident: one report feeds the evidence of a step expecting a fiftieth of one, and
+/// this is the shape of the small outage issue 11 asks to find (one report a minute more on a
+/// quiet service). Counts alone cannot tell the two apart.
+#[test]
+fn a_young_quiet_service_alarms_on_reports_spread_like_a_small_outage() {
+    let (series, _, cluster) = young_quiet_service(10);
     let points = run(&series);
     let alarms: Vec<usize> = (0..points.len()).filter(|i| points[*i].alarm).collect();
-    assert_eq!(alarms.len(), 2, "the spread cluster alarms too: {alarms:?}");
+    assert_eq!(
+        alarms.len(),
+        2,
+        "the spread reports and the outage: {alarms:?}"
+    );
     assert!((cluster..cluster + 15).contains(&alarms[0]));
 }
 
@@ -418,7 +429,7 @@ fn check_targets(totals: &[Score; 4]) {
     // Measured, not the targets: the issue's targets of no false incident on calm classes and
     // every issue shape found are missed, and at most one per 20 service-weeks from bursts within
     // history is met on the held-out seeds only (DETECTION.md says by how much). The calm bound
-    // holds the young service's floor: 3 in 800 service-weeks held out, 8 without it.
+    // holds: 2 in 800 service-weeks held out (8 before the young service's floor).
     assert!(
         calm.false_per_service_week() <= 0.005,
         "calm false incidents per service-week {}",

@@ -53,7 +53,9 @@ pub fn read_labels(input: impl BufRead) -> Result<Vec<Label>, InputError> {
 pub struct Evaluation {
     /// Labelled incidents.
     pub labelled: usize,
-    /// Labelled incidents with an opening inside their window.
+    /// Labelled incidents with an opening inside their window, or the return of an incident
+    /// that continues into it (the continued incident covers the label, though the output's
+    /// `alarm` column marks no opening there).
     pub found: usize,
     /// Minutes from each found label's start to the end of the step that opened it.
     pub latencies_minutes: Vec<f64>,

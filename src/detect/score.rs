@@ -26,9 +26,6 @@ pub struct Score {
     pub onset_errors_minutes: Vec<f64>,
     /// Second and later alarms inside one outage: one outage split into several incidents.
     pub split_alarms: usize,
-    /// Alarms outside every outage window soon after an incident resolved: the monitor
-    /// continues that incident, so they are not incidents of their own.
-    pub reopened: usize,
     /// Length of the scored series, in service-weeks.
     pub service_weeks: f64,
     /// Indexes (in the series' truth) of the outages that were missed.
@@ -60,8 +57,10 @@ impl Score {
         for (t, onset, reopen) in alarms {
             match inside(t) {
                 Some(i) if first_alarm[i].is_none() => first_alarm[i] = Some((t, onset)),
+                // A return soon after a resolution continues that incident (as the monitor
+                // continues it): neither a split nor an incident of its own.
+                Some(_) | None if reopen => {}
                 Some(_) => score.split_alarms += 1,
-                None if reopen => score.reopened += 1,
                 None => {
                     score.false_incidents += 1;
                     score.false_beyond_history += usize::from(beyond_history(series, t));
@@ -95,7 +94,6 @@ impl Score {
         self.onset_errors_minutes
             .extend(&other.onset_errors_minutes);
         self.split_alarms += other.split_alarms;
-        self.reopened += other.reopened;
         self.service_weeks += other.service_weeks;
         self.missed.extend(&other.missed);
     }

@@ -166,8 +166,8 @@ impl Tail {
 /// with the pseudo-reports): above it, and by more than the count's own sampling noise, at the
 /// significance `z`. The usual excursion of a sparse service is itself one draw of a few
 /// reports (its largest stray cluster of, say, six), and the next cluster can be twice that by
-/// chance alone; so the count must be unlikely for a service whose excursions reached the bar
-/// (Poisson). On a busy service the noise of thousands of reports is small and the bar rules
+/// chance alone; so the count must stand `z` standard deviations of its Poisson noise above the
+/// bar's count. On a busy service the noise of thousands of reports is small and the bar rules
 /// alone.
 pub fn beyond(seen: f64, expected: f64, bar_log_ratio: f64, z: f64) -> bool {
     let bar = (expected + PSEUDO_REPORTS) * bar_log_ratio.exp() - PSEUDO_REPORTS;
@@ -175,7 +175,8 @@ pub fn beyond(seen: f64, expected: f64, bar_log_ratio: f64, z: f64) -> bool {
 }
 
 /// The significance a count of a window shorter than half an hour needs above the tail's bar
-/// (see [`beyond`]): a 5 % chance. Such a window holds one cluster or a few.
+/// (see [`beyond`]) once a service is past its first day: a 5 % chance. Such a window holds one
+/// cluster or a few.
 pub const TAIL_Z: f64 = 1.64;
 
 /// The same for the 30- and 60-minute windows, and for every window on a service's first day
