@@ -16,31 +16,20 @@
 //! Seeds default to 1-10, the tuning seeds.
 
 use downwatch::detect::synthetic::{
-    Series, Traffic, expected_per_minute, issue_shapes, quality_suite,
+    Scenario, Series, expected_per_minute, issue_shapes, quality_suite,
 };
 use downwatch::detect::{Detector, Params};
 
-const ISSUE_SHAPES: [&str; 4] = ["small-on-quiet", "4x-for-2h", "+67%-for-1h", "+67%-on-huge"];
+/// The calm classes of the quality suite, whose outage-free streams (`<class>/normal`) are
+/// counted.
+const CLASSES: [&str; 5] = ["quiet", "low", "medium", "busy", "huge"];
 
-/// The traffic of each issue shape, in the order of `issue_shapes` (`check_order` holds it).
-fn shape_traffic() -> [Traffic; 4] {
-    [
-        Traffic::quiet(1.0 / 60.0),
-        Traffic::quiet(0.3),
-        Traffic::busy(30.0),
-        Traffic::busy(300.0),
-    ]
-}
-
-/// The issue shapes of `seed`, checked to come in the order of [`ISSUE_SHAPES`].
-fn check_order(scenarios: &[downwatch::detect::synthetic::Scenario]) {
-    for (scenario, name) in scenarios.iter().zip(ISSUE_SHAPES) {
-        assert_eq!(
-            scenario.name,
-            format!("issue/{name}"),
-            "issue_shapes changed order"
-        );
-    }
+/// The issue shapes' names, as `issue_shapes` orders them.
+fn shape_names(scenarios: &[Scenario]) -> Vec<&str> {
+    scenarios
+        .iter()
+        .map(|s| s.name.trim_start_matches("issue/"))
+        .collect()
 }
 
 fn main() {
@@ -66,10 +55,11 @@ fn main() {
     }
 }
 
-/// The oracle's expected reports per minute.
-fn oracle(series: &Series, traffic: &Traffic) -> Vec<f64> {
+/// The oracle's expected reports per minute: the scenario's traffic before noise and bursts.
+fn oracle(scenario: &Scenario) -> Vec<f64> {
+    let series = &scenario.series;
     (0..series.values.len())
-        .map(|m| expected_per_minute(traffic, series.time(m), m))
+        .map(|m| expected_per_minute(&scenario.traffic, series.time(m), m))
         .collect()
 }
 
@@ -125,32 +115,35 @@ fn outage_and_history(series: &Series, expected: &[f64], window: usize) -> (f64,
 
 fn per_seed(seeds: &[u64], use_model: bool) {
     const WINDOWS: [usize; 4] = [15, 30, 60, 120];
-    let traffic = shape_traffic();
     println!("| shape | seed | window | outage | history's largest | ratio |");
     println!("|---|---|---|---|---|---|");
     let mut beaten = [[0usize; WINDOWS.len()]; 4];
+    let mut names = Vec::new();
     for seed in seeds {
         let scenarios = issue_shapes(*seed);
-        check_order(&scenarios);
+        names = shape_names(&scenarios)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         for (k, scenario) in scenarios.iter().enumerate() {
             let series = &scenario.series;
             let expected = if use_model {
                 model(series)
             } else {
-                oracle(series, &traffic[k])
+                oracle(scenario)
             };
             for (w, window) in WINDOWS.iter().enumerate() {
                 let (outage, history) = outage_and_history(series, &expected, *window);
                 beaten[k][w] += usize::from(outage > history);
                 println!(
                     "| {} | {seed} | {window} | {outage:.2} | {history:.2} | {:.2} |",
-                    ISSUE_SHAPES[k],
+                    names[k],
                     outage / history
                 );
             }
         }
     }
-    for (name, shape_beaten) in ISSUE_SHAPES.iter().zip(beaten) {
+    for (name, shape_beaten) in names.iter().zip(beaten) {
         let parts: Vec<String> = WINDOWS
             .iter()
             .zip(shape_beaten)
@@ -194,17 +187,10 @@ fn record_events(rs: &[Vec<f64>], margin: f64) -> usize {
 
 fn trade(seeds: &[u64]) {
     const MARGINS: [f64; 10] = [1.0, 1.05, 1.1, 1.15, 1.2, 1.22, 1.24, 1.26, 1.28, 1.3];
-    let classes = [
-        ("quiet", Traffic::quiet(0.03)),
-        ("low", Traffic::quiet(0.4)),
-        ("medium", Traffic::busy(5.0)),
-        ("busy", Traffic::busy(150.0)),
-        ("huge", Traffic::busy(2500.0)),
-    ];
-    let traffic = shape_traffic();
     println!(
-        "| windows (any) | margin | shapes found ({}) | calm record events (quiet, low, medium, busy, huge) |",
-        ISSUE_SHAPES.join(", ")
+        "| windows (any) | margin | shapes found ({}) | calm record events ({}) |",
+        shape_names(&issue_shapes(seeds[0])).join(", "),
+        CLASSES.join(", ")
     );
     println!("|---|---|---|---|");
     for windows in [vec![15], vec![30], vec![60], vec![15, 30, 60]] {
@@ -212,10 +198,8 @@ fn trade(seeds: &[u64]) {
         let mut calm = [[0usize; 5]; MARGINS.len()];
         let mut weeks = 0.0;
         for seed in seeds {
-            let scenarios = issue_shapes(*seed);
-            check_order(&scenarios);
-            for (k, scenario) in scenarios.iter().enumerate() {
-                let expected = oracle(&scenario.series, &traffic[k]);
+            for (k, scenario) in issue_shapes(*seed).iter().enumerate() {
+                let expected = oracle(scenario);
                 let mut beats = [false; MARGINS.len()];
                 for window in &windows {
                     let (outage, history) =
@@ -229,14 +213,14 @@ fn trade(seeds: &[u64]) {
                 }
             }
             for scenario in quality_suite(*seed) {
-                let Some(k) = classes
+                let Some(k) = CLASSES
                     .iter()
-                    .position(|(c, _)| scenario.name == format!("{c}/normal"))
+                    .position(|c| scenario.name == format!("{c}/normal"))
                 else {
                     continue;
                 };
                 let series = &scenario.series;
-                let expected = oracle(series, &classes[k].1);
+                let expected = oracle(&scenario);
                 let rs: Vec<Vec<f64>> = windows
                     .iter()
                     .map(|w| ratios(&series.values, &expected, *w))

@@ -214,21 +214,22 @@ pub fn incidents(rows: &[Row], points: &[Point]) -> Vec<Incident> {
     let mut found: Vec<Incident> = Vec::new();
     let mut open: Option<Incident> = None;
     for (row, point) in rows.iter().zip(points) {
-        if point.alarm && point.reopen && open.is_none() {
-            // Back within the reopen window: the last incident continues.
-            open = found.pop().map(|incident| Incident {
-                end: None,
-                ..incident
-            });
-        }
-        if point.opens_incident() || (point.alarm && open.is_none()) {
-            open = Some(Incident {
-                start: row.stamp.clone(),
-                peak: row.stamp.clone(),
-                peak_value: row.value,
-                end: None,
-                highest: point.level,
-            });
+        if point.alarm {
+            // Back within the reopen window, the last incident continues; otherwise one opens.
+            let continued = point.reopen.then(|| found.pop()).flatten();
+            open = Some(continued.map_or_else(
+                || Incident {
+                    start: row.stamp.clone(),
+                    peak: row.stamp.clone(),
+                    peak_value: row.value,
+                    end: None,
+                    highest: point.level,
+                },
+                |incident| Incident {
+                    end: None,
+                    ..incident
+                },
+            ));
         }
         if let Some(incident) = open.as_mut() {
             if point.level == Level::Normal {

@@ -20,6 +20,8 @@ pub struct Scenario {
     pub name: String,
     /// The stream at one-minute steps.
     pub series: Series,
+    /// The traffic it was generated from (what a perfect baseline would expect, before noise).
+    pub traffic: Traffic,
 }
 
 /// The outage shapes of [`quality_suite`], in the order of each series' truth.
@@ -93,6 +95,7 @@ pub fn quality_suite(seed: u64) -> Vec<Scenario> {
                 days * 1440,
                 class_seed,
             ),
+            traffic: *traffic,
         });
         suite.push(Scenario {
             name: format!("{class}/normal"),
@@ -104,6 +107,7 @@ pub fn quality_suite(seed: u64) -> Vec<Scenario> {
                 days * 1440,
                 class_seed ^ 0xdead,
             ),
+            traffic: *traffic,
         });
     }
     suite
@@ -159,6 +163,7 @@ pub fn issue_shapes(seed: u64) -> Vec<Scenario> {
                     28 * 1440,
                     seed ^ ((i as u64 + 101) << 32),
                 ),
+                traffic: *traffic,
             }
         })
         .collect()
