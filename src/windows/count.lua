@@ -51,18 +51,19 @@
 -- exists, so once every instance runs this version nobody counted before the upgrade is counted
 -- again. During a rolling upgrade the old instances do not read these hashes (a reporter whose
 -- reports reach both kinds may be counted twice in that window), and a rollback forgets them.
--- Instances of versions before dedup buckets read and write bucket 0 alone: during a rolling
--- upgrade a reporter whose reports reach both kinds may be counted twice in that window, and a
--- rollback forgets the other buckets.
+-- Likewise, instances of versions before dedup buckets read and write bucket 0 alone: during a
+-- rolling upgrade a reporter whose reports reach both kinds may be counted twice in that
+-- window, and a rollback forgets the other buckets.
 --
 -- The script decides every report first (reads, and what this batch has decided so far), then
 -- writes: the counts, summed per minute and field, before what remembers them (the dedup
 -- entries, one HSET per bucket, then the splits they call for; the cap times, one HSET per
 -- hash; the rate-limit states). Every key is read or its type checked before the first write
--- (but for the bucket a split creates: only this script writes under a dedup hash's name), so a
--- key of the wrong type fails the call before it writes anything. Were a command to fail midway all the same, Redis would keep what ran before
--- it: the counts come first because a report must never be remembered as counted without being
--- counted (its retry would be called a duplicate and lost).
+-- (but for the bucket a split creates: only this script writes under a dedup hash's name), so
+-- a key of the wrong type fails the call before it writes anything. Were a command to fail
+-- midway all the same, Redis would keep what ran before it: the counts come first because a
+-- report must never be remembered as counted without being counted (its retry would be called
+-- a duplicate and lost).
 --
 -- Returns two numbers per report: {1, 0} counted, {0, 0} duplicate, {2, wait ms} the address is at
 -- its cap, {3, wait ms} the network is, {4, wait ms} the client is over its rate.
