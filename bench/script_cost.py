@@ -3,14 +3,19 @@
 
 Sends batches of 16 reports straight to Redis with EVALSHA (no downwatch, no HTTP), each report
 from a new reporter, address and network with its own rate-limit state, as the ingest benchmark's
-crowd is; then reads Redis's own time per call from INFO commandstats. The stages are the script
+crowd is; then reads Redis's own time per call from INFO commandstats and, when Redis runs on
+this machine, the CPU its process used (which also counts reading the calls' arguments and
+writing their answers, about 3 µs a report, and freeing memory). The stages are the script
 cut short after each of its parts (arguments, decisions, counts and dedup entries, cap times, rate
-states), so the differences say what each part costs. Run: `python3 bench/script_cost.py`
-(REDIS_URL's host and port, default 127.0.0.1:6379; keys under a prefix of its own, removed).
+states), so the differences say what each part costs. Run: `python3 bench/script_cost.py
+[script]` (REDIS_URL's host and port, default 127.0.0.1:6379; keys under a prefix of its own,
+removed); `script` is another version of count.lua to measure, e.g. one `git show` wrote out,
+for an A/B in turns.
 """
 
 import os
 import socket
+import sys
 import struct
 import urllib.parse
 
@@ -81,20 +86,43 @@ def batch(prefix, call):
     return keys, argv
 
 
+def process_cpu(redis):
+    """A function returning the CPU seconds Redis's process has used, or None when Redis does
+    not run on this machine."""
+    info = redis.call("INFO", "server").decode()
+    pid = int(info.split("process_id:")[1].split()[0])
+    stat = f"/proc/{pid}/stat"
+    if not os.path.exists(stat):
+        return None
+
+    def used():
+        with open(stat) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
 def main():
     redis = Redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
     prefix = f"dwscript-{os.getpid()}"
-    print(f"count.lua, {REPORTS} reports a call, {CALLS} calls a stage; Redis's own time:")
-    for name, text in stages(open(SCRIPT).read()):
+    cpu = process_cpu(redis)
+    print(f"count.lua, {REPORTS} reports a call, {CALLS} calls a stage; Redis's own time"
+          + (", and its process's CPU:" if cpu else ":"))
+    script = sys.argv[1] if len(sys.argv) > 1 else SCRIPT
+    for name, text in stages(open(script).read()):
         sha = redis.call("SCRIPT", "LOAD", text)
+        calls = [batch(prefix, call) for call in range(CALLS)]
         redis.call("CONFIG", "RESETSTAT")
-        for call in range(CALLS):
-            keys, argv = batch(prefix, call)
+        before = cpu() if cpu else 0.0
+        for keys, argv in calls:
             redis.call("EVALSHA", sha, len(keys), *keys, *argv)
+        used = cpu() - before if cpu else None
         stats = redis.call("INFO", "commandstats").decode()
         line = next(l for l in stats.splitlines() if l.startswith("cmdstat_evalsha:"))
         per_call = float(line.split("usec_per_call=")[1].split(",")[0])
-        print(f"  {name:42} {per_call:7.1f} µs a call, {per_call / REPORTS:5.1f} µs a report")
+        process = f", process {used * 1e6 / (CALLS * REPORTS):5.1f}" if cpu else ""
+        print(f"  {name:42} {per_call:7.1f} µs a call, {per_call / REPORTS:5.1f} µs a report"
+              + process)
         cursor = b"0"
         while True:
             cursor, keys = redis.call("SCAN", cursor, "MATCH", f"{prefix}:*", "COUNT", 10000)
