@@ -2,15 +2,17 @@
 """What the counting script (src/windows/count.lua) costs Redis per report, stage by stage.
 
 Sends batches of 16 reports straight to Redis with EVALSHA (no downwatch, no HTTP), each report
-from a new reporter, address and network with its own rate-limit state, as the ingest benchmark's
-crowd is; then reads Redis's own time per call from INFO commandstats and, when Redis runs on
-this machine, the CPU its process used (which also counts reading the calls' arguments and
-writing their answers, about 3 µs a report, and freeing memory). The stages are the script
-cut short after each of its parts (arguments, decisions, counts and dedup entries, cap times, rate
-states), so the differences say what each part costs. Run: `python3 bench/script_cost.py
-[script]` (REDIS_URL's host and port, default 127.0.0.1:6379; keys under a prefix of its own,
-removed); `script` is another version of count.lua to measure, e.g. one `git show` wrote out,
-for an A/B in turns.
+from a new reporter, address and network with its own rate-limit state, as the ingest
+benchmark's crowd is; then reads Redis's own time per call from INFO commandstats and, when
+Redis runs on this machine, the CPU its process used (which also counts reading the calls'
+arguments and writing their answers, 1.5-4 µs a report, and freeing memory). The stages are the
+script cut short after each of its parts (arguments, decisions, counts and dedup entries, cap
+times, rate states), so the differences say what each part costs; last, a floor: a script given
+the same arguments that only dedups each reporter (one HSETNX) and counts the new ones.
+
+Run: `python3 bench/script_cost.py [script]` (REDIS_URL's host and port, default
+127.0.0.1:6379; keys under a prefix of its own, removed); `script` is another version of
+count.lua to measure, e.g. one `git show` wrote out, for an A/B in turns.
 """
 
 import os
@@ -71,6 +73,18 @@ def stages(script):
     ]
 
 
+# The least a counting call can cost Redis with the same arguments: each reporter deduplicated
+# by one HSETNX, the new ones counted by one HINCRBY a call; no caps, no rate, no breakdown.
+FLOOR = """
+local counted = 0
+for at = 8, #ARGV, 6 do
+  if redis.call('HSETNX', KEYS[3], ARGV[at + 1], '') == 1 then counted = counted + 1 end
+end
+redis.call('HINCRBY', KEYS[1], 't', counted)
+return counted
+"""
+
+
 def batch(prefix, call):
     # Each dedup hash is followed by its legacy twin (absent here, as after an upgrade).
     names = ("b", "m", "r1", "d1", "r0", "d0", "l1", "l0")
@@ -109,7 +123,8 @@ def main():
     print(f"count.lua, {REPORTS} reports a call, {CALLS} calls a stage; Redis's own time"
           + (", and its process's CPU:" if cpu else ":"))
     script = sys.argv[1] if len(sys.argv) > 1 else SCRIPT
-    for name, text in stages(open(script).read()):
+    floor = ("floor: HSETNX a report, HINCRBY a call", FLOOR)
+    for name, text in stages(open(script).read()) + [floor]:
         sha = redis.call("SCRIPT", "LOAD", text)
         calls = [batch(prefix, call) for call in range(CALLS)]
         redis.call("CONFIG", "RESETSTAT")
