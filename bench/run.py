@@ -910,8 +910,8 @@ def write_report(r):
         "and countries, written by the production counting script (`benches/redis_memory.rs`).",
         f"- {r['memory']['dedup']} bytes per dedup entry (target ≤ 64) at 1,200 reporters a "
         f"service, and {r['memory']['dedup-crowd']} at a million reporters of one service: one "
-        "entry per reporter and service, in its epoch's buckets, each small enough to stay a "
-        "listpack; an epoch goes as a whole two windows after it began.",
+        "entry per reporter and service, in the service's hash for the dedup epoch, which goes "
+        "as a whole two windows after the epoch began.",
         "",
         "## Detection model",
         "",

@@ -15,55 +15,36 @@
 -- '', then its address's and its network's fields in the cap hashes (the positions 0 and the
 -- fields '' for a report without limits). Numbers come packed because Lua turns a number's
 -- text into a number with strtod, which cost Redis more than the rest of reading a report. Keys
--- appear once in KEYS however many reports use them; a dedup epoch's buckets after the first
--- are named from its hash here, under the same hash tag. Every key but the rate-limit state
+-- appear once in KEYS however many reports use them. Every key but the rate-limit state
 -- carries the service's hash tag; the rate-limit state is the client's, with a hash tag of its
 -- own: on a Redis Cluster it is spent before, by rate.lua in a call on its own slot, and its
 -- position here is 0.
 --
 -- A dedup hash holds the reporters counted in one epoch, an entry each: the field is the
 -- reporter key's first 6 bytes, the value when it was counted (ms since the epoch began, 4 bytes
--- little-endian) then the key's next 2 bytes, so 64 bits of the key tell reporters apart. A
--- reporter whose 6 bytes another already holds in its bucket is stored under its whole key (14
--- bytes) with the time alone. Every report of the last window was counted in the current epoch
--- or the one before, so those two epochs answer "counted within the window?" exactly, across
--- epoch boundaries.
---
--- An epoch's reporters are spread over buckets by linear hashing: the epoch's hash is bucket 0,
--- bucket b is that name and ':b'. A reporter's bucket is its key's first 4 bytes (little-endian)
--- modulo 2^level, or modulo 2^(level + 1) where that lands below the split pointer; each time
--- the epoch holds more than BUCKET_LOAD entries a bucket, the bucket at the pointer is split in
--- two and the pointer moves on. Buckets so stay small enough for Redis to keep them as listpacks
--- (about 16 bytes an entry, against 56-72 in a hash table), whatever the epoch's size. Bucket 0
--- holds the shape, once there is more than one bucket, in the field '' (level, split pointer and
--- entries, 4 bytes each little-endian); without it the epoch is bucket 0 alone, as versions
--- before dedup buckets wrote every epoch. Two reporters with the same 6 bytes always share a
--- bucket, so a whole-key entry's short field stays held by its bucket's other reporter through
--- every split.
---
--- A cap hash does for the caps what the dedup hashes do for reporters: one field per address
--- ('a' and its key) and per network ('n' and its key) that had reports counted in the cap epoch,
--- holding their times (4 bytes each, ms since the epoch began; at most the cap's latest, all a
--- full cap needs), so a source costs a field, not a key of its own.
+-- little-endian) then the key's next 2 bytes, so an entry fits Redis's smallest allocations and
+-- 64 bits of the key tell reporters apart. A reporter whose 6 bytes another already holds in
+-- the hash is stored under its whole key (14 bytes) with the time alone. Every report of the
+-- last window was counted in the current epoch or the one before, so those two hashes answer
+-- "counted within the window?" exactly, across epoch boundaries. A cap hash does the same for
+-- the caps: one field per address ('a' and its key) and per network ('n' and its key) that had
+-- reports counted in the cap epoch, holding their times (4 bytes each, ms since the epoch began;
+-- at most the cap's latest, all a full cap needs), so a source costs a field, not a key of its
+-- own.
 --
 -- Each dedup hash's position in KEYS is followed by its legacy twin's: the hash of the same
 -- epoch as versions before 2026-12 wrote it (`:d:`, whole keys as fields). It is read while it
 -- exists, so once every instance runs this version nobody counted before the upgrade is counted
 -- again. During a rolling upgrade the old instances do not read these hashes (a reporter whose
 -- reports reach both kinds may be counted twice in that window), and a rollback forgets them.
--- Likewise, instances of versions before dedup buckets read and write bucket 0 alone: during a
--- rolling upgrade a reporter whose reports reach both kinds may be counted twice in that
--- window, and a rollback forgets the other buckets.
 --
 -- The script decides every report first (reads, and what this batch has decided so far), then
 -- writes: the counts, summed per minute and field, before what remembers them (the dedup
--- entries, one HSET per bucket, then the splits they call for; the cap times, one HSET per
--- hash; the rate-limit states). Every key is read or its type checked before the first write
--- (but for the bucket a split creates: only this script writes under a dedup hash's name), so
--- a key of the wrong type fails the call before it writes anything. Were a command to fail
--- midway all the same, Redis would keep what ran before it: the counts come first because a
--- report must never be remembered as counted without being counted (its retry would be called
--- a duplicate and lost).
+-- entries and the cap times, one HSET per hash; the rate-limit states). Every key is read or its
+-- type checked before the first write, so a key of the wrong type fails the call before it
+-- writes anything. Were a command to fail midway all the same, Redis would keep what ran before
+-- it: the counts come first because a report must never be remembered as counted without being
+-- counted (its retry would be called a duplicate and lost).
 --
 -- Returns two numbers per report: {1, 0} counted, {0, 0} duplicate, {2, wait ms} the address is at
 -- its cap, {3, wait ms} the network is, {4, wait ms} the client is over its rate.
@@ -75,10 +56,6 @@ local interval = tonumber(ARGV[6])
 local tolerance = tonumber(ARGV[7])
 local FIRST, PER_REPORT = 8, 6
 local SHORT, CHECKED = 6, 8  -- a reporter's short field, and the key bytes an entry checks
--- Entries a dedup bucket holds on average before one splits: well under Redis's default
--- hash-max-listpack-entries (128), since a bucket not yet split this round holds about twice
--- the average of one that was, and some more by chance.
-local BUCKET_LOAD = 48
 local sub, pack, unpack_struct = string.sub, struct.pack, struct.unpack
 
 -- What this batch has decided, before any of it is written. Tables per key are nested (key,
@@ -89,9 +66,8 @@ local sources = {}  -- cap hash -> field -> {times = counted (ms), in order, add
 local sources_in = {}  -- cap hash -> its sources this batch counted in, in order
 local cap_hash_now = {}  -- cap hash -> the latest report this batch counted in it (ms)
 local counted = {}  -- the reports to count, in order
-local holders = {}  -- dedup bucket -> short field -> the reporter this batch stores under it
-local short_taken = {}  -- dedup bucket -> reporter -> its short field is another reporter's
-local shapes = {}  -- dedup hash -> {level, split, entries (nil until needed), stored}
+local holders = {}  -- dedup hash -> short field -> the reporter this batch stores under it
+local short_taken = {}  -- dedup hash -> reporter -> its short field is another reporter's
 local present = {}  -- legacy dedup hash -> whether it exists
 
 -- t[key], made an empty table if there is none.
@@ -133,48 +109,7 @@ local function spend_allowance(rate, now)
   return nil
 end
 
--- The shape of the epoch whose dedup hash is `hash`: how many buckets it has, as stored in
--- bucket 0 (a single bucket when nothing is stored).
-local function shape(hash)
-  local known = shapes[hash]
-  if not known then
-    local stored = redis.call('HGET', hash, '')
-    if stored then
-      local level, split, entries = unpack_struct('<I4I4I4', stored)
-      known = {level = level, split = split, entries = entries, stored = true}
-    else
-      known = {level = 0, split = 0}
-    end
-    shapes[hash] = known
-  end
-  return known
-end
-
--- The name of bucket `index` of the epoch whose dedup hash is `hash`.
-local names = {}  -- dedup hash -> bucket index -> name
-local function bucket_name(hash, index)
-  if index == 0 then return hash end
-  local known = within(names, hash)
-  local name = known[index]
-  if not name then
-    name = hash .. ':' .. index
-    known[index] = name
-  end
-  return name
-end
-
--- The bucket of the epoch `hash` whose entries start with `short` (a reporter key's first 6
--- bytes, of which the first 4 address the bucket).
-local function bucket_of(hash, short)
-  local known = shape(hash)
-  local address = unpack_struct('<I4', short)
-  local size = 2 ^ known.level
-  local index = address % size
-  if index < known.split then index = address % (2 * size) end
-  return bucket_name(hash, index)
-end
-
--- When `report`'s reporter was counted in the dedup bucket `hash` (ms into its epoch), or nil;
+-- When `report`'s reporter was counted in the dedup hash `hash` (ms into its epoch), or nil;
 -- then whether its short field is held by another reporter.
 local function entry(hash, report)
   local value = redis.call('HGET', hash, report.short)
@@ -209,17 +144,15 @@ local function counted_before(report, epoch_start)
   end
   -- The current hash is read even when this batch decided the reporter in the previous one:
   -- where the reporter's short field goes depends on it, and so does the type check.
-  report.bucket = bucket_of(report.current, report.short)
-  local here, taken = entry(report.bucket, report)
+  local here, taken = entry(report.current, report)
   if here or legacy_entry(report.current_twin, reporter) then
     return true
   end
-  within(short_taken, report.bucket)[reporter] = taken
+  within(short_taken, report.current)[reporter] = taken
   if earlier then
     return false
   end
-  local before = entry(bucket_of(report.previous, report.short), report)
-    or legacy_entry(report.previous_twin, reporter)
+  local before = entry(report.previous, report) or legacy_entry(report.previous_twin, reporter)
   return before ~= nil and now - (epoch_start - window + before) < window
 end
 
@@ -380,26 +313,20 @@ for _, counts in ipairs(minutes) do
   redis.call('EXPIRE', counts.bucket, retention)
 end
 
--- Then what remembers them: the dedup entries, one HSET per bucket...
-local entries, buckets = {}, {}  -- dedup bucket -> its new fields; the buckets in order
-local epochs, written = {}, {}  -- the epochs written to, in order; dedup hash -> its time to live
+-- Then what remembers them: the dedup entries, one HSET per hash...
+local entries, hashes = {}, {}
 for _, report in ipairs(counted) do
-  local hash, bucket = report.current, report.bucket
-  if not written[hash] then
-    -- The epoch's buckets are needed until the next epoch ends.
-    written[hash] = 2 * window - report.offset
-    epochs[#epochs + 1] = hash
-  end
-  local fields = entries[bucket]
+  local hash = report.current
+  local fields = entries[hash]
   if not fields then
     fields = {}
-    entries[bucket] = fields
-    buckets[#buckets + 1] = {bucket = bucket, hash = hash}
+    entries[hash] = fields
+    hashes[#hashes + 1] = report
   end
   local time = pack('<I4', report.offset)
-  local holding = within(holders, bucket)
+  local holding = within(holders, hash)
   local holder = holding[report.short]
-  local taken = short_taken[bucket]
+  local taken = short_taken[hash]
   if (taken and taken[report.reporter]) or (holder and holder ~= report.reporter) then
     fields[#fields + 1] = report.reporter
     fields[#fields + 1] = time
@@ -409,66 +336,10 @@ for _, report in ipairs(counted) do
     fields[#fields + 1] = time .. report.check
   end
 end
--- Every bucket but the first is made by a split, which sets its time to live: only bucket 0
--- may be new here.
-local added = {}  -- dedup hash -> entries this call added to its epoch
-for _, target in ipairs(buckets) do
-  local hash, bucket = target.hash, target.bucket
-  added[hash] = (added[hash] or 0) + redis.call('HSET', bucket, unpack(entries[bucket]))
-  if bucket == hash then redis.call('PEXPIRE', bucket, written[hash]) end
-end
-
--- An epoch still in one bucket this large was written whole by a version before buckets (or
--- by a call far larger than any batch): it is left unsplit, so no call rewrites thousands of
--- entries at once. The buckets splits make stay near BUCKET_LOAD.
-local SPLIT_MAX = 2048
--- Splits the bucket at the epoch's split pointer: its entries whose address, modulo twice the
--- level's size, is still the pointer stay; the others move to the bucket a level's size above.
--- Both are written afresh, so a bucket that outgrew a listpack becomes one again, and both
--- exist afterwards with the epoch's time to live (a side left empty holds the field '' alone),
--- so no insert has to set one. False when the bucket is too large to split.
-local function split(hash, known, ttl)
-  local size = 2 ^ known.level
-  local index = known.split
-  if known.level == 0 and known.entries > SPLIT_MAX then return false end
-  local from = bucket_name(hash, index)
-  local held = redis.call('HGETALL', from)
-  local stay, move = {}, {}
-  for i = 1, #held, 2 do
-    local field = held[i]
-    if field ~= '' then
-      local side = unpack_struct('<I4', field) % (2 * size) == index and stay or move
-      side[#side + 1] = field
-      side[#side + 1] = held[i + 1]
-    end
-  end
-  redis.call('DEL', from)
-  for bucket, fields in pairs({[from] = stay, [bucket_name(hash, index + size)] = move}) do
-    if #fields == 0 then fields = {'', ''} end
-    redis.call('HSET', bucket, unpack(fields))
-    redis.call('PEXPIRE', bucket, ttl)
-  end
-  known.split = index + 1
-  if known.split == size then known.level, known.split = known.level + 1, 0 end
-  return true
-end
--- ...each epoch split until its buckets hold BUCKET_LOAD entries on average, its shape stored
--- in bucket 0 once it has more than one...
-for _, hash in ipairs(epochs) do
-  local known, ttl = shape(hash), written[hash]
-  if known.stored then
-    known.entries = known.entries + added[hash]
-  else
-    known.entries = redis.call('HLEN', hash)
-  end
-  local level, split_at = known.level, known.split
-  while known.entries > BUCKET_LOAD * (2 ^ known.level + known.split) do
-    if not split(hash, known, ttl) then break end
-  end
-  if known.stored or known.level ~= level or known.split ~= split_at then
-    redis.call('HSET', hash, '', pack('<I4I4I4', known.level, known.split, known.entries))
-    redis.call('PEXPIRE', hash, ttl)
-  end
+for _, first in ipairs(hashes) do
+  redis.call('HSET', first.current, unpack(entries[first.current]))
+  -- The epoch's hash is needed until the next epoch ends.
+  redis.call('PEXPIRE', first.current, 2 * window - first.offset)
 end
 -- ...the cap times (per source: its times in this cap epoch, the cap's latest at most)...
 for hash, fields in pairs(sources_in) do

@@ -4,8 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | `{prefix}:{svc:<slug>}:b:<unix minute / 2>` | hash | the buckets of two minutes (the even one, then the odd one): `t` total, then a count per problem kind (`login`) and per country (`US`), bare (`p:t` for a kind named `t`), the odd minute's fields marked with a leading `+` (`+t`, `+login`) | retention after the last write |
 //! | `{prefix}:{svc:<slug>}:m:<unix minute>` | hash | one minute's bucket, fields as above without the mark: a minute whose new fields would take its pair past 128 (Redis's `hash-max-listpack-entries`, beyond which a hash costs several times the memory), and every bucket of versions before 2026-12 (with `p:`/`c:` prefixes before that); read beside the pair, the two summed | retention after the last write |
-//! | `{prefix}:{svc:<slug>}:r:<window ms>:<epoch>` | hash | bucket 0 of the reporters counted in the epoch (`window` ms from `epoch × window`): the reporter key's first 6 bytes → when it was counted (ms into the epoch, 4 bytes little-endian) and the key's next 2 bytes; a reporter whose 6 bytes another holds: its whole key (14 bytes) → the time; once the epoch has more than one bucket, its shape in the field `''` (level, split pointer, entries; see `count.lua`) | two windows after the epoch began |
-//! | `{prefix}:{svc:<slug>}:r:<window ms>:<epoch>:<bucket>` | hash | the epoch's other buckets (linear hashing on the key's first 4 bytes, about 48 entries a bucket, so each stays a listpack), the same entries; `''` alone in one a split left empty | two windows after the epoch began |
+//! | `{prefix}:{svc:<slug>}:r:<window ms>:<epoch>` | hash | the reporters counted in the epoch (`window` ms from `epoch × window`): the reporter key's first 6 bytes → when it was counted (ms into the epoch, 4 bytes little-endian) and the key's next 2 bytes; a reporter whose 6 bytes another holds: its whole key (14 bytes) → the time | two windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:d:<window ms>:<epoch>` | hash | the same epoch as versions before 2026-12 wrote it (whole reporter key → time), only read while one exists (by this version: not by the old instances of a rolling upgrade) | two windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:l:<window ms>:<epoch>` | hash | `a` + address key (16 bytes) and `n` + network key → when its reports were counted (ms into the epoch, 4 bytes little-endian each, the cap's latest at most), for sources counted in the cap epoch | two cap windows after the epoch began |
 //! | `{prefix}:{svc:<slug>}:status` | string | JSON status the monitor last wrote | 15 minutes |
@@ -65,8 +64,7 @@ impl KeySchema {
 
     /// The dedup hash of one service for one epoch (`epoch × window_ms` to the next): who was
     /// counted in it, and when. A report is checked against its epoch's hash and the one before,
-    /// which between them hold every report of the last window. The name is the epoch's bucket
-    /// 0; the counting script names the others after it (`:<bucket>`).
+    /// which between them hold every report of the last window.
     pub fn dedup(&self, slug: &ServiceSlug, window_ms: u64, epoch: i64) -> String {
         format!("{}:{{svc:{}}}:r:{window_ms}:{epoch}", self.prefix, slug)
     }
