@@ -2,8 +2,8 @@
 //! excursions, judged by an **oracle** that knows each stream's true expected volume (the
 //! generator's rhythm and growth, without the drift in interest, the bursts or the noise): no
 //! baseline learned from counts can know more. It bounds what a rule of the model's kind (a
-//! window's log-ratio ln((seen + 2) / (expected + 2)) against the largest of the service's last
-//! four weeks, times a margin) can do on these streams. Not part of the product.
+//! window's log-ratio, the model's own `detect::log_ratio`, against the largest of the service's
+//! last four weeks, times a margin) can do on these streams. Not part of the product.
 //!
 //! - `cargo run --release --example shape_limits -- [--model] [seeds]`: for each issue shape and
 //!   seed, per window, the outage's largest log-ratio against the largest before it. With
@@ -18,7 +18,7 @@
 use downwatch::detect::synthetic::{
     Scenario, Series, expected_per_minute, issue_shapes, quality_suite,
 };
-use downwatch::detect::{Detector, Params};
+use downwatch::detect::{Detector, Params, log_ratio};
 
 /// The calm classes of the quality suite, whose outage-free streams (`<class>/normal`) are
 /// counted.
@@ -84,7 +84,7 @@ fn ratios(values: &[f64], expected: &[f64], window: usize) -> Vec<f64> {
             exp -= expected[i - window];
         }
         if i + 1 >= window {
-            out[i] = ((seen + 2.0) / (exp + 2.0)).ln();
+            out[i] = log_ratio(seen, exp);
         }
     }
     out

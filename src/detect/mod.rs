@@ -31,3 +31,4 @@ mod tail;
 pub use detector::{Detector, Point};
 pub use level::Level;
 pub use params::Params;
+pub use tail::log_ratio;
