@@ -7,7 +7,8 @@
 //! hour on a busy service, one report a minute on a quiet one). A young service's tail has seen
 //! days, not weeks: a prior floor stands under it for its first week. Only steps that stay normal
 //! teach the baseline and the noise; the tail learns normal excursions in full and, up to a cap,
-//! the excursions during which an incident opened.
+//! the excursions during which an incident opened (in full for the day after one: news comes in
+//! cycles).
 
 use std::collections::VecDeque;
 
@@ -72,6 +73,10 @@ struct Excursion {
     peak: [f64; WINDOWS],
     /// Whether an incident was open at any time during it: then it teaches as an incident.
     incident: bool,
+    /// Whether it was taken for the new normal: its ratios were to a baseline now known to be
+    /// wrong (and the windows hold that baseline's expectations for an hour after), so it
+    /// teaches nothing.
+    new_normal: bool,
     /// Steps since the excursion was last under way.
     calm_steps: usize,
 }
@@ -123,7 +128,8 @@ const SUSTAINED_MINUTES: f64 = 30.0;
 /// A window this significant (normal quantile) keeps an excursion under way.
 const EXCURSION_Z: f64 = 2.0;
 
-/// Windows shorter than this (minutes) keep the tail of normal excursions only.
+/// Windows shorter than this (minutes) keep the tail of normal excursions only, but for
+/// incidents' aftermaths.
 const INCIDENT_TAIL_MIN_MINUTES: f64 = 5.0;
 
 /// The usual largest excursion assumed on a service's first day (ratio of reports to expected).
@@ -174,7 +180,8 @@ impl Detector {
         let windows = spans
             .into_iter()
             .map(|steps| {
-                // The shortest windows catch sudden outages first: incidents never raise their bar.
+                // The shortest windows catch sudden outages first: incidents raise their bar only
+                // in their aftermath.
                 let cap = if steps as f64 * step_minutes >= INCIDENT_TAIL_MIN_MINUTES {
                     params.incident_tail_cap
                 } else {
@@ -184,6 +191,10 @@ impl Detector {
                     params.prior_tail_ratio,
                     crate::domain::whole(params.incident_tail_hours * 3600.0),
                     cap,
+                )
+                .with_aftermath(
+                    crate::domain::whole(params.reopen_minutes * 60.0),
+                    crate::domain::whole(params.incident_aftermath_hours * 3600.0),
                 );
                 Window::new(steps, params.prior_overdispersion, prior_weight, tail)
             })
@@ -350,6 +361,9 @@ impl Detector {
             if self.incident_minutes > self.params.max_incident_hours * 60.0 {
                 // Volume has stayed high for a day: that is the new normal.
                 self.baseline.rebase();
+                if let Some(excursion) = self.excursion.as_mut() {
+                    excursion.new_normal = true;
+                }
                 self.machine.reset();
                 self.incident_minutes = 0.0;
                 level = Level::Normal;
@@ -629,6 +643,7 @@ impl Detector {
                 t,
                 peak: [f64::NEG_INFINITY; WINDOWS],
                 incident: false,
+                new_normal: false,
                 calm_steps: 0,
             });
             excursion.incident |= incident;
@@ -647,6 +662,9 @@ impl Detector {
         }
         let done = *excursion;
         self.excursion = None;
+        if done.new_normal {
+            return;
+        }
         for (window, peak) in self.windows.iter_mut().zip(done.peak) {
             if done.incident {
                 window.tail.learn_incident(t, peak);

@@ -46,6 +46,10 @@ pub struct Params {
     /// An incident raises a window's usual excursion at most to this multiple (log scale) of
     /// the usual learned from normal excursions.
     pub incident_tail_cap: f64,
+    /// For this long (hours) after the reopen window, an incident's excursion raises every
+    /// window's usual up to its own peak, beyond the cap: a story's follow-ups come within a
+    /// day. 0 = never.
+    pub incident_aftermath_hours: f64,
     /// `outage` steps down to `elevated` once the 15-minute excess falls below this share of
     /// the incident's own largest 15-minute excess.
     pub step_down_share: f64,
@@ -83,7 +87,8 @@ impl Default for Params {
             tail_margin_elevated: 1.15,
             tail_margin_outage: 2.0,
             incident_tail_hours: 28.0 * 24.0,
-            incident_tail_cap: 2.0,
+            incident_tail_cap: 1.7,
+            incident_aftermath_hours: 24.0,
             step_down_share: 0.25,
             confirm_minutes: 2.0,
             deescalate_minutes: 10.0,

@@ -31,7 +31,7 @@ pub struct Reading {
 
 /// The version of the readings' definition: bump it when a change to the model's code changes
 /// readings, so that stored ones are read again (see [`model_id`]).
-pub const REVISION: u32 = 6;
+pub const REVISION: u32 = 7;
 
 /// Identifies the model whose readings are stored: a hash of its parameters and [`REVISION`].
 /// Readings stored by another model are not used, and the monitor reads history again.

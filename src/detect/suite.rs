@@ -2,9 +2,10 @@
 //! bursty, and the four shapes issue 11 found missed.
 //!
 //! Calm classes have only the everyday noise and small bursts; bursty classes add what real
-//! streams have (heavy-tailed unlabelled bursts from several a week to one a month, gaps in the
-//! data, and for the busy one a doubling of volume over a week). Seeds pick every random
-//! choice, so a table made from one set of seeds can be checked on another.
+//! streams have (heavy-tailed unlabelled bursts from several a week to one a month, half of
+//! them a story's follow-ups within a day, gaps in the data, and for the busy one a doubling of
+//! volume over a week). Seeds pick every random choice, so a table made from one set of seeds
+//! can be checked on another.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -4,8 +4,9 @@
 //! Real report streams are not Poisson: on top of the daily and weekly rhythm there is slow
 //! drift in interest (a correlated multiplicative noise), extra volatility per minute
 //! (gamma-Poisson), holidays, growth, and unlabeled bursts of many sizes (a news mention, a
-//! viral post, a stray cluster of friends) whose sizes follow a heavy-tailed law. Outages are
-//! added on top with a ramp, a plateau and a long decay.
+//! viral post, a stray cluster of friends) whose sizes follow a heavy-tailed law; the largest
+//! come in news cycles, a story and its follow-ups within a day. Outages are added on top with
+//! a ramp, a plateau and a long decay.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -35,7 +36,8 @@ pub struct Traffic {
     /// Largest burst, as extra volume relative to the baseline (heavy-tailed below it).
     pub burst_max_ratio: f64,
     /// Unlabelled bursts of the kind real streams have, per week: +50 % to +900 % of the
-    /// baseline (heavy-tailed), 5 to 90 minutes long. 0 for a calm service.
+    /// baseline (heavy-tailed), 5 to 90 minutes long, in news cycles (see
+    /// [`FOLLOW_UP_CHANCE`]). 0 for a calm service.
     pub wild_bursts_per_week: f64,
     /// A slow regime shift: from this day on, the volume doubles over a week.
     pub doubling_from_day: Option<usize>,
@@ -90,6 +92,13 @@ impl Traffic {
         }
     }
 }
+
+/// The chance that a wild burst is followed by another within a day (which may be followed in
+/// turn): a story has follow-ups, so real streams' bursts come in clusters, and half of a
+/// bursty stream's bursts are such follow-ups (a cluster holds two on average). A follow-up
+/// starts one to 24 hours after the burst before it ended and is 30-100 % of its size (at least
+/// +50 %), so it is most often no larger than what the stream has just shown.
+pub const FOLLOW_UP_CHANCE: f64 = 0.5;
 
 /// An outage to add: extra reports per minute rising, holding, then decaying.
 #[derive(Debug, Clone, Copy)]
@@ -180,16 +189,34 @@ pub fn generate(
     let mut drift = 0.0f64;
     let mut bursts: Vec<(usize, f64, f64)> = Vec::new();
     let mut wild: Vec<(usize, usize, f64)> = Vec::new();
+    // Follow-ups due: (minute, size).
+    let mut follow_ups: Vec<(usize, f64)> = Vec::new();
     let mut gap_until = 0usize;
     let mut values = Vec::with_capacity(minutes);
     for minute in 0..minutes {
         let t = start + crate::domain::signed(minute) * 60;
         let base = baseline(traffic, holidays, t, minute);
-        if rng.random::<f64>() < traffic.wild_bursts_per_week / 10_080.0 {
+        let mut starting: Vec<f64> = Vec::new();
+        // New stories, at the rate that leaves the stated total with their follow-ups.
+        if rng.random::<f64>() < traffic.wild_bursts_per_week * (1.0 - FOLLOW_UP_CHANCE) / 10_080.0
+        {
             // Sizes from +50 % to +900 %, heavy-tailed (Pareto, index 1.2).
-            let size = (0.5 * rng.random::<f64>().max(1e-9).powf(-1.0 / 1.2)).min(9.0);
+            starting.push((0.5 * rng.random::<f64>().max(1e-9).powf(-1.0 / 1.2)).min(9.0));
+        }
+        follow_ups.retain(|(at, size)| {
+            let due = *at == minute;
+            if due {
+                starting.push(*size);
+            }
+            !due
+        });
+        for size in starting {
             let length = rng.random_range(5..=90);
             wild.push((minute, minute + length, size));
+            if rng.random::<f64>() < FOLLOW_UP_CHANCE {
+                let at = minute + length + rng.random_range(60..=1440);
+                follow_ups.push((at, (size * rng.random_range(0.3..1.0)).max(0.5)));
+            }
         }
         let wild_extra: f64 = wild
             .iter()

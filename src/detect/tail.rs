@@ -15,6 +15,12 @@
 //! usual on the log scale (where `outage` already was): a service whose normal excursions are
 //! small keeps a low bar after one outage, while one that bursts widely without alarming, and
 //! whose alarms were bursts of the same kind, gets a bar above its bursts.
+//!
+//! For a day once a return would no longer continue the incident (its *aftermath*), an
+//! incident's excursion raises the bar of every window, the shortest included, up to its peak: news comes in cycles, a story and its
+//! follow-ups within a day, seldom larger than the story. In that day only a rise beyond the
+//! incident's own opens a new one. The price is a second, smaller outage of the same service
+//! the same day, which is not told apart from a follow-up (DETECTION.md).
 
 /// Pseudo-reports added to both sides of a ratio.
 pub const PSEUDO_REPORTS: f64 = 2.0;
@@ -79,10 +85,15 @@ pub struct Tail {
     incident_memory: i64,
     /// An incident raises the usual at most to this multiple of the normal one (log scale).
     incident_cap: f64,
+    /// An incident's excursion raises the usual beyond the cap from this long (seconds) after it
+    /// ended (see [`Tail::with_aftermath`])...
+    aftermath_after: i64,
+    /// ...for this long (seconds).
+    aftermath: i64,
     prior: f64,
     /// The usual as last computed, from when and until when it holds unless the tail learns:
-    /// it changes only at a week's end or when an incident's memory runs out, and the detector
-    /// reads it every step.
+    /// it changes only at a week's end or an incident's boundary (its memory runs out, its
+    /// aftermath begins or ends), and the detector reads it every step.
     kept: Option<Kept>,
 }
 
@@ -104,9 +115,31 @@ impl Tail {
             incidents: [(i64::MIN, 0.0); INCIDENTS],
             incident_memory,
             incident_cap,
+            aftermath_after: 0,
+            aftermath: 0,
             prior: prior_ratio.max(1.0).ln(),
             kept: None,
         }
+    }
+
+    /// The same tail, where from `after` seconds after it ended, for `seconds`, an incident's
+    /// excursion raises the usual up to its own peak, whatever the cap. A story's follow-ups
+    /// come within a day of it and are seldom larger, so in that time only a rise beyond the
+    /// incident's own is news. The detector starts it once an alarm would no longer continue
+    /// the incident: a rise that comes back sooner is the same incident, judged as before.
+    pub fn with_aftermath(self, after: i64, seconds: i64) -> Self {
+        Self {
+            aftermath_after: after,
+            aftermath: seconds,
+            kept: None,
+            ..self
+        }
+    }
+
+    /// Whether `t` lies in the aftermath of an incident's excursion ended at `at`.
+    fn in_aftermath(&self, at: i64, t: i64) -> bool {
+        let since = t.saturating_sub(at);
+        since >= self.aftermath_after && since - self.aftermath_after <= self.aftermath
     }
 
     /// Remembers the peak log-ratio of an excursion, ended at `t`, during which an incident
@@ -118,21 +151,28 @@ impl Tail {
     }
 
     /// The usual largest excursion at time `t` (log-ratio): over the current and last four weeks,
-    /// raised by recent incidents' excursions up to the cap.
+    /// raised by recent incidents' excursions up to the cap, and in an incident's aftermath up
+    /// to its peak.
     pub fn usual(&self, t: i64) -> f64 {
         let normal = self.weeks.max(t, self.prior);
+        let capped = normal * self.incident_cap;
         let learned = self
             .incidents
             .iter()
             .filter(|(at, _)| at.saturating_add(self.incident_memory) >= t)
             .map(|(_, v)| *v)
-            .fold(normal, f64::max);
-        learned.min(normal * self.incident_cap)
+            .fold(normal, f64::max)
+            .min(capped);
+        self.incidents
+            .iter()
+            .filter(|(at, _)| self.in_aftermath(*at, t))
+            .map(|(_, v)| *v)
+            .fold(learned, f64::max)
     }
 
     /// The same as [`Tail::usual`], kept until it can change: the weeks counted change at the
-    /// week's end, and the incidents counted only lose members as time goes on, the first when
-    /// its memory runs out.
+    /// week's end, and the incidents counted when the first one's memory runs out, or an
+    /// aftermath begins or ends.
     pub fn usual_at(&mut self, t: i64) -> f64 {
         if let Some(kept) = self.kept
             && (kept.from..kept.until).contains(&t)
@@ -143,9 +183,16 @@ impl Tail {
         let until = self
             .incidents
             .iter()
-            .map(|(at, _)| at.saturating_add(self.incident_memory))
-            .filter(|end| *end >= t)
-            .fold(week_end, |until, end| until.min(end.saturating_add(1)));
+            .flat_map(|(at, _)| {
+                let begins = at.saturating_add(self.aftermath_after);
+                [
+                    at.saturating_add(self.incident_memory).saturating_add(1),
+                    begins,
+                    begins.saturating_add(self.aftermath).saturating_add(1),
+                ]
+            })
+            .filter(|change| *change > t)
+            .fold(week_end, i64::min);
         let usual = self.usual(t);
         self.kept = Some(Kept {
             from: t,
@@ -223,9 +270,25 @@ mod tests {
     }
 
     #[test]
+    fn an_incident_raises_the_bar_to_its_peak_for_its_aftermath_only() {
+        let day = 86_400;
+        for cap in [1.0, 2.0] {
+            let mut tail = Tail::new(1.3, 28 * day, cap).with_aftermath(1800, day);
+            tail.learn(10, 1.5f64.ln());
+            tail.learn_incident(100, 10.0f64.ln());
+            // Capped (or, on a window incidents never teach, untouched) before and after it.
+            let capped = if cap > 1.0 { 2.25f64 } else { 1.5 };
+            assert!((tail.usual(100 + 1799) - capped.ln()).abs() < 1e-12);
+            assert!((tail.usual(100 + 1800) - 10.0f64.ln()).abs() < 1e-12);
+            assert!((tail.usual(100 + 1800 + day) - 10.0f64.ln()).abs() < 1e-12);
+            assert!((tail.usual(100 + 1800 + day + 1) - capped.ln()).abs() < 1e-12);
+        }
+    }
+
+    #[test]
     fn the_kept_usual_is_the_usual_across_weeks_and_incidents_running_out() {
         let memory = 3 * 86_400;
-        let mut kept = Tail::new(1.3, memory, 2.0);
+        let mut kept = Tail::new(1.3, memory, 2.0).with_aftermath(1800, 86_400);
         let mut plain = kept.clone();
         let hour = 3600;
         for step in 0..(6 * 7 * 24) {
