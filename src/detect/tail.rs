@@ -139,7 +139,9 @@ impl Tail {
     /// Whether `t` lies in the aftermath of an incident's excursion ended at `at`.
     fn in_aftermath(&self, at: i64, t: i64) -> bool {
         let since = t.saturating_sub(at);
-        since >= self.aftermath_after && since - self.aftermath_after <= self.aftermath
+        self.aftermath > 0
+            && since >= self.aftermath_after
+            && since - self.aftermath_after <= self.aftermath
     }
 
     /// Remembers the peak log-ratio of an excursion, ended at `t`, during which an incident
@@ -283,6 +285,10 @@ mod tests {
             assert!((tail.usual(100 + 1800 + day) - 10.0f64.ln()).abs() < 1e-12);
             assert!((tail.usual(100 + 1800 + day + 1) - capped.ln()).abs() < 1e-12);
         }
+        // No aftermath: not even for the instant it would begin.
+        let mut none = Tail::new(1.3, 28 * day, 1.0).with_aftermath(1800, 0);
+        none.learn_incident(100, 10.0f64.ln());
+        assert!((none.usual(100 + 1800) - 1.3f64.ln()).abs() < 1e-12);
     }
 
     #[test]
