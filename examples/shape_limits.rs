@@ -12,6 +12,8 @@
 //!   the history's largest, how many issue shapes the oracle finds (on one window, or on any of
 //!   several) and how many times a calm stream of each class beats its own record by that margin
 //!   (events at least an hour apart, from its eighth day): the trade between the two targets.
+//!   With `--model`, against the production model's baseline; with `--jump`, the rule judges a
+//!   window's rise over the window just before it (the shape of a rise, not its size) instead.
 //!
 //! Seeds default to 1-10, the tuning seeds.
 
@@ -36,7 +38,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(unknown) = args
         .iter()
-        .find(|a| a.parse::<u64>().is_err() && *a != "trade" && *a != "--model")
+        .find(|a| a.parse::<u64>().is_err() && *a != "trade" && *a != "--model" && *a != "--jump")
     {
         eprintln!("shape_limits: unknown argument {unknown:?}; usage: [trade | --model] [seeds]");
         std::process::exit(2);
@@ -49,7 +51,11 @@ fn main() {
     };
     if args.iter().any(|a| a == "trade") {
         // The trade is the oracle's: `--model` applies to the per-seed listing only.
-        trade(&seeds);
+        trade(
+            &seeds,
+            args.iter().any(|a| a == "--jump"),
+            args.iter().any(|a| a == "--model"),
+        );
     } else {
         per_seed(&seeds, args.iter().any(|a| a == "--model"));
     }
@@ -90,6 +96,23 @@ fn ratios(values: &[f64], expected: &[f64], window: usize) -> Vec<f64> {
     out
 }
 
+/// The window's log-ratio, or with `jump` its rise over the window just before it.
+fn statistic(values: &[f64], expected: &[f64], window: usize, jump: bool) -> Vec<f64> {
+    let r = ratios(values, expected, window);
+    if !jump {
+        return r;
+    }
+    (0..r.len())
+        .map(|i| {
+            if i >= window {
+                r[i] - r[i - window]
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
 fn max_of(values: &[f64]) -> f64 {
     values
         .iter()
@@ -106,8 +129,8 @@ fn outage_minutes(series: &Series, window: usize) -> std::ops::Range<usize> {
 }
 
 /// The outage's largest log-ratio on `window`, and the largest of the (up to) 28 days before it.
-fn outage_and_history(series: &Series, expected: &[f64], window: usize) -> (f64, f64) {
-    let r = ratios(&series.values, expected, window);
+fn outage_and_history(series: &Series, expected: &[f64], window: usize, jump: bool) -> (f64, f64) {
+    let r = statistic(&series.values, expected, window, jump);
     let during = outage_minutes(series, window);
     let history = max_of(&r[during.start.saturating_sub(28 * 1440)..during.start]);
     (max_of(&r[during]), history)
@@ -133,7 +156,7 @@ fn per_seed(seeds: &[u64], use_model: bool) {
                 oracle(scenario)
             };
             for (w, window) in WINDOWS.iter().enumerate() {
-                let (outage, history) = outage_and_history(series, &expected, *window);
+                let (outage, history) = outage_and_history(series, &expected, *window, false);
                 beaten[k][w] += usize::from(outage > history);
                 println!(
                     "| {} | {seed} | {window} | {outage:.2} | {history:.2} | {:.2} |",
@@ -185,7 +208,7 @@ fn record_events(rs: &[Vec<f64>], margin: f64) -> usize {
     events
 }
 
-fn trade(seeds: &[u64]) {
+fn trade(seeds: &[u64], jump: bool, use_model: bool) {
     const MARGINS: [f64; 10] = [1.0, 1.05, 1.1, 1.15, 1.2, 1.22, 1.24, 1.26, 1.28, 1.3];
     println!(
         "| windows (any) | margin | shapes found ({}) | calm record events ({}) |",
@@ -199,11 +222,15 @@ fn trade(seeds: &[u64]) {
         let mut weeks = 0.0;
         for seed in seeds {
             for (k, scenario) in issue_shapes(*seed).iter().enumerate() {
-                let expected = oracle(scenario);
+                let expected = if use_model {
+                    model(&scenario.series)
+                } else {
+                    oracle(scenario)
+                };
                 let mut beats = [false; MARGINS.len()];
                 for window in &windows {
                     let (outage, history) =
-                        outage_and_history(&scenario.series, &expected, *window);
+                        outage_and_history(&scenario.series, &expected, *window, jump);
                     for (beat, margin) in beats.iter_mut().zip(MARGINS) {
                         *beat |= outage > margin * history;
                     }
@@ -220,10 +247,14 @@ fn trade(seeds: &[u64]) {
                     continue;
                 };
                 let series = &scenario.series;
-                let expected = oracle(&scenario);
+                let expected = if use_model {
+                    model(series)
+                } else {
+                    oracle(&scenario)
+                };
                 let rs: Vec<Vec<f64>> = windows
                     .iter()
-                    .map(|w| ratios(&series.values, &expected, *w))
+                    .map(|w| statistic(&series.values, &expected, *w, jump))
                     .collect();
                 // One outage-free stream per class and seed: count its weeks once, from day 8.
                 if k == 0 {
