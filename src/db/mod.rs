@@ -9,6 +9,7 @@ pub mod bins;
 pub mod bootstrap;
 pub mod connect;
 pub mod incidents;
+pub mod memories;
 mod pool;
 pub mod readings;
 pub mod schema;

@@ -38,6 +38,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    detector_memories (service_id) {
+        service_id -> Uuid,
+        model -> Int8,
+        saved_at -> Timestamptz,
+        memory -> Jsonb,
+    }
+}
+
+diesel::table! {
     incident_updates (id) {
         id -> Int8,
         incident_id -> Uuid,
@@ -155,6 +164,7 @@ diesel::table! {
 }
 
 diesel::joinable!(deliveries -> incident_updates (update_id));
+diesel::joinable!(detector_memories -> services (service_id));
 diesel::joinable!(deliveries -> subscriptions (subscription_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::joinable!(incident_updates -> incidents (incident_id));
@@ -165,6 +175,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     deliveries,
     delivery_attempts,
+    detector_memories,
     incident_updates,
     incidents,
     report_bin_breakdowns,

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 
 use super::baseline::{Baseline, ewma_rate};
 use super::level::{Hysteresis, Level, LevelMachine};
+use super::memory::{Memory, WindowMemory};
 use super::nb::upper_tail;
 use super::noise::{Verdict, Window};
 use super::onset::{Step, change_point};
@@ -286,6 +287,40 @@ impl Detector {
     pub fn assume_level(&mut self, level: Level) {
         self.machine.assume(level);
         self.excursion = None;
+    }
+
+    /// What it has learned besides its baseline, for the monitor that takes over (see
+    /// `memory`).
+    pub fn memory(&self) -> Memory {
+        Memory {
+            step_seconds: self.step_seconds,
+            windows: self
+                .windows
+                .iter()
+                .map(|w| WindowMemory {
+                    steps: w.steps,
+                    noise: w.noise_memory(),
+                    tail: w.tail.memory(),
+                })
+                .collect(),
+            resolved_at: self.resolved_at,
+        }
+    }
+
+    /// Knows `memory` (another detector's, of the same step and windows) instead of what it
+    /// learned of the noise, the tail and the last resolution; the baseline stays its own.
+    /// Returns false, changing nothing, when the memory does not fit.
+    pub fn recall(&mut self, memory: &Memory) -> bool {
+        if !memory.fits(self.step_seconds, self.windows.iter().map(|w| w.steps)) {
+            return false;
+        }
+        for (window, learned) in self.windows.iter_mut().zip(&memory.windows) {
+            window.recall_noise(&learned.noise);
+            window.tail.recall(&learned.tail);
+        }
+        self.upper_by_tail = (f64::NAN, f64::NAN);
+        self.resolved_at = memory.resolved_at;
+        true
     }
 
     /// Learns the baseline from history without judging it (no levels, no noise or tail

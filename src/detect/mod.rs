@@ -11,12 +11,14 @@
 //! - `tail`: each service's own largest normal excursions, which an alarm must exceed;
 //! - `onset`: the change point where a rise began;
 //! - `level`: hysteresis, so one outage is one incident;
+//! - `memory`: what a detector learned beyond its baseline, handed to the next monitor;
 //! - `synthetic`, `suite` and `score`: a seeded generator of realistic streams with ground
 //!   truth, the quality suite's streams, and its scorer.
 
 mod baseline;
 mod detector;
 mod level;
+pub mod memory;
 mod nb;
 mod noise;
 mod onset;
@@ -30,5 +32,6 @@ mod tail;
 
 pub use detector::{Detector, Point};
 pub use level::Level;
+pub use memory::Memory;
 pub use params::Params;
 pub use tail::log_ratio;

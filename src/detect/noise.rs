@@ -9,6 +9,7 @@
 
 use std::cell::Cell;
 
+use super::memory::NoiseMemory;
 use super::nb::{upper_tail, z_score};
 use super::tail::{Tail, log_ratio};
 
@@ -147,6 +148,25 @@ impl Window {
         };
         window.phi = window.estimate();
         window
+    }
+
+    /// What its noise has learned (see `memory`).
+    pub fn noise_memory(&self) -> NoiseMemory {
+        NoiseMemory {
+            num: self.num,
+            den: self.den,
+            weight: self.weight,
+            prior_weight: self.prior_weight,
+        }
+    }
+
+    /// Forgets what its noise learned and knows `memory` instead.
+    pub fn recall_noise(&mut self, memory: &NoiseMemory) {
+        self.num = memory.num;
+        self.den = memory.den;
+        self.weight = memory.weight;
+        self.prior_weight = memory.prior_weight;
+        self.phi = self.estimate();
     }
 
     /// Current overdispersion: the stream's own, blended with the prior while data is short.

@@ -22,11 +22,13 @@
 //! incident's own opens a new one. The price is a second, smaller outage of the same service
 //! the same day, which is not told apart from a follow-up (DETECTION.md).
 
+use super::memory::TailMemory;
+
 /// Pseudo-reports added to both sides of a ratio.
 pub const PSEUDO_REPORTS: f64 = 2.0;
 const WEEK_SECONDS: i64 = 7 * 86_400;
 /// Weeks remembered besides the current one.
-const WEEKS: usize = 4;
+pub(super) const WEEKS: usize = 4;
 
 /// A window's ratio of `seen` to `expected`, on the log scale, with pseudo-reports.
 pub fn log_ratio(seen: f64, expected: f64) -> f64 {
@@ -34,7 +36,7 @@ pub fn log_ratio(seen: f64, expected: f64) -> f64 {
 }
 
 /// Incidents remembered by the tail (the most recent ones).
-const INCIDENTS: usize = 8;
+pub(super) const INCIDENTS: usize = 8;
 
 /// The largest value of each of the last weeks (a week is Unix time divided by seven days).
 #[derive(Debug, Clone)]
@@ -72,6 +74,21 @@ impl WeeklyMax {
             self.weeks.rotate_left(1);
             self.weeks[WEEKS] = (week, value);
         }
+    }
+
+    /// The weeks remembered, oldest first.
+    fn remembered(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        self.weeks.iter().copied().filter(|(w, _)| *w != i64::MIN)
+    }
+
+    /// The weeks of `remembered` (oldest first, at most `WEEKS + 1`), and no others.
+    fn recalled(remembered: &[(i64, f64)]) -> Self {
+        let mut max = Self::default();
+        let skip = max.weeks.len().saturating_sub(remembered.len());
+        for (slot, week) in max.weeks[skip..].iter_mut().zip(remembered) {
+            *slot = *week;
+        }
+        max
     }
 }
 
@@ -208,6 +225,31 @@ impl Tail {
     pub fn learn(&mut self, t: i64, log_ratio: f64) {
         self.kept = None;
         self.weeks.learn(t, log_ratio);
+    }
+
+    /// What it has learned (see `memory`).
+    pub fn memory(&self) -> TailMemory {
+        TailMemory {
+            weeks: self.weeks.remembered().collect(),
+            incidents: self
+                .incidents
+                .iter()
+                .copied()
+                .filter(|(at, _)| *at != i64::MIN)
+                .collect(),
+        }
+    }
+
+    /// Forgets what it learned and knows `memory` instead (whose lengths `Memory::fits`
+    /// checked); the prior, the cap and the memory's lengths stay this tail's own.
+    pub fn recall(&mut self, memory: &TailMemory) {
+        self.kept = None;
+        self.weeks = WeeklyMax::recalled(&memory.weeks);
+        self.incidents = [(i64::MIN, 0.0); INCIDENTS];
+        let skip = INCIDENTS.saturating_sub(memory.incidents.len());
+        for (slot, incident) in self.incidents[skip..].iter_mut().zip(&memory.incidents) {
+            *slot = *incident;
+        }
     }
 }
 

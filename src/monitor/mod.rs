@@ -5,7 +5,9 @@
 //! PostgreSQL bins of the last weeks, then replays the last hours of Redis minutes (what a
 //! Redis restart lost put back from the bins), and the result is reconciled with any open
 //! incident in PostgreSQL, so a restart or a new leader resumes an incident instead of opening
-//! a second one (`warm_up`, a batch of services at a time). The services may be split into
+//! a second one (`warm_up`, a batch of services at a time). What a detector learned that bins
+//! cannot teach (its noise, its tail of normal excursions, the incidents it remembers) is saved
+//! every bin and recalled by the next monitor (`detect::memory`). The services may be split into
 //! shards, each led by one instance at a time (`shards`), which also rolls up and records the
 //! readings of that shard's services from the shard's own progress (`rollup`, `readings`).
 //! Timeline changes are queued on their
@@ -33,16 +35,16 @@ pub use tracker::{Change, Pending, Status, Tracker};
 
 use crate::catalog::CatalogCache;
 use crate::clock::SharedClock;
-use crate::db::incidents;
 use crate::db::shard_progress::Scope;
-use crate::db::{Db, bins};
-use crate::detect::Params;
+use crate::db::{Db, bins, incidents, memories};
+use crate::detect::readings::model_id;
+use crate::detect::{Memory, Params};
 use crate::domain::{
     Incident, IncidentEvent, LevelEvent, LiveEvent, PeakEvent, PeakKind, ServiceSlug, Update,
 };
 use crate::events::Events;
 use crate::store::StoreError;
-use crate::time::minute_of;
+use crate::time::{BIN_MINUTES, minute_of, minute_start};
 use crate::windows::Windows;
 
 /// Days of PostgreSQL history a tracker learns from before replaying Redis minutes.
@@ -53,6 +55,11 @@ const REPLAY_MINUTES: i64 = 180;
 /// warm-up over ticks, so one tick never outlasts the lease, yet warms as many as fit (a fixed
 /// count per tick would leave a new leader of 10,000 services half blind for many minutes).
 const MOST_WARM_UP_PER_TICK: Duration = Duration::from_secs(5);
+/// A tracker's detector memory is saved again once its last save is this old (minutes).
+const MEMORY_EVERY_MINUTES: i64 = BIN_MINUTES;
+/// Detector memories saved in one tick at most (a couple of kilobytes each): a leader of many
+/// services spreads the saves over its ticks.
+const MEMORIES_PER_TICK: usize = 1_000;
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -258,6 +265,9 @@ impl Monitor {
             &mut failure,
         )
         .await?;
+        if failure.is_none() {
+            failure = self.save_memories(&mut state, closed_until).await;
+        }
         report.shards = held;
         report.watched = state.trackers.len();
         match failure {
@@ -478,6 +488,42 @@ impl Monitor {
             }
         }
         self.windows.write_statuses(&statuses).await
+    }
+
+    /// Saves the detector memory of the trackers that have not saved it for a bin (or ever),
+    /// at most `MEMORIES_PER_TICK` of them, so that a monitor that takes over recalls what they
+    /// learned. Returns the failure when PostgreSQL is unavailable; anything else is logged, and
+    /// the next tick tries again.
+    async fn save_memories(&self, state: &mut State, closed_until: i64) -> Option<StoreError> {
+        let due: Vec<(Uuid, Memory)> = state
+            .trackers
+            .iter()
+            .filter(|(_, t)| {
+                t.memory_saved
+                    .is_none_or(|at| closed_until - at >= MEMORY_EVERY_MINUTES)
+            })
+            .take(MEMORIES_PER_TICK)
+            .map(|(id, t)| (*id, t.memory()))
+            .collect();
+        if due.is_empty() {
+            return None;
+        }
+        let saved_at = minute_start(closed_until);
+        match memories::save(&self.db, model_id(&self.params), saved_at, &due).await {
+            Ok(()) => {
+                for (id, _) in &due {
+                    if let Some(tracker) = state.trackers.get_mut(id) {
+                        tracker.memory_saved = Some(closed_until);
+                    }
+                }
+                None
+            }
+            Err(e @ StoreError::Unavailable(_)) => Some(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "detector memories not saved; retrying next tick");
+                None
+            }
+        }
     }
 
     fn replay_minutes(&self) -> i64 {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::detect::{Detector, Level, Params, Point};
+use crate::detect::{Detector, Level, Memory, Params, Point};
 use crate::domain::{Counts, Incident, Update, UpdateKind};
 use crate::time::{BIN_MINUTES, align_down, minute_of, minute_start};
 use crate::windows::MinuteBucket;
@@ -83,6 +83,8 @@ pub struct Tracker {
     pub written_peak: Option<(Uuid, i32)>,
     /// The last incident that resolved, which a rise soon after continues.
     last_resolved: Option<Incident>,
+    /// The minute up to which its detector's memory was last saved, if it was.
+    pub memory_saved: Option<i64>,
 }
 
 /// One observed minute.
@@ -113,6 +115,7 @@ impl Tracker {
             pending: std::collections::VecDeque::new(),
             written_peak: None,
             last_resolved: None,
+            memory_saved: None,
         }
     }
 
@@ -141,6 +144,17 @@ impl Tracker {
     /// The detector's current level.
     pub fn level(&self) -> Level {
         self.detector.level()
+    }
+
+    /// What its detector learned besides the baseline (see `detect::memory`).
+    pub fn memory(&self) -> Memory {
+        self.detector.memory()
+    }
+
+    /// Knows what another monitor's detector learned besides the baseline; false (nothing
+    /// changed) when the memory does not fit.
+    pub fn recall(&mut self, memory: &Memory) -> bool {
+        self.detector.recall(memory)
     }
 
     /// Learns the baseline from stored history (a bin's reports spread over its minutes).

@@ -1,6 +1,7 @@
 //! Building trackers for the services a leader does not watch yet, a batch at a time.
 //!
-//! A tracker learns from four weeks of PostgreSQL bins, replays the last hours of Redis
+//! A tracker learns from four weeks of PostgreSQL bins, recalls what the last monitor's
+//! detector learned besides the baseline (its saved memory), replays the last hours of Redis
 //! minutes (what a Redis restart lost put back from the bins) and is reconciled with the
 //! incidents in PostgreSQL. A new leader must do this for every service before it watches them
 //! all, so a batch's history comes in one query per table and one pipelined Redis read, not
@@ -14,8 +15,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::{HISTORY_DAYS, Monitor, Tracker, rollup};
-use crate::db::{bins, incidents};
-use crate::detect::Params;
+use crate::db::{bins, incidents, memories};
+use crate::detect::readings::model_id;
+use crate::detect::{Memory, Params};
 use crate::domain::{Incident, ServiceSlug, Update};
 use crate::store::StoreError;
 use crate::time::{minute_of, minute_start};
@@ -36,6 +38,8 @@ struct Loaded {
     incidents: Vec<Incident>,
     /// Redis minutes from the replay's start up to now.
     minutes: Vec<MinuteBucket>,
+    /// What the last monitor's detector learned besides the baseline, if it was saved.
+    memory: Option<Memory>,
 }
 
 /// A tracker fresh from its history, before it is reconciled with PostgreSQL.
@@ -68,6 +72,7 @@ impl Monitor {
             .map(|(_, slug)| (slug.clone(), replay_from, closed_until))
             .collect();
         let minutes = self.windows.minutes_many(&ranges).await?;
+        let mut memories = memories::recall(&self.db, model_id(&self.params), &ids).await?;
         let mut bins_of: HashMap<Uuid, Vec<(DateTime<Utc>, i32)>> = HashMap::new();
         for (id, start, total) in stored {
             bins_of.entry(id).or_default().push((start, total));
@@ -88,6 +93,7 @@ impl Monitor {
                 bins: bins_of.remove(id).unwrap_or_default(),
                 incidents: incidents_of.remove(id).unwrap_or_default(),
                 minutes,
+                memory: memories.remove(id),
             })
             .collect();
         let params = self.params;
@@ -154,7 +160,12 @@ impl Monitor {
 }
 
 /// Builds one tracker from its loaded history (no I/O): learn the bins before the replay,
-/// replay the minutes, and pick up the incident PostgreSQL has open.
+/// recall what the last monitor's detector learned besides the baseline, replay the minutes,
+/// and pick up the incident PostgreSQL has open.
+///
+/// The memory was saved up to some minutes ago, usually inside the replay: those minutes teach
+/// its tail again, which changes nothing (a week's largest excursion is the same however often
+/// it is seen), and its noise a second time, a few hours against the days its noise remembers.
 fn build(params: Params, replay_from: i64, loaded: Loaded) -> Built {
     let Loaded {
         id,
@@ -162,11 +173,17 @@ fn build(params: Params, replay_from: i64, loaded: Loaded) -> Built {
         bins,
         incidents,
         minutes: mut replay,
+        memory,
     } = loaded;
     let mut tracker = Tracker::new(id, params, replay_from);
     let split = bins.partition_point(|(start, _)| minute_of(*start) < replay_from);
     let (history, stored) = bins.split_at(split);
     learn(&mut tracker, history, &incidents, replay_from);
+    if let Some(memory) = memory
+        && !tracker.recall(&memory)
+    {
+        tracing::warn!(service = %id, "stored detector memory does not fit the detector; learning afresh");
+    }
     // Minutes a Redis restart lost are still in the bins: replayed as empty, they would
     // teach the model a collapse, and it would take the refill for a spike.
     rollup::restore_lost(&mut replay, replay_from, stored);

@@ -16,6 +16,7 @@ pub use crate::helpers::count_direct;
 use crate::helpers::{TestApp, seed_onset};
 
 mod catalog;
+mod memory;
 mod scale;
 mod scale_shards;
 mod shard_rollup;
