@@ -164,9 +164,9 @@ diesel::table! {
 }
 
 diesel::joinable!(deliveries -> incident_updates (update_id));
-diesel::joinable!(detector_memories -> services (service_id));
 diesel::joinable!(deliveries -> subscriptions (subscription_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
+diesel::joinable!(detector_memories -> services (service_id));
 diesel::joinable!(incident_updates -> incidents (incident_id));
 diesel::joinable!(incidents -> services (service_id));
 diesel::joinable!(report_bins -> services (service_id));

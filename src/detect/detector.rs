@@ -303,12 +303,11 @@ impl Detector {
                     tail: w.tail.memory(),
                 })
                 .collect(),
-            resolved_at: self.resolved_at,
         }
     }
 
     /// Knows `memory` (another detector's, of the same step and windows) instead of what it
-    /// learned of the noise, the tail and the last resolution; the baseline stays its own.
+    /// learned of the noise and the tail; the baseline stays its own.
     /// Returns false, changing nothing, when the memory does not fit.
     pub fn recall(&mut self, memory: &Memory) -> bool {
         if !memory.fits(self.step_seconds, self.windows.iter().map(|w| w.steps)) {
@@ -318,8 +317,6 @@ impl Detector {
             window.recall_noise(&learned.noise);
             window.tail.recall(&learned.tail);
         }
-        self.upper_by_tail = (f64::NAN, f64::NAN);
-        self.resolved_at = memory.resolved_at;
         true
     }
 

@@ -7,8 +7,9 @@
 //! aftermath). Learned from nothing they start at the priors, whose bar stands lower than a
 //! learned tail's, so a bursty service alarms on bursts it had shown for weeks, and a story's
 //! follow-ups open incidents the aftermath would have held back (measured in DETECTION.md).
-//! The monitor therefore saves this memory with each service as bins close, and the next
-//! monitor recalls it over the baseline it built from the bins.
+//! The monitor therefore saves this memory with each service (again once the last save is a
+//! bin old), and the next monitor recalls it over the baseline it built from the bins, at the
+//! minute it was saved.
 //!
 //! A memory fits only a detector of the same step and windows; the monitor also keeps it only
 //! for the model (parameters and `readings::REVISION`) that learned it.
@@ -22,8 +23,6 @@ pub struct Memory {
     pub step_seconds: i64,
     /// Each evidence window's, shortest first.
     pub windows: Vec<WindowMemory>,
-    /// When the last incident resolved (Unix seconds), for the reopening rule.
-    pub resolved_at: Option<i64>,
 }
 
 /// What one evidence window learned.
@@ -82,9 +81,11 @@ impl WindowMemory {
             && n.den >= 0.0
             && n.weight >= 0.0
             && n.prior_weight >= 0.0
+            && n.weight + n.prior_weight > 0.0
             && (self.tail.weeks.iter())
                 .chain(&self.tail.incidents)
                 .all(|(_, v)| v.is_finite())
+            && self.tail.incidents.windows(2).all(|w| w[0].0 <= w[1].0)
             && self.tail.weeks.windows(2).all(|w| w[0].0 < w[1].0)
             && self.tail.weeks.len() <= super::tail::WEEKS + 1
             && self.tail.incidents.len() <= super::tail::INCIDENTS

@@ -83,12 +83,9 @@ impl WeeklyMax {
 
     /// The weeks of `remembered` (oldest first, at most `WEEKS + 1`), and no others.
     fn recalled(remembered: &[(i64, f64)]) -> Self {
-        let mut max = Self::default();
-        let skip = max.weeks.len().saturating_sub(remembered.len());
-        for (slot, week) in max.weeks[skip..].iter_mut().zip(remembered) {
-            *slot = *week;
+        Self {
+            weeks: newest_last(remembered, (i64::MIN, f64::NEG_INFINITY)),
         }
-        max
     }
 }
 
@@ -245,12 +242,19 @@ impl Tail {
     pub fn recall(&mut self, memory: &TailMemory) {
         self.kept = None;
         self.weeks = WeeklyMax::recalled(&memory.weeks);
-        self.incidents = [(i64::MIN, 0.0); INCIDENTS];
-        let skip = INCIDENTS.saturating_sub(memory.incidents.len());
-        for (slot, incident) in self.incidents[skip..].iter_mut().zip(&memory.incidents) {
-            *slot = *incident;
-        }
+        self.incidents = newest_last(&memory.incidents, (i64::MIN, 0.0));
     }
+}
+
+/// `items` (oldest first, at most `N`) at the end of an array of `N`, as learning leaves them,
+/// the slots before them `empty`.
+fn newest_last<T: Copy, const N: usize>(items: &[T], empty: T) -> [T; N] {
+    let mut slots = [empty; N];
+    let skip = N.saturating_sub(items.len());
+    for (slot, item) in slots[skip..].iter_mut().zip(items) {
+        *slot = *item;
+    }
+    slots
 }
 
 /// Whether `seen` reports against `expected` lie beyond a bar at `bar_log_ratio` (log scale,

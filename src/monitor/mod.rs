@@ -7,7 +7,8 @@
 //! incident in PostgreSQL, so a restart or a new leader resumes an incident instead of opening
 //! a second one (`warm_up`, a batch of services at a time). What a detector learned that bins
 //! cannot teach (its noise, its tail of normal excursions, the incidents it remembers) is saved
-//! every bin and recalled by the next monitor (`detect::memory`). The services may be split into
+//! again once its last save is a bin old, the stalest first, and the next monitor recalls it at
+//! the minute it was saved (`detect::memory`). The services may be split into
 //! shards, each led by one instance at a time (`shards`), which also rolls up and records the
 //! readings of that shard's services from the shard's own progress (`rollup`, `readings`).
 //! Timeline changes are queued on their
@@ -58,8 +59,10 @@ const MOST_WARM_UP_PER_TICK: Duration = Duration::from_secs(5);
 /// A tracker's detector memory is saved again once its last save is this old (minutes).
 const MEMORY_EVERY_MINUTES: i64 = BIN_MINUTES;
 /// Detector memories saved in one tick at most (a couple of kilobytes each): a leader of many
-/// services spreads the saves over its ticks.
+/// services spreads the saves over its ticks, the stalest first.
 const MEMORIES_PER_TICK: usize = 1_000;
+/// Detector memories written by one statement.
+const MEMORIES_PER_STATEMENT: usize = 200;
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -490,40 +493,44 @@ impl Monitor {
         self.windows.write_statuses(&statuses).await
     }
 
-    /// Saves the detector memory of the trackers that have not saved it for a bin (or ever),
-    /// at most `MEMORIES_PER_TICK` of them, so that a monitor that takes over recalls what they
-    /// learned. Returns the failure when PostgreSQL is unavailable; anything else is logged, and
-    /// the next tick tries again.
+    /// Saves the detector memory of the trackers whose last save is a bin old (or that never
+    /// saved), the stalest first and at most `MEMORIES_PER_TICK` of them, a few hundred a
+    /// statement, so that a monitor that takes over recalls what they learned. Returns the
+    /// failure when PostgreSQL is unavailable; a statement that fails otherwise is logged, and
+    /// its trackers wait for the next tick.
     async fn save_memories(&self, state: &mut State, closed_until: i64) -> Option<StoreError> {
-        let due: Vec<(Uuid, Memory)> = state
+        let mut due: Vec<(i64, Uuid)> = state
             .trackers
             .iter()
-            .filter(|(_, t)| {
-                t.memory_saved
-                    .is_none_or(|at| closed_until - at >= MEMORY_EVERY_MINUTES)
-            })
-            .take(MEMORIES_PER_TICK)
-            .map(|(id, t)| (*id, t.memory()))
+            .map(|(id, t)| (t.memory_saved.unwrap_or(i64::MIN), *id))
+            .filter(|(saved, _)| closed_until.saturating_sub(*saved) >= MEMORY_EVERY_MINUTES)
             .collect();
-        if due.is_empty() {
-            return None;
+        if due.len() > MEMORIES_PER_TICK {
+            due.select_nth_unstable(MEMORIES_PER_TICK);
+            due.truncate(MEMORIES_PER_TICK);
         }
         let saved_at = minute_start(closed_until);
-        match memories::save(&self.db, model_id(&self.params), saved_at, &due).await {
-            Ok(()) => {
-                for (id, _) in &due {
-                    if let Some(tracker) = state.trackers.get_mut(id) {
-                        tracker.memory_saved = Some(closed_until);
+        let model = model_id(&self.params);
+        for chunk in due.chunks(MEMORIES_PER_STATEMENT) {
+            let memories: Vec<(Uuid, Memory)> = chunk
+                .iter()
+                .filter_map(|(_, id)| state.trackers.get(id).map(|t| (*id, t.memory())))
+                .collect();
+            match memories::save(&self.db, model, saved_at, &memories).await {
+                Ok(()) => {
+                    for (id, _) in &memories {
+                        if let Some(tracker) = state.trackers.get_mut(id) {
+                            tracker.memory_saved = Some(closed_until);
+                        }
                     }
                 }
-                None
-            }
-            Err(e @ StoreError::Unavailable(_)) => Some(e),
-            Err(e) => {
-                tracing::warn!(error = %e, "detector memories not saved; retrying next tick");
-                None
+                Err(e @ StoreError::Unavailable(_)) => return Some(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "detector memories not saved; retrying next tick");
+                }
             }
         }
+        None
     }
 
     fn replay_minutes(&self) -> i64 {

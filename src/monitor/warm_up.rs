@@ -38,8 +38,9 @@ struct Loaded {
     incidents: Vec<Incident>,
     /// Redis minutes from the replay's start up to now.
     minutes: Vec<MinuteBucket>,
-    /// What the last monitor's detector learned besides the baseline, if it was saved.
-    memory: Option<Memory>,
+    /// What the last monitor's detector learned besides the baseline, if it was saved, and the
+    /// first minute it had not seen.
+    memory: Option<(i64, Memory)>,
 }
 
 /// A tracker fresh from its history, before it is reconciled with PostgreSQL.
@@ -93,7 +94,9 @@ impl Monitor {
                 bins: bins_of.remove(id).unwrap_or_default(),
                 incidents: incidents_of.remove(id).unwrap_or_default(),
                 minutes,
-                memory: memories.remove(id),
+                memory: memories
+                    .remove(id)
+                    .map(|(saved_at, memory)| (minute_of(saved_at), memory)),
             })
             .collect();
         let params = self.params;
@@ -160,12 +163,14 @@ impl Monitor {
 }
 
 /// Builds one tracker from its loaded history (no I/O): learn the bins before the replay,
-/// recall what the last monitor's detector learned besides the baseline, replay the minutes,
-/// and pick up the incident PostgreSQL has open.
+/// replay the minutes, recalling what the last monitor's detector learned besides the
+/// baseline at the minute it was saved, and pick up the incident PostgreSQL has open.
 ///
-/// The memory was saved up to some minutes ago, usually inside the replay: those minutes teach
-/// its tail again, which changes nothing (a week's largest excursion is the same however often
-/// it is seen), and its noise a second time, a few hours against the days its noise remembers.
+/// A memory knows the minutes before it was saved (usually within the replay): recalled
+/// earlier, it would judge those minutes with hindsight (an incident's excursion raising the
+/// bar before it began) and teach the tail the ones it already holds again. Recalled at its own
+/// minute, the replay before it is judged as without a memory and then forgotten, and the
+/// minutes after it are learned once, as the last detector would have learned them.
 fn build(params: Params, replay_from: i64, loaded: Loaded) -> Built {
     let Loaded {
         id,
@@ -179,11 +184,14 @@ fn build(params: Params, replay_from: i64, loaded: Loaded) -> Built {
     let split = bins.partition_point(|(start, _)| minute_of(*start) < replay_from);
     let (history, stored) = bins.split_at(split);
     learn(&mut tracker, history, &incidents, replay_from);
-    if let Some(memory) = memory
-        && !tracker.recall(&memory)
-    {
-        tracing::warn!(service = %id, "stored detector memory does not fit the detector; learning afresh");
-    }
+    let mut memory = memory.map(|(saved, memory)| (saved.max(replay_from), memory));
+    let mut recall_at = |tracker: &mut Tracker, minute: i64| {
+        if let Some((_, memory)) = memory.take_if(|(saved, _)| *saved <= minute)
+            && !tracker.recall(&memory)
+        {
+            tracing::warn!(service = %id, "stored detector memory does not fit the detector; learning afresh");
+        }
+    };
     // Minutes a Redis restart lost are still in the bins: replayed as empty, they would
     // teach the model a collapse, and it would take the refill for a spike.
     rollup::restore_lost(&mut replay, replay_from, stored);
@@ -197,6 +205,7 @@ fn build(params: Params, replay_from: i64, loaded: Loaded) -> Built {
         .map(|i| (minute_of(i.updated_at) + 1).max(replay_from));
     let mut opened = None;
     for (minute, bucket) in (replay_from..).zip(&replay) {
+        recall_at(&mut tracker, minute);
         if Some(minute) == resume_at
             && let Some(incident) = open.take()
         {
@@ -209,7 +218,9 @@ fn build(params: Params, replay_from: i64, loaded: Loaded) -> Built {
         }
         tracker.forget_resolved();
     }
-    // It had seen every closed minute.
+    // It had seen every closed minute (a memory saved later than that, on a clock ahead of
+    // this one, is recalled now).
+    recall_at(&mut tracker, i64::MAX);
     if let Some(incident) = open {
         tracker.resume(incident);
     }
@@ -264,5 +275,73 @@ fn learn(
             _ => 0.0,
         };
         tracker.learn_history(minute, reports);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::detect::Detector;
+
+    const REPLAY_FROM: i64 = 29_158_560; // 2025-06-10 00:00 UTC, in minutes
+    const RISE_FROM: i64 = REPLAY_FROM + 90;
+
+    /// Three reports a minute, with twelve minutes of 20 to 108 a minute from `RISE_FROM`.
+    fn replay() -> Vec<MinuteBucket> {
+        (REPLAY_FROM..REPLAY_FROM + 180)
+            .map(|minute| {
+                let total = match minute - RISE_FROM {
+                    step @ 0..12 => 20 + 8 * u64::try_from(step).unwrap(),
+                    _ => 3,
+                };
+                MinuteBucket {
+                    t: minute_start(minute),
+                    total,
+                    problems: BTreeMap::from([("login".to_owned(), total)]),
+                    countries: BTreeMap::new(),
+                }
+            })
+            .collect()
+    }
+
+    /// A memory of a service whose excursions reached fifty times its baseline.
+    fn bursty() -> Memory {
+        let mut memory = Detector::new(Params::default(), 1.0).memory();
+        let week = (REPLAY_FROM * 60).div_euclid(7 * 86_400);
+        for window in &mut memory.windows {
+            window.tail.weeks = vec![(week, 50f64.ln())];
+        }
+        memory
+    }
+
+    fn built_with_memory_saved_at(saved: i64) -> Built {
+        let loaded = Loaded {
+            id: Uuid::nil(),
+            slug: ServiceSlug::parse("chatgpt").unwrap(),
+            bins: Vec::new(),
+            incidents: Vec::new(),
+            minutes: replay(),
+            memory: Some((saved, bursty())),
+        };
+        build(Params::default(), REPLAY_FROM, loaded)
+    }
+
+    #[test]
+    fn a_memory_judges_only_the_minutes_after_it_was_saved() {
+        // Saved before the rise: the rise is within what the service has shown.
+        assert!(built_with_memory_saved_at(REPLAY_FROM).opened.is_none());
+        assert!(
+            built_with_memory_saved_at(REPLAY_FROM - 600)
+                .opened
+                .is_none()
+        );
+        // Saved after it: the memory did not know of the rise then, and the replay judges it
+        // as the last monitor did, without the memory.
+        assert!(
+            built_with_memory_saved_at(RISE_FROM + 60).opened.is_some(),
+            "the replay opens the incident the rise was"
+        );
     }
 }

@@ -27,7 +27,7 @@ async fn a_monitor_that_takes_over_recalls_what_the_last_one_learned() {
     let model = model_id(&Params::default());
     let saved = memories::recall(db, model, &[chatgpt, sora]).await.unwrap();
     assert_eq!(saved.len(), 2, "the first monitor saved both memories");
-    let memory = saved[&chatgpt].clone();
+    let memory = saved[&chatgpt].1.clone();
     assert_eq!(
         memory.windows.len(),
         Params::default().windows_minutes.len()
@@ -70,7 +70,7 @@ async fn a_monitor_that_takes_over_recalls_what_the_last_one_learned() {
     );
     let resaved = memories::recall(db, model, &[chatgpt]).await.unwrap();
     assert!(
-        resaved[&chatgpt].windows[2]
+        resaved[&chatgpt].1.windows[2]
             .tail
             .weeks
             .contains(&(week, 50f64.ln())),
