@@ -100,8 +100,8 @@ mod tests {
     const START: i64 = 1_749_513_600;
     const DAY: i64 = 1440;
 
-    /// A hundred reports a minute, give or take twenty, and a burst to three times that for ten minutes
-    /// every day, each day at another time: a service whose bursts are its normal.
+    /// A hundred reports a minute, give or take twenty, and a burst to three times that for ten
+    /// minutes every day, each day at another time: a service whose bursts are its normal.
     fn minute(i: i64) -> f64 {
         let day = i / DAY;
         let noon = (i % DAY) - (300 + day * 173 % 900);

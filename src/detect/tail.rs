@@ -17,10 +17,11 @@
 //! whose alarms were bursts of the same kind, gets a bar above its bursts.
 //!
 //! For a day once a return would no longer continue the incident (its *aftermath*), an
-//! incident's excursion raises the bar of every window, the shortest included, up to its peak: news comes in cycles, a story and its
-//! follow-ups within a day, seldom larger than the story. In that day only a rise beyond the
-//! incident's own opens a new one. The price is a second, smaller outage of the same service
-//! the same day, which is not told apart from a follow-up (DETECTION.md).
+//! incident's excursion raises the bar of every window, the shortest included, up to its peak:
+//! news comes in cycles, a story and its follow-ups within a day, seldom larger than the story.
+//! In that day only a rise beyond the incident's own opens a new one. The price is a second,
+//! smaller outage of the same service the same day, which is not told apart from a follow-up
+//! (DETECTION.md).
 
 use super::memory::TailMemory;
 
