@@ -40,7 +40,10 @@
 --
 -- The script decides every report first (reads, and what this batch has decided so far), then
 -- writes: the counts, summed per minute and field, before what remembers them (the dedup
--- entries and the cap times, one HSET per hash; the rate-limit states). Every key is read or its
+-- entries and the cap times, one HSET per hash; the rate-limit states). It is written for the
+-- cost of Lua in Redis, which was most of a report's: no table per report (each decision adds
+-- straight to what will be written), a source's two cap fields read from each cap hash in one
+-- HMGET, and per-key state in flat tables keyed by the key. Every key is read or its
 -- type checked before the first write, so a key of the wrong type fails the call before it
 -- writes anything. Were a command to fail midway all the same, Redis would keep what ran before
 -- it: the counts come first because a report must never be remembered as counted without being
@@ -51,24 +54,30 @@
 local window = tonumber(ARGV[1])
 local retention = ARGV[2]
 local cap_window = tonumber(ARGV[3])
-local caps = {tonumber(ARGV[4]), tonumber(ARGV[5])}
+local address_cap, network_cap = tonumber(ARGV[4]), tonumber(ARGV[5])
 local interval = tonumber(ARGV[6])
 local tolerance = tonumber(ARGV[7])
 local FIRST, PER_REPORT = 8, 6
 local SHORT, CHECKED = 6, 8  -- a reporter's short field, and the key bytes an entry checks
-local sub, pack, unpack_struct = string.sub, struct.pack, struct.unpack
+local call, sub, pack, unpack_struct = redis.call, string.sub, struct.pack, struct.unpack
+local floor, max = math.floor, math.max
 
 -- What this batch has decided, before any of it is written. Tables per key are nested (key,
 -- then field or reporter) rather than keyed by joined strings: Lua hashes every new string.
-local arrivals = {}  -- rate-limit key -> {tat = theoretical arrival time (ms), now = latest}
+local tats, tats_now = {}, {}  -- rate-limit key -> theoretical arrival time (ms), its latest report
 local counted_at = {}  -- dedup hash -> reporter -> when this batch counted the reporter in it
-local sources = {}  -- cap hash -> field -> {times = counted (ms), in order, added = true}
-local sources_in = {}  -- cap hash -> its sources this batch counted in, in order
-local cap_hash_now = {}  -- cap hash -> the latest report this batch counted in it (ms)
-local counted = {}  -- the reports to count, in order
 local holders = {}  -- dedup hash -> short field -> the reporter this batch stores under it
-local short_taken = {}  -- dedup hash -> reporter -> its short field is another reporter's
 local present = {}  -- legacy dedup hash -> whether it exists
+-- cap hash -> field -> the source: its times counted within the cap window (ms, in order, the
+-- array part), its field, the start of its hash's epoch and whether this batch counted it
+local sources = {}
+local sources_in = {}  -- cap hash -> the sources this batch counted in it, in order
+local cap_hash_now = {}  -- cap hash -> the latest report this batch counted in it (ms)
+-- The writes, as decided: a service's minute (its own bucket's key) -> {pair, own, mark,
+-- fields = field -> count}, the minutes in order; dedup hash -> its fields and values, the
+-- hashes in order and the offset of the first report counted in each.
+local by_minute, minutes = {}, {}
+local entries, dedup_hashes, first_offset = {}, {}, {}
 
 -- t[key], made an empty table if there is none.
 local function within(t, key)
@@ -80,132 +89,111 @@ local function within(t, key)
   return inner
 end
 
--- One report's arguments from ARGV[at], its keys looked up.
-local function report_at(at)
-  local now, pair, own, current, previous, caps_now, caps_before, rate =
-    unpack_struct('<i8HHHHHHH', ARGV[at])
-  local reporter = ARGV[at + 1]
-  return {
-    now = now, reporter = reporter,
-    short = sub(reporter, 1, SHORT), check = sub(reporter, SHORT + 1, CHECKED),
-    problem = ARGV[at + 2], country = ARGV[at + 3],
-    pair = KEYS[pair], own = KEYS[own], current = KEYS[current], previous = KEYS[previous],
-    current_twin = KEYS[current + 1], previous_twin = KEYS[previous + 1],
-    caps_now = KEYS[caps_now], caps_before = KEYS[caps_before], rate = KEYS[rate],
-    address = ARGV[at + 4], network = ARGV[at + 5],
-  }
-end
-
+-- Spends a report's allowance of its client's shared rate; the wait when there is none.
 local function spend_allowance(rate, now)
   -- Every report spends allowance, duplicates included, as in the in-process first line.
-  local known = arrivals[rate]
-  local tat = known and known.tat or tonumber(redis.call('GET', rate) or now)
+  local tat = tats[rate] or tonumber(call('GET', rate) or now)
   if tat < now then tat = now end
+  tats_now[rate] = now
   if tat - now > tolerance then
-    arrivals[rate] = {tat = tat, now = now}
+    tats[rate] = tat
     return tat - tolerance - now
   end
-  arrivals[rate] = {tat = tat + interval, now = now}
+  tats[rate] = tat + interval
   return nil
 end
 
--- When `report`'s reporter was counted in the dedup hash `hash` (ms into its epoch), or nil;
--- then whether its short field is held by another reporter.
-local function entry(hash, report)
-  local value = redis.call('HGET', hash, report.short)
+-- When the reporter (`short` and `check` its short field and checked bytes) was counted in the
+-- dedup hash `hash` (ms into its epoch), or nil; then whether its short field is held by
+-- another reporter.
+local function entry(hash, reporter, short, check)
+  local value = call('HGET', hash, short)
   if not value then return nil, false end
-  if sub(value, 5) == report.check then
+  if sub(value, 5) == check then
     return unpack_struct('<I4', value), false
   end
-  local whole = redis.call('HGET', hash, report.reporter)
+  local whole = call('HGET', hash, reporter)
   if whole then return unpack_struct('<I4', whole), true end
   return nil, true
 end
 
 -- When `reporter` was counted in the legacy twin of a dedup hash (ms into its epoch), or nil.
 local function legacy_entry(hash, reporter)
-  if present[hash] == nil then present[hash] = redis.call('EXISTS', hash) == 1 end
-  local whole = present[hash] and redis.call('HGET', hash, reporter)
+  if present[hash] == nil then present[hash] = call('EXISTS', hash) == 1 end
+  local whole = present[hash] and call('HGET', hash, reporter)
   if whole then return unpack_struct('<I4', whole) end
   return nil
 end
 
-local function counted_before(report, epoch_start)
-  local reporter, now = report.reporter, report.now
-  local mine = counted_at[report.current]
+-- Whether the reporter was counted within the window that ends at `now`, in this batch or
+-- before it; then whether its short field is another reporter's in the current hash.
+local function counted_before(reporter, short, check, now, epoch_start, current, previous,
+                              current_twin, previous_twin)
+  local mine = counted_at[current]
   mine = mine and mine[reporter]
   if mine then
-    return now - mine < window
+    return now - mine < window, false
   end
-  local earlier = counted_at[report.previous]
+  local earlier = counted_at[previous]
   earlier = earlier and earlier[reporter]
   if earlier and now - earlier < window then
-    return true
+    return true, false
   end
   -- The current hash is read even when this batch decided the reporter in the previous one:
   -- where the reporter's short field goes depends on it, and so does the type check.
-  local here, taken = entry(report.current, report)
-  if here or legacy_entry(report.current_twin, reporter) then
-    return true
+  local here, taken = entry(current, reporter, short, check)
+  if here or legacy_entry(current_twin, reporter) then
+    return true, taken
   end
-  within(short_taken, report.current)[reporter] = taken
   if earlier then
-    return false
+    return false, taken
   end
-  local before = entry(report.previous, report) or legacy_entry(report.previous_twin, reporter)
-  return before ~= nil and now - (epoch_start - window + before) < window
+  local before = entry(previous, reporter, short, check) or legacy_entry(previous_twin, reporter)
+  return before ~= nil and now - (epoch_start - window + before) < window, taken
 end
 
--- Adds to `times` those of `field` in the cap hash `hash` of the epoch from `start`: what this
--- batch decided there, else what was stored.
-local function read_times(times, hash, field, start)
+-- Adds to `known` the times of `field` in the cap hash `hash` of the epoch from `start`: what
+-- this batch decided there, else `packed`, what was stored.
+local function add_times(known, hash, field, start, packed)
   local decided = sources[hash]
   decided = decided and decided[field]
   if decided then
-    for _, t in ipairs(decided.times) do times[#times + 1] = t end
+    for i = 1, #decided do known[#known + 1] = decided[i] end
     return
   end
-  local packed = redis.call('HGET', hash, field)
   if packed then
-    for i = 1, #packed, 4 do times[#times + 1] = start + unpack_struct('<I4', packed, i) end
+    for i = 1, #packed, 4 do known[#known + 1] = start + unpack_struct('<I4', packed, i) end
   end
 end
 
--- The times a source (an address or a network) had reports counted at within the cap window
--- that ends at `now`, as known from its field in the current and the previous cap epoch's
--- hashes plus what this batch has decided.
-local function source(current, previous, field, now, epoch_start)
-  local decided = within(sources, current)
-  local known = decided[field]
-  if not known then
-    local times = {}
-    read_times(times, previous, field, epoch_start - cap_window)
-    read_times(times, current, field, epoch_start)
-    known = {times = times, field = field, epoch_start = epoch_start}
-    decided[field] = known
-  end
-  local times, oldest = known.times, now - cap_window
-  for i = #times, 1, -1 do
-    if times[i] <= oldest then table.remove(times, i) end
-  end
+-- A source (an address or a network) as this batch knows it: made, when it does not yet, from
+-- its field in the previous and the current cap epoch's hashes (`before` and `stored`).
+local function new_source(current, previous, field, epoch_start, before, stored)
+  local known = {field = field, epoch_start = epoch_start}
+  add_times(known, previous, field, epoch_start - cap_window, before)
+  add_times(known, current, field, epoch_start, stored)
   return known
 end
 
--- The wait until a source at its cap has room, or nil when it has room now.
+-- The wait until a source at `cap` has room at `now`, or nil when it has room now; its times
+-- outside the cap window dropped first.
 local function cap_wait(known, cap, now)
-  local times = known.times
-  if #times < cap then return nil end
-  local oldest = times[1]
-  for _, t in ipairs(times) do
-    if t < oldest then oldest = t end
+  local oldest = now - cap_window
+  for i = #known, 1, -1 do
+    if known[i] <= oldest then table.remove(known, i) end
   end
-  return oldest + cap_window - now
+  local n = #known
+  if n < cap then return nil end
+  local first = known[1]
+  for i = 2, n do
+    if known[i] < first then first = known[i] end
+  end
+  return first + cap_window - now
 end
 
 -- Adds `now` to a source's times, and the source to those its cap hash is written with.
 local function remember(known, hash, now)
-  local times = known.times
-  times[#times + 1] = now
+  known[#known + 1] = now
   if not known.added then
     known.added = true
     local fields = within(sources_in, hash)
@@ -213,38 +201,104 @@ local function remember(known, hash, now)
   end
 end
 
-local function decide(report)
-  local now = report.now
-  if report.rate then
-    local wait = spend_allowance(report.rate, now)
-    if wait then return 4, wait end
+-- The caps' decision for a report from `address` and `network`: nil when both have room (and
+-- the report is remembered in both), else the code and the wait.
+local function within_caps(caps_now, caps_before, address, network, now)
+  local decided = within(sources, caps_now)
+  local from_address, from_network = decided[address], decided[network]
+  local cap_start = now - now % cap_window
+  if not (from_address and from_network) then
+    local before = call('HMGET', caps_before, address, network)
+    local stored = call('HMGET', caps_now, address, network)
+    if not from_address then
+      from_address = new_source(caps_now, caps_before, address, cap_start, before[1], stored[1])
+      decided[address] = from_address
+    end
+    if not from_network then
+      from_network = new_source(caps_now, caps_before, network, cap_start, before[2], stored[2])
+      decided[network] = from_network
+    end
   end
-  local epoch_start = now - now % window
-  if counted_before(report, epoch_start) then
-    return 0, 0
+  local wait = cap_wait(from_address, address_cap, now)
+  if wait then return 2, wait end
+  wait = cap_wait(from_network, network_cap, now)
+  if wait then return 3, wait end
+  remember(from_address, caps_now, now)
+  remember(from_network, caps_now, now)
+  cap_hash_now[caps_now] = max(cap_hash_now[caps_now] or now, now)
+  return nil
+end
+
+-- Adds a counted report to its minute's counts (bare field names, see keys.rs: a problem kind
+-- is lower-case, a country two upper-case letters; only a kind named 't' would meet the total,
+-- and it keeps the old 'p:' form).
+local function count_minute(pair, own, now, problem, country)
+  local counts = by_minute[own]
+  if not counts then
+    local minute = floor(now / 60000)
+    counts = {pair = pair, own = own, mark = minute % 2 == 1 and '+' or '', fields = {}}
+    by_minute[own] = counts
+    minutes[#minutes + 1] = counts
   end
-  local caps_now = report.caps_now
-  if caps_now then
-    local cap_start = now - now % cap_window
-    local address = source(caps_now, report.caps_before, report.address, now, cap_start)
-    local wait = cap_wait(address, caps[1], now)
-    if wait then return 2, wait end
-    local network = source(caps_now, report.caps_before, report.network, now, cap_start)
-    wait = cap_wait(network, caps[2], now)
-    if wait then return 3, wait end
-    remember(address, caps_now, now)
-    remember(network, caps_now, now)
-    cap_hash_now[caps_now] = math.max(cap_hash_now[caps_now] or now, now)
+  local fields = counts.fields
+  fields.t = (fields.t or 0) + 1
+  if problem == 't' then problem = 'p:t' end
+  fields[problem] = (fields[problem] or 0) + 1
+  if country ~= '' then fields[country] = (fields[country] or 0) + 1 end
+end
+
+-- Adds a counted reporter's dedup entry to those its hash is written with: under its short
+-- field, unless another reporter holds that field (stored, or earlier in this batch).
+local function remember_reporter(hash, reporter, short, check, offset, taken)
+  local fields = entries[hash]
+  if not fields then
+    fields = {}
+    entries[hash] = fields
+    dedup_hashes[#dedup_hashes + 1] = hash
+    first_offset[hash] = offset
   end
-  within(counted_at, report.current)[report.reporter] = now
-  report.offset = now - epoch_start
-  counted[#counted + 1] = report
-  return 1, 0
+  local time = pack('<I4', offset)
+  local holding = within(holders, hash)
+  local holder = holding[short]
+  local n = #fields
+  if taken or (holder and holder ~= reporter) then
+    fields[n + 1] = reporter
+    fields[n + 2] = time
+  else
+    holding[short] = reporter
+    fields[n + 1] = short
+    fields[n + 2] = time .. check
+  end
 end
 
 local out = {}
 for at = FIRST, #ARGV, PER_REPORT do
-  local code, wait = decide(report_at(at))
+  local now, pair, own, current, previous, caps_now, caps_before, rate =
+    unpack_struct('<i8HHHHHHH', ARGV[at])
+  local code, wait = 1, 0
+  local waited = rate > 0 and spend_allowance(KEYS[rate], now)
+  if waited then
+    code, wait = 4, waited
+  else
+    local reporter = ARGV[at + 1]
+    local short, check = sub(reporter, 1, SHORT), sub(reporter, SHORT + 1, CHECKED)
+    local epoch_start = now - now % window
+    local current_hash, previous_hash = KEYS[current], KEYS[previous]
+    local seen, taken = counted_before(reporter, short, check, now, epoch_start, current_hash,
+                                       previous_hash, KEYS[current + 1], KEYS[previous + 1])
+    if seen then
+      code = 0
+    elseif caps_now > 0 then
+      local capped, capped_wait = within_caps(KEYS[caps_now], KEYS[caps_before], ARGV[at + 4],
+                                              ARGV[at + 5], now)
+      if capped then code, wait = capped, capped_wait end
+    end
+    if code == 1 then
+      within(counted_at, current_hash)[reporter] = now
+      count_minute(KEYS[pair], KEYS[own], now, ARGV[at + 2], ARGV[at + 3])
+      remember_reporter(current_hash, reporter, short, check, now - epoch_start, taken)
+    end
+  end
   out[#out + 1] = code
   out[#out + 1] = wait
 end
@@ -253,31 +307,10 @@ end
 -- type fails the call there); the buckets are checked before anything is written, so a call
 -- fails whole or not at all.
 local LISTPACK_ENTRIES = 128  -- Redis's default hash-max-listpack-entries
--- A service's minute (its own bucket's key) -> {pair, own, mark, fields = field -> count},
--- then the bucket it is written to
-local minutes, by_minute = {}, {}
-local function add(report, field)
-  local counts = by_minute[report.own]
-  if not counts then
-    local minute = math.floor(report.now / 60000)
-    counts = {pair = report.pair, own = report.own, mark = minute % 2 == 1 and '+' or '',
-              fields = {}}
-    by_minute[report.own] = counts
-    minutes[#minutes + 1] = counts
-  end
-  counts.fields[field] = (counts.fields[field] or 0) + 1
-end
-for _, report in ipairs(counted) do
-  add(report, 't')
-  -- Bare field names (see keys.rs): a problem kind is lower-case, a country two upper-case
-  -- letters; only a kind named 't' would meet the total, and it keeps the old 'p:' form.
-  add(report, report.problem == 't' and 'p:t' or report.problem)
-  if report.country ~= '' then add(report, report.country) end
-end
 -- Where each minute goes, decided before anything is written, and only that bucket's type
 -- checked: its pair, or its own bucket when its new fields would take the pair past a listpack.
 local function check_type(bucket)
-  local kind = redis.call('TYPE', bucket).ok
+  local kind = call('TYPE', bucket).ok
   if kind ~= 'hash' and kind ~= 'none' then
     return redis.error_reply('WRONGTYPE the minute bucket ' .. bucket .. ' is a ' .. kind)
   end
@@ -287,12 +320,12 @@ for _, counts in ipairs(minutes) do
   local pair = counts.pair
   local wrong = check_type(pair)
   if wrong then return wrong end
-  widths[pair] = widths[pair] or redis.call('HLEN', pair)
+  widths[pair] = widths[pair] or call('HLEN', pair)
   -- The fields the pair does not hold yet (the two minutes' fields never meet: their marks
   -- differ).
   local names = {}
   for field in pairs(counts.fields) do names[#names + 1] = counts.mark .. field end
-  local held = redis.call('HMGET', pair, unpack(names))
+  local held = call('HMGET', pair, unpack(names))
   local new = 0
   for i = 1, #names do
     if not held[i] then new = new + 1 end
@@ -308,38 +341,16 @@ for _, counts in ipairs(minutes) do
 end
 for _, counts in ipairs(minutes) do
   for field, n in pairs(counts.fields) do
-    redis.call('HINCRBY', counts.bucket, counts.mark .. field, n)
+    call('HINCRBY', counts.bucket, counts.mark .. field, n)
   end
-  redis.call('EXPIRE', counts.bucket, retention)
+  call('EXPIRE', counts.bucket, retention)
 end
 
 -- Then what remembers them: the dedup entries, one HSET per hash...
-local entries, hashes = {}, {}
-for _, report in ipairs(counted) do
-  local hash = report.current
-  local fields = entries[hash]
-  if not fields then
-    fields = {}
-    entries[hash] = fields
-    hashes[#hashes + 1] = report
-  end
-  local time = pack('<I4', report.offset)
-  local holding = within(holders, hash)
-  local holder = holding[report.short]
-  local taken = short_taken[hash]
-  if (taken and taken[report.reporter]) or (holder and holder ~= report.reporter) then
-    fields[#fields + 1] = report.reporter
-    fields[#fields + 1] = time
-  else
-    holding[report.short] = report.reporter
-    fields[#fields + 1] = report.short
-    fields[#fields + 1] = time .. report.check
-  end
-end
-for _, first in ipairs(hashes) do
-  redis.call('HSET', first.current, unpack(entries[first.current]))
+for _, hash in ipairs(dedup_hashes) do
+  call('HSET', hash, unpack(entries[hash]))
   -- The epoch's hash is needed until the next epoch ends.
-  redis.call('PEXPIRE', first.current, 2 * window - first.offset)
+  call('PEXPIRE', hash, 2 * window - first_offset[hash])
 end
 -- ...the cap times (per source: its times in this cap epoch, the cap's latest at most)...
 for hash, fields in pairs(sources_in) do
@@ -347,18 +358,18 @@ for hash, fields in pairs(sources_in) do
   local epoch_start
   for _, known in ipairs(fields) do
     epoch_start = known.epoch_start
-    local times = {}
-    for _, t in ipairs(known.times) do
-      if t >= epoch_start then times[#times + 1] = t end
-    end
     local packed
-    if #times == 1 then
-      packed = pack('<I4', times[1] - epoch_start)
+    if #known == 1 then
+      packed = pack('<I4', known[1] - epoch_start)
     else
+      local times = {}
+      for i = 1, #known do
+        if known[i] >= epoch_start then times[#times + 1] = known[i] end
+      end
       table.sort(times)
-      local cap = string.byte(known.field) == 97 and caps[1] or caps[2]  -- 'a' or 'n'
+      local cap = string.byte(known.field) == 97 and address_cap or network_cap  -- 'a' or 'n'
       local parts = {}
-      for i = math.max(1, #times - cap + 1), #times do
+      for i = max(1, #times - cap + 1), #times do
         parts[#parts + 1] = pack('<I4', times[i] - epoch_start)
       end
       packed = table.concat(parts)
@@ -366,12 +377,12 @@ for hash, fields in pairs(sources_in) do
     values[#values + 1] = known.field
     values[#values + 1] = packed
   end
-  redis.call('HSET', hash, unpack(values))
+  call('HSET', hash, unpack(values))
   -- Needed until the next cap epoch ends (from this batch's latest report).
-  redis.call('PEXPIRE', hash, math.max(1, epoch_start + 2 * cap_window - cap_hash_now[hash]))
+  call('PEXPIRE', hash, max(1, epoch_start + 2 * cap_window - cap_hash_now[hash]))
 end
 -- ...and the rate-limit states.
-for rate, state in pairs(arrivals) do
-  redis.call('SET', rate, state.tat, 'PX', math.max(1, state.tat - state.now))
+for rate, tat in pairs(tats) do
+  call('SET', rate, tat, 'PX', max(1, tat - tats_now[rate]))
 end
 return out
