@@ -156,6 +156,8 @@ impl Ran<'_> {
         readings: &mut [Option<Reading>],
     ) -> StoreResult<()> {
         let size = self.step.minutes();
+        // Each group of missing steps, with the kept run it starts from (positioned at its
+        // first step, or before it where the final bins end), if one is kept.
         let mut groups: Vec<(usize, usize, Option<Run>)> = Vec::new();
         for (i, (at, _)) in series.iter().enumerate() {
             if readings[i].is_some() {
@@ -166,12 +168,11 @@ impl Ran<'_> {
                 _ => groups.push((i, i, self.kept(series[i].0))),
             }
         }
-        let earliest = groups
-            .iter()
-            .filter(|(_, _, run)| run.is_none())
-            .map(|(first, _, _)| anchor(series[*first].0))
-            .min()
-            .filter(|a| *a < from);
+        // Where each group's run must be fed from: its kept run's position, or the anchor.
+        let fed_from = |(first, _, run): &(usize, usize, Option<Run>)| {
+            run.as_ref().map_or(anchor(series[*first].0), Run::next)
+        };
+        let earliest = groups.iter().map(fed_from).min().filter(|a| *a < from);
         let history = match earliest {
             Some(a) => self
                 .reads
@@ -193,17 +194,20 @@ impl Ran<'_> {
         };
         for (first, last, kept) in groups {
             let at = series[first].0;
-            let mut run = match kept {
-                Some(run) => run,
-                None => {
-                    let mut run = Run::new(self.reads.detect, size, anchor(at));
-                    run.advance_to(at, &reports);
-                    if at <= self.final_before {
-                        self.reads.runs.keep(self.key(at), run.clone());
-                    }
-                    run
+            let mut run = kept.unwrap_or_else(|| {
+                let mut run = Run::new(self.reads.detect, size, anchor(at));
+                if let Some(end) = self.final_end(at) {
+                    run.advance_to(end, &reports);
+                    self.reads.runs.keep(self.key(at, end), run.clone());
                 }
-            };
+                run
+            });
+            if run.next() < at {
+                run.advance_to(at, &reports);
+                if at <= self.final_before {
+                    self.reads.runs.keep(self.key(at, at), run.clone());
+                }
+            }
             for i in first..=last {
                 let reading = run.step(series[i].1);
                 readings[i].get_or_insert(reading);
@@ -212,19 +216,35 @@ impl Ran<'_> {
         Ok(())
     }
 
-    /// The kept run positioned at `at`, if one is kept and it may be.
+    /// The kept run for the missing steps from `at`: positioned at `at` when every bin before
+    /// it is final, else where the final bins end (the steps after are fed from the counts). A
+    /// curve's open steps come after the final bins, and in the first quarter hour of a UTC day
+    /// the day's first step is open too: without the second kind its run from the anchor, a
+    /// week of steps, was computed again by every curve until the rollup closed that step.
     fn kept(&self, at: i64) -> Option<Run> {
-        (at <= self.final_before)
-            .then(|| self.reads.runs.get(&self.key(at)))
-            .flatten()
+        let position = if at <= self.final_before {
+            at
+        } else {
+            self.final_end(at)?
+        };
+        self.reads.runs.get(&self.key(at, position))
     }
 
-    fn key(&self, at: i64) -> RunKey {
+    /// Where the final bins end on the grid of the run for the steps from `at`, when that is
+    /// after the run's anchor and before `at`.
+    fn final_end(&self, at: i64) -> Option<i64> {
+        // Clamped at the anchor first: with no complete bin yet, `final_before` is i64::MIN.
+        let end = align_down(self.final_before.max(anchor(at)), self.step.minutes());
+        (anchor(at) < end && end < at).then_some(end)
+    }
+
+    /// The key of the run for the steps from `at` (its anchor's) positioned at `position`.
+    fn key(&self, at: i64, position: i64) -> RunKey {
         RunKey {
             service_id: self.service_id,
             step: self.step.minutes(),
             anchor: anchor(at),
-            at,
+            at: position,
             model: model_id(&self.reads.detect),
             generation: self.generation,
         }

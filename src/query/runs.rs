@@ -5,6 +5,8 @@
 //! them. The run up to the first such step depends only on stored, final bins, so it is kept
 //! here once computed: every curve of a service that ends now starts its open steps from the
 //! same run until the monitor reads the next bin, and then only that curve computes it again.
+//! Where the first such step comes after the final bins (the first quarter hour of a UTC day),
+//! the run is kept where they end instead, and each curve feeds it the few steps after.
 //! Keys name everything the run depends on; entries are never stale, only unused, and the map
 //! is emptied when it grows past [`MAX_RUNS`].
 

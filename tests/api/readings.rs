@@ -12,11 +12,12 @@ use downwatch::db::bins::{self, BinCounts};
 use downwatch::db::bootstrap::with_sync_connection;
 use downwatch::db::readings;
 use downwatch::detect::Params;
-use downwatch::detect::readings::{Run, anchor};
+use downwatch::detect::readings::{Run, anchor, model_id};
 use downwatch::detect::synthetic::{Outage, Traffic, generate};
 use downwatch::domain::ServiceSlug;
 use downwatch::query::curve::{CurveRequest, load};
 use downwatch::query::points::{CurvePoint, Step, model};
+use downwatch::query::runs::RunKey;
 use downwatch::time::{minute_of, minute_start};
 
 use crate::helpers::{TestApp, count_direct};
@@ -285,4 +286,72 @@ async fn readings_follow_the_day_anchored_definition() {
             "step {i}"
         );
     }
+}
+
+/// In the first quarter hour of a UTC day the day's first step is open, after the final bins:
+/// its run (a week of steps from the day's anchor) is kept where the final bins end and fed the
+/// step after by each curve, rather than computed again by every one. The points are the
+/// refit's, and the kept run is the one read.
+#[actix_web::test]
+async fn a_days_first_open_step_starts_from_a_run_kept_where_the_final_bins_end() {
+    let now = Utc.with_ymd_and_hms(2025, 6, 20, 0, 7, 0).unwrap();
+    let app = TestApp::builder()
+        .var("DOWNWATCH_HISTORY_CACHE_MS", "0")
+        .start_at(now)
+        .spawn()
+        .await;
+    let open = minute_of(now) - minute_of(now) % 15;
+    let (busy, _) = history(minute_start(open), 16);
+    seed(&app, "chatgpt", &busy).await;
+    bins::set_complete_before(&app.state.reads.db, minute_start(open))
+        .await
+        .unwrap();
+    count_direct(&app, "chatgpt", 9, "open").await;
+    let slug = ServiceSlug::parse("chatgpt").unwrap();
+    let reads = &app.state.reads;
+    let day = || load(reads, &slug, CurveRequest::default());
+    let refit = day().await.unwrap().points;
+
+    read_everything(&app).await;
+    app.clock.advance(std::time::Duration::from_secs(2));
+    assert_eq!(day().await.unwrap().points, refit, "read as the refit");
+    assert_eq!(
+        day().await.unwrap().points,
+        refit,
+        "and again from kept runs"
+    );
+
+    // Readings stop a bin short of the rollup (the 23:45 bin is not final), so the run of the
+    // open step is kept positioned at 23:45.
+    let span = readings::progress(&reads.db)
+        .await
+        .unwrap()
+        .readings
+        .unwrap();
+    let key = RunKey {
+        service_id: reads.catalog.get("chatgpt").unwrap().id,
+        step: 15,
+        anchor: anchor(open),
+        at: open - 15,
+        model: model_id(&reads.detect),
+        generation: span.generation,
+    };
+    let kept = reads
+        .runs
+        .get(&key)
+        .expect("the run kept where the final bins end");
+    assert_eq!(kept.next(), open - 15);
+    // Swapped for a run that saw 100,000 reports every step, it moves the open step only.
+    let mut swapped = Run::new(reads.detect, 15, anchor(open));
+    swapped.advance_to(open - 15, |_| 100_000.0);
+    reads.runs.keep(key, swapped);
+    let moved = day().await.unwrap().points;
+    let last = refit.len() - 1;
+    assert_eq!(moved[..last], refit[..last]);
+    assert!(
+        moved[last].baseline > refit[last].baseline * 10.0,
+        "the open step read the kept run: {} against {}",
+        moved[last].baseline,
+        refit[last].baseline
+    );
 }
