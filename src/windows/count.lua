@@ -201,9 +201,9 @@ local function remember(known, hash, now)
   end
 end
 
--- The caps' decision for a report from `address` and `network`: nil when both have room (and
--- the report is remembered in both), else the code and the wait.
-local function within_caps(caps_now, caps_before, address, network, now)
+-- Whether a report from `address` and `network` is over a cap: nil when both have room (and
+-- the report is remembered in both), else the answer's code and the wait.
+local function over_a_cap(caps_now, caps_before, address, network, now)
   local decided = within(sources, caps_now)
   local from_address, from_network = decided[address], decided[network]
   local cap_start = now - now % cap_window
@@ -289,8 +289,8 @@ for at = FIRST, #ARGV, PER_REPORT do
     if seen then
       code = 0
     elseif caps_now > 0 then
-      local capped, capped_wait = within_caps(KEYS[caps_now], KEYS[caps_before], ARGV[at + 4],
-                                              ARGV[at + 5], now)
+      local capped, capped_wait = over_a_cap(KEYS[caps_now], KEYS[caps_before], ARGV[at + 4],
+                                             ARGV[at + 5], now)
       if capped then code, wait = capped, capped_wait end
     end
     if code == 1 then
