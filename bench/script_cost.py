@@ -8,7 +8,9 @@ Redis runs on this machine, the CPU its process used (which also counts reading 
 arguments and writing their answers, 1.5-4 µs a report, and freeing memory). The stages are the
 script cut short after each of its parts (arguments, decisions, counts and dedup entries, cap
 times, rate states), so the differences say what each part costs; last, a floor: a script given
-the same arguments that only dedups each reporter (one HSETNX) and counts the new ones.
+the same arguments that only dedups each reporter (one HSETNX) and counts the new ones. Then
+the whole script with one part of the decisions left out (the shared rate, the caps, the dedup
+lookups): what the whole costs more is what that part costs.
 
 Run: `python3 bench/script_cost.py [script]` (REDIS_URL's host and port, default
 127.0.0.1:6379; keys under a prefix of its own, removed); `script` is another version of
@@ -73,6 +75,25 @@ def stages(script):
     ]
 
 
+def without_parts(script):
+    """The whole script with one part of each report's decision left out, so that what the
+    whole costs more says what that part costs (its reads, bookkeeping and writes). Each cut is
+    a line of count.lua, and the tool stops if one is not found: change both together."""
+    cuts = [
+        ("- the shared rate", "local waited = rate > 0 and", "local waited = false and"),
+        ("- the caps", "elseif caps_now > 0 then", "elseif false then"),
+        ("- the dedup lookups (counted_before)",
+         "local seen, taken = counted_before(",
+         "local seen, taken = (function() return false, false end)("),
+    ]
+    variants = []
+    for name, line, replacement in cuts:
+        if line not in script:
+            sys.exit(f"script_cost: the line {line!r} is not in the script; update the cut")
+        variants.append((name, script.replace(line, replacement, 1)))
+    return variants
+
+
 # The least a counting call can cost Redis with the same arguments: each reporter deduplicated
 # by one HSETNX, the new ones counted by one HINCRBY a call; no caps, no rate, no breakdown.
 FLOOR = """
@@ -124,7 +145,8 @@ def main():
           + (", and its process's CPU:" if cpu else ":"))
     script = sys.argv[1] if len(sys.argv) > 1 else SCRIPT
     floor = ("floor: HSETNX a report, HINCRBY a call", FLOOR)
-    for name, text in stages(open(script).read()) + [floor]:
+    text = open(script).read()
+    for name, text in stages(text) + without_parts(text) + [floor]:
         sha = redis.call("SCRIPT", "LOAD", text)
         calls = [batch(prefix, call) for call in range(CALLS)]
         redis.call("CONFIG", "RESETSTAT")
