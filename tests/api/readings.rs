@@ -71,6 +71,19 @@ async fn seed(app: &TestApp, slug: &str, totals: &[(i64, i32)]) {
     bins::upsert(&app.state.reads.db, &rows).await.unwrap();
 }
 
+/// Seeds 16 days of chatgpt's history up to the bin under way at the app's clock, with the
+/// rollup complete before that bin; returns that bin's start (minute) and the histories.
+async fn seed_history(app: &TestApp) -> (i64, Bins, Bins) {
+    let now = minute_of(app.clock.now());
+    let complete = now - now % 15;
+    let (busy, quiet) = history(minute_start(complete), 16);
+    seed(app, "chatgpt", &busy).await;
+    bins::set_complete_before(&app.state.reads.db, minute_start(complete))
+        .await
+        .unwrap();
+    (complete, busy, quiet)
+}
+
 /// The curves compared: the default day, a range across midnight, ten days hourly, and a
 /// closed week hourly ending mid-history.
 fn requests(now: DateTime<Utc>) -> Vec<CurveRequest> {
@@ -167,13 +180,8 @@ async fn stored_and_refit_agree(history_cache_ms: &str) {
         .spawn()
         .await;
     let tick = std::time::Duration::from_secs(2);
-    let complete = minute_of(now) - minute_of(now) % 15;
-    let (busy, quiet) = history(minute_start(complete), 16);
-    seed(&app, "chatgpt", &busy).await;
+    let (_, _, quiet) = seed_history(&app).await;
     seed(&app, "sora", &quiet).await;
-    bins::set_complete_before(&app.state.reads.db, minute_start(complete))
-        .await
-        .unwrap();
     // The bin under way is in Redis only.
     count_direct(&app, "chatgpt", 9, "open").await;
     let slugs = ["chatgpt", "sora"];
@@ -246,12 +254,7 @@ async fn stored_and_refit_agree(history_cache_ms: &str) {
 async fn readings_follow_the_day_anchored_definition() {
     let now = Utc.with_ymd_and_hms(2025, 6, 20, 10, 7, 0).unwrap();
     let app = TestApp::builder().start_at(now).spawn().await;
-    let complete = minute_of(now) - minute_of(now) % 15;
-    let (busy, _) = history(minute_start(complete), 16);
-    seed(&app, "chatgpt", &busy).await;
-    bins::set_complete_before(&app.state.reads.db, minute_start(complete))
-        .await
-        .unwrap();
+    let (_, busy, _) = seed_history(&app).await;
     read_everything(&app).await;
     let params = Params::default();
     let stored: HashMap<i64, i32> = busy.iter().copied().collect();
@@ -300,12 +303,7 @@ async fn a_days_first_open_step_starts_from_a_run_kept_where_the_final_bins_end(
         .start_at(now)
         .spawn()
         .await;
-    let open = minute_of(now) - minute_of(now) % 15;
-    let (busy, _) = history(minute_start(open), 16);
-    seed(&app, "chatgpt", &busy).await;
-    bins::set_complete_before(&app.state.reads.db, minute_start(open))
-        .await
-        .unwrap();
+    let (open, _, _) = seed_history(&app).await;
     count_direct(&app, "chatgpt", 9, "open").await;
     let slug = ServiceSlug::parse("chatgpt").unwrap();
     let reads = &app.state.reads;
