@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -298,6 +298,14 @@ impl ApiError {
     }
 }
 
+/// The rate-limit headers every answer to a report carries, named once (a name given as text
+/// is parsed and copied for each response).
+pub static RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+/// See [`RATE_LIMIT_LIMIT`].
+pub static RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+/// See [`RATE_LIMIT_LIMIT`].
+pub static RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
 /// Whole seconds to wait, rounded up so that a client retrying on time is accepted.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
@@ -374,9 +382,9 @@ impl ResponseError for ApiError {
             | Self::ReadsLimited { retry_after, limit } => {
                 let secs = retry_after_secs(*retry_after);
                 response.insert_header((header::RETRY_AFTER, secs));
-                response.insert_header(("RateLimit-Limit", *limit));
-                response.insert_header(("RateLimit-Remaining", 0));
-                response.insert_header(("RateLimit-Reset", secs));
+                response.insert_header((&RATE_LIMIT_LIMIT, *limit));
+                response.insert_header((&RATE_LIMIT_REMAINING, 0));
+                response.insert_header((&RATE_LIMIT_RESET, secs));
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));

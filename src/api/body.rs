@@ -60,6 +60,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::field("body", "must be a JSON object"));
     }
+    // Most bodies are valid: read them without tracking the path (which costs an allocation
+    // a field), and read a failed one again with it, for the error's field.
+    let mut plain = serde_json::Deserializer::from_slice(bytes);
+    if let Ok(value) = T::deserialize(&mut plain)
+        && plain.end().is_ok()
+    {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -6,7 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::body::read_json;
-use crate::error::{ApiError, retry_after_secs};
+use crate::error::{
+    ApiError, RATE_LIMIT_LIMIT, RATE_LIMIT_REMAINING, RATE_LIMIT_RESET, retry_after_secs,
+};
 use crate::http::{AppState, resource};
 use crate::ingest::{ReportBody, record_rejection};
 
@@ -38,10 +40,10 @@ async fn submit(
         HttpResponse::Ok()
     };
     response
-        .insert_header(("RateLimit-Limit", submitted.allowance.limit))
-        .insert_header(("RateLimit-Remaining", submitted.allowance.remaining))
+        .insert_header((&RATE_LIMIT_LIMIT, submitted.allowance.limit))
+        .insert_header((&RATE_LIMIT_REMAINING, submitted.allowance.remaining))
         .insert_header((
-            "RateLimit-Reset",
+            &RATE_LIMIT_RESET,
             retry_after_secs(submitted.allowance.reset_after),
         ));
     Ok(response.json(ReportAnswer {

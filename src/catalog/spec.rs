@@ -54,19 +54,19 @@ impl ServiceSpec {
         let mut errors = FieldErrors::default();
         let field = |name: &str| format!("{path}{name}");
         let provider = input.provider.unwrap_or_else(|| input.slug.clone());
-        let slug = errors.required(field("slug"), Some(input.slug), |v| ServiceSlug::parse(&v));
-        let name = errors.required(field("name"), Some(input.name), |v| DisplayName::parse(&v));
-        let category = errors.required(field("category"), Some(input.category), |v| {
+        let slug = errors.required(&field("slug"), Some(input.slug), |v| ServiceSlug::parse(&v));
+        let name = errors.required(&field("name"), Some(input.name), |v| DisplayName::parse(&v));
+        let category = errors.required(&field("category"), Some(input.category), |v| {
             Label::parse(&v)
         });
-        let provider = errors.required(field("provider"), Some(provider), |v| Label::parse(&v));
+        let provider = errors.required(&field("provider"), Some(provider), |v| Label::parse(&v));
         let problems = parse_problems(input.problems)
             .map_err(|e| errors.push(field("problems"), e))
             .ok();
-        let status_page = errors.optional(field("status_page"), input.status_page, |v| {
+        let status_page = errors.optional(&field("status_page"), input.status_page, |v| {
             parse_status_page(&v)
         });
-        let provider_name = errors.optional(field("provider_name"), input.provider_name, |v| {
+        let provider_name = errors.optional(&field("provider_name"), input.provider_name, |v| {
             DisplayName::parse(&v)
         });
         errors.finish()?;

@@ -30,7 +30,7 @@ impl FieldErrors {
     /// Parses a present value; an invalid one is recorded and yields `None`.
     pub fn optional<I, T>(
         &mut self,
-        field: impl Into<String>,
+        field: &str,
         raw: Option<I>,
         parse: impl FnOnce(I) -> Result<T, String>,
     ) -> Option<T> {
@@ -42,11 +42,10 @@ impl FieldErrors {
     /// Like [`Self::optional`], but an absent value is an error too.
     pub fn required<I, T>(
         &mut self,
-        field: impl Into<String>,
+        field: &str,
         raw: Option<I>,
         parse: impl FnOnce(I) -> Result<T, String>,
     ) -> Option<T> {
-        let field = field.into();
         if raw.is_none() {
             self.0.push(FieldError::new(field, "is required"));
             return None;

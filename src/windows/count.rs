@@ -97,41 +97,42 @@ pub(super) struct Limits {
     pub rate: SharedRate,
 }
 
-/// A report waiting in the group-commit queue: its keys already built, nothing borrowed.
+/// A report waiting in the group-commit queue, owning what its keys are made of. The keys
+/// themselves are named when its batch is sent, each once however many reports of the batch
+/// use it: a busy service's reports share their buckets, dedup and cap hashes.
 #[derive(Debug)]
 pub(super) struct Queued {
     /// When the report's request stops waiting for an answer.
     pub deadline: Instant,
     at_ms: i64,
+    /// The report's minute (see `time::minute_of`).
+    minute: i64,
+    service: ServiceSlug,
     reporter: ReporterKey,
     problem: ProblemKind,
     country: Option<CountryCode>,
-    /// The bucket pair of the report's minute, and the minute's own bucket (see `KeySchema`).
-    pair: String,
-    own_bucket: String,
-    dedup_now: String,
-    dedup_before: String,
     limited: Option<Limited>,
 }
 
-/// A capped, rate-limited report's own keys and limits.
+/// A capped, rate-limited report's sources and limits.
 #[derive(Debug)]
 struct Limited {
     limits: Limits,
-    caps_now: String,
-    caps_before: String,
     address_field: Vec<u8>,
     network_field: Vec<u8>,
-    rate: String,
+    /// The client address's key, which its rate-limit state is named by too.
+    address_hex: String,
 }
 
 /// A source's field in a cap hash: `scope` (`a` or `n`) and its key as bytes (a key that is
 /// not hex is used as written).
 fn cap_field(scope: u8, key_hex: &str) -> Vec<u8> {
-    let key = hex::decode(key_hex).unwrap_or_else(|_| key_hex.as_bytes().to_vec());
-    let mut field = Vec::with_capacity(1 + key.len());
-    field.push(scope);
-    field.extend_from_slice(&key);
+    let mut field = vec![0; 1 + key_hex.len() / 2];
+    field[0] = scope;
+    if hex::decode_to_slice(key_hex, &mut field[1..]).is_err() {
+        field.truncate(1);
+        field.extend_from_slice(key_hex.as_bytes());
+    }
     field
 }
 
@@ -141,39 +142,25 @@ fn epoch_of(at_ms: i64, window_ms: u64) -> i64 {
 }
 
 impl Queued {
-    /// `report` with its keys under `keys`, dedup epochs of `dedup_window`.
+    /// `report`, to be counted under `limited` if given.
     pub fn new(
-        keys: &KeySchema,
-        dedup_window: Duration,
         report: &CountRequest<'_>,
         limited: Option<(CapKeys<'_>, Limits)>,
         deadline: Instant,
     ) -> Self {
-        let at_ms = report.at.timestamp_millis();
-        let window_ms = millis(dedup_window).max(1);
-        let epoch = epoch_of(at_ms, window_ms);
         Self {
             deadline,
-            at_ms,
+            at_ms: report.at.timestamp_millis(),
+            minute: minute_of(report.at),
+            service: report.service.clone(),
             reporter: report.reporter,
             problem: report.problem.clone(),
             country: report.country,
-            pair: keys.pair_bucket(report.service, minute_of(report.at)),
-            own_bucket: keys.minute_bucket(report.service, minute_of(report.at)),
-            dedup_now: keys.dedup(report.service, window_ms, epoch),
-            dedup_before: keys.dedup(report.service, window_ms, epoch - 1),
-            limited: limited.map(|(cap_keys, limits)| {
-                let cap_ms = millis(limits.caps.window).max(1);
-                let cap_epoch = epoch_of(at_ms, cap_ms);
-                Limited {
-                    limits,
-                    caps_now: keys.caps(report.service, cap_ms, cap_epoch),
-                    caps_before: keys.caps(report.service, cap_ms, cap_epoch - 1),
-                    address_field: cap_field(b'a', cap_keys.address_hex),
-                    network_field: cap_field(b'n', cap_keys.network_hex),
-                    // The rate is the address's too: the same key, in its own namespace.
-                    rate: keys.rate_limit(cap_keys.address_hex),
-                }
+            limited: limited.map(|(cap_keys, limits)| Limited {
+                limits,
+                address_field: cap_field(b'a', cap_keys.address_hex),
+                network_field: cap_field(b'n', cap_keys.network_hex),
+                address_hex: cap_keys.address_hex.to_owned(),
             }),
         }
     }
@@ -183,18 +170,19 @@ impl Queued {
         self.limited.as_ref().map(|l| l.limits)
     }
 
-    /// A key of the service's (every key of its count shares the service's slot).
-    pub fn service_key(&self) -> &str {
-        &self.pair
+    /// A key of the service's under `keys` (every key of its count shares the service's slot).
+    pub fn service_key(&self, keys: &KeySchema) -> String {
+        keys.pair_bucket(&self.service, self.minute)
     }
 
     /// What spending this report's shared rate takes, for a report under limits.
-    pub fn rate_spend(&self) -> Option<RateSpend> {
+    pub fn rate_spend(&self, keys: &KeySchema) -> Option<RateSpend> {
         self.limited.as_ref().map(|l| RateSpend {
             deadline: self.deadline,
             at_ms: self.at_ms,
             rate: l.limits.rate,
-            key: l.rate.clone(),
+            // The rate is the address's too: the same key, in its own namespace.
+            key: keys.rate_limit(&l.address_hex),
         })
     }
 }
@@ -213,16 +201,18 @@ pub(super) struct RateSpend {
     pub key: String,
 }
 
-/// One call of the counting script for `batch` (every report under the same limits), spending
-/// each limited report's shared rate in it if `spend_rate`.
-pub(super) fn invocation<'a>(
-    script: &'a redis::Script,
+/// One call of the counting script for `batch` (every report under the same limits), its keys
+/// named under `keys`, spending each limited report's shared rate in it if `spend_rate`. Built
+/// as the `EVALSHA` command itself rather than through `redis::ScriptInvocation`, which holds
+/// each argument in an allocation of its own: see [`evaluate`] for the script's loading.
+pub(super) fn invocation(
+    script: &redis::Script,
+    keys: &KeySchema,
     batch: &[&Queued],
     dedup_window: Duration,
     retention: Duration,
     spend_rate: bool,
-) -> redis::ScriptInvocation<'a> {
-    let mut call = script.prepare_invoke();
+) -> redis::Cmd {
     let limits = batch.first().and_then(|q| q.limits());
     let (caps, rate) = limits.map_or(
         (
@@ -238,44 +228,81 @@ pub(super) fn invocation<'a>(
         ),
         |l| (l.caps, l.rate),
     );
+    let window_ms = millis(dedup_window).max(1);
+    let cap_ms = millis(caps.window).max(1);
+    let mut positions = KeyPositions::default();
+    let numbers: Vec<[u8; 22]> = batch
+        .iter()
+        .map(|report| {
+            let service = &report.service;
+            let epoch = epoch_of(report.at_ms, window_ms);
+            let mut at = [
+                positions.of(Key::Pair(service, report.minute)),
+                positions.of(Key::Own(service, report.minute)),
+                positions.of(Key::Dedup(service, window_ms, epoch)),
+                positions.of(Key::Dedup(service, window_ms, epoch - 1)),
+                0,
+                0,
+                0,
+            ];
+            if let Some(limited) = &report.limited {
+                let cap_epoch = epoch_of(report.at_ms, cap_ms);
+                at[4] = positions.of(Key::Caps(service, cap_ms, cap_epoch));
+                at[5] = positions.of(Key::Caps(service, cap_ms, cap_epoch - 1));
+                if spend_rate {
+                    at[6] = positions.of(Key::Rate(&limited.address_hex));
+                }
+            }
+            packed_numbers(report.at_ms, at)
+        })
+        .collect();
+    let mut call = redis::cmd("EVALSHA");
+    call.arg(script.get_hash()).arg(positions.count());
+    for key in &positions.order {
+        let name = key.name(keys);
+        call.arg(&name);
+        if matches!(key, Key::Dedup(..)) {
+            call.arg(KeySchema::legacy_dedup(&name));
+        }
+    }
     let interval_ms = millis(rate.interval);
-    call.arg(millis(dedup_window).max(1))
+    call.arg(window_ms)
         .arg(retention.as_secs())
         .arg(millis(caps.window))
         .arg(caps.per_address)
         .arg(caps.per_network)
         .arg(interval_ms)
         .arg(interval_ms.saturating_mul(u64::from(rate.burst.saturating_sub(1))));
-    let mut positions = KeyPositions::default();
-    for report in batch {
-        let pair = positions.of(&mut call, &report.pair);
-        let own = positions.of(&mut call, &report.own_bucket);
-        let now = positions.of_dedup(&mut call, &report.dedup_now);
-        let before = positions.of_dedup(&mut call, &report.dedup_before);
-        let (mut caps_now, mut caps_before, mut rate) = (0, 0, 0);
-        let (mut address, mut network): (&[u8], &[u8]) = (b"", b"");
-        if let Some(limited) = &report.limited {
-            caps_now = positions.of(&mut call, &limited.caps_now);
-            caps_before = positions.of(&mut call, &limited.caps_before);
-            address = &limited.address_field;
-            network = &limited.network_field;
-            if spend_rate {
-                rate = positions.of(&mut call, &limited.rate);
-            }
-        }
-        call.arg(
-            &packed_numbers(
-                report.at_ms,
-                [pair, own, now, before, caps_now, caps_before, rate],
-            )[..],
-        )
-        .arg(report.reporter.as_bytes())
-        .arg(report.problem.as_str())
-        .arg(report.country.as_ref().map_or("", |c| c.as_str()))
-        .arg(address)
-        .arg(network);
+    for (report, numbers) in batch.iter().zip(&numbers) {
+        let (address, network): (&[u8], &[u8]) = report
+            .limited
+            .as_ref()
+            .map_or((b"", b""), |l| (&l.address_field, &l.network_field));
+        call.arg(&numbers[..])
+            .arg(report.reporter.as_bytes())
+            .arg(report.problem.as_str())
+            .arg(report.country.as_ref().map_or("", |c| c.as_str()))
+            .arg(address)
+            .arg(network);
     }
     call
+}
+
+/// Runs `call` (an `EVALSHA` of `script`, see [`invocation`]) on `connection`, loading the
+/// script first if Redis does not have it (a restart, a new node, `SCRIPT FLUSH`), as
+/// `redis::ScriptInvocation` does.
+pub(super) async fn evaluate<C: redis::aio::ConnectionLike>(
+    script: &redis::Script,
+    call: &redis::Cmd,
+    connection: &mut C,
+) -> redis::RedisResult<Vec<i64>> {
+    match call.query_async(connection).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.prepare_invoke().load_async(connection).await?;
+            call.query_async(connection).await
+        }
+        answer => answer,
+    }
 }
 
 /// A report's numbers as `count.lua` reads them (`<i8HHHHHHH`): when it arrived (ms), then the
@@ -292,36 +319,59 @@ fn packed_numbers(at_ms: i64, positions: [usize; 7]) -> [u8; 22] {
     packed
 }
 
+/// A key of a counting call, by what it is made of (see `KeySchema`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'b> {
+    /// A service's bucket pair holding a minute.
+    Pair(&'b ServiceSlug, i64),
+    /// A service's bucket of a minute alone.
+    Own(&'b ServiceSlug, i64),
+    /// A service's dedup hash of a window (ms) and epoch; its legacy twin follows it in KEYS.
+    Dedup(&'b ServiceSlug, u64, i64),
+    /// A service's cap hash of a window (ms) and epoch.
+    Caps(&'b ServiceSlug, u64, i64),
+    /// A client's rate-limit state, by its address key.
+    Rate(&'b str),
+}
+
+impl Key<'_> {
+    fn name(&self, keys: &KeySchema) -> String {
+        match *self {
+            Key::Pair(service, minute) => keys.pair_bucket(service, minute),
+            Key::Own(service, minute) => keys.minute_bucket(service, minute),
+            Key::Dedup(service, window_ms, epoch) => keys.dedup(service, window_ms, epoch),
+            Key::Caps(service, window_ms, epoch) => keys.caps(service, window_ms, epoch),
+            Key::Rate(address_hex) => keys.rate_limit(address_hex),
+        }
+    }
+}
+
 /// Where each key of a call stands in its KEYS (1-based), each key added once.
 #[derive(Default)]
 struct KeyPositions<'b> {
-    seen: HashMap<&'b str, usize>,
-    /// Legacy twins added after their dedup hashes (in KEYS, not in `seen`).
+    seen: HashMap<Key<'b>, usize>,
+    /// The keys in the order of their positions (legacy twins not included).
+    order: Vec<Key<'b>>,
+    /// Legacy twins, each right after its dedup hash (in KEYS, not in `seen`).
     twins: usize,
 }
 
 impl<'b> KeyPositions<'b> {
-    fn of(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str) -> usize {
-        self.add(call, key, false)
-    }
-
-    /// The position of a dedup hash, its legacy twin (see `KeySchema::legacy_dedup`) added
-    /// right after it the first time.
-    fn of_dedup(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str) -> usize {
-        self.add(call, key, true)
-    }
-
-    fn add(&mut self, call: &mut redis::ScriptInvocation<'_>, key: &'b str, twin: bool) -> usize {
-        let next = self.seen.len() + self.twins + 1;
+    fn of(&mut self, key: Key<'b>) -> usize {
+        let next = self.count() + 1;
         let at = *self.seen.entry(key).or_insert(next);
         if at == next {
-            call.key(key);
-            if twin {
-                call.key(KeySchema::legacy_dedup(key));
+            self.order.push(key);
+            if matches!(key, Key::Dedup(..)) {
                 self.twins += 1;
             }
         }
         at
+    }
+
+    /// Keys in KEYS so far, twins included.
+    fn count(&self) -> usize {
+        self.order.len() + self.twins
     }
 }
 

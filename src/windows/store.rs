@@ -141,7 +141,6 @@ const SEED_PAIR_WIDTH: usize = 64;
 pub struct Windows {
     redis: RedisConn,
     keys: KeySchema,
-    dedup_window: Duration,
     counter: Arc<Counter>,
     /// Counting calls; lanes are service slots on a cluster (`None` on one server).
     group: GroupCommit<Option<Slot>, Queued, Result<Counted, StoreError>>,
@@ -155,6 +154,7 @@ pub(super) struct Counter {
     script: redis::Script,
     /// The shared rate's own script, for a cluster (see [`super::by_slot`]).
     pub(super) rate_script: redis::Script,
+    keys: KeySchema,
     dedup_window: Duration,
     retention: Duration,
 }
@@ -176,12 +176,12 @@ impl Windows {
                 redis: redis.clone(),
                 script: redis::Script::new(include_str!("count.lua")),
                 rate_script: redis::Script::new(include_str!("rate.lua")),
+                keys: keys.clone(),
                 dedup_window,
                 retention,
             }),
             redis,
             keys,
-            dedup_window,
             group: GroupCommit::new(MAX_BATCH),
             rates: GroupCommit::new(MAX_BATCH),
         }
@@ -221,10 +221,10 @@ impl Windows {
         // The deadline is the request's, queueing included: behind a call to a hung Redis, a
         // report fails when its own time is up, not after that call's and its own.
         let deadline = Instant::now() + self.redis.timeout();
-        let queued = Queued::new(&self.keys, self.dedup_window, &report, limited, deadline);
+        let queued = Queued::new(&report, limited, deadline);
         let lane = if self.redis.is_cluster() {
             // The rate first, in a call on its state's slot (see `by_slot`).
-            if let Some(spend) = queued.rate_spend() {
+            if let Some(spend) = queued.rate_spend(&self.keys) {
                 let counter = Arc::clone(&self.counter);
                 let call = move |batch| {
                     let counter = Arc::clone(&counter);
@@ -235,7 +235,7 @@ impl Windows {
                     return Ok(Counted::RateLimited { retry_after });
                 }
             }
-            Some(Slot::for_key(queued.service_key()))
+            Some(Slot::for_key(queued.service_key(&self.keys)))
         } else {
             None
         };
@@ -546,19 +546,21 @@ impl Counter {
         group: &[&Queued],
         spend_rate: bool,
     ) -> Vec<Result<Counted, StoreError>> {
-        let invocation = count::invocation(
+        let call = count::invocation(
             &self.script,
+            &self.keys,
             group,
             self.dedup_window,
             self.retention,
             spend_rate,
         );
+        let (call, script) = (&call, &self.script);
         let oldest = group.iter().map(|q| q.deadline).min();
         let deadline = oldest.unwrap_or_else(|| Instant::now() + self.redis.timeout());
         let reply = self
             .redis
             .run_by(deadline, "count-reports", |mut c| async move {
-                invocation.invoke_async::<Vec<i64>>(&mut c).await
+                count::evaluate(script, call, &mut c).await
             })
             .await
             .map(|reply: Vec<i64>| count::answers(&reply));

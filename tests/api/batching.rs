@@ -281,6 +281,34 @@ async fn a_reporter_counted_before_an_upgrade_is_still_a_duplicate_after_it() {
 }
 
 #[actix_web::test]
+async fn counting_loads_its_script_again_when_redis_has_forgotten_it() {
+    let app = TestApp::spawn().await;
+    let windows = windows(&app);
+    let at = app.clock.now();
+    let first = count_together(windows, &[("chatgpt", "before-the-flush".into())], at).await;
+    assert!(matches!(first[..], [Ok(true)]));
+    // What a Redis restart (without persistence of its script cache) or a failover does.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut redis().await)
+        .await
+        .unwrap();
+    let after = count_together(
+        windows,
+        &[
+            ("chatgpt", "before-the-flush".into()),
+            ("chatgpt", "after-the-flush".into()),
+        ],
+        at,
+    )
+    .await;
+    assert!(
+        matches!(after[..], [Ok(false), Ok(true)]),
+        "counted again with the script reloaded: {after:?}"
+    );
+}
+
+#[actix_web::test]
 async fn a_dedup_entry_costs_at_most_64_bytes_of_redis_memory_at_scale() {
     let app = TestApp::spawn().await;
     let windows = windows(&app);
