@@ -698,13 +698,6 @@ fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, started: Instant, h
         telemetry::method_label(request.method())
     };
     let status = response.status().as_u16();
-    metrics::histogram!(
-        "downwatch_http_request_duration_seconds",
-        "route" => route.clone(),
-        "method" => method,
-        "status" => status.to_string()
-    )
-    .record(elapsed.as_secs_f64());
     // Microseconds are plenty, and `0.110037` reads better than `0.11003700000000001`.
     let duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let sent = (method == "other")
@@ -713,5 +706,27 @@ fn observe<B>(response: &actix_web::dev::ServiceResponse<B>, started: Instant, h
         tracing::warn!(http.method = method, http.method_sent = sent.as_deref(), http.route = %route, http.status = status, duration_ms, "request");
     } else {
         tracing::info!(http.method = method, http.method_sent = sent.as_deref(), http.route = %route, http.status = status, duration_ms, "request");
+    }
+    metrics::histogram!(
+        "downwatch_http_request_duration_seconds",
+        "route" => route,
+        "method" => method,
+        "status" => status_label(status)
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+/// The `status` label of a response: the code as text, without an allocation for the codes
+/// downwatch answers most.
+fn status_label(status: u16) -> metrics::SharedString {
+    match status {
+        200 => metrics::SharedString::const_str("200"),
+        202 => metrics::SharedString::const_str("202"),
+        304 => metrics::SharedString::const_str("304"),
+        400 => metrics::SharedString::const_str("400"),
+        404 => metrics::SharedString::const_str("404"),
+        429 => metrics::SharedString::const_str("429"),
+        503 => metrics::SharedString::const_str("503"),
+        other => metrics::SharedString::from(other.to_string()),
     }
 }

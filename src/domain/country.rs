@@ -10,8 +10,16 @@ pub struct CountryCode([u8; 2]);
 impl CountryCode {
     /// Accepts any case (`us`, `Us`, `US`); rejects codes not assigned in ISO 3166-1.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let upper = raw.to_ascii_uppercase();
-        match isocountry::CountryCode::for_alpha2(&upper) {
+        // Two letters upper-cased on the stack (anything longer is no code anyway).
+        let upper: [u8; 2];
+        let code = match raw.as_bytes() {
+            [a, b] => {
+                upper = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+                std::str::from_utf8(&upper).unwrap_or("")
+            }
+            _ => raw,
+        };
+        match isocountry::CountryCode::for_alpha2(code) {
             Ok(code) => {
                 let b = code.alpha2().as_bytes();
                 Ok(Self([b[0], b[1]]))

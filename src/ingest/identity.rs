@@ -6,12 +6,16 @@
 //! attacker-controlled and ignored. IPv6 clients are grouped by /64, since one subscriber
 //! usually owns a whole /64 and can rotate addresses inside it at will.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{FORWARDED, HeaderMap, HeaderName};
 use ipnet::IpNet;
 
 use crate::config::ProxyHeader;
+
+/// `X-Forwarded-For`, named once (a name given as text is parsed and copied for each lookup).
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Which peers may tell us who the client is, and through which header.
 #[derive(Debug, Clone)]
@@ -91,17 +95,22 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// address (`unknown`, obfuscated, or garbage).
 fn forwarded_hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Option<IpAddr>> {
     let name = match header {
-        ProxyHeader::XForwardedFor => "x-forwarded-for",
-        ProxyHeader::Forwarded => "forwarded",
+        ProxyHeader::XForwardedFor => &X_FORWARDED_FOR,
+        ProxyHeader::Forwarded => &FORWARDED,
     };
-    let values: Vec<&str> = headers
-        .get_all(name)
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if values.is_empty() {
-        return Vec::new();
-    }
-    let joined = values.join(",");
+    let mut values = headers.get_all(name).filter_map(|v| v.to_str().ok());
+    // One header line is the usual case: its elements are split where they are.
+    let joined = match (values.next(), values.next()) {
+        (None, _) => return Vec::new(),
+        (Some(only), None) => Cow::Borrowed(only),
+        (Some(first), Some(second)) => Cow::Owned(
+            [first, second]
+                .into_iter()
+                .chain(values)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    };
     let elements = joined.split(',');
     match header {
         ProxyHeader::XForwardedFor => elements.map(parse_node).collect(),
