@@ -43,7 +43,11 @@ struct Bucket {
     total: u64,
 }
 
-/// Reads minute totals of `slug` in `[from, to)` (or the server's last hour when unbounded).
+/// Tries of a read of the minutes answered 503, a second apart.
+const READ_ATTEMPTS: u32 = 3;
+
+/// Reads minute totals of `slug` in `[from, to)` (or the server's last hour when unbounded),
+/// trying again on a 503.
 pub async fn read_minutes(
     client: &awc::Client,
     base_url: &str,
@@ -61,11 +65,23 @@ pub async fn read_minutes(
             to.format("%Y-%m-%dT%H:%M:%SZ")
         ));
     }
-    let mut response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    // A 503 says "retry shortly" (Redis busy or away): a read is safe to repeat, and the
+    // check at the end of a long run should not fail on one slow moment.
+    let mut attempts = 1;
+    let mut response = loop {
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+        if response.status() != awc::http::StatusCode::SERVICE_UNAVAILABLE
+            || attempts == READ_ATTEMPTS
+        {
+            break response;
+        }
+        attempts += 1;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
     if !response.status().is_success() {
         let body = response.body().await.unwrap_or_default();
         anyhow::bail!(
