@@ -10,22 +10,19 @@ pub struct CountryCode([u8; 2]);
 impl CountryCode {
     /// Accepts any case (`us`, `Us`, `US`); rejects codes not assigned in ISO 3166-1.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        // Two letters upper-cased on the stack (anything longer is no code anyway).
-        let upper: [u8; 2];
-        let code = match raw.as_bytes() {
-            [a, b] => {
-                upper = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
-                std::str::from_utf8(&upper).unwrap_or("")
-            }
-            _ => raw,
+        let not_a_code = || "must be an ISO 3166-1 alpha-2 country code, like US or DE".to_owned();
+        // Two bytes, upper-cased on the stack: anything longer or shorter is no code.
+        let &[a, b] = raw.as_bytes() else {
+            return Err(not_a_code());
         };
-        match isocountry::CountryCode::for_alpha2(code) {
-            Ok(code) => {
-                let b = code.alpha2().as_bytes();
-                Ok(Self([b[0], b[1]]))
-            }
-            Err(_) => Err("must be an ISO 3166-1 alpha-2 country code, like US or DE".to_owned()),
-        }
+        let upper = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+        let code = std::str::from_utf8(&upper).map_err(|_| not_a_code())?;
+        isocountry::CountryCode::for_alpha2(code)
+            .map(|known| {
+                let b = known.alpha2().as_bytes();
+                Self([b[0], b[1]])
+            })
+            .map_err(|_| not_a_code())
     }
 
     /// The two upper-case letters.
