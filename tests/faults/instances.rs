@@ -134,12 +134,17 @@ async fn one_leader_hands_over_and_events_reach_all(redis_url: &str) {
          {taken_after_expiry_ms} ms after the old lease ran out (lease {LEASE:?}, tick \
          {TICK:?}); both survivors streamed incident.opened {seen:?}"
     );
+    // A follower tries at every tick, so it takes the lease within a tick of its expiry; one
+    // more tick is allowed because on a loaded two-core runner (three instances, a cluster of
+    // three Redis servers and the other fault tests) a tick can start a second late: CI saw
+    // 2,014 ms once.
+    let late = 2 * TICK;
     assert!(
-        handover <= LEASE + TICK + Duration::from_secs(1),
+        handover <= LEASE + late + Duration::from_secs(1),
         "handover took {handover:?}"
     );
     assert!(
-        (-100..=TICK.as_millis() as i64 + 500).contains(&taken_after_expiry_ms),
+        (-100..=late.as_millis() as i64 + 500).contains(&taken_after_expiry_ms),
         "taken {taken_after_expiry_ms} ms after the old lease ran out"
     );
     assert!(
