@@ -14,6 +14,10 @@
 //!   (events at least an hour apart, from its eighth day): the trade between the two targets.
 //!   With `--model`, against the production model's baseline; with `--jump`, the rule judges a
 //!   window's rise over the window just before it (the shape of a rise, not its size) instead.
+//! - `--occupied` (either mode): windows count the minutes that had a report, against the
+//!   Poisson chance of one, instead of the reports (a sustained rise spreads over the minutes, a
+//!   stray cluster crowds a few); `--pseudo=N` puts N pseudo-reports on both sides of a ratio
+//!   instead of the model's 2.
 //!
 //! Seeds default to 1-10, the tuning seeds.
 
@@ -21,6 +25,18 @@ use downwatch::detect::synthetic::{
     Scenario, Series, expected_per_minute, issue_shapes, quality_suite,
 };
 use downwatch::detect::{Detector, Params, log_ratio};
+
+/// Pseudo-reports on both sides of a ratio, when `--pseudo=N` replaces the model's.
+static PSEUDO: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+/// Set by `--occupied`: windows count the minutes with a report rather than the reports.
+static OCCUPIED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+fn window_ratio(seen: f64, expected: f64) -> f64 {
+    match PSEUDO.get() {
+        Some(p) => ((seen + p) / (expected + p)).ln(),
+        None => log_ratio(seen, expected),
+    }
+}
 
 /// The calm classes of the quality suite, whose outage-free streams (`<class>/normal`) are
 /// counted.
@@ -36,12 +52,24 @@ fn shape_names(scenarios: &[Scenario]) -> Vec<&str> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(unknown) = args
-        .iter()
-        .find(|a| a.parse::<u64>().is_err() && *a != "trade" && *a != "--model" && *a != "--jump")
-    {
-        eprintln!("shape_limits: unknown argument {unknown:?}; usage: [trade | --model] [seeds]");
+    if let Some(unknown) = args.iter().find(|a| {
+        a.parse::<u64>().is_err()
+            && !["trade", "--model", "--jump", "--occupied"].contains(&a.as_str())
+            && !a.starts_with("--pseudo=")
+    }) {
+        eprintln!(
+            "shape_limits: unknown argument {unknown:?}; usage: [trade] [--model] [--jump] \
+             [--occupied] [--pseudo=N] [seeds]"
+        );
         std::process::exit(2);
+    }
+    if args.iter().any(|a| a == "--occupied") {
+        OCCUPIED.set(()).expect("set once");
+    }
+    if let Some(p) = args.iter().find_map(|a| a.strip_prefix("--pseudo=")) {
+        PSEUDO
+            .set(p.parse().expect("--pseudo=N takes a number"))
+            .expect("set once");
     }
     let seeds: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let seeds = if seeds.is_empty() {
@@ -90,7 +118,7 @@ fn ratios(values: &[f64], expected: &[f64], window: usize) -> Vec<f64> {
             exp -= expected[i - window];
         }
         if i + 1 >= window {
-            out[i] = log_ratio(seen, exp);
+            out[i] = window_ratio(seen, exp);
         }
     }
     out
@@ -98,6 +126,13 @@ fn ratios(values: &[f64], expected: &[f64], window: usize) -> Vec<f64> {
 
 /// The window's log-ratio, or with `jump` its rise over the window just before it.
 fn statistic(values: &[f64], expected: &[f64], window: usize, jump: bool) -> Vec<f64> {
+    if OCCUPIED.get().is_some() {
+        // Minutes with a report against the chance of one (Poisson): a sustained rise spreads
+        // over the minutes, a stray cluster crowds a few.
+        let occupied: Vec<f64> = values.iter().map(|v| v.min(1.0)).collect();
+        let chance: Vec<f64> = expected.iter().map(|e| 1.0 - (-e).exp()).collect();
+        return ratios(&occupied, &chance, window);
+    }
     let r = ratios(values, expected, window);
     if !jump {
         return r;
