@@ -124,16 +124,18 @@ fn ratios(values: &[f64], expected: &[f64], window: usize) -> Vec<f64> {
     out
 }
 
-/// The window's log-ratio, or with `jump` its rise over the window just before it.
+/// The window's log-ratio (of reports, or with `--occupied` of minutes with a report), or with
+/// `jump` its rise over the window just before it.
 fn statistic(values: &[f64], expected: &[f64], window: usize, jump: bool) -> Vec<f64> {
-    if OCCUPIED.get().is_some() {
+    let r = if OCCUPIED.get().is_some() {
         // Minutes with a report against the chance of one (Poisson): a sustained rise spreads
         // over the minutes, a stray cluster crowds a few.
         let occupied: Vec<f64> = values.iter().map(|v| v.min(1.0)).collect();
         let chance: Vec<f64> = expected.iter().map(|e| 1.0 - (-e).exp()).collect();
-        return ratios(&occupied, &chance, window);
-    }
-    let r = ratios(values, expected, window);
+        ratios(&occupied, &chance, window)
+    } else {
+        ratios(values, expected, window)
+    };
     if !jump {
         return r;
     }
