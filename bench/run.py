@@ -162,6 +162,35 @@ def wait_for(url, what, process):
     sys.exit(f"bench: {what} did not come up at {url}")
 
 
+def instance_env(name):
+    """downwatch's environment for a run: a database and a Redis prefix of its own (named
+    `name` and a random tag; `clean_up` drops them), on PORT, the rate limit raised so that wrk's
+    crowd is never limited, warnings only."""
+    tag = uuid.uuid4().hex[:8]
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/downwatch")
+    server = server.rsplit("/", 1)[0]
+    return dict(
+        os.environ,
+        DATABASE_URL=f"{server}/downwatch_{name}_{tag}",
+        DOWNWATCH_REDIS_PREFIX=f"dw{name}-{tag}",
+        DOWNWATCH_BIND=f"127.0.0.1:{PORT}",
+        DOWNWATCH_TRUSTED_PROXIES="127.0.0.1/32",
+        DOWNWATCH_RATE_PER_MINUTE="1000000",
+        DOWNWATCH_RATE_BURST="1000000",
+        RUST_LOG="warn",
+    )
+
+
+def local_redis_pid():
+    """The pid of the Redis at REDIS_URL, whose CPU the ingest runs read from /proc."""
+    info = subprocess.run(["redis-cli", "-u", REDIS_URL, "info", "server"],
+                          capture_output=True, text=True).stdout
+    pid = int(info.split("process_id:")[1].split()[0])
+    if not os.path.exists(f"/proc/{pid}"):
+        sys.exit(f"bench: Redis at {REDIS_URL} is not on this machine; its CPU cannot be read")
+    return pid
+
+
 def counted(slug, port=None):
     """Reports Redis holds for `slug` over the last hour (the bench's own prefix only)."""
     buckets = get_json(f"http://127.0.0.1:{port or PORT}/v1/services/{slug}/minutes")
@@ -254,19 +283,7 @@ def main():
     if ONLY not in ("reads", "flood"):
         print("bench: building release binaries")
         run(["cargo", "build", "--release", "--bin", "downwatch", "--example", "bare"], quiet=True)
-    tag = uuid.uuid4().hex[:8]
-    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/downwatch")
-    server = server.rsplit("/", 1)[0]
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"{server}/downwatch_bench_{tag}",
-        DOWNWATCH_REDIS_PREFIX=f"dwbench-{tag}",
-        DOWNWATCH_BIND=f"127.0.0.1:{PORT}",
-        DOWNWATCH_TRUSTED_PROXIES="127.0.0.1/32",
-        DOWNWATCH_RATE_PER_MINUTE="1000000",
-        DOWNWATCH_RATE_BURST="1000000",
-        RUST_LOG="warn",
-    )
+    env = instance_env("bench")
     binary = os.path.join(TARGET, "release", "downwatch")
     catalog = os.path.join(OUT, f"catalog-{CATALOG_SIZE}.toml")
     write_catalog(catalog, CATALOG_SIZE)
@@ -314,11 +331,7 @@ def main():
             print("\n".join(lines))
             replace_section(lines)
             return
-        info = subprocess.run(["redis-cli", "-u", REDIS_URL, "info", "server"],
-                              capture_output=True, text=True).stdout
-        redis_pid = int(info.split("process_id:")[1].split()[0])
-        if not os.path.exists(f"/proc/{redis_pid}"):
-            sys.exit(f"bench: Redis at {REDIS_URL} is not on this machine; its CPU cannot be read")
+        redis_pid = local_redis_pid()
         results["bare-post"] = wrk(bare_base + "/v1/reports", "ingest.lua",
                                    watch=[("bare", bare.pid)])
         results["ingest"] = ingest(base, PORT, redis_pid, downwatch.pid)
